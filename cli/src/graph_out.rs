@@ -1,0 +1,80 @@
+//! `orch graph`: the DAG after matrix expansion, as text, dot, mermaid or JSON.
+
+use std::fmt::Write as _;
+
+use orch_engine::graph::Graph;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String {
+    let nodes = || graph.nodes.iter().enumerate().filter(|(i, _)| selected[*i]);
+    let mut out = String::new();
+    match format {
+        Format::Text => {
+            for &job in &graph.topo_order {
+                for n in graph.jobs[job].nodes.clone().filter(|n| selected[*n]) {
+                    let needs: Vec<&str> = graph.jobs[job].needs.iter().map(|j| graph.jobs[*j].id.as_str()).collect();
+                    if needs.is_empty() {
+                        let _ = writeln!(out, "{}", graph.nodes[n].id);
+                    } else {
+                        let _ = writeln!(out, "{}  <- {}", graph.nodes[n].id, needs.join(", "));
+                    }
+                }
+            }
+        }
+        Format::Dot => {
+            out.push_str("digraph orch {\n  rankdir=LR;\n  node [shape=box];\n");
+            for (i, n) in nodes() {
+                let _ = writeln!(out, "  n{i} [label={}];", quote(&n.id));
+            }
+            for (i, n) in nodes() {
+                for &need in &graph.jobs[n.job].needs {
+                    for d in graph.jobs[need].nodes.clone() {
+                        let _ = writeln!(out, "  n{d} -> n{i};");
+                    }
+                }
+            }
+            out.push_str("}\n");
+        }
+        Format::Mermaid => {
+            out.push_str("flowchart LR\n");
+            for (i, n) in nodes() {
+                let _ = writeln!(out, "  n{i}[\"{}\"]", n.id.replace('"', "#quot;"));
+            }
+            for (i, n) in nodes() {
+                for &need in &graph.jobs[n.job].needs {
+                    for d in graph.jobs[need].nodes.clone() {
+                        let _ = writeln!(out, "  n{d} --> n{i}");
+                    }
+                }
+            }
+        }
+        Format::Json => {
+            let list: Vec<Value> = nodes()
+                .map(|(i, n)| {
+                    let matrix: Map<String, Value> = n.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                    json!({
+                        "id": n.id,
+                        "job": graph.jobs[n.job].id,
+                        "matrix": matrix,
+                        "needs": graph.node_needs(i).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            out = serde_json::to_string_pretty(&json!({ "nodes": list })).unwrap_or_default();
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -1,0 +1,202 @@
+//! The `orch` command: arguments → one function per command. All decisions live in
+//! orch-engine; this crate parses, prints and exits.
+
+mod graph_out;
+mod report;
+mod run;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use orch_engine::db;
+use orch_engine::diag::{LoadError, Problem};
+use orch_engine::graph::{Graph, Overrides};
+use orch_engine::workspace::{self, Located};
+
+use report::Color;
+
+const EXAMPLES: &str = "\
+Examples:
+  orch run                      run every job of ./orch.yml (or a parent's)
+  orch run test -j 4            run `test` and what it needs, 4 at a time
+  orch run 'test*' '!test-slow' globs and exclusions
+  orch run --var profile=release --matrix os=linux
+  orch graph --format dot | dot -Tsvg > graph.svg
+  orch validate -f ci/orch.yml
+
+Exit status: 0 success, 1 a node failed, 2 invalid playbook or command line, 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(name = "orch", version, about = "A content-addressed DAG engine for automation playbooks", after_help = EXAMPLES)]
+struct Cli {
+    /// The playbook (default: orch.yml, orch.yaml or orch.json here or in a parent)
+    #[arg(short = 'f', long = "file", env = "ORCH_FILE", global = true)]
+    file: Option<PathBuf>,
+    /// The cache directory (default: .orch/cache in the workspace)
+    #[arg(long, env = "ORCH_CACHE_DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+    /// When to use colors
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    color: Color,
+    /// Print less
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more (repeatable)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the targets and everything they need
+    Run(run::RunArgs),
+    /// Show the DAG after matrix expansion
+    Graph {
+        /// Job ids, node ids or globs; `!PATTERN` removes
+        targets: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: graph_out::Format,
+        /// Set a var (repeatable)
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Set a matrix axis's values for the targeted jobs
+        #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
+        matrix: Vec<String>,
+    },
+    /// List the jobs with their descriptions and matrix sizes
+    List,
+    /// Load and check the playbook; exit 0 or 2
+    Validate,
+    /// Print shell completions
+    Completions { shell: clap_complete::Shell },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color;
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Load(error)) => {
+            report::load_error(&error, color);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why a command could not do its work (its own failures are exit codes).
+enum Failure {
+    Load(LoadError),
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        Failure::Load(e)
+    }
+}
+
+impl From<Problem> for Failure {
+    fn from(p: Problem) -> Self {
+        Failure::Load(p.into())
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "orch", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Validate => {
+            let (located, graph) = load(&cli, Overrides::default())?;
+            if !cli.quiet {
+                println!(
+                    "{}: ok ({} jobs, {} nodes)",
+                    located.source.path.display(),
+                    graph.jobs.len(),
+                    graph.nodes.len()
+                );
+            }
+            Ok(0)
+        }
+        Command::List => {
+            let (_, graph) = load(&cli, Overrides::default())?;
+            print!("{}", list(&graph));
+            Ok(0)
+        }
+        Command::Graph {
+            targets,
+            format,
+            vars,
+            matrix,
+        } => {
+            let overrides = overrides(vars, matrix, targets)?;
+            let (_, graph) = load(&cli, overrides)?;
+            let selected = orch_engine::targets::select(&graph, targets)?;
+            print!("{}", graph_out::render(&graph, &selected, *format));
+            Ok(0)
+        }
+        Command::Run(args) => run::run(&cli, args),
+    }
+}
+
+/// Finds, parses and compiles the playbook through the salsa database.
+fn load(cli: &Cli, overrides: Overrides) -> Result<(Located, Arc<Graph>), Failure> {
+    let cwd = std::env::current_dir().map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
+    let located = workspace::locate(cli.file.as_deref(), &cwd)?;
+    let graph = db::load_graph(located.source.clone(), overrides)?;
+    Ok((located, graph))
+}
+
+/// `--var NAME=VALUE` and `--matrix AXIS=V1,V2` into overrides; the matrix applies to
+/// the jobs the targets name (all when there are none).
+fn overrides(vars: &[String], matrix: &[String], targets: &[String]) -> Result<Overrides, Problem> {
+    let split = |flag: &str, text: &str| -> Result<(String, String), Problem> {
+        match text.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(Problem::general(format!("{flag} {text}: expected NAME=VALUE"))),
+        }
+    };
+    let vars = vars.iter().map(|v| split("--var", v)).collect::<Result<Vec<_>, _>>()?;
+    let matrix = matrix
+        .iter()
+        .map(|m| {
+            let (axis, values) = split("--matrix", m)?;
+            let values: Vec<String> = values.split(',').map(str::to_owned).collect();
+            if values.iter().any(String::is_empty) {
+                return Err(Problem::general(format!("--matrix {m}: empty value")));
+            }
+            Ok((axis, values))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let matrix_jobs = targets
+        .iter()
+        .filter(|t| !t.starts_with('!'))
+        .map(|t| t.split('[').next().unwrap_or(t).to_owned())
+        .collect();
+    Ok(Overrides {
+        vars,
+        matrix,
+        matrix_jobs,
+    })
+}
+
+fn list(graph: &Graph) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(name) = &graph.playbook.name {
+        let _ = writeln!(out, "{name}");
+    }
+    let width = graph.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
+    for job in &graph.jobs {
+        let size = job.nodes.len();
+        let nodes = if job.axes.is_empty() { String::new() } else { format!(" ({size} nodes)") };
+        let description = job.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+        let _ = writeln!(out, "{:width$}{nodes}{description}", job.id);
+    }
+    out
+}

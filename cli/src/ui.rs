@@ -1,0 +1,206 @@
+//! What a person sees while orch runs: on a terminal, an indicatif view with a line per
+//! running node and an overall bar; otherwise (CI), each node's log printed whole when it
+//! ends, its lines prefixed with the node id, grouped (`::group::` on GitHub Actions).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use orch_engine::event::{Event, NodeResult, NodeStatus, Observer};
+use orch_engine::graph::Graph;
+use orch_engine::sched::file_safe;
+use orch_engine::summary::human_duration;
+
+pub(crate) struct Ui {
+    graph: Arc<Graph>,
+    log_dir: PathBuf,
+    quiet: bool,
+    verbose: bool,
+    github: bool,
+    view: Option<Live>,
+    /// Serializes whole groups of plain output so nodes never interleave.
+    out: Mutex<()>,
+}
+
+struct Live {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    running: Mutex<HashMap<usize, ProgressBar>>,
+}
+
+impl Ui {
+    pub(crate) fn new(graph: Arc<Graph>, log_dir: PathBuf, total: usize, quiet: bool, verbose: bool) -> Self {
+        let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !quiet;
+        let view = live.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12));
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} nodes {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            Live {
+                multi,
+                overall,
+                running: Mutex::new(HashMap::new()),
+            }
+        });
+        Self {
+            graph,
+            log_dir,
+            quiet,
+            verbose,
+            github: std::env::var_os("GITHUB_ACTIONS").is_some(),
+            view,
+            out: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(live) = &self.view {
+            live.overall.finish_and_clear();
+            let _ = live.multi.clear();
+        }
+    }
+
+    fn status_line(&self, node: usize, result: &NodeResult) -> String {
+        let id = &self.graph.nodes[node].id;
+        let mark = match result.status {
+            NodeStatus::Success => "✓",
+            NodeStatus::Failure => "✗",
+            NodeStatus::Skipped => "↷",
+            NodeStatus::Cancelled => "○",
+        };
+        let mut line = format!("{mark} {id} {}", result.status.as_str());
+        if result.attempts > 0 {
+            line.push_str(&format!(" in {}", human_duration(result.duration)));
+        }
+        if result.attempts > 1 {
+            line.push_str(&format!(" after {} attempts", result.attempts));
+        }
+        if let Some(reason) = &result.reason
+            && result.status != NodeStatus::Success
+        {
+            line.push_str(&format!(" ({reason})"));
+        }
+        line
+    }
+
+    fn log_lines(&self, node: usize, last: Option<usize>) -> Vec<String> {
+        let path = self.log_dir.join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
+        let Ok(file) = std::fs::File::open(path) else { return Vec::new() };
+        let lines = BufReader::new(file).split(b'\n').map_while(Result::ok).map(|l| String::from_utf8_lossy(&l).into_owned());
+        match last {
+            None => lines.collect(),
+            Some(n) => {
+                let mut tail = std::collections::VecDeque::with_capacity(n);
+                for l in lines {
+                    if tail.len() == n {
+                        tail.pop_front();
+                    }
+                    tail.push_back(l);
+                }
+                tail.into()
+            }
+        }
+    }
+
+    fn plain_finished(&self, node: usize, result: &NodeResult) {
+        let failed = result.status == NodeStatus::Failure;
+        if self.quiet && !failed {
+            return;
+        }
+        let id = &self.graph.nodes[node].id;
+        let _guard = self.out.lock();
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let header = self.status_line(node, result);
+        if !result.has_log {
+            let _ = writeln!(out, "{header}");
+            return;
+        }
+        if self.github {
+            let _ = writeln!(out, "::group::{header}");
+        } else {
+            let _ = writeln!(out, "── {header}");
+        }
+        let path = self.log_dir.join(format!("{}.log", file_safe(id)));
+        if let Ok(file) = std::fs::File::open(path) {
+            for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+                let _ = writeln!(out, "[{id}] {}", String::from_utf8_lossy(&line));
+            }
+        }
+        if self.github {
+            let _ = writeln!(out, "::endgroup::");
+        }
+    }
+}
+
+impl Observer for Ui {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::NodeStarted { node, attempt } => {
+                let id = &self.graph.nodes[*node].id;
+                match &self.view {
+                    Some(live) => {
+                        let Ok(mut running) = live.running.lock() else { return };
+                        let bar = running.entry(*node).or_insert_with(|| {
+                            let bar = live.multi.insert_before(&live.overall, ProgressBar::new_spinner());
+                            bar.set_style(
+                                ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
+                                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                            );
+                            bar.set_prefix(id.clone());
+                            bar.enable_steady_tick(Duration::from_millis(120));
+                            bar
+                        });
+                        if *attempt > 1 {
+                            bar.set_message(format!("attempt {attempt}"));
+                        }
+                    }
+                    None if self.verbose => {
+                        let _guard = self.out.lock();
+                        println!("▶ {id}{}", if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() });
+                    }
+                    None => {}
+                }
+            }
+            Event::NodeOutput { node, line } => {
+                if let Some(live) = &self.view
+                    && let Ok(running) = live.running.lock()
+                    && let Some(bar) = running.get(node)
+                {
+                    bar.set_message(line.clone());
+                }
+            }
+            Event::NodeFinished { node, result } => match &self.view {
+                Some(live) => {
+                    if let Ok(mut running) = live.running.lock()
+                        && let Some(bar) = running.remove(node)
+                    {
+                        bar.finish_and_clear();
+                        live.multi.remove(&bar);
+                    }
+                    live.overall.inc(1);
+                    let _ = live.multi.println(self.status_line(*node, result));
+                    if result.status == NodeStatus::Failure && result.has_log {
+                        for line in self.log_lines(*node, Some(20)) {
+                            let _ = live.multi.println(format!("    {line}"));
+                        }
+                    }
+                }
+                None => self.plain_finished(*node, result),
+            },
+            Event::Cancelling => {
+                let message = "cancelling: stopping running nodes (Ctrl-C again to kill at once)";
+                match &self.view {
+                    Some(live) => live.overall.set_message(message),
+                    None => eprintln!("{message}"),
+                }
+            }
+        }
+    }
+}

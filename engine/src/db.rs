@@ -1,0 +1,107 @@
+//! The salsa database: the incremental query layer.
+//!
+//! Inputs: the playbook's source file and the command line's overrides. Tracked queries:
+//! `parse_playbook` (text → checked model) and `compile_graph` (model + overrides →
+//! sealed graph). An edit that leaves the parsed model equal is backdated by salsa, so
+//! the graph is not rebuilt. Node keys join as more queries with the caching work.
+
+use std::sync::Arc;
+
+use crate::diag::{LoadError, SourceFile};
+use crate::graph::{self, Graph, Overrides};
+use crate::playbook::{Playbook, decode, tree};
+
+#[salsa::input]
+pub struct PlaybookSource {
+    #[returns(ref)]
+    pub file: SourceFile,
+}
+
+#[salsa::input]
+pub struct Settings {
+    #[returns(ref)]
+    pub overrides: Overrides,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn parse_playbook(db: &dyn salsa::Database, source: PlaybookSource) -> Result<Arc<Playbook>, LoadError> {
+    let file = source.file(db);
+    let root = tree::parse(file)?;
+    decode::decode(file, &root).map(Arc::new)
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn compile_graph(
+    db: &dyn salsa::Database,
+    source: PlaybookSource,
+    settings: Settings,
+) -> Result<Arc<Graph>, LoadError> {
+    let playbook = parse_playbook(db, source).clone()?;
+    graph::compile(playbook, settings.overrides(db)).map(Arc::new)
+}
+
+#[salsa::db]
+#[derive(Clone, Default)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+impl Database {
+    /// A database that reports each query it executes (tests prove incrementality with it).
+    pub fn with_execution_log(log: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+        Self {
+            storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+                if let salsa::EventKind::WillExecute { database_key } = event.kind
+                    && let Ok(mut log) = log.lock()
+                {
+                    log.push(format!("{database_key:?}"));
+                }
+            }))),
+        }
+    }
+}
+
+/// Loads and compiles in one step: what every command needs.
+pub fn load_graph(file: SourceFile, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
+    let db = Database::default();
+    let source = PlaybookSource::new(&db, file);
+    let settings = Settings::new(&db, overrides);
+    compile_graph(&db, source, settings).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salsa::Setter;
+
+    #[test]
+    fn an_edit_that_changes_nothing_does_not_recompile() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut db = Database::with_execution_log(log.clone());
+        let file = |text: &str| SourceFile {
+            path: "orch.yml".into(),
+            text: text.into(),
+        };
+        let source = PlaybookSource::new(&db, file("jobs:\n  a: { run: x }\n"));
+        let settings = Settings::new(&db, Overrides::default());
+        assert!(compile_graph(&db, source, settings).is_ok());
+        let executed = std::mem::take(&mut *log.lock().unwrap());
+        assert!(executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+
+        // The same text again: a new revision, but the parse result is equal, so
+        // compile_graph is backdated and does not run.
+        source.set_file(&mut db).to(file("jobs:\n  a: { run: x }\n"));
+        assert!(compile_graph(&db, source, settings).is_ok());
+        let executed = std::mem::take(&mut *log.lock().unwrap());
+        assert!(executed.iter().any(|q| q.contains("parse_playbook")), "{executed:?}");
+        assert!(!executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+
+        source.set_file(&mut db).to(file("jobs:\n  a: { run: y }\n"));
+        assert!(compile_graph(&db, source, settings).is_ok());
+        let executed = std::mem::take(&mut *log.lock().unwrap());
+        assert!(executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+    }
+}

@@ -1,0 +1,17 @@
+//! orch's engine: every decision, no printing.
+//!
+//! file → [`workspace`] → [`db`] (salsa: [`playbook`] parse/decode, [`graph`] compile)
+//! → [`targets`] → scheduler → events → summaries.
+pub mod db;
+pub mod diag;
+pub mod expr;
+pub mod graph;
+pub mod matrix;
+pub mod playbook;
+pub mod targets;
+pub mod workspace;
+pub mod event;
+pub mod process;
+pub mod runs;
+pub mod sched;
+pub mod summary;

@@ -1,0 +1,198 @@
+//! The playbook as orch understands it, after decoding and checking.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::diag::{SourceFile, Sp};
+
+/// A scalar value (vars, matrix values): kept as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scalar {
+    Null,
+    Bool(bool),
+    /// A number, as text (so `3.10` and `3.1` stay what YAML made of them, and Eq holds).
+    Number(String),
+    Str(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Null => Ok(()),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Number(n) | Scalar::Str(n) => f.write_str(n),
+        }
+    }
+}
+
+impl Scalar {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Scalar::Null => serde_json::Value::Null,
+            Scalar::Bool(b) => serde_json::Value::Bool(*b),
+            Scalar::Number(n) => n
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| serde_json::Value::String(n.clone()), serde_json::Value::Number),
+            Scalar::Str(s) => serde_json::Value::String(s.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playbook {
+    pub source: SourceFile,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub vars: IndexMap<String, Sp<Scalar>>,
+    pub env: Vec<(String, Sp<String>)>,
+    pub secrets: Vec<Sp<String>>,
+    pub defaults: Defaults,
+    pub requires: Requires,
+    pub profiles: IndexMap<String, Profile>,
+    pub jobs: IndexMap<String, Job>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Defaults {
+    pub shell: Option<Shell>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub working_directory: Option<Sp<String>>,
+    pub inputs: Option<Vec<Sp<String>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Requires {
+    pub commands: Vec<Sp<String>>,
+    pub env: Vec<Sp<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub vars: Vec<(String, String)>,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Shell {
+    Bash,
+    Sh,
+    Python,
+    Pwsh,
+    Node,
+    /// A command template with `{0}` for the script file.
+    Template(String),
+}
+
+impl Shell {
+    pub fn parse(text: &str) -> Option<Shell> {
+        Some(match text {
+            "bash" => Shell::Bash,
+            "sh" => Shell::Sh,
+            "python" => Shell::Python,
+            "pwsh" => Shell::Pwsh,
+            "node" => Shell::Node,
+            t if t.contains("{0}") => Shell::Template(t.to_owned()),
+            _ => return None,
+        })
+    }
+
+    /// The program and arguments that run `script_file`.
+    pub fn command_line(&self, script_file: &str) -> Vec<String> {
+        let fixed: &[&str] = match self {
+            Shell::Bash => &["bash", "--noprofile", "--norc", "-eo", "pipefail"],
+            Shell::Sh => &["sh", "-e"],
+            Shell::Python => &["python3"],
+            Shell::Pwsh => &["pwsh", "-command", ". '{0}'"],
+            Shell::Node => &["node"],
+            Shell::Template(template) => {
+                return template
+                    .split_whitespace()
+                    .map(|word| word.replace("{0}", script_file))
+                    .collect();
+            }
+        };
+        let mut line: Vec<String> = fixed.iter().map(|s| s.replace("{0}", script_file)).collect();
+        if !matches!(self, Shell::Pwsh) {
+            line.push(script_file.to_owned());
+        }
+        line
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Sh => "sh",
+            Shell::Python => "python",
+            Shell::Pwsh => "pwsh",
+            Shell::Node => "node",
+            Shell::Template(t) => t,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: Sp<String>,
+    pub name: Option<Sp<String>>,
+    pub description: Option<String>,
+    pub command: Command,
+    pub shell: Option<Shell>,
+    pub needs: Vec<Sp<String>>,
+    pub condition: Option<Sp<String>>,
+    pub matrix: Option<Matrix>,
+    pub strategy: Strategy,
+    pub env: Vec<(String, Sp<String>)>,
+    pub working_directory: Option<Sp<String>>,
+    pub inputs: Option<Vec<Sp<String>>>,
+    pub env_inputs: Vec<Sp<String>>,
+    pub outputs: Vec<Sp<String>>,
+    pub cache: bool,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub continue_on_error: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(Sp<String>),
+    Script { path: Sp<String>, args: Vec<Sp<String>> },
+    Steps(Vec<Step>),
+    Uses { path: Sp<String>, with: Vec<(String, Sp<String>)> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: Option<Sp<String>>,
+    pub command: Command,
+    pub env: Vec<(String, Sp<String>)>,
+    pub condition: Option<Sp<String>>,
+    pub continue_on_error: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strategy {
+    pub fail_fast: bool,
+    pub max_parallel: Option<usize>,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Self {
+            fail_fast: true,
+            max_parallel: None,
+        }
+    }
+}
+
+/// One combination's assignment: axis → value, in id order.
+pub type Combination = Vec<(String, Scalar)>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    pub axes: Vec<(Sp<String>, Vec<Scalar>)>,
+    pub include: Vec<Combination>,
+    pub exclude: Vec<Combination>,
+    pub span: crate::diag::Span,
+}

@@ -1,0 +1,741 @@
+//! The scheduler: runs the selected nodes of a sealed graph on tokio, in dependency
+//! order, within `-j`, `max-parallel`, `fail-fast`, `--keep-going`, `if`, `retries` and
+//! `timeout`. It knows nodes and processes; observers get events, never a terminal.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::event::{Event, NodeResult, NodeStatus, Observer, RunStatus};
+use crate::expr::{self, Expr, Scope, Template};
+use crate::graph::{Body, Graph};
+use crate::playbook::Shell;
+use crate::process::{self, Cancel, Outcome, Spawn};
+
+pub struct RunOptions {
+    pub workspace: PathBuf,
+    pub run_id: String,
+    /// Where logs go (`.orch/runs/RUN_ID/logs`).
+    pub log_dir: PathBuf,
+    /// Scratch space for scripts and output files, removed by the caller afterwards.
+    pub scratch_dir: PathBuf,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub selected: Vec<bool>,
+    /// Values of the playbook's secrets, read from the host or a secrets file.
+    pub secrets: BTreeMap<String, String>,
+}
+
+pub struct RunOutcome {
+    pub status: RunStatus,
+    /// One entry per node; `None` for nodes that were not selected.
+    pub results: Vec<Option<NodeResult>>,
+}
+
+/// A node id made safe as a file name: `/` and control characters are %-escaped.
+pub fn file_safe(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => out.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if out.starts_with('.') {
+        out.replace_range(0..1, "%2E");
+    }
+    out
+}
+
+struct State<'g> {
+    graph: &'g Graph,
+    options: &'g RunOptions,
+    results: Vec<Option<NodeResult>>,
+    /// Selected nodes of each job not finished yet.
+    unfinished: Vec<usize>,
+    released: Vec<bool>,
+    running_per_job: Vec<usize>,
+    running: usize,
+    ready: VecDeque<usize>,
+    /// A node failed and `--keep-going` is off: start nothing new but `always()`-like nodes.
+    halted: bool,
+    /// Jobs whose `fail-fast` tripped.
+    failed_fast: Vec<bool>,
+    /// Some node of the job, or of a job it needs transitively, failed.
+    failure_upstream: Vec<bool>,
+    cancel_level: u8,
+    run_failed: bool,
+    env_cache: Vec<(String, String)>,
+}
+
+pub async fn execute(
+    graph: Arc<Graph>,
+    options: RunOptions,
+    observer: Arc<dyn Observer>,
+    mut interrupts: watch::Receiver<u8>,
+) -> RunOutcome {
+    let jobs = graph.jobs.len();
+    let mut state = State {
+        graph: &graph,
+        options: &options,
+        results: vec![None; graph.nodes.len()],
+        unfinished: graph
+            .jobs
+            .iter()
+            .map(|j| j.nodes.clone().filter(|n| options.selected[*n]).count())
+            .collect(),
+        released: vec![false; jobs],
+        running_per_job: vec![0; jobs],
+        running: 0,
+        ready: VecDeque::new(),
+        halted: false,
+        failed_fast: vec![false; jobs],
+        failure_upstream: vec![false; jobs],
+        cancel_level: 0,
+        run_failed: false,
+        env_cache: Vec::new(),
+    };
+    state.env_cache = state.render_top_env();
+    let (cancel_tx, cancel_rx) = watch::channel(0u8);
+    let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
+    let mut finished_jobs: Vec<usize> = (0..jobs).filter(|j| state.unfinished[*j] == 0).collect();
+    for &job in &graph.topo_order {
+        state.release_if_ready(job);
+    }
+    loop {
+        // Settle every node that can be decided now; start what fits.
+        loop {
+            let mut progressed = false;
+            let mut still_waiting = VecDeque::new();
+            while let Some(node) = state.ready.pop_front() {
+                match state.decide(node) {
+                    Decision::Finish(result) => {
+                        observer.event(&Event::NodeFinished { node, result: result.clone() });
+                        state.finish(node, result, &mut finished_jobs);
+                        progressed = true;
+                    }
+                    Decision::Run => {
+                        let job = graph.nodes[node].job;
+                        let limit = graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
+                        if state.running < options.jobs.max(1) && state.running_per_job[job] < limit {
+                            state.running += 1;
+                            state.running_per_job[job] += 1;
+                            let work = state.prepare(node);
+                            let observer = observer.clone();
+                            let cancel = cancel_rx.clone();
+                            tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
+                        } else {
+                            still_waiting.push_back(node);
+                        }
+                    }
+                }
+            }
+            state.ready = still_waiting;
+            for job in std::mem::take(&mut finished_jobs) {
+                for &dependent in &graph.jobs[job].dependents {
+                    if state.release_if_ready(dependent) {
+                        progressed = true;
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = tasks.join_next() => {
+                let Ok((node, result)) = joined else { continue };
+                let job = graph.nodes[node].job;
+                state.running -= 1;
+                state.running_per_job[job] -= 1;
+                observer.event(&Event::NodeFinished { node, result: result.clone() });
+                state.finish(node, result, &mut finished_jobs);
+            }
+            changed = interrupts.changed(), if state.cancel_level < 2 => {
+                if changed.is_err() {
+                    state.cancel_level = 2;
+                    continue;
+                }
+                let level = *interrupts.borrow();
+                if level > state.cancel_level {
+                    if state.cancel_level == 0 {
+                        observer.event(&Event::Cancelling);
+                    }
+                    state.cancel_level = level;
+                    let _ = cancel_tx.send(level);
+                }
+            }
+        }
+    }
+    // Nodes never reached (their needs could not finish) end as cancelled.
+    for (node, selected) in options.selected.iter().enumerate() {
+        if *selected && state.results[node].is_none() {
+            let result = NodeResult::not_run(NodeStatus::Cancelled, "never started");
+            observer.event(&Event::NodeFinished { node, result: result.clone() });
+            state.results[node] = Some(result);
+        }
+    }
+    let status = if state.cancel_level > 0 {
+        RunStatus::Cancelled
+    } else if state.run_failed {
+        RunStatus::Failure
+    } else {
+        RunStatus::Success
+    };
+    RunOutcome {
+        status,
+        results: state.results,
+    }
+}
+
+enum Decision {
+    Run,
+    Finish(NodeResult),
+}
+
+impl State<'_> {
+    /// Queues a job's nodes once every job it needs has finished. True when it did.
+    fn release_if_ready(&mut self, job: usize) -> bool {
+        if self.released[job] || self.graph.jobs[job].needs.iter().any(|n| self.unfinished[*n] > 0) {
+            return false;
+        }
+        self.released[job] = true;
+        let graph = self.graph;
+        self.failure_upstream[job] = graph.jobs[job]
+            .needs
+            .iter()
+            .any(|&n| self.failure_upstream[n] || self.job_failed(n));
+        for node in graph.jobs[job].nodes.clone() {
+            if self.options.selected[node] {
+                self.ready.push_back(node);
+            }
+        }
+        true
+    }
+
+    fn job_failed(&self, job: usize) -> bool {
+        self.graph.jobs[job]
+            .nodes
+            .clone()
+            .any(|n| matches!(&self.results[n], Some(r) if r.status == NodeStatus::Failure))
+    }
+
+    fn finish(&mut self, node: usize, result: NodeResult, finished_jobs: &mut Vec<usize>) {
+        let job = self.graph.nodes[node].job;
+        let spec = &self.graph.jobs[job];
+        if result.status == NodeStatus::Failure && !spec.continue_on_error {
+            self.run_failed = true;
+            if !self.options.keep_going {
+                self.halted = true;
+            }
+            if spec.fail_fast && spec.nodes.len() > 1 {
+                self.failed_fast[job] = true;
+            }
+        }
+        self.results[node] = Some(result);
+        self.unfinished[job] -= 1;
+        if self.unfinished[job] == 0 {
+            finished_jobs.push(job);
+        }
+    }
+
+    /// `needs.<job>.result` as GitHub computes it over a job's nodes.
+    fn job_result(&self, job: usize) -> &'static str {
+        let spec = &self.graph.jobs[job];
+        let statuses: Vec<NodeStatus> = spec.nodes.clone().filter_map(|n| self.results[n].as_ref().map(|r| r.status)).collect();
+        if statuses.contains(&NodeStatus::Failure) && !spec.continue_on_error {
+            "failure"
+        } else if statuses.contains(&NodeStatus::Cancelled) {
+            "cancelled"
+        } else if !statuses.is_empty() && statuses.iter().all(|s| *s == NodeStatus::Skipped) {
+            "skipped"
+        } else {
+            "success"
+        }
+    }
+
+    fn decide(&self, node: usize) -> Decision {
+        let spec = &self.graph.jobs[self.graph.nodes[node].job];
+        if self.cancel_level > 0 && !spec.condition_decides {
+            return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "the run was cancelled"));
+        }
+        if self.failed_fast[self.graph.nodes[node].job] {
+            return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "fail-fast: another node of this job failed"));
+        }
+        let needs_ok = spec.needs.iter().all(|&n| self.job_result(n) == "success");
+        if !spec.condition_decides {
+            if self.halted {
+                return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "an earlier node failed (use --keep-going to run the rest)"));
+            }
+            if !needs_ok {
+                let blocked = spec.needs.iter().find(|&&n| self.job_result(n) != "success").map_or("", |&n| self.graph.jobs[n].id.as_str());
+                return Decision::Finish(NodeResult::not_run(NodeStatus::Skipped, format!("needs `{blocked}`, which did not succeed")));
+            }
+        }
+        let Some(condition) = &spec.condition else {
+            return Decision::Run;
+        };
+        let scope = self.scope(node, Some(needs_ok));
+        match expr::eval(condition, &scope) {
+            Ok(v) if expr::truthy(&v) => Decision::Run,
+            Ok(_) => Decision::Finish(NodeResult::not_run(NodeStatus::Skipped, "its `if` is false")),
+            Err(e) => Decision::Finish(NodeResult {
+                reason: Some(format!("its `if` could not be evaluated: {e}")),
+                ..NodeResult::not_run(NodeStatus::Failure, "")
+            }),
+        }
+    }
+
+    fn scope(&self, node: usize, needs_ok: Option<bool>) -> NodeScope {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut needs = Map::new();
+        for &n in &job.needs {
+            let mut outputs = Map::new();
+            for m in self.graph.jobs[n].nodes.clone() {
+                if let Some(r) = &self.results[m] {
+                    for (k, v) in &r.outputs {
+                        outputs.insert(k.clone(), Value::String(v.clone()));
+                    }
+                }
+            }
+            needs.insert(
+                self.graph.jobs[n].id.clone(),
+                json!({ "result": self.job_result(n), "outputs": outputs }),
+            );
+        }
+        let env: Map<String, Value> = self.env_cache.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        NodeScope {
+            vars: self.graph.vars.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            matrix: spec.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            needs,
+            env,
+            secrets: self.options.secrets.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            orch: json!({
+                "run_id": self.options.run_id,
+                "workspace": self.options.workspace.display().to_string(),
+                "os": std::env::consts::OS,
+                "arch": std::env::consts::ARCH,
+                "job": job.id,
+                "node": spec.id,
+            }),
+            success: needs_ok.unwrap_or(true) && self.cancel_level == 0,
+            failure: self.failure_upstream[spec.job] || job.needs.iter().any(|&n| self.job_failed(n)),
+            cancelled: self.cancel_level > 0,
+        }
+    }
+
+    fn render_top_env(&self) -> Vec<(String, String)> {
+        let scope = NodeScope {
+            vars: self.graph.vars.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            secrets: self.options.secrets.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            orch: json!({ "run_id": self.options.run_id, "workspace": self.options.workspace.display().to_string(),
+                          "os": std::env::consts::OS, "arch": std::env::consts::ARCH, "job": "", "node": "" }),
+            ..NodeScope::default()
+        };
+        self.graph
+            .env
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(&scope).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Everything a node's task needs, resolved now (expressions see the needs' results).
+    fn prepare(&self, node: usize) -> NodeWork {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let scope = self.scope(node, Some(true));
+        let safe = file_safe(&spec.id);
+        let mut base_env: Vec<(String, String)> = vec![
+            ("ORCH_WORKSPACE".into(), self.options.workspace.display().to_string()),
+            ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
+            ("ORCH_JOB".into(), job.id.clone()),
+            ("ORCH_NODE".into(), spec.id.clone()),
+        ];
+        for (axis, value) in &spec.matrix {
+            base_env.push((format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")), value.to_string()));
+        }
+        base_env.extend(self.env_cache.iter().cloned());
+        let mut problems = Vec::new();
+        let mut render = |t: &Template| {
+            t.render(&scope).unwrap_or_else(|e| {
+                problems.push(e.message);
+                String::new()
+            })
+        };
+        for (k, t) in &job.env {
+            let value = render(t);
+            base_env.push((k.clone(), value));
+        }
+        let cwd = match &job.working_directory {
+            Some(t) => self.options.workspace.join(render(t)),
+            None => self.options.workspace.clone(),
+        };
+        let steps = match &job.body {
+            Body::Steps(steps) => steps
+                .iter()
+                .map(|s| StepWork {
+                    name: s.name.as_ref().map(&mut render),
+                    command: command(&s.body, &mut render),
+                    env: s.env.iter().map(|(k, t)| (k.clone(), render(t))).collect(),
+                    condition: s.condition.clone(),
+                    continue_on_error: s.continue_on_error,
+                })
+                .collect(),
+            body => vec![StepWork {
+                name: None,
+                command: command(body, &mut render),
+                env: Vec::new(),
+                condition: None,
+                continue_on_error: false,
+            }],
+        };
+        NodeWork {
+            steps,
+            env: base_env,
+            cwd,
+            shell: job.shell.clone(),
+            workspace: self.options.workspace.clone(),
+            timeout: job.timeout,
+            retries: job.retries,
+            log_path: self.options.log_dir.join(format!("{safe}.log")),
+            scratch: self.options.scratch_dir.join(&safe),
+            render_problems: problems,
+            scope,
+        }
+    }
+}
+
+enum StepCommand {
+    Inline(String),
+    Script { path: String, args: Vec<String> },
+}
+
+fn command(body: &Body, render: &mut impl FnMut(&Template) -> String) -> StepCommand {
+    match body {
+        Body::Run(t) => StepCommand::Inline(render(t)),
+        Body::Script { path, args } => StepCommand::Script {
+            path: path.clone(),
+            args: args.iter().map(|a| render(a)).collect(),
+        },
+        Body::Steps(_) => StepCommand::Inline(String::new()),
+    }
+}
+
+struct StepWork {
+    name: Option<String>,
+    command: StepCommand,
+    env: Vec<(String, String)>,
+    condition: Option<Expr>,
+    continue_on_error: bool,
+}
+
+struct NodeWork {
+    steps: Vec<StepWork>,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+    shell: Shell,
+    workspace: PathBuf,
+    timeout: Option<Duration>,
+    retries: u32,
+    log_path: PathBuf,
+    scratch: PathBuf,
+    render_problems: Vec<String>,
+    scope: NodeScope,
+}
+
+impl NodeWork {
+    async fn run(self, node: usize, observer: Arc<dyn Observer>, cancel: Cancel) -> NodeResult {
+        let started = Instant::now();
+        let mut result = NodeResult {
+            status: NodeStatus::Failure,
+            exit_code: None,
+            attempts: 0,
+            duration: Duration::ZERO,
+            outputs: BTreeMap::new(),
+            summary: String::new(),
+            reason: None,
+            has_log: true,
+        };
+        let mut log = match File::create(&self.log_path) {
+            Ok(f) => f,
+            Err(e) => {
+                result.reason = Some(format!("cannot create its log {}: {e}", self.log_path.display()));
+                result.has_log = false;
+                return result;
+            }
+        };
+        if let Some(problem) = self.render_problems.first() {
+            let _ = writeln!(log, "orch: an expression failed: {problem}");
+            result.reason = Some(format!("an expression failed: {problem}"));
+            return result;
+        }
+        if let Err(e) = std::fs::create_dir_all(&self.scratch) {
+            result.reason = Some(format!("cannot create {}: {e}", self.scratch.display()));
+            return result;
+        }
+        let output_file = self.scratch.join("output");
+        let summary_file = self.scratch.join("summary.md");
+        for attempt in 1..=self.retries.saturating_add(1) {
+            result.attempts = attempt;
+            observer.event(&Event::NodeStarted { node, attempt });
+            if attempt > 1 {
+                let _ = writeln!(log, "orch: attempt {attempt} of {}", self.retries + 1);
+            }
+            for file in [&output_file, &summary_file] {
+                let _ = File::create(file);
+            }
+            let (status, exit_code, reason) = self.attempt(node, &observer, &cancel, &mut log, &output_file, &summary_file).await;
+            result.status = status;
+            result.exit_code = exit_code;
+            result.reason = reason;
+            if status != NodeStatus::Failure || *cancel.borrow() > 0 {
+                break;
+            }
+        }
+        if result.status == NodeStatus::Success {
+            match std::fs::read_to_string(&output_file).map(|t| parse_outputs(&t)) {
+                Ok(Ok(outputs)) => result.outputs = outputs,
+                Ok(Err(why)) => {
+                    let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
+                    result.status = NodeStatus::Failure;
+                    result.reason = Some(format!("bad $ORCH_OUTPUT: {why}"));
+                }
+                Err(_) => {}
+            }
+        }
+        result.summary = std::fs::read_to_string(&summary_file).unwrap_or_default();
+        result.duration = started.elapsed();
+        result
+    }
+
+    /// One attempt: every step in order; the first failing step ends it.
+    async fn attempt(
+        &self,
+        node: usize,
+        observer: &Arc<dyn Observer>,
+        cancel: &Cancel,
+        log: &mut File,
+        output_file: &Path,
+        summary_file: &Path,
+    ) -> (NodeStatus, Option<i32>, Option<String>) {
+        let mut failed = false;
+        let mut last_code = None;
+        let many = self.steps.len() > 1;
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Some(condition) = &step.condition {
+                let mut scope = self.scope.clone();
+                scope.success = !failed;
+                scope.failure = failed;
+                let run = match expr::eval(condition, &scope) {
+                    Ok(v) => {
+                        if expr::calls_status_function(condition) {
+                            expr::truthy(&v)
+                        } else {
+                            !failed && expr::truthy(&v)
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(log, "orch: step {}: its `if` failed: {e}", index + 1);
+                        return (NodeStatus::Failure, None, Some(e.message));
+                    }
+                };
+                if !run {
+                    continue;
+                }
+            } else if failed {
+                continue;
+            }
+            if many {
+                let name = step.name.clone().unwrap_or_else(|| format!("step {}", index + 1));
+                let _ = writeln!(log, "orch: ── {name}");
+            }
+            let (program, args) = match &step.command {
+                StepCommand::Inline(text) => {
+                    let script = self.scratch.join(format!("step{index}.{}", script_extension(&self.shell)));
+                    if let Err(e) = std::fs::write(&script, text) {
+                        return (NodeStatus::Failure, None, Some(format!("cannot write its script: {e}")));
+                    }
+                    split_command(self.shell.command_line(&script.display().to_string()))
+                }
+                StepCommand::Script { path, args } => {
+                    let script = self.workspace.join(path);
+                    let mut line = self.shell.command_line(&script.display().to_string());
+                    line.extend(args.iter().cloned());
+                    split_command(line)
+                }
+            };
+            let mut env = self.env.clone();
+            env.push(("ORCH_OUTPUT".into(), output_file.display().to_string()));
+            env.push(("ORCH_SUMMARY".into(), summary_file.display().to_string()));
+            env.extend(step.env.iter().cloned());
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let spawn = Spawn {
+                program,
+                args,
+                cwd: self.cwd.clone(),
+                env,
+                timeout,
+            };
+            match process::run(spawn, log, node, observer, cancel.clone()).await {
+                Outcome::Exited(status) if status.success() => last_code = Some(0),
+                Outcome::Exited(status) => {
+                    last_code = status.code();
+                    let why = match status.code() {
+                        Some(code) => format!("exit code {code}"),
+                        None => "killed by a signal".to_owned(),
+                    };
+                    if !step.continue_on_error {
+                        let _ = writeln!(log, "orch: failed: {why}");
+                        failed = true;
+                        if !many {
+                            return (NodeStatus::Failure, last_code, Some(why));
+                        }
+                    }
+                }
+                Outcome::TimedOut => {
+                    let limit = self.timeout.unwrap_or_default();
+                    let why = format!("timed out after {}", crate::summary::human_duration(limit));
+                    let _ = writeln!(log, "orch: {why}; its process tree was killed");
+                    return (NodeStatus::Failure, None, Some(why));
+                }
+                Outcome::Cancelled => {
+                    let _ = writeln!(log, "orch: cancelled");
+                    return (NodeStatus::Cancelled, None, Some("the run was cancelled".into()));
+                }
+                Outcome::NotStarted(why) => {
+                    let _ = writeln!(log, "orch: {why}");
+                    if !step.continue_on_error {
+                        return (NodeStatus::Failure, None, Some(why));
+                    }
+                }
+            }
+        }
+        if failed {
+            (NodeStatus::Failure, last_code, Some(format!("a step failed (exit code {})", last_code.map_or("-".into(), |c| c.to_string()))))
+        } else {
+            (NodeStatus::Success, last_code.or(Some(0)), None)
+        }
+    }
+}
+
+fn split_command(mut line: Vec<String>) -> (String, Vec<String>) {
+    if line.is_empty() {
+        return (String::new(), line);
+    }
+    let program = line.remove(0);
+    (program, line)
+}
+
+fn script_extension(shell: &Shell) -> &'static str {
+    match shell {
+        Shell::Python => "py",
+        Shell::Pwsh => "ps1",
+        Shell::Node => "js",
+        _ => "sh",
+    }
+}
+
+/// `name=value` lines and `name<<DELIM` … `DELIM` blocks, as GitHub's `$GITHUB_OUTPUT`.
+pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut outputs = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some((name, delimiter)) = line.split_once("<<")
+            && !name.contains('=')
+        {
+            let mut value = Vec::new();
+            let mut closed = false;
+            for l in lines.by_ref() {
+                if l == delimiter {
+                    closed = true;
+                    break;
+                }
+                value.push(l);
+            }
+            if !closed {
+                return Err(format!("`{name}<<{delimiter}` has no closing `{delimiter}` line"));
+            }
+            outputs.insert(name.trim().to_owned(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            outputs.insert(name.trim().to_owned(), value.to_owned());
+        } else {
+            return Err(format!("line `{line}` is neither `name=value` nor `name<<DELIMITER`"));
+        }
+    }
+    Ok(outputs)
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeScope {
+    vars: Map<String, Value>,
+    matrix: Map<String, Value>,
+    needs: Map<String, Value>,
+    env: Map<String, Value>,
+    secrets: Map<String, Value>,
+    orch: Value,
+    success: bool,
+    failure: bool,
+    cancelled: bool,
+}
+
+impl Scope for NodeScope {
+    fn context(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "vars" => Value::Object(self.vars.clone()),
+            "matrix" => Value::Object(self.matrix.clone()),
+            "needs" => Value::Object(self.needs.clone()),
+            "env" => Value::Object(self.env.clone()),
+            "secrets" => Value::Object(self.secrets.clone()),
+            "orch" => self.orch.clone(),
+            _ => return None,
+        })
+    }
+
+    fn status(&self, function: &str) -> bool {
+        match function {
+            "always" => true,
+            "success" => self.success,
+            "failure" => self.failure,
+            "cancelled" => self.cancelled,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_parse_like_github() {
+        let out = parse_outputs("a=1\nb=x=y\nlong<<EOF\nline 1\nline 2\nEOF\n").unwrap();
+        assert_eq!(out["a"], "1");
+        assert_eq!(out["b"], "x=y");
+        assert_eq!(out["long"], "line 1\nline 2");
+        assert!(parse_outputs("x<<EOF\nno end\n").is_err());
+        assert!(parse_outputs("just words\n").is_err());
+    }
+
+    #[test]
+    fn file_safe_names() {
+        assert_eq!(file_safe("test[suite=unit,target=x86_64]"), "test[suite=unit,target=x86_64]");
+        assert_eq!(file_safe("setup/build"), "setup%2Fbuild");
+        assert_eq!(file_safe(".hidden"), "%2Ehidden");
+    }
+}

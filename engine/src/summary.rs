@@ -1,0 +1,268 @@
+//! A finished run as `summary.json`, `summary.md` (GitHub-style) and JUnit XML.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::event::{NodeResult, NodeStatus, RunStatus};
+use crate::graph::Graph;
+use crate::sched::file_safe;
+
+/// What the summaries are made of.
+pub struct RunReport<'a> {
+    pub graph: &'a Graph,
+    pub run_id: &'a str,
+    pub playbook: &'a str,
+    pub started_at: &'a str,
+    pub duration: Duration,
+    pub status: RunStatus,
+    pub results: &'a [Option<NodeResult>],
+    /// `.orch/` (logs are read from here for the failures' tails).
+    pub orch_dir: &'a Path,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub success: usize,
+    pub failure: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub cached: usize,
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        if s < 3600 { format!("{}m{:02}s", s / 60, s % 60) } else { format!("{}h{:02}m", s / 3600, s % 3600 / 60) }
+    }
+}
+
+impl RunReport<'_> {
+    fn nodes(&self) -> impl Iterator<Item = (usize, &NodeResult)> {
+        self.results.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for (_, r) in self.nodes() {
+            c.total += 1;
+            match r.status {
+                NodeStatus::Success => c.success += 1,
+                NodeStatus::Failure => c.failure += 1,
+                NodeStatus::Skipped => c.skipped += 1,
+                NodeStatus::Cancelled => c.cancelled += 1,
+            }
+        }
+        c
+    }
+
+    /// The log's path relative to `.orch/`, as the JSON names it.
+    pub fn log_path(&self, node: usize) -> String {
+        format!("runs/{}/logs/{}.log", self.run_id, file_safe(&self.graph.nodes[node].id))
+    }
+
+    pub fn json(&self) -> Value {
+        let c = self.counts();
+        let nodes: Vec<Value> = self
+            .nodes()
+            .map(|(i, r)| {
+                let node = &self.graph.nodes[i];
+                let matrix: Map<String, Value> = node.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let outputs: Map<String, Value> = r.outputs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                json!({
+                    "id": node.id,
+                    "job": self.graph.jobs[node.job].id,
+                    "matrix": matrix,
+                    "status": r.status.as_str(),
+                    "cached": false,
+                    "exit_code": r.exit_code,
+                    "attempts": r.attempts,
+                    "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+                    "key": Value::Null,
+                    "outputs": outputs,
+                    "log": if r.has_log { Value::String(self.log_path(i)) } else { Value::Null },
+                    "reason": r.reason,
+                })
+            })
+            .collect();
+        json!({
+            "version": 1,
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "status": self.status.as_str(),
+            "started_at": self.started_at,
+            "duration_ms": u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+            "counts": {
+                "total": c.total, "success": c.success, "failure": c.failure,
+                "skipped": c.skipped, "cancelled": c.cancelled, "cached": c.cached,
+            },
+            "nodes": nodes,
+        })
+    }
+
+    fn tail(&self, node: usize, lines: usize) -> String {
+        let text = std::fs::read(self.orch_dir.join(self.log_path(node))).unwrap_or_default();
+        let start = text.len().saturating_sub(64 * 1024);
+        let text = String::from_utf8_lossy(&text[start..]);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub fn markdown(&self) -> String {
+        let c = self.counts();
+        let mut md = String::new();
+        let (icon, word) = match self.status {
+            RunStatus::Success => ("✅", "succeeded"),
+            RunStatus::Failure => ("❌", "failed"),
+            RunStatus::Cancelled => ("⚪", "was cancelled"),
+        };
+        let title = self.graph.playbook.name.as_deref().unwrap_or(self.playbook);
+        let _ = writeln!(md, "# {icon} orch run of `{title}` {word}\n");
+        let _ = writeln!(
+            md,
+            "Run `{}` · playbook `{}` · started {} · took {}\n",
+            self.run_id,
+            self.playbook,
+            self.started_at,
+            human_duration(self.duration)
+        );
+        let _ = writeln!(md, "| total | ✅ success | ❌ failure | ⏭️ skipped | ⚪ cancelled | 💾 cached |");
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "| {} | {} | {} | {} | {} | {} |\n", c.total, c.success, c.failure, c.skipped, c.cancelled, c.cached);
+        let _ = writeln!(md, "| node | status | duration | attempts | matrix |");
+        let _ = writeln!(md, "|---|---|---:|---:|---|");
+        for (i, r) in self.nodes() {
+            let node = &self.graph.nodes[i];
+            let status = match r.status {
+                NodeStatus::Success => "✅ success",
+                NodeStatus::Failure => "❌ failure",
+                NodeStatus::Skipped => "⏭️ skipped",
+                NodeStatus::Cancelled => "⚪ cancelled",
+            };
+            let matrix: Vec<String> = node.matrix.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(
+                md,
+                "| `{}` | {status} | {} | {} | {} |",
+                node.id.replace('|', "\\|"),
+                human_duration(r.duration),
+                r.attempts,
+                matrix.join(", ").replace('|', "\\|")
+            );
+        }
+        let failures: Vec<(usize, &NodeResult)> = self.nodes().filter(|(_, r)| r.status == NodeStatus::Failure).collect();
+        if !failures.is_empty() {
+            let _ = writeln!(md, "\n## Failures");
+            for (i, r) in failures {
+                let _ = writeln!(md, "\n### `{}`\n", self.graph.nodes[i].id);
+                if let Some(reason) = &r.reason {
+                    let _ = writeln!(md, "{reason}\n");
+                }
+                if r.has_log {
+                    let _ = writeln!(md, "```text\n{}\n```", self.tail(i, 30).replace("```", "`​``"));
+                }
+            }
+        }
+        let fragments: Vec<(usize, &NodeResult)> = self.nodes().filter(|(_, r)| !r.summary.trim().is_empty()).collect();
+        if !fragments.is_empty() {
+            let _ = writeln!(md, "\n## Node summaries");
+            for (i, r) in fragments {
+                let _ = writeln!(md, "\n### `{}`\n\n{}", self.graph.nodes[i].id, r.summary.trim_end());
+            }
+        }
+        md
+    }
+
+    pub fn junit(&self) -> String {
+        let c = self.counts();
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let name = self.graph.playbook.name.as_deref().unwrap_or(self.playbook);
+        let _ = writeln!(
+            xml,
+            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            xml_escape(name),
+            c.total,
+            c.failure,
+            c.skipped + c.cancelled,
+            self.duration.as_secs_f64()
+        );
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\" timestamp=\"{}\">",
+            xml_escape(name),
+            c.total,
+            c.failure,
+            c.skipped + c.cancelled,
+            self.duration.as_secs_f64(),
+            self.started_at
+        );
+        for (i, r) in self.nodes() {
+            let node = &self.graph.nodes[i];
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                xml_escape(&self.graph.jobs[node.job].id),
+                xml_escape(&node.id),
+                r.duration.as_secs_f64()
+            );
+            let reason = xml_escape(r.reason.as_deref().unwrap_or(""));
+            match r.status {
+                NodeStatus::Success => xml.push_str("/>\n"),
+                NodeStatus::Failure => {
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <failure message=\"{reason}\">{}</failure>\n    </testcase>",
+                        xml_escape(&self.tail(i, 50))
+                    );
+                }
+                NodeStatus::Skipped | NodeStatus::Cancelled => {
+                    let _ = writeln!(xml, ">\n      <skipped message=\"{} {reason}\"/>\n    </testcase>", r.status.as_str());
+                }
+            }
+        }
+        xml.push_str("  </testsuite>\n</testsuites>\n");
+        xml
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(42)), "42ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m05s");
+        assert_eq!(human_duration(Duration::from_secs(3720)), "1h02m");
+    }
+
+    #[test]
+    fn xml_is_escaped() {
+        assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+}

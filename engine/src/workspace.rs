@@ -1,0 +1,63 @@
+//! Finding and reading the playbook; the workspace is the folder that holds it.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Problem, SourceFile};
+
+pub const PLAYBOOK_NAMES: &[&str] = &["orch.yml", "orch.yaml", "orch.json"];
+
+/// A playbook found on disk and the workspace around it.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// Absolute path of the playbook.
+    pub path: PathBuf,
+    /// Absolute path of the folder that holds it.
+    pub workspace: PathBuf,
+    pub source: SourceFile,
+}
+
+/// `-f PATH` when given, else `orch.yml`/`orch.yaml`/`orch.json` here or in a parent.
+pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
+    let (path, shown) = match explicit {
+        Some(p) => {
+            let absolute = cwd.join(p);
+            if !absolute.is_file() {
+                return Err(Problem::general(format!("playbook {} not found", p.display())));
+            }
+            (absolute, p.to_path_buf())
+        }
+        None => {
+            let found = cwd.ancestors().find_map(|dir| {
+                PLAYBOOK_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+            });
+            let Some(found) = found else {
+                return Err(Problem::general(format!(
+                    "no playbook here: none of {} in {} or its parents",
+                    PLAYBOOK_NAMES.join(", "),
+                    cwd.display()
+                ))
+                .with_help("create orch.yml, or name one with -f PATH"));
+            };
+            let shown = found.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or_else(|_| found.clone());
+            (found, shown)
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| Problem::general(format!("cannot read {}: {e}", shown.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Problem::general(format!(
+            "{} is not valid UTF-8 (at byte {})",
+            shown.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let workspace = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    Ok(Located {
+        path,
+        workspace,
+        source: SourceFile {
+            path: shown,
+            text: text.into(),
+        },
+    })
+}
