@@ -20,7 +20,11 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
         Format::Text => {
             for &job in &graph.topo_order {
                 for n in graph.jobs[job].nodes.clone().filter(|n| selected[*n]) {
-                    let needs: Vec<&str> = graph.jobs[job].needs.iter().map(|j| graph.jobs[*j].id.as_str()).collect();
+                    let needs: Vec<&str> = graph.jobs[job]
+                        .needs
+                        .iter()
+                        .map(|j| graph.jobs[*j].id.as_str())
+                        .collect();
                     if needs.is_empty() {
                         let _ = writeln!(out, "{}", graph.nodes[n].id);
                     } else {
@@ -59,7 +63,11 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
         Format::Json => {
             let list: Vec<Value> = nodes()
                 .map(|(i, n)| {
-                    let matrix: Map<String, Value> = n.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                    let matrix: Map<String, Value> = n
+                        .matrix
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_json()))
+                        .collect();
                     json!({
                         "id": n.id,
                         "job": graph.jobs[n.job].id,

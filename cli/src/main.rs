@@ -146,7 +146,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
 
 /// Finds, parses and compiles the playbook through the salsa database.
 fn load(cli: &Cli, overrides: Overrides) -> Result<(Located, Arc<Graph>), Failure> {
-    let cwd = std::env::current_dir().map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let located = workspace::locate(cli.file.as_deref(), &cwd)?;
     let graph = db::load_graph(located.source.clone(), overrides)?;
     Ok((located, graph))
@@ -158,10 +159,15 @@ fn overrides(vars: &[String], matrix: &[String], targets: &[String]) -> Result<O
     let split = |flag: &str, text: &str| -> Result<(String, String), Problem> {
         match text.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(Problem::general(format!("{flag} {text}: expected NAME=VALUE"))),
+            _ => Err(Problem::general(format!(
+                "{flag} {text}: expected NAME=VALUE"
+            ))),
         }
     };
-    let vars = vars.iter().map(|v| split("--var", v)).collect::<Result<Vec<_>, _>>()?;
+    let vars = vars
+        .iter()
+        .map(|v| split("--var", v))
+        .collect::<Result<Vec<_>, _>>()?;
     let matrix = matrix
         .iter()
         .map(|m| {
@@ -193,10 +199,13 @@ fn list(graph: &Graph) -> String {
     }
     let width = graph.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
     for job in &graph.jobs {
-        let size = job.nodes.len();
-        let nodes = if job.axes.is_empty() { String::new() } else { format!(" ({size} nodes)") };
-        let description = job.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
-        let _ = writeln!(out, "{:width$}{nodes}{description}", job.id);
+        let mut details = Vec::new();
+        if !job.axes.is_empty() {
+            details.push(format!("{} nodes", job.nodes.len()));
+        }
+        details.extend(job.description.clone());
+        let line = format!("{:width$}  {}", job.id, details.join(" · "));
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }

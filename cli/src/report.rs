@@ -31,7 +31,9 @@ impl Color {
         match self {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+            }
         }
     }
 }
@@ -43,7 +45,9 @@ pub(crate) fn problem(problem: &Problem, color: Color) {
             .source
             .as_ref()
             .map(|s| NamedSource::new(s.path.display().to_string(), s.text.to_string())),
-        span: problem.span.map(|s| SourceSpan::new(s.offset.into(), s.len.max(1))),
+        span: problem
+            .span
+            .map(|s| SourceSpan::new(s.offset.into(), s.len.max(1))),
         label: problem.label.clone().unwrap_or_else(|| "here".into()),
         help: problem.help.clone(),
     };

@@ -75,20 +75,32 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let secrets = read_secrets(&graph, args.secrets_file.as_deref())?;
 
     let orch_dir = located.workspace.join(".orch");
-    let run_dir = runs::create(&orch_dir).map_err(|e| Problem::general(format!("cannot create {}: {e}", orch_dir.join("runs").display())))?;
+    let run_dir = runs::create(&orch_dir).map_err(|e| {
+        Problem::general(format!(
+            "cannot create {}: {e}",
+            orch_dir.join("runs").display()
+        ))
+    })?;
     let _ = std::fs::write(orch_dir.join(".gitignore"), "*\n");
     let scratch_dir = run_dir.path.join("tmp");
     let log_dir = run_dir.path.join("logs");
     let total = selected.iter().filter(|s| **s).count();
-    let ui = Arc::new(Ui::new(graph.clone(), log_dir.clone(), total, cli.quiet, cli.verbose > 0));
+    let ui = Arc::new(Ui::new(
+        graph.clone(),
+        log_dir.clone(),
+        total,
+        cli.quiet,
+        cli.verbose > 0,
+    ));
     let options = RunOptions {
         workspace: located.workspace.clone(),
         run_id: run_dir.id.clone(),
         log_dir,
         scratch_dir: scratch_dir.clone(),
-        jobs: args
-            .jobs
-            .map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |j| j as usize),
+        jobs: args.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            |j| j as usize,
+        ),
         keep_going: args.keep_going,
         selected,
         secrets,
@@ -159,7 +171,12 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             c.skipped,
             c.cancelled,
             human_duration(duration),
-            run_dir.path.join("summary.md").strip_prefix(&located.workspace).unwrap_or(&run_dir.path).display()
+            run_dir
+                .path
+                .join("summary.md")
+                .strip_prefix(&located.workspace)
+                .unwrap_or(&run_dir.path)
+                .display()
         );
     }
     Ok(match outcome.status {
@@ -172,7 +189,10 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
 /// SIGINT/SIGTERM: the first stops gracefully, the next kills at once.
 async fn forward_signals(level: watch::Sender<u8>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     loop {
@@ -195,7 +215,11 @@ fn write_file(path: &Path, text: &str) {
 
 fn append_file(path: &Path, text: &str) {
     use std::io::Write;
-    let result = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(text.as_bytes()));
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = result {
         eprintln!("warning: cannot append to {}: {e}", path.display());
     }
@@ -207,7 +231,8 @@ fn check_requires(graph: &Graph) -> Result<(), Problem> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut missing = Vec::new();
     for command in &requires.commands {
-        let found = std::env::split_paths(&path).any(|dir| is_executable(&dir.join(&command.value)));
+        let found =
+            std::env::split_paths(&path).any(|dir| is_executable(&dir.join(&command.value)));
         if !found {
             missing.push(format!("command `{}` is not on PATH", command.value));
         }
@@ -221,9 +246,14 @@ fn check_requires(graph: &Graph) -> Result<(), Problem> {
         return Ok(());
     }
     let first = requires.commands.first().or(requires.env.first());
-    let message = format!("requires not met, nothing was run:\n  - {}", missing.join("\n  - "));
+    let message = format!(
+        "requires not met, nothing was run:\n  - {}",
+        missing.join("\n  - ")
+    );
     Err(match first {
-        Some(at) => Problem::at(&graph.playbook.source, at.span, message).with_label("required here"),
+        Some(at) => {
+            Problem::at(&graph.playbook.source, at.span, message).with_label("required here")
+        }
         None => Problem::general(message),
     })
 }
@@ -237,7 +267,9 @@ fn is_executable(path: &Path) -> bool {
 fn read_secrets(graph: &Graph, file: Option<&Path>) -> Result<BTreeMap<String, String>, Problem> {
     let from_file = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Problem::general(format!("cannot read secrets file {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Problem::general(format!("cannot read secrets file {}: {e}", path.display()))
+            })?;
             let mut values = BTreeMap::new();
             for (number, line) in text.lines().enumerate() {
                 let line = line.trim();
@@ -246,10 +278,18 @@ fn read_secrets(graph: &Graph, file: Option<&Path>) -> Result<BTreeMap<String, S
                 }
                 let line = line.strip_prefix("export ").unwrap_or(line);
                 let Some((k, v)) = line.split_once('=') else {
-                    return Err(Problem::general(format!("{}:{}: expected NAME=VALUE", path.display(), number + 1)));
+                    return Err(Problem::general(format!(
+                        "{}:{}: expected NAME=VALUE",
+                        path.display(),
+                        number + 1
+                    )));
                 };
                 let v = v.trim();
-                let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))).unwrap_or(v);
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(v);
                 values.insert(k.trim().to_owned(), v.to_owned());
             }
             Some(values)

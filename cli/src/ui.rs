@@ -32,7 +32,13 @@ struct Live {
 }
 
 impl Ui {
-    pub(crate) fn new(graph: Arc<Graph>, log_dir: PathBuf, total: usize, quiet: bool, verbose: bool) -> Self {
+    pub(crate) fn new(
+        graph: Arc<Graph>,
+        log_dir: PathBuf,
+        total: usize,
+        quiet: bool,
+        verbose: bool,
+    ) -> Self {
         let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !quiet;
         let view = live.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12));
@@ -90,9 +96,16 @@ impl Ui {
     }
 
     fn log_lines(&self, node: usize, last: Option<usize>) -> Vec<String> {
-        let path = self.log_dir.join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
-        let Ok(file) = std::fs::File::open(path) else { return Vec::new() };
-        let lines = BufReader::new(file).split(b'\n').map_while(Result::ok).map(|l| String::from_utf8_lossy(&l).into_owned());
+        let path = self
+            .log_dir
+            .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
+        let Ok(file) = std::fs::File::open(path) else {
+            return Vec::new();
+        };
+        let lines = BufReader::new(file)
+            .split(b'\n')
+            .map_while(Result::ok)
+            .map(|l| String::from_utf8_lossy(&l).into_owned());
         match last {
             None => lines.collect(),
             Some(n) => {
@@ -146,12 +159,18 @@ impl Observer for Ui {
                 let id = &self.graph.nodes[*node].id;
                 match &self.view {
                     Some(live) => {
-                        let Ok(mut running) = live.running.lock() else { return };
+                        let Ok(mut running) = live.running.lock() else {
+                            return;
+                        };
                         let bar = running.entry(*node).or_insert_with(|| {
-                            let bar = live.multi.insert_before(&live.overall, ProgressBar::new_spinner());
+                            let bar = live
+                                .multi
+                                .insert_before(&live.overall, ProgressBar::new_spinner());
                             bar.set_style(
-                                ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
-                                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                                ProgressStyle::with_template(
+                                    "{spinner} {prefix} {elapsed:>4} {wide_msg}",
+                                )
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                             );
                             bar.set_prefix(id.clone());
                             bar.enable_steady_tick(Duration::from_millis(120));
@@ -163,7 +182,14 @@ impl Observer for Ui {
                     }
                     None if self.verbose => {
                         let _guard = self.out.lock();
-                        println!("▶ {id}{}", if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() });
+                        println!(
+                            "▶ {id}{}",
+                            if *attempt > 1 {
+                                format!(" (attempt {attempt})")
+                            } else {
+                                String::new()
+                            }
+                        );
                     }
                     None => {}
                 }

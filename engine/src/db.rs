@@ -24,7 +24,10 @@ pub struct Settings {
 }
 
 #[salsa::tracked(returns(ref))]
-pub fn parse_playbook(db: &dyn salsa::Database, source: PlaybookSource) -> Result<Arc<Playbook>, LoadError> {
+pub fn parse_playbook(
+    db: &dyn salsa::Database,
+    source: PlaybookSource,
+) -> Result<Arc<Playbook>, LoadError> {
     let file = source.file(db);
     let root = tree::parse(file)?;
     decode::decode(file, &root).map(Arc::new)
@@ -89,19 +92,35 @@ mod tests {
         let settings = Settings::new(&db, Overrides::default());
         assert!(compile_graph(&db, source, settings).is_ok());
         let executed = std::mem::take(&mut *log.lock().unwrap());
-        assert!(executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+        assert!(
+            executed.iter().any(|q| q.contains("compile_graph")),
+            "{executed:?}"
+        );
 
         // The same text again: a new revision, but the parse result is equal, so
         // compile_graph is backdated and does not run.
-        source.set_file(&mut db).to(file("jobs:\n  a: { run: x }\n"));
+        source
+            .set_file(&mut db)
+            .to(file("jobs:\n  a: { run: x }\n"));
         assert!(compile_graph(&db, source, settings).is_ok());
         let executed = std::mem::take(&mut *log.lock().unwrap());
-        assert!(executed.iter().any(|q| q.contains("parse_playbook")), "{executed:?}");
-        assert!(!executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+        assert!(
+            executed.iter().any(|q| q.contains("parse_playbook")),
+            "{executed:?}"
+        );
+        assert!(
+            !executed.iter().any(|q| q.contains("compile_graph")),
+            "{executed:?}"
+        );
 
-        source.set_file(&mut db).to(file("jobs:\n  a: { run: y }\n"));
+        source
+            .set_file(&mut db)
+            .to(file("jobs:\n  a: { run: y }\n"));
         assert!(compile_graph(&db, source, settings).is_ok());
         let executed = std::mem::take(&mut *log.lock().unwrap());
-        assert!(executed.iter().any(|q| q.contains("compile_graph")), "{executed:?}");
+        assert!(
+            executed.iter().any(|q| q.contains("compile_graph")),
+            "{executed:?}"
+        );
     }
 }

@@ -73,10 +73,19 @@ impl NodeResult {
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    NodeStarted { node: usize, attempt: u32 },
+    NodeStarted {
+        node: usize,
+        attempt: u32,
+    },
     /// The last complete line a running node printed (for a live view).
-    NodeOutput { node: usize, line: String },
-    NodeFinished { node: usize, result: NodeResult },
+    NodeOutput {
+        node: usize,
+        line: String,
+    },
+    NodeFinished {
+        node: usize,
+        result: NodeResult,
+    },
     /// Cancellation began: running nodes are being stopped.
     Cancelling,
 }

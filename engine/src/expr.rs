@@ -9,12 +9,30 @@ use serde_json::Value;
 pub enum Expr {
     Literal(Value),
     /// A context root such as `matrix`, `vars` or `needs`.
-    Context { name: String, at: usize },
-    Property { target: Box<Expr>, name: String, at: usize },
-    Index { target: Box<Expr>, index: Box<Expr> },
-    Call { name: String, args: Vec<Expr>, at: usize },
+    Context {
+        name: String,
+        at: usize,
+    },
+    Property {
+        target: Box<Expr>,
+        name: String,
+        at: usize,
+    },
+    Index {
+        target: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        at: usize,
+    },
     Not(Box<Expr>),
-    Binary { op: BinOp, left: Box<Expr>, right: Box<Expr> },
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +153,9 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
             continue;
         }
         if c.is_ascii_alphabetic() || c == b'_' {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-') {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+            {
                 i += 1;
             }
             tokens.push((Tok::Ident(text[start..i].to_owned()), start));
@@ -145,7 +165,9 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
         let punct = match two {
             "&&" | "||" | "==" | "!=" | "<=" | ">=" => {
                 i += 2;
-                ["&&", "||", "==", "!=", "<=", ">="].into_iter().find(|p| *p == two)
+                ["&&", "||", "==", "!=", "<=", ">="]
+                    .into_iter()
+                    .find(|p| *p == two)
             }
             _ => {
                 i += 1;
@@ -180,16 +202,18 @@ impl Parser {
         self.tokens.get(self.pos).map_or(self.end, |(_, a)| *a)
     }
     fn eat(&mut self, punct: &str) -> bool {
-        if self.peek() == Some(&Tok::Punct(match punct {
-            "(" => "(",
-            ")" => ")",
-            "[" => "[",
-            "]" => "]",
-            "." => ".",
-            "," => ",",
-            "!" => "!",
-            _ => return self.eat_op(punct),
-        })) {
+        if self.peek()
+            == Some(&Tok::Punct(match punct {
+                "(" => "(",
+                ")" => ")",
+                "[" => "[",
+                "]" => "]",
+                "." => ".",
+                "," => ",",
+                "!" => "!",
+                _ => return self.eat_op(punct),
+            }))
+        {
             self.pos += 1;
             true
         } else {
@@ -214,7 +238,10 @@ impl Parser {
     fn deeper(&mut self) -> Result<(), ExprError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return err(self.at(), format!("expression nested deeper than {MAX_DEPTH} levels"));
+            return err(
+                self.at(),
+                format!("expression nested deeper than {MAX_DEPTH} levels"),
+            );
         }
         Ok(())
     }
@@ -311,9 +338,14 @@ impl Parser {
                 "false" => Ok(Expr::Literal(Value::Bool(false))),
                 "null" => Ok(Expr::Literal(Value::Null)),
                 _ if self.eat("(") => {
-                    let Some(&(_, min, max)) = FUNCTIONS.iter().find(|(f, _, _)| f.eq_ignore_ascii_case(&word)) else {
+                    let Some(&(_, min, max)) = FUNCTIONS
+                        .iter()
+                        .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
+                    else {
                         let names = FUNCTIONS.iter().map(|(f, _, _)| *f);
-                        let hint = crate::diag::did_you_mean(&word, names).map(|h| format!("; {h}")).unwrap_or_default();
+                        let hint = crate::diag::did_you_mean(&word, names)
+                            .map(|h| format!("; {h}"))
+                            .unwrap_or_default();
                         return err(at, format!("unknown function `{word}`{hint}"));
                     };
                     let mut args = Vec::new();
@@ -331,7 +363,10 @@ impl Parser {
                     if args.len() < min || args.len() > max {
                         return err(at, format!("`{word}` takes {}", arity(min, max)));
                     }
-                    let name = FUNCTIONS.iter().find(|(f, _, _)| f.eq_ignore_ascii_case(&word)).map_or(word, |(f, _, _)| (*f).to_owned());
+                    let name = FUNCTIONS
+                        .iter()
+                        .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
+                        .map_or(word, |(f, _, _)| (*f).to_owned());
                     Ok(Expr::Call { name, args, at })
                 }
                 _ => Ok(Expr::Context { name: word, at }),
@@ -430,10 +465,12 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Expr(e, at) => out.push_str(&to_text(&eval(e, scope).map_err(|e| ExprError {
-                    message: e.message,
-                    at: at + e.at,
-                })?)),
+                Part::Expr(e, at) => {
+                    out.push_str(&to_text(&eval(e, scope).map_err(|e| ExprError {
+                        message: e.message,
+                        at: at + e.at,
+                    })?))
+                }
             }
         }
         Ok(out)
@@ -459,7 +496,9 @@ fn find_close(text: &str) -> Option<usize> {
 /// An `if`: with or without `${{ }}` around it.
 pub fn parse_condition(text: &str) -> Result<Expr, ExprError> {
     let trimmed = text.trim();
-    if let Some(inner) = trimmed.strip_prefix("${{").and_then(|t| t.strip_suffix("}}"))
+    if let Some(inner) = trimmed
+        .strip_prefix("${{")
+        .and_then(|t| t.strip_suffix("}}"))
         && find_close(inner).is_none()
     {
         let offset = text.find("${{").unwrap_or(0) + 3;
@@ -601,7 +640,11 @@ fn property(target: &Value, name: &str) -> Value {
     match target {
         Value::Object(map) => map
             .get(name)
-            .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+            .or_else(|| {
+                map.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
             .cloned()
             .unwrap_or(Value::Null),
         _ => Value::Null,
@@ -612,7 +655,10 @@ fn call(name: &str, args: &[Expr], at: usize, scope: &dyn Scope) -> Result<Value
     if STATUS_FUNCTIONS.contains(&name) {
         return Ok(Value::Bool(scope.status(name)));
     }
-    let values = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
+    let values = args
+        .iter()
+        .map(|a| eval(a, scope))
+        .collect::<Result<Vec<_>, _>>()?;
     let text = |i: usize| to_text(&values[i]);
     Ok(match name {
         "contains" => Value::Bool(match &values[0] {
@@ -623,9 +669,19 @@ fn call(name: &str, args: &[Expr], at: usize, scope: &dyn Scope) -> Result<Value
         "endsWith" => Value::Bool(text(0).to_lowercase().ends_with(&text(1).to_lowercase())),
         "format" => Value::String(format_string(&text(0), &values[1..], at)?),
         "join" => {
-            let separator = if values.len() > 1 { text(1) } else { ",".into() };
+            let separator = if values.len() > 1 {
+                text(1)
+            } else {
+                ",".into()
+            };
             match &values[0] {
-                Value::Array(items) => Value::String(items.iter().map(to_text).collect::<Vec<_>>().join(&separator)),
+                Value::Array(items) => Value::String(
+                    items
+                        .iter()
+                        .map(to_text)
+                        .collect::<Vec<_>>()
+                        .join(&separator),
+                ),
                 other => Value::String(to_text(other)),
             }
         }
@@ -802,7 +858,10 @@ mod tests {
     fn and_or_return_operands() {
         assert_eq!(value("'' || 'fallback'"), json!("fallback"));
         assert_eq!(value("vars.profile && 'yes'"), json!("yes"));
-        assert_eq!(value("format('{0}-{1}{{x}}', matrix.os, 2)"), json!("linux-2{x}"));
+        assert_eq!(
+            value("format('{0}-{1}{{x}}', matrix.os, 2)"),
+            json!("linux-2{x}")
+        );
         assert_eq!(value("join(fromJSON('[\"a\",\"b\"]'), '+')"), json!("a+b"));
     }
 
@@ -813,14 +872,26 @@ mod tests {
         let e = Template::parse("x ${{ matrix.os == }}").unwrap_err();
         assert_eq!(e.at, "x ${{ matrix.os == ".len());
         assert!(Template::parse("x ${{ matrix.os").is_err());
-        assert!(Template::parse("${{ '}}' }}").unwrap().render(&TestScope).unwrap() == "}}");
+        assert!(
+            Template::parse("${{ '}}' }}")
+                .unwrap()
+                .render(&TestScope)
+                .unwrap()
+                == "}}"
+        );
     }
 
     #[test]
     fn conditions_with_and_without_braces() {
-        assert!(calls_status_function(&parse_condition("${{ always() }}").unwrap()));
-        assert!(calls_status_function(&parse_condition("!failure() && x").unwrap()));
-        assert!(!calls_status_function(&parse_condition("matrix.os == 'linux'").unwrap()));
+        assert!(calls_status_function(
+            &parse_condition("${{ always() }}").unwrap()
+        ));
+        assert!(calls_status_function(
+            &parse_condition("!failure() && x").unwrap()
+        ));
+        assert!(!calls_status_function(
+            &parse_condition("matrix.os == 'linux'").unwrap()
+        ));
     }
 
     #[test]
@@ -834,6 +905,10 @@ mod tests {
     #[test]
     fn unknown_function_suggests() {
         let e = parse("startswith2('a', 'b')").unwrap_err();
-        assert!(e.message.contains("did you mean `startsWith`"), "{}", e.message);
+        assert!(
+            e.message.contains("did you mean `startsWith`"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -96,13 +96,17 @@ impl Graph {
     /// Ids of the nodes a node waits for.
     pub fn node_needs(&self, node: usize) -> impl Iterator<Item = &str> {
         let job = &self.jobs[self.nodes[node].job];
-        job.needs
-            .iter()
-            .flat_map(|&j| self.nodes[self.jobs[j].nodes.clone()].iter().map(|n| n.id.as_str()))
+        job.needs.iter().flat_map(|&j| {
+            self.nodes[self.jobs[j].nodes.clone()]
+                .iter()
+                .map(|n| n.id.as_str())
+        })
     }
 }
 
-pub const CONTEXTS: &[&str] = &["vars", "env", "secrets", "matrix", "inputs", "needs", "orch"];
+pub const CONTEXTS: &[&str] = &[
+    "vars", "env", "secrets", "matrix", "inputs", "needs", "orch",
+];
 const ORCH_FIELDS: &[&str] = &["run_id", "workspace", "os", "arch", "job", "node"];
 
 pub fn compile(playbook: Arc<Playbook>, overrides: &Overrides) -> Result<Graph, LoadError> {
@@ -129,8 +133,15 @@ pub fn compile(playbook: Arc<Playbook>, overrides: &Overrides) -> Result<Graph, 
                 }
                 Some(_) => {}
                 None => {
-                    let mut problem = Problem::at(c.source, need.span, format!("job `{}` needs `{}`, which is not a job", job.id.value, need.value))
-                        .with_label("unknown job");
+                    let mut problem = Problem::at(
+                        c.source,
+                        need.span,
+                        format!(
+                            "job `{}` needs `{}`, which is not a job",
+                            job.id.value, need.value
+                        ),
+                    )
+                    .with_label("unknown job");
                     problem.help = did_you_mean(&need.value, ids.iter().copied());
                     c.problems.push(problem);
                 }
@@ -156,13 +167,11 @@ pub fn compile(playbook: Arc<Playbook>, overrides: &Overrides) -> Result<Graph, 
         }
     }
     if !c.problems.is_empty() {
-        return Err(LoadError { problems: c.problems });
+        return Err(LoadError {
+            problems: c.problems,
+        });
     }
-    let topo_order = petgraph::algo::toposort(&job_graph, None)
-        .map_err(|_| Problem::general("the job graph has a cycle"))?
-        .into_iter()
-        .map(|n| job_graph[n])
-        .collect();
+    let topo_order = stable_topo_order(&jobs);
     Ok(Graph {
         playbook: playbook.clone(),
         vars,
@@ -210,9 +219,18 @@ impl Compiler<'_> {
             match vars.iter_mut().find(|(k, _)| k == name) {
                 Some((_, v)) => *v = Scalar::Str(value.clone()),
                 None => {
-                    let mut problem = Problem::general(format!("--var {name}: the playbook declares no var `{name}`"));
-                    problem.help = did_you_mean(name, self.playbook.vars.keys().map(String::as_str))
-                        .or_else(|| Some(format!("declare it under `vars:` in {}", self.source.path.display())));
+                    let mut problem = Problem::general(format!(
+                        "--var {name}: the playbook declares no var `{name}`"
+                    ));
+                    problem.help =
+                        did_you_mean(name, self.playbook.vars.keys().map(String::as_str)).or_else(
+                            || {
+                                Some(format!(
+                                    "declare it under `vars:` in {}",
+                                    self.source.path.display()
+                                ))
+                            },
+                        );
                     self.problems.push(problem);
                 }
             }
@@ -245,23 +263,38 @@ impl Compiler<'_> {
         match matrix::expand(&matrix) {
             Ok(combinations) => combinations,
             Err(too_large) => {
-                let problem = Problem::at(self.source, matrix.span, format!("job `{}`: {too_large}", job.id.value))
-                    .with_label("this matrix")
-                    .with_help("split the job, or narrow its axes with `exclude` or `--matrix AXIS=V1,V2`");
+                let problem = Problem::at(
+                    self.source,
+                    matrix.span,
+                    format!("job `{}`: {too_large}", job.id.value),
+                )
+                .with_label("this matrix")
+                .with_help(
+                    "split the job, or narrow its axes with `exclude` or `--matrix AXIS=V1,V2`",
+                );
                 self.problems.push(problem);
                 Vec::new()
             }
         }
     }
 
-    fn job(&mut self, job: &Job, needs: Vec<usize>, nodes: Range<usize>, axes: Vec<String>) -> CompiledJob {
+    fn job(
+        &mut self,
+        job: &Job,
+        needs: Vec<usize>,
+        nodes: Range<usize>,
+        axes: Vec<String>,
+    ) -> CompiledJob {
         let allowed = Allowed {
             matrix: Some(&axes),
             needs: Some(&job.needs),
             job: Some(&job.id.value),
         };
         let defaults = &self.playbook.defaults;
-        let condition = job.condition.as_ref().and_then(|c| self.condition(c, &allowed));
+        let condition = job
+            .condition
+            .as_ref()
+            .and_then(|c| self.condition(c, &allowed));
         let condition_decides = condition.as_ref().is_some_and(expr::calls_status_function);
         let body = self.body(&job.command, &allowed);
         let env = self.env_templates(&job.env, Some(&allowed));
@@ -280,7 +313,11 @@ impl Compiler<'_> {
             condition,
             condition_decides,
             body,
-            shell: job.shell.clone().or_else(|| defaults.shell.clone()).unwrap_or(Shell::Bash),
+            shell: job
+                .shell
+                .clone()
+                .or_else(|| defaults.shell.clone())
+                .unwrap_or(Shell::Bash),
             env,
             working_directory,
             name,
@@ -296,12 +333,18 @@ impl Compiler<'_> {
 
     fn body(&mut self, command: &Command, allowed: &Allowed) -> Body {
         match command {
-            Command::Run(text) => Body::Run(self.template(text, allowed).unwrap_or(Template { parts: Vec::new() })),
+            Command::Run(text) => Body::Run(
+                self.template(text, allowed)
+                    .unwrap_or(Template { parts: Vec::new() }),
+            ),
             Command::Script { path, args } => {
                 self.check_relative_path(path, "script");
                 Body::Script {
                     path: path.value.clone(),
-                    args: args.iter().filter_map(|a| self.template(a, allowed)).collect(),
+                    args: args
+                        .iter()
+                        .filter_map(|a| self.template(a, allowed))
+                        .collect(),
                 }
             }
             Command::Steps(steps) => Body::Steps(
@@ -311,14 +354,21 @@ impl Compiler<'_> {
                         name: step.name.as_ref().and_then(|n| self.template(n, allowed)),
                         body: self.body(&step.command, allowed),
                         env: self.env_templates(&step.env, Some(allowed)),
-                        condition: step.condition.as_ref().and_then(|c| self.condition(c, allowed)),
+                        condition: step
+                            .condition
+                            .as_ref()
+                            .and_then(|c| self.condition(c, allowed)),
                         continue_on_error: step.continue_on_error,
                     })
                     .collect(),
             ),
             Command::Uses { path, .. } => {
-                let problem = Problem::at(self.source, path.span, "reusable playbooks (`uses`) are not supported yet")
-                    .with_label("uses");
+                let problem = Problem::at(
+                    self.source,
+                    path.span,
+                    "reusable playbooks (`uses`) are not supported yet",
+                )
+                .with_label("uses");
                 self.problems.push(problem);
                 Body::Run(Template { parts: Vec::new() })
             }
@@ -329,21 +379,32 @@ impl Compiler<'_> {
     fn check_relative_path(&mut self, path: &Sp<String>, what: &str) {
         let p = std::path::Path::new(&path.value);
         let escapes = p.is_absolute()
-            || p.components().try_fold(0i32, |depth, c| match c {
-                std::path::Component::ParentDir => (depth > 0).then_some(depth - 1),
-                std::path::Component::Normal(_) => Some(depth + 1),
-                _ => Some(depth),
-            })
-            .is_none();
+            || p.components()
+                .try_fold(0i32, |depth, c| match c {
+                    std::path::Component::ParentDir => (depth > 0).then_some(depth - 1),
+                    std::path::Component::Normal(_) => Some(depth + 1),
+                    _ => Some(depth),
+                })
+                .is_none();
         if escapes {
-            let problem = Problem::at(self.source, path.span, format!("{what} `{}` is outside the workspace", path.value))
-                .with_label("outside the workspace")
-                .with_help("paths are relative to the folder that holds the playbook and must stay inside it");
+            let problem = Problem::at(
+                self.source,
+                path.span,
+                format!("{what} `{}` is outside the workspace", path.value),
+            )
+            .with_label("outside the workspace")
+            .with_help(
+                "paths are relative to the folder that holds the playbook and must stay inside it",
+            );
             self.problems.push(problem);
         }
     }
 
-    fn env_templates(&mut self, env: &[(String, Sp<String>)], allowed: Option<&Allowed>) -> Vec<(String, Template)> {
+    fn env_templates(
+        &mut self,
+        env: &[(String, Sp<String>)],
+        allowed: Option<&Allowed>,
+    ) -> Vec<(String, Template)> {
         let top = Allowed {
             matrix: None,
             needs: None,
@@ -365,7 +426,10 @@ impl Compiler<'_> {
             }
             Err(e) => {
                 let span = self.locate(text, e.at);
-                self.problems.push(Problem::at(self.source, span, format!("bad expression: {}", e.message)).with_label("here"));
+                self.problems.push(
+                    Problem::at(self.source, span, format!("bad expression: {}", e.message))
+                        .with_label("here"),
+                );
                 None
             }
         }
@@ -379,7 +443,14 @@ impl Compiler<'_> {
             }
             Err(e) => {
                 let span = self.locate(text, e.at);
-                self.problems.push(Problem::at(self.source, span, format!("bad expression in `if`: {}", e.message)).with_label("here"));
+                self.problems.push(
+                    Problem::at(
+                        self.source,
+                        span,
+                        format!("bad expression in `if`: {}", e.message),
+                    )
+                    .with_label("here"),
+                );
                 None
             }
         }
@@ -436,7 +507,10 @@ impl Compiler<'_> {
                 let field = field?;
                 match allowed.matrix {
                     None => Some(("`matrix` is only available inside a job".into(), None)),
-                    Some([]) => Some((format!("job `{}` has no matrix", allowed.job.unwrap_or("?")), None)),
+                    Some([]) => Some((
+                        format!("job `{}` has no matrix", allowed.job.unwrap_or("?")),
+                        None,
+                    )),
                     Some(axes) => (!axes.iter().any(|a| a == field)).then(|| {
                         (
                             format!("unknown matrix axis `{field}`"),
@@ -451,7 +525,10 @@ impl Compiler<'_> {
                     None => Some(("`needs` is only available inside a job".into(), None)),
                     Some(needs) => (!needs.iter().any(|n| n.value == field)).then(|| {
                         (
-                            format!("`needs.{field}`: job `{}` does not need `{field}`", allowed.job.unwrap_or("?")),
+                            format!(
+                                "`needs.{field}`: job `{}` does not need `{field}`",
+                                allowed.job.unwrap_or("?")
+                            ),
                             did_you_mean(field, needs.iter().map(|n| n.value.as_str()))
                                 .or_else(|| Some(format!("add `{field}` to the job's `needs`"))),
                         )
@@ -463,20 +540,34 @@ impl Compiler<'_> {
                 (!self.playbook.secrets.iter().any(|s| s.value == field)).then(|| {
                     (
                         format!("unknown secret `{field}`"),
-                        did_you_mean(field, self.playbook.secrets.iter().map(|s| s.value.as_str()))
-                            .or_else(|| Some(format!("declare it under `secrets:` to read it from the environment"))),
+                        did_you_mean(
+                            field,
+                            self.playbook.secrets.iter().map(|s| s.value.as_str()),
+                        )
+                        .or_else(|| {
+                            Some(
+                                "declare it under `secrets:` to read it from the environment"
+                                    .to_owned(),
+                            )
+                        }),
                     )
                 })
             }
             "orch" => {
                 let field = field?;
                 (!ORCH_FIELDS.contains(&field)).then(|| {
-                    (format!("unknown field `orch.{field}`"), did_you_mean(field, ORCH_FIELDS.iter().copied()))
+                    (
+                        format!("unknown field `orch.{field}`"),
+                        did_you_mean(field, ORCH_FIELDS.iter().copied()),
+                    )
                 })
             }
             "inputs" => Some(("`inputs` exist only in a reusable playbook".into(), None)),
             "env" => None,
-            other => Some((format!("unknown context `{other}`"), did_you_mean(other, CONTEXTS.iter().copied()))),
+            other => Some((
+                format!("unknown context `{other}`"),
+                did_you_mean(other, CONTEXTS.iter().copied()),
+            )),
         }
     }
 
@@ -489,7 +580,9 @@ impl Compiler<'_> {
         let line = &value[line_start..line_end];
         let haystack = self.source.text.get(text.span.offset..).unwrap_or("");
         match haystack.find(line) {
-            Some(found) if !line.is_empty() => Span::new(text.span.offset + found + (at - line_start), 1),
+            Some(found) if !line.is_empty() => {
+                Span::new(text.span.offset + found + (at - line_start), 1)
+            }
             _ => Span::new(text.span.offset, text.span.len.max(1)),
         }
     }
@@ -503,7 +596,12 @@ impl Compiler<'_> {
             let cycle = cycle_path(graph, &component);
             let names: Vec<&str> = cycle
                 .iter()
-                .map(|n| self.playbook.jobs.get_index(graph[*n]).map_or("?", |(k, _)| k.as_str()))
+                .map(|n| {
+                    self.playbook
+                        .jobs
+                        .get_index(graph[*n])
+                        .map_or("?", |(k, _)| k.as_str())
+                })
                 .collect();
             let first = &self.playbook.jobs[graph[cycle[0]]];
             let span = first.needs.first().map_or(first.id.span, |n| n.span);
@@ -517,9 +615,35 @@ impl Compiler<'_> {
     }
 }
 
+/// A topological order that keeps declaration order wherever `needs` allow (Kahn's
+/// algorithm taking the earliest declared ready job), so runs and listings are predictable.
+fn stable_topo_order(jobs: &[CompiledJob]) -> Vec<usize> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut waiting: Vec<usize> = jobs.iter().map(|j| j.needs.len()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..jobs.len())
+        .filter(|j| waiting[*j] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(jobs.len());
+    while let Some(Reverse(job)) = ready.pop() {
+        order.push(job);
+        for &dependent in &jobs[job].dependents {
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                ready.push(Reverse(dependent));
+            }
+        }
+    }
+    order
+}
+
 /// One cycle through the jobs of a strongly connected component, in `needs` order.
 fn cycle_path(graph: &DiGraph<usize, ()>, component: &[NodeIndex]) -> Vec<NodeIndex> {
-    let start = *component.iter().min_by_key(|n| graph[**n]).unwrap_or(&component[0]);
+    let start = *component
+        .iter()
+        .min_by_key(|n| graph[**n])
+        .unwrap_or(&component[0]);
     let mut path = vec![start];
     let mut current = start;
     // Walk backwards along `needs` edges (edge need → dependent) inside the component.
@@ -567,7 +691,10 @@ mod tests {
     fn needs_span_matrix_jobs() {
         let g = compile_text("jobs:\n  build: { run: x, matrix: { os: [a, b] } }\n  test: { run: y, needs: build }\n").unwrap();
         assert_eq!(g.nodes.len(), 3);
-        assert_eq!(g.node_needs(2).collect::<Vec<_>>(), ["build[os=a]", "build[os=b]"]);
+        assert_eq!(
+            g.node_needs(2).collect::<Vec<_>>(),
+            ["build[os=a]", "build[os=b]"]
+        );
         assert_eq!(g.topo_order, [0, 1]);
     }
 
@@ -581,8 +708,14 @@ mod tests {
 
     #[test]
     fn cycles_name_every_job() {
-        let p = problem("jobs:\n  a: { run: x, needs: c }\n  b: { run: x, needs: a }\n  c: { run: x, needs: b }\n  d: { run: x }\n");
-        assert!(p.message.contains("a, c, b") || p.message.contains("a, b, c"), "{}", p.message);
+        let p = problem(
+            "jobs:\n  a: { run: x, needs: c }\n  b: { run: x, needs: a }\n  c: { run: x, needs: b }\n  d: { run: x }\n",
+        );
+        assert!(
+            p.message.contains("a, c, b") || p.message.contains("a, b, c"),
+            "{}",
+            p.message
+        );
         assert!(p.message.contains("a → c → b → a"), "{}", p.message);
         let p = problem("jobs:\n  a: { run: x, needs: a }\n");
         assert!(p.message.contains("a → a"), "{}", p.message);
@@ -590,7 +723,8 @@ mod tests {
 
     #[test]
     fn expression_references_are_checked() {
-        let p = problem("vars: { profile: debug }\njobs:\n  a: { run: 'echo ${{ vars.profil }}' }\n");
+        let p =
+            problem("vars: { profile: debug }\njobs:\n  a: { run: 'echo ${{ vars.profil }}' }\n");
         assert_eq!(p.message, "unknown var `profil`");
         assert_eq!(p.help.as_deref(), Some("did you mean `profile`?"));
         assert_eq!(p.location().as_deref(), Some("orch.yml:3:23"));
@@ -610,11 +744,23 @@ mod tests {
 
     #[test]
     fn var_overrides() {
-        let source = SourceFile { path: "orch.yml".into(), text: "vars: { a: 1 }\njobs:\n  j: { run: x }\n".into() };
+        let source = SourceFile {
+            path: "orch.yml".into(),
+            text: "vars: { a: 1 }\njobs:\n  j: { run: x }\n".into(),
+        };
         let playbook = Arc::new(decode::decode(&source, &tree::parse(&source).unwrap()).unwrap());
-        let o = Overrides { vars: vec![("a".into(), "2".into())], ..Overrides::default() };
-        assert_eq!(compile(playbook.clone(), &o).unwrap().vars, [("a".to_owned(), Scalar::Str("2".into()))]);
-        let o = Overrides { vars: vec![("b".into(), "2".into())], ..Overrides::default() };
+        let o = Overrides {
+            vars: vec![("a".into(), "2".into())],
+            ..Overrides::default()
+        };
+        assert_eq!(
+            compile(playbook.clone(), &o).unwrap().vars,
+            [("a".to_owned(), Scalar::Str("2".into()))]
+        );
+        let o = Overrides {
+            vars: vec![("b".into(), "2".into())],
+            ..Overrides::default()
+        };
         assert!(compile(playbook, &o).is_err());
     }
 }

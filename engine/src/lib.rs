@@ -4,14 +4,14 @@
 //! → [`targets`] → scheduler → events → summaries.
 pub mod db;
 pub mod diag;
+pub mod event;
 pub mod expr;
 pub mod graph;
 pub mod matrix;
 pub mod playbook;
-pub mod targets;
-pub mod workspace;
-pub mod event;
 pub mod process;
 pub mod runs;
 pub mod sched;
 pub mod summary;
+pub mod targets;
+pub mod workspace;

@@ -30,20 +30,31 @@ impl std::fmt::Display for SizeText {
 
 /// The size of the product before `exclude`/`include`, without building it.
 pub fn product_size(matrix: &Matrix) -> Option<u128> {
-    matrix
-        .axes
-        .iter()
-        .try_fold(1u128, |acc, (_, values)| acc.checked_mul(values.len() as u128))
+    matrix.axes.iter().try_fold(1u128, |acc, (_, values)| {
+        acc.checked_mul(values.len() as u128)
+    })
 }
 
 pub fn expand(matrix: &Matrix) -> Result<Vec<Combination>, TooLarge> {
-    let product = if matrix.axes.is_empty() { Some(0) } else { product_size(matrix) };
+    let product = if matrix.axes.is_empty() {
+        Some(0)
+    } else {
+        product_size(matrix)
+    };
     let total = product.and_then(|p| p.checked_add(matrix.include.len() as u128));
     match total {
         Some(t) if t <= MAX_COMBINATIONS => {}
-        Some(t) => return Err(TooLarge { size: SizeText(t.to_string()) }),
+        Some(t) => {
+            return Err(TooLarge {
+                size: SizeText(t.to_string()),
+            });
+        }
         None => {
-            let digits: f64 = matrix.axes.iter().map(|(_, v)| (v.len() as f64).log10()).sum();
+            let digits: f64 = matrix
+                .axes
+                .iter()
+                .map(|(_, v)| (v.len() as f64).log10())
+                .sum();
             return Err(TooLarge {
                 size: SizeText(format!("about 10^{}", digits.floor())),
             });
@@ -51,7 +62,11 @@ pub fn expand(matrix: &Matrix) -> Result<Vec<Combination>, TooLarge> {
     }
 
     let axes: Vec<&str> = matrix.axes.iter().map(|(a, _)| a.value.as_str()).collect();
-    let mut originals: Vec<Combination> = if matrix.axes.is_empty() { Vec::new() } else { vec![Vec::new()] };
+    let mut originals: Vec<Combination> = if matrix.axes.is_empty() {
+        Vec::new()
+    } else {
+        vec![Vec::new()]
+    };
     for (axis, values) in &matrix.axes {
         let mut next = Vec::with_capacity(originals.len() * values.len());
         for combination in &originals {
@@ -110,7 +125,9 @@ fn set(combination: &mut Combination, key: &str, value: &Scalar) {
 }
 
 fn matches_all(combination: &Combination, entry: &Combination) -> bool {
-    entry.iter().all(|(key, value)| get(combination, key) == Some(value))
+    entry
+        .iter()
+        .all(|(key, value)| get(combination, key) == Some(value))
 }
 
 /// `job[axis=value,axis=value]`, or the job id alone without a matrix.
@@ -150,7 +167,11 @@ mod tests {
     }
 
     fn ids(matrix: &Matrix) -> Vec<String> {
-        expand(matrix).unwrap().iter().map(|c| node_id("j", c)).collect()
+        expand(matrix)
+            .unwrap()
+            .iter()
+            .map(|c| node_id("j", c))
+            .collect()
     }
 
     /// The worked example of GitHub's documentation ("Expanding or adding matrix configurations").
@@ -201,13 +222,17 @@ mod tests {
         let got = ids(&m);
         assert_eq!(got.len(), 12 - 1 - 2);
         assert!(!got.contains(&"j[os=macos-latest,version=12,environment=production]".to_owned()));
-        assert!(!got.iter().any(|id| id.starts_with("j[os=windows-latest,version=16")));
+        assert!(
+            !got.iter()
+                .any(|id| id.starts_with("j[os=windows-latest,version=16"))
+        );
         assert_eq!(got[0], "j[os=macos-latest,version=12,environment=staging]");
     }
 
     #[test]
     fn include_only_matrix() {
-        let m = matrix_of("      include:\n        - { site: a }\n        - { site: b, size: 2 }\n");
+        let m =
+            matrix_of("      include:\n        - { site: a }\n        - { site: b, size: 2 }\n");
         assert_eq!(ids(&m), ["j[site=a]", "j[site=b,size=2]"]);
     }
 
@@ -220,7 +245,12 @@ mod tests {
     #[test]
     fn hundred_axes_fail_at_once() {
         let axes = (0..100)
-            .map(|i| (Sp::new(format!("a{i}"), Span::default()), vec![Scalar::Bool(true), Scalar::Bool(false)]))
+            .map(|i| {
+                (
+                    Sp::new(format!("a{i}"), Span::default()),
+                    vec![Scalar::Bool(true), Scalar::Bool(false)],
+                )
+            })
             .collect();
         let m = Matrix {
             axes,
@@ -229,7 +259,10 @@ mod tests {
             span: Span::default(),
         };
         let err = expand(&m).unwrap_err();
-        assert!(err.to_string().contains("1267650600228229401496703205376"), "{err}");
+        assert!(
+            err.to_string().contains("1267650600228229401496703205376"),
+            "{err}"
+        );
     }
 
     #[test]

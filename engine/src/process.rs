@@ -40,7 +40,9 @@ pub enum Outcome {
 /// Sends `signal` to every process of the group `pgid`.
 #[allow(unsafe_code)]
 fn kill_group(pgid: u32, signal: libc::c_int) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
     if pgid <= 1 {
         return;
     }
@@ -52,7 +54,13 @@ fn kill_group(pgid: u32, signal: libc::c_int) {
 }
 
 /// Runs one process to its end, appending its output to `log`.
-pub async fn run(spec: Spawn, log: &mut File, node: usize, observer: &Arc<dyn Observer>, mut cancel: Cancel) -> Outcome {
+pub async fn run(
+    spec: Spawn,
+    log: &mut File,
+    node: usize,
+    observer: &Arc<dyn Observer>,
+    mut cancel: Cancel,
+) -> Outcome {
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => return Outcome::NotStarted(format!("cannot create a pipe: {e}")),
@@ -91,7 +99,10 @@ pub async fn run(spec: Spawn, log: &mut File, node: usize, observer: &Arc<dyn Ob
         let log = log.try_clone();
         tokio::spawn(async move {
             let Ok(mut log) = log else { return };
-            let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) else { return };
+            let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
+            else {
+                return;
+            };
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
                 match pipe.read(&mut buffer).await {
@@ -162,12 +173,19 @@ async fn stop_tree(pgid: u32, child: &mut tokio::process::Child, cancel: &mut Ca
 
 fn last_line(chunk: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(chunk);
-    text.lines().rev().map(str::trim_end).find(|l| !l.is_empty()).map(|l| {
-        let mut l = l.to_owned();
-        if l.len() > 200 {
-            let cut = (0..=200).rev().find(|i| l.is_char_boundary(*i)).unwrap_or(0);
-            l.truncate(cut);
-        }
-        l
-    })
+    text.lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|l| !l.is_empty())
+        .map(|l| {
+            let mut l = l.to_owned();
+            if l.len() > 200 {
+                let cut = (0..=200)
+                    .rev()
+                    .find(|i| l.is_char_boundary(*i))
+                    .unwrap_or(0);
+                l.truncate(cut);
+            }
+            l
+        })
 }

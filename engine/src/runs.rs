@@ -49,7 +49,11 @@ pub fn create(orch_dir: &Path) -> std::io::Result<RunDir> {
         match std::fs::create_dir(&path) {
             Ok(()) => {
                 std::fs::create_dir_all(path.join("logs"))?;
-                return Ok(RunDir { id, path, started_at });
+                return Ok(RunDir {
+                    id,
+                    path,
+                    started_at,
+                });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -91,7 +95,10 @@ mod tests {
     #[test]
     fn utc_stamps_are_right() {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_428_900); // 2026-11-23T10:15:00Z
-        assert_eq!(utc_stamps(t), ("20261123T101500Z".into(), "2026-11-23T10:15:00Z".into()));
+        assert_eq!(
+            utc_stamps(t),
+            ("20261123T101500Z".into(), "2026-11-23T10:15:00Z".into())
+        );
         assert_eq!(utc_stamps(UNIX_EPOCH).1, "1970-01-01T00:00:00Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(utc_stamps(leap).1, "2000-02-29T00:00:00Z");
@@ -108,6 +115,9 @@ mod tests {
         let left = std::fs::read_dir(&runs).unwrap().count();
         assert_eq!(left, KEEP_RUNS);
         assert!(!runs.join("20260101T000000Z-abcd").exists());
-        assert!(runs.join(format!("20260101T0000{:02}Z-abcd", KEEP_RUNS + 2)).exists());
+        assert!(
+            runs.join(format!("20260101T0000{:02}Z-abcd", KEEP_RUNS + 2))
+                .exists()
+        );
     }
 }

@@ -44,7 +44,9 @@ pub fn file_safe(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for c in id.chars() {
         match c {
-            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => out.push_str(&format!("%{:02X}", c as u32)),
+            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => {
+                out.push_str(&format!("%{:02X}", c as u32))
+            }
             c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
             c => out.push(c),
         }
@@ -118,20 +120,26 @@ pub async fn execute(
             while let Some(node) = state.ready.pop_front() {
                 match state.decide(node) {
                     Decision::Finish(result) => {
-                        observer.event(&Event::NodeFinished { node, result: result.clone() });
+                        observer.event(&Event::NodeFinished {
+                            node,
+                            result: result.clone(),
+                        });
                         state.finish(node, result, &mut finished_jobs);
                         progressed = true;
                     }
                     Decision::Run => {
                         let job = graph.nodes[node].job;
                         let limit = graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
-                        if state.running < options.jobs.max(1) && state.running_per_job[job] < limit {
+                        if state.running < options.jobs.max(1) && state.running_per_job[job] < limit
+                        {
                             state.running += 1;
                             state.running_per_job[job] += 1;
                             let work = state.prepare(node);
                             let observer = observer.clone();
                             let cancel = cancel_rx.clone();
-                            tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
+                            tasks.spawn(
+                                async move { (node, work.run(node, observer, cancel).await) },
+                            );
                         } else {
                             still_waiting.push_back(node);
                         }
@@ -182,7 +190,10 @@ pub async fn execute(
     for (node, selected) in options.selected.iter().enumerate() {
         if *selected && state.results[node].is_none() {
             let result = NodeResult::not_run(NodeStatus::Cancelled, "never started");
-            observer.event(&Event::NodeFinished { node, result: result.clone() });
+            observer.event(&Event::NodeFinished {
+                node,
+                result: result.clone(),
+            });
             state.results[node] = Some(result);
         }
     }
@@ -207,7 +218,12 @@ enum Decision {
 impl State<'_> {
     /// Queues a job's nodes once every job it needs has finished. True when it did.
     fn release_if_ready(&mut self, job: usize) -> bool {
-        if self.released[job] || self.graph.jobs[job].needs.iter().any(|n| self.unfinished[*n] > 0) {
+        if self.released[job]
+            || self.graph.jobs[job]
+                .needs
+                .iter()
+                .any(|n| self.unfinished[*n] > 0)
+        {
             return false;
         }
         self.released[job] = true;
@@ -253,7 +269,11 @@ impl State<'_> {
     /// `needs.<job>.result` as GitHub computes it over a job's nodes.
     fn job_result(&self, job: usize) -> &'static str {
         let spec = &self.graph.jobs[job];
-        let statuses: Vec<NodeStatus> = spec.nodes.clone().filter_map(|n| self.results[n].as_ref().map(|r| r.status)).collect();
+        let statuses: Vec<NodeStatus> = spec
+            .nodes
+            .clone()
+            .filter_map(|n| self.results[n].as_ref().map(|r| r.status))
+            .collect();
         if statuses.contains(&NodeStatus::Failure) && !spec.continue_on_error {
             "failure"
         } else if statuses.contains(&NodeStatus::Cancelled) {
@@ -268,19 +288,35 @@ impl State<'_> {
     fn decide(&self, node: usize) -> Decision {
         let spec = &self.graph.jobs[self.graph.nodes[node].job];
         if self.cancel_level > 0 && !spec.condition_decides {
-            return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "the run was cancelled"));
+            return Decision::Finish(NodeResult::not_run(
+                NodeStatus::Cancelled,
+                "the run was cancelled",
+            ));
         }
         if self.failed_fast[self.graph.nodes[node].job] {
-            return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "fail-fast: another node of this job failed"));
+            return Decision::Finish(NodeResult::not_run(
+                NodeStatus::Cancelled,
+                "fail-fast: another node of this job failed",
+            ));
         }
         let needs_ok = spec.needs.iter().all(|&n| self.job_result(n) == "success");
         if !spec.condition_decides {
             if self.halted {
-                return Decision::Finish(NodeResult::not_run(NodeStatus::Cancelled, "an earlier node failed (use --keep-going to run the rest)"));
+                return Decision::Finish(NodeResult::not_run(
+                    NodeStatus::Cancelled,
+                    "an earlier node failed (use --keep-going to run the rest)",
+                ));
             }
             if !needs_ok {
-                let blocked = spec.needs.iter().find(|&&n| self.job_result(n) != "success").map_or("", |&n| self.graph.jobs[n].id.as_str());
-                return Decision::Finish(NodeResult::not_run(NodeStatus::Skipped, format!("needs `{blocked}`, which did not succeed")));
+                let blocked = spec
+                    .needs
+                    .iter()
+                    .find(|&&n| self.job_result(n) != "success")
+                    .map_or("", |&n| self.graph.jobs[n].id.as_str());
+                return Decision::Finish(NodeResult::not_run(
+                    NodeStatus::Skipped,
+                    format!("needs `{blocked}`, which did not succeed"),
+                ));
             }
         }
         let Some(condition) = &spec.condition else {
@@ -289,7 +325,10 @@ impl State<'_> {
         let scope = self.scope(node, Some(needs_ok));
         match expr::eval(condition, &scope) {
             Ok(v) if expr::truthy(&v) => Decision::Run,
-            Ok(_) => Decision::Finish(NodeResult::not_run(NodeStatus::Skipped, "its `if` is false")),
+            Ok(_) => Decision::Finish(NodeResult::not_run(
+                NodeStatus::Skipped,
+                "its `if` is false",
+            )),
             Err(e) => Decision::Finish(NodeResult {
                 reason: Some(format!("its `if` could not be evaluated: {e}")),
                 ..NodeResult::not_run(NodeStatus::Failure, "")
@@ -315,13 +354,31 @@ impl State<'_> {
                 json!({ "result": self.job_result(n), "outputs": outputs }),
             );
         }
-        let env: Map<String, Value> = self.env_cache.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let env: Map<String, Value> = self
+            .env_cache
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         NodeScope {
-            vars: self.graph.vars.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            matrix: spec.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            vars: self
+                .graph
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            matrix: spec
+                .matrix
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
             needs,
             env,
-            secrets: self.options.secrets.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            secrets: self
+                .options
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
             orch: json!({
                 "run_id": self.options.run_id,
                 "workspace": self.options.workspace.display().to_string(),
@@ -331,15 +388,26 @@ impl State<'_> {
                 "node": spec.id,
             }),
             success: needs_ok.unwrap_or(true) && self.cancel_level == 0,
-            failure: self.failure_upstream[spec.job] || job.needs.iter().any(|&n| self.job_failed(n)),
+            failure: self.failure_upstream[spec.job]
+                || job.needs.iter().any(|&n| self.job_failed(n)),
             cancelled: self.cancel_level > 0,
         }
     }
 
     fn render_top_env(&self) -> Vec<(String, String)> {
         let scope = NodeScope {
-            vars: self.graph.vars.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            secrets: self.options.secrets.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            vars: self
+                .graph
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            secrets: self
+                .options
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
             orch: json!({ "run_id": self.options.run_id, "workspace": self.options.workspace.display().to_string(),
                           "os": std::env::consts::OS, "arch": std::env::consts::ARCH, "job": "", "node": "" }),
             ..NodeScope::default()
@@ -358,13 +426,19 @@ impl State<'_> {
         let scope = self.scope(node, Some(true));
         let safe = file_safe(&spec.id);
         let mut base_env: Vec<(String, String)> = vec![
-            ("ORCH_WORKSPACE".into(), self.options.workspace.display().to_string()),
+            (
+                "ORCH_WORKSPACE".into(),
+                self.options.workspace.display().to_string(),
+            ),
             ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
             ("ORCH_JOB".into(), job.id.clone()),
             ("ORCH_NODE".into(), spec.id.clone()),
         ];
         for (axis, value) in &spec.matrix {
-            base_env.push((format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")), value.to_string()));
+            base_env.push((
+                format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")),
+                value.to_string(),
+            ));
         }
         base_env.extend(self.env_cache.iter().cloned());
         let mut problems = Vec::new();
@@ -427,7 +501,7 @@ fn command(body: &Body, render: &mut impl FnMut(&Template) -> String) -> StepCom
         Body::Run(t) => StepCommand::Inline(render(t)),
         Body::Script { path, args } => StepCommand::Script {
             path: path.clone(),
-            args: args.iter().map(|a| render(a)).collect(),
+            args: args.iter().map(render).collect(),
         },
         Body::Steps(_) => StepCommand::Inline(String::new()),
     }
@@ -471,7 +545,10 @@ impl NodeWork {
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,
             Err(e) => {
-                result.reason = Some(format!("cannot create its log {}: {e}", self.log_path.display()));
+                result.reason = Some(format!(
+                    "cannot create its log {}: {e}",
+                    self.log_path.display()
+                ));
                 result.has_log = false;
                 return result;
             }
@@ -496,7 +573,16 @@ impl NodeWork {
             for file in [&output_file, &summary_file] {
                 let _ = File::create(file);
             }
-            let (status, exit_code, reason) = self.attempt(node, &observer, &cancel, &mut log, &output_file, &summary_file).await;
+            let (status, exit_code, reason) = self
+                .attempt(
+                    node,
+                    &observer,
+                    &cancel,
+                    &mut log,
+                    &output_file,
+                    &summary_file,
+                )
+                .await;
             result.status = status;
             result.exit_code = exit_code;
             result.reason = reason;
@@ -559,14 +645,23 @@ impl NodeWork {
                 continue;
             }
             if many {
-                let name = step.name.clone().unwrap_or_else(|| format!("step {}", index + 1));
+                let name = step
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("step {}", index + 1));
                 let _ = writeln!(log, "orch: ── {name}");
             }
             let (program, args) = match &step.command {
                 StepCommand::Inline(text) => {
-                    let script = self.scratch.join(format!("step{index}.{}", script_extension(&self.shell)));
+                    let script = self
+                        .scratch
+                        .join(format!("step{index}.{}", script_extension(&self.shell)));
                     if let Err(e) = std::fs::write(&script, text) {
-                        return (NodeStatus::Failure, None, Some(format!("cannot write its script: {e}")));
+                        return (
+                            NodeStatus::Failure,
+                            None,
+                            Some(format!("cannot write its script: {e}")),
+                        );
                     }
                     split_command(self.shell.command_line(&script.display().to_string()))
                 }
@@ -613,7 +708,11 @@ impl NodeWork {
                 }
                 Outcome::Cancelled => {
                     let _ = writeln!(log, "orch: cancelled");
-                    return (NodeStatus::Cancelled, None, Some("the run was cancelled".into()));
+                    return (
+                        NodeStatus::Cancelled,
+                        None,
+                        Some("the run was cancelled".into()),
+                    );
                 }
                 Outcome::NotStarted(why) => {
                     let _ = writeln!(log, "orch: {why}");
@@ -624,7 +723,14 @@ impl NodeWork {
             }
         }
         if failed {
-            (NodeStatus::Failure, last_code, Some(format!("a step failed (exit code {})", last_code.map_or("-".into(), |c| c.to_string()))))
+            (
+                NodeStatus::Failure,
+                last_code,
+                Some(format!(
+                    "a step failed (exit code {})",
+                    last_code.map_or("-".into(), |c| c.to_string())
+                )),
+            )
         } else {
             (NodeStatus::Success, last_code.or(Some(0)), None)
         }
@@ -669,13 +775,17 @@ pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, String> {
                 value.push(l);
             }
             if !closed {
-                return Err(format!("`{name}<<{delimiter}` has no closing `{delimiter}` line"));
+                return Err(format!(
+                    "`{name}<<{delimiter}` has no closing `{delimiter}` line"
+                ));
             }
             outputs.insert(name.trim().to_owned(), value.join("\n"));
         } else if let Some((name, value)) = line.split_once('=') {
             outputs.insert(name.trim().to_owned(), value.to_owned());
         } else {
-            return Err(format!("line `{line}` is neither `name=value` nor `name<<DELIMITER`"));
+            return Err(format!(
+                "line `{line}` is neither `name=value` nor `name<<DELIMITER`"
+            ));
         }
     }
     Ok(outputs)
@@ -734,7 +844,10 @@ mod tests {
 
     #[test]
     fn file_safe_names() {
-        assert_eq!(file_safe("test[suite=unit,target=x86_64]"), "test[suite=unit,target=x86_64]");
+        assert_eq!(
+            file_safe("test[suite=unit,target=x86_64]"),
+            "test[suite=unit,target=x86_64]"
+        );
         assert_eq!(file_safe("setup/build"), "setup%2Fbuild");
         assert_eq!(file_safe(".hidden"), "%2Ehidden");
     }

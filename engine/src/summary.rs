@@ -41,13 +41,20 @@ pub fn human_duration(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         let s = d.as_secs();
-        if s < 3600 { format!("{}m{:02}s", s / 60, s % 60) } else { format!("{}h{:02}m", s / 3600, s % 3600 / 60) }
+        if s < 3600 {
+            format!("{}m{:02}s", s / 60, s % 60)
+        } else {
+            format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+        }
     }
 }
 
 impl RunReport<'_> {
     fn nodes(&self) -> impl Iterator<Item = (usize, &NodeResult)> {
-        self.results.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+        self.results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
     }
 
     pub fn counts(&self) -> Counts {
@@ -66,7 +73,11 @@ impl RunReport<'_> {
 
     /// The log's path relative to `.orch/`, as the JSON names it.
     pub fn log_path(&self, node: usize) -> String {
-        format!("runs/{}/logs/{}.log", self.run_id, file_safe(&self.graph.nodes[node].id))
+        format!(
+            "runs/{}/logs/{}.log",
+            self.run_id,
+            file_safe(&self.graph.nodes[node].id)
+        )
     }
 
     pub fn json(&self) -> Value {
@@ -75,8 +86,16 @@ impl RunReport<'_> {
             .nodes()
             .map(|(i, r)| {
                 let node = &self.graph.nodes[i];
-                let matrix: Map<String, Value> = node.matrix.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-                let outputs: Map<String, Value> = r.outputs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                let matrix: Map<String, Value> = node
+                    .matrix
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
+                let outputs: Map<String, Value> = r
+                    .outputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
                 json!({
                     "id": node.id,
                     "job": self.graph.jobs[node.job].id,
@@ -134,9 +153,16 @@ impl RunReport<'_> {
             self.started_at,
             human_duration(self.duration)
         );
-        let _ = writeln!(md, "| total | ✅ success | ❌ failure | ⏭️ skipped | ⚪ cancelled | 💾 cached |");
+        let _ = writeln!(
+            md,
+            "| total | ✅ success | ❌ failure | ⏭️ skipped | ⚪ cancelled | 💾 cached |"
+        );
         let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
-        let _ = writeln!(md, "| {} | {} | {} | {} | {} | {} |\n", c.total, c.success, c.failure, c.skipped, c.cancelled, c.cached);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |\n",
+            c.total, c.success, c.failure, c.skipped, c.cancelled, c.cached
+        );
         let _ = writeln!(md, "| node | status | duration | attempts | matrix |");
         let _ = writeln!(md, "|---|---|---:|---:|---|");
         for (i, r) in self.nodes() {
@@ -147,7 +173,11 @@ impl RunReport<'_> {
                 NodeStatus::Skipped => "⏭️ skipped",
                 NodeStatus::Cancelled => "⚪ cancelled",
             };
-            let matrix: Vec<String> = node.matrix.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let matrix: Vec<String> = node
+                .matrix
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             let _ = writeln!(
                 md,
                 "| `{}` | {status} | {} | {} | {} |",
@@ -157,7 +187,10 @@ impl RunReport<'_> {
                 matrix.join(", ").replace('|', "\\|")
             );
         }
-        let failures: Vec<(usize, &NodeResult)> = self.nodes().filter(|(_, r)| r.status == NodeStatus::Failure).collect();
+        let failures: Vec<(usize, &NodeResult)> = self
+            .nodes()
+            .filter(|(_, r)| r.status == NodeStatus::Failure)
+            .collect();
         if !failures.is_empty() {
             let _ = writeln!(md, "\n## Failures");
             for (i, r) in failures {
@@ -166,15 +199,27 @@ impl RunReport<'_> {
                     let _ = writeln!(md, "{reason}\n");
                 }
                 if r.has_log {
-                    let _ = writeln!(md, "```text\n{}\n```", self.tail(i, 30).replace("```", "`​``"));
+                    let _ = writeln!(
+                        md,
+                        "```text\n{}\n```",
+                        self.tail(i, 30).replace("```", "`\u{200B}``")
+                    );
                 }
             }
         }
-        let fragments: Vec<(usize, &NodeResult)> = self.nodes().filter(|(_, r)| !r.summary.trim().is_empty()).collect();
+        let fragments: Vec<(usize, &NodeResult)> = self
+            .nodes()
+            .filter(|(_, r)| !r.summary.trim().is_empty())
+            .collect();
         if !fragments.is_empty() {
             let _ = writeln!(md, "\n## Node summaries");
             for (i, r) in fragments {
-                let _ = writeln!(md, "\n### `{}`\n\n{}", self.graph.nodes[i].id, r.summary.trim_end());
+                let _ = writeln!(
+                    md,
+                    "\n### `{}`\n\n{}",
+                    self.graph.nodes[i].id,
+                    r.summary.trim_end()
+                );
             }
         }
         md
@@ -223,7 +268,11 @@ impl RunReport<'_> {
                     );
                 }
                 NodeStatus::Skipped | NodeStatus::Cancelled => {
-                    let _ = writeln!(xml, ">\n      <skipped message=\"{} {reason}\"/>\n    </testcase>", r.status.as_str());
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <skipped message=\"{} {reason}\"/>\n    </testcase>",
+                        r.status.as_str()
+                    );
                 }
             }
         }

@@ -8,7 +8,8 @@ use crate::graph::Graph;
 
 /// Which nodes of the graph are selected (indexed like `graph.nodes`).
 pub fn select(graph: &Graph, targets: &[String]) -> Result<Vec<bool>, Problem> {
-    let (exclusions, inclusions): (Vec<&String>, Vec<&String>) = targets.iter().partition(|t| t.starts_with('!'));
+    let (exclusions, inclusions): (Vec<&String>, Vec<&String>) =
+        targets.iter().partition(|t| t.starts_with('!'));
     let mut selected = vec![inclusions.is_empty(); graph.nodes.len()];
     for target in inclusions {
         let hits = matching(graph, target)?;
@@ -67,9 +68,14 @@ fn matching(graph: &Graph, target: &str) -> Result<Vec<usize>, Problem> {
 }
 
 fn no_match(graph: &Graph, target: &str) -> Problem {
-    let names = graph.jobs.iter().map(|j| j.id.as_str()).chain(graph.nodes.iter().map(|n| n.id.as_str()));
+    let names = graph
+        .jobs
+        .iter()
+        .map(|j| j.id.as_str())
+        .chain(graph.nodes.iter().map(|n| n.id.as_str()));
     let mut problem = Problem::general(format!("target `{target}` matches no job or node"));
-    problem.help = did_you_mean(target, names).or_else(|| Some("`orch list` shows the jobs; `orch graph` the nodes".into()));
+    problem.help = did_you_mean(target, names)
+        .or_else(|| Some("`orch list` shows the jobs; `orch graph` the nodes".into()));
     problem
 }
 
@@ -94,7 +100,12 @@ mod tests {
         let g = graph();
         let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
         let sel = select(&g, &targets).unwrap();
-        g.nodes.iter().zip(sel).filter(|(_, s)| *s).map(|(n, _)| n.id.clone()).collect()
+        g.nodes
+            .iter()
+            .zip(sel)
+            .filter(|(_, s)| *s)
+            .map(|(n, _)| n.id.clone())
+            .collect()
     }
 
     #[test]
@@ -102,8 +113,14 @@ mod tests {
         assert_eq!(chosen(&[]).len(), 4);
         assert_eq!(chosen(&["lint"]), ["lint"]);
         assert_eq!(chosen(&["test[suite=unit]"]), ["build", "test[suite=unit]"]);
-        assert_eq!(chosen(&["test*"]), ["build", "test[suite=unit]", "test[suite=slow]"]);
-        assert_eq!(chosen(&["!test[suite=slow]"]), ["build", "test[suite=unit]", "lint"]);
+        assert_eq!(
+            chosen(&["test*"]),
+            ["build", "test[suite=unit]", "test[suite=slow]"]
+        );
+        assert_eq!(
+            chosen(&["!test[suite=slow]"]),
+            ["build", "test[suite=unit]", "lint"]
+        );
         assert_eq!(chosen(&["test", "!*slow*"]), ["build", "test[suite=unit]"]);
     }
 

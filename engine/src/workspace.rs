@@ -22,13 +22,19 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
         Some(p) => {
             let absolute = cwd.join(p);
             if !absolute.is_file() {
-                return Err(Problem::general(format!("playbook {} not found", p.display())));
+                return Err(Problem::general(format!(
+                    "playbook {} not found",
+                    p.display()
+                )));
             }
             (absolute, p.to_path_buf())
         }
         None => {
             let found = cwd.ancestors().find_map(|dir| {
-                PLAYBOOK_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+                PLAYBOOK_NAMES
+                    .iter()
+                    .map(|n| dir.join(n))
+                    .find(|p| p.is_file())
             });
             let Some(found) = found else {
                 return Err(Problem::general(format!(
@@ -38,11 +44,15 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
                 ))
                 .with_help("create orch.yml, or name one with -f PATH"));
             };
-            let shown = found.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or_else(|_| found.clone());
+            let shown = found
+                .strip_prefix(cwd)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| found.clone());
             (found, shown)
         }
     };
-    let bytes = std::fs::read(&path).map_err(|e| Problem::general(format!("cannot read {}: {e}", shown.display())))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| Problem::general(format!("cannot read {}: {e}", shown.display())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Problem::general(format!(
             "{} is not valid UTF-8 (at byte {})",
@@ -51,7 +61,9 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
         ))
     })?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let workspace = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    let workspace = path
+        .parent()
+        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
     Ok(Located {
         path,
         workspace,

@@ -21,7 +21,9 @@ impl Digest {
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {
-        blake3::Hash::from_hex(text).ok().map(|h| Digest(*h.as_bytes()))
+        blake3::Hash::from_hex(text)
+            .ok()
+            .map(|h| Digest(*h.as_bytes()))
     }
 
     /// `ab/cdef…`: the sharded relative path of an object.

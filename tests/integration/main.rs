@@ -1,1 +1,9 @@
+//! Integration tests: each drives the real `orch` binary on a temporary workspace.
 
+mod harness;
+
+mod errors;
+mod graph;
+mod running;
+mod scheduling;
+mod signals;

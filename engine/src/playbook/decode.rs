@@ -5,22 +5,58 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::model::{
-    Command, Combination, Defaults, Job, Matrix, Playbook, Profile, Requires, Scalar, Shell, Step,
+    Combination, Command, Defaults, Job, Matrix, Playbook, Profile, Requires, Scalar, Shell, Step,
     Strategy,
 };
 use super::tree::{Node, Value};
 use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 
 const TOP_KEYS: &[&str] = &[
-    "name", "description", "vars", "env", "secrets", "defaults", "inputs", "outputs", "profiles",
-    "requires", "jobs",
+    "name",
+    "description",
+    "vars",
+    "env",
+    "secrets",
+    "defaults",
+    "inputs",
+    "outputs",
+    "profiles",
+    "requires",
+    "jobs",
 ];
 const JOB_KEYS: &[&str] = &[
-    "name", "description", "run", "script", "args", "steps", "uses", "with", "shell", "needs",
-    "if", "matrix", "strategy", "env", "working-directory", "inputs", "env-inputs", "outputs",
-    "cache", "timeout", "retries", "continue-on-error",
+    "name",
+    "description",
+    "run",
+    "script",
+    "args",
+    "steps",
+    "uses",
+    "with",
+    "shell",
+    "needs",
+    "if",
+    "matrix",
+    "strategy",
+    "env",
+    "working-directory",
+    "inputs",
+    "env-inputs",
+    "outputs",
+    "cache",
+    "timeout",
+    "retries",
+    "continue-on-error",
 ];
-const STEP_KEYS: &[&str] = &["name", "run", "script", "args", "env", "if", "continue-on-error"];
+const STEP_KEYS: &[&str] = &[
+    "name",
+    "run",
+    "script",
+    "args",
+    "env",
+    "if",
+    "continue-on-error",
+];
 const DEFAULTS_KEYS: &[&str] = &["shell", "timeout", "retries", "working-directory", "inputs"];
 const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
 const REQUIRES_KEYS: &[&str] = &["commands", "env"];
@@ -37,7 +73,8 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
         Some(p) if d.problems.is_empty() => Ok(p),
         _ => {
             if d.problems.is_empty() {
-                d.problems.push(Problem::at(source, root.span, "the playbook is not valid"));
+                d.problems
+                    .push(Problem::at(source, root.span, "the playbook is not valid"));
             }
             Err(LoadError {
                 problems: d.problems,
@@ -50,6 +87,9 @@ struct Decoder<'s> {
     source: &'s SourceFile,
     problems: Vec<Problem>,
 }
+
+/// `NAME: text` pairs (env, with).
+type NamedTexts = Vec<(String, Sp<String>)>;
 
 /// A map's entries with their names, after the keys were checked.
 type Entries<'a> = Vec<(Sp<&'a str>, &'a Node)>;
@@ -70,7 +110,12 @@ impl Decoder<'_> {
     }
 
     /// The entries of a map, checking each key against `allowed`.
-    fn map<'a>(&mut self, node: &'a Node, what: &str, allowed: Option<&[&str]>) -> Option<Entries<'a>> {
+    fn map<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        allowed: Option<&[&str]>,
+    ) -> Option<Entries<'a>> {
         let Value::Map(pairs) = &node.value else {
             self.type_error(node, what, "a map");
             return None;
@@ -84,11 +129,16 @@ impl Decoder<'_> {
             if let Some(allowed) = allowed
                 && !allowed.contains(&name.as_str())
             {
-                let mut problem = Problem::at(self.source, key.span, format!("unknown key `{name}` in {what}"))
-                    .with_label("unknown key");
-                problem.help = Some(did_you_mean(name, allowed.iter().copied()).unwrap_or_else(|| {
-                    format!("expected one of: {}", allowed.join(", "))
-                }));
+                let mut problem = Problem::at(
+                    self.source,
+                    key.span,
+                    format!("unknown key `{name}` in {what}"),
+                )
+                .with_label("unknown key");
+                problem.help = Some(
+                    did_you_mean(name, allowed.iter().copied())
+                        .unwrap_or_else(|| format!("expected one of: {}", allowed.join(", "))),
+                );
                 self.problems.push(problem);
                 continue;
             }
@@ -185,7 +235,11 @@ impl Decoder<'_> {
                 Some(out)
             }
             _ => {
-                let expected = if single { "a string or a list of strings" } else { "a list of strings" };
+                let expected = if single {
+                    "a string or a list of strings"
+                } else {
+                    "a list of strings"
+                };
                 self.type_error(node, what, expected);
                 None
             }
@@ -216,9 +270,15 @@ impl Decoder<'_> {
         match parse_duration(text) {
             Ok(d) => Some(d),
             Err(why) => {
-                let problem = Problem::at(self.source, node.span, format!("bad duration `{text}` in {what}: {why}"))
-                    .with_label("not a duration")
-                    .with_help("write a number and a unit (ms, s, m, h, d), e.g. `90s`, `10m`, `1h30m`");
+                let problem = Problem::at(
+                    self.source,
+                    node.span,
+                    format!("bad duration `{text}` in {what}: {why}"),
+                )
+                .with_label("not a duration")
+                .with_help(
+                    "write a number and a unit (ms, s, m, h, d), e.g. `90s`, `10m`, `1h30m`",
+                );
                 self.problems.push(problem);
                 None
             }
@@ -258,21 +318,30 @@ impl Decoder<'_> {
         for (key, value) in entries {
             match key.value {
                 "name" => playbook.name = self.text(value, "name").map(|s| s.value),
-                "description" => playbook.description = self.text(value, "description").map(|s| s.value),
+                "description" => {
+                    playbook.description = self.text(value, "description").map(|s| s.value)
+                }
                 "vars" => {
                     for (k, v) in self.map(value, "vars", None).unwrap_or_default() {
                         if let Some(scalar) = self.scalar(v, &format!("vars.{}", k.value)) {
-                            playbook.vars.insert(k.value.to_owned(), Sp::new(scalar, v.span));
+                            playbook
+                                .vars
+                                .insert(k.value.to_owned(), Sp::new(scalar, v.span));
                         }
                     }
                 }
                 "env" => playbook.env = self.env(value, "env"),
-                "secrets" => playbook.secrets = self.strings(value, "secrets", false).unwrap_or_default(),
+                "secrets" => {
+                    playbook.secrets = self.strings(value, "secrets", false).unwrap_or_default()
+                }
                 "defaults" => playbook.defaults = self.defaults(value),
                 "requires" => playbook.requires = self.requires(value),
                 "profiles" => playbook.profiles = self.profiles(value),
                 "inputs" | "outputs" => {
-                    self.error(key.span, format!("`{}`: reusable playbooks are not supported yet", key.value));
+                    self.error(
+                        key.span,
+                        format!("`{}`: reusable playbooks are not supported yet", key.value),
+                    );
                 }
                 "jobs" => {
                     saw_jobs = true;
@@ -286,8 +355,12 @@ impl Decoder<'_> {
             }
         }
         if !saw_jobs {
-            let problem = Problem::at(self.source, Span::new(root.span.offset, 0), "the playbook has no `jobs`")
-                .with_help("add a `jobs:` map, e.g. `jobs: { hello: { run: echo hello } }`");
+            let problem = Problem::at(
+                self.source,
+                Span::new(root.span.offset, 0),
+                "the playbook has no `jobs`",
+            )
+            .with_help("add a `jobs:` map, e.g. `jobs: { hello: { run: echo hello } }`");
             self.problems.push(problem);
         }
         Some(playbook)
@@ -295,7 +368,10 @@ impl Decoder<'_> {
 
     fn defaults(&mut self, node: &Node) -> Defaults {
         let mut defaults = Defaults::default();
-        for (key, value) in self.map(node, "defaults", Some(DEFAULTS_KEYS)).unwrap_or_default() {
+        for (key, value) in self
+            .map(node, "defaults", Some(DEFAULTS_KEYS))
+            .unwrap_or_default()
+        {
             match key.value {
                 "shell" => defaults.shell = self.shell(value, "defaults.shell"),
                 "timeout" => defaults.timeout = self.duration(value, "defaults.timeout"),
@@ -312,8 +388,13 @@ impl Decoder<'_> {
 
     fn requires(&mut self, node: &Node) -> Requires {
         let mut requires = Requires::default();
-        for (key, value) in self.map(node, "requires", Some(REQUIRES_KEYS)).unwrap_or_default() {
-            let list = self.strings(value, &format!("requires.{}", key.value), false).unwrap_or_default();
+        for (key, value) in self
+            .map(node, "requires", Some(REQUIRES_KEYS))
+            .unwrap_or_default()
+        {
+            let list = self
+                .strings(value, &format!("requires.{}", key.value), false)
+                .unwrap_or_default();
             match key.value {
                 "commands" => requires.commands = list,
                 "env" => requires.env = list,
@@ -328,10 +409,16 @@ impl Decoder<'_> {
         for (name, body) in self.map(node, "profiles", None).unwrap_or_default() {
             let what = format!("profile `{}`", name.value);
             let mut profile = Profile::default();
-            for (key, value) in self.map(body, &what, Some(PROFILE_KEYS)).unwrap_or_default() {
+            for (key, value) in self
+                .map(body, &what, Some(PROFILE_KEYS))
+                .unwrap_or_default()
+            {
                 match key.value {
                     "vars" => {
-                        for (k, v) in self.map(value, &format!("{what} vars"), None).unwrap_or_default() {
+                        for (k, v) in self
+                            .map(value, &format!("{what} vars"), None)
+                            .unwrap_or_default()
+                        {
                             if let Some(text) = self.text(v, &format!("vars.{}", k.value)) {
                                 profile.vars.push((k.value.to_owned(), text.value));
                             }
@@ -358,9 +445,15 @@ impl Decoder<'_> {
 
     fn job(&mut self, id: Sp<&str>, node: &Node) -> Option<Job> {
         if !is_job_id(id.value) {
-            let problem = Problem::at(self.source, id.span, format!("invalid job id `{}`", id.value))
-                .with_label("not a valid id")
-                .with_help("job ids start with a letter or `_` and contain only letters, digits, `_` and `-`");
+            let problem = Problem::at(
+                self.source,
+                id.span,
+                format!("invalid job id `{}`", id.value),
+            )
+            .with_label("not a valid id")
+            .with_help(
+                "job ids start with a letter or `_` and contain only letters, digits, `_` and `-`",
+            );
             self.problems.push(problem);
         }
         let what = format!("job `{}`", id.value);
@@ -387,22 +480,36 @@ impl Decoder<'_> {
         };
         let mut commands: Vec<(Sp<&str>, Command)> = Vec::new();
         let mut args: Option<(Span, Vec<Sp<String>>)> = None;
-        let mut with: Option<(Span, Vec<(String, Sp<String>)>)> = None;
+        let mut with: Option<(Span, NamedTexts)> = None;
         for (key, value) in entries {
             let field = format!("{}.{}", id.value, key.value);
             match key.value {
                 "name" => job.name = self.text(value, &field),
                 "description" => job.description = self.text(value, &field).map(|s| s.value),
-                "run" => commands.extend(self.string(value, &field).map(|s| (key, Command::Run(s)))),
-                "script" => commands.extend(
-                    self.string(value, &field)
-                        .map(|path| (key, Command::Script { path, args: Vec::new() })),
-                ),
-                "steps" => commands.extend(self.steps(value, &field).map(|s| (key, Command::Steps(s)))),
-                "uses" => commands.extend(
-                    self.string(value, &field)
-                        .map(|path| (key, Command::Uses { path, with: Vec::new() })),
-                ),
+                "run" => {
+                    commands.extend(self.string(value, &field).map(|s| (key, Command::Run(s))))
+                }
+                "script" => commands.extend(self.string(value, &field).map(|path| {
+                    (
+                        key,
+                        Command::Script {
+                            path,
+                            args: Vec::new(),
+                        },
+                    )
+                })),
+                "steps" => {
+                    commands.extend(self.steps(value, &field).map(|s| (key, Command::Steps(s))))
+                }
+                "uses" => commands.extend(self.string(value, &field).map(|path| {
+                    (
+                        key,
+                        Command::Uses {
+                            path,
+                            with: Vec::new(),
+                        },
+                    )
+                })),
                 "args" => args = self.args(value, &field).map(|a| (key.span, a)),
                 "with" => with = Some((key.span, self.env(value, &field))),
                 "shell" => job.shell = self.shell(value, &field),
@@ -413,20 +520,27 @@ impl Decoder<'_> {
                 "env" => job.env = self.env(value, &field),
                 "working-directory" => job.working_directory = self.string(value, &field),
                 "inputs" => job.inputs = self.strings(value, &field, false),
-                "env-inputs" => job.env_inputs = self.strings(value, &field, false).unwrap_or_default(),
+                "env-inputs" => {
+                    job.env_inputs = self.strings(value, &field, false).unwrap_or_default()
+                }
                 "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
                 "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
                 "timeout" => job.timeout = self.duration(value, &field),
                 "retries" => job.retries = self.count(value, &field),
-                "continue-on-error" => job.continue_on_error = self.bool(value, &field).unwrap_or(false),
+                "continue-on-error" => {
+                    job.continue_on_error = self.bool(value, &field).unwrap_or(false)
+                }
                 _ => unreachable!("keys were checked against JOB_KEYS"),
             }
         }
         match commands.len() {
             0 => {
-                let problem = Problem::at(self.source, id.span, format!("{what} has nothing to do"))
-                    .with_label("no run, script, steps or uses")
-                    .with_help("give the job exactly one of `run`, `script`, `steps` or `uses`");
+                let problem =
+                    Problem::at(self.source, id.span, format!("{what} has nothing to do"))
+                        .with_label("no run, script, steps or uses")
+                        .with_help(
+                            "give the job exactly one of `run`, `script`, `steps` or `uses`",
+                        );
                 self.problems.push(problem);
             }
             1 => {}
@@ -495,14 +609,17 @@ impl Decoder<'_> {
                     }
                     "run" => command = self.string(value, &field).map(Command::Run),
                     "script" => {
-                        command = self
-                            .string(value, &field)
-                            .map(|path| Command::Script { path, args: Vec::new() });
+                        command = self.string(value, &field).map(|path| Command::Script {
+                            path,
+                            args: Vec::new(),
+                        });
                     }
                     "args" => args = self.args(value, &field).unwrap_or_default(),
                     "env" => step.env = self.env(value, &field),
                     "if" => step.condition = self.text(value, &field),
-                    "continue-on-error" => step.continue_on_error = self.bool(value, &field).unwrap_or(false),
+                    "continue-on-error" => {
+                        step.continue_on_error = self.bool(value, &field).unwrap_or(false)
+                    }
                     _ => unreachable!("keys were checked against STEP_KEYS"),
                 }
             }
@@ -518,7 +635,10 @@ impl Decoder<'_> {
 
     fn strategy(&mut self, node: &Node, what: &str) -> Strategy {
         let mut strategy = Strategy::default();
-        for (key, value) in self.map(node, what, Some(STRATEGY_KEYS)).unwrap_or_default() {
+        for (key, value) in self
+            .map(node, what, Some(STRATEGY_KEYS))
+            .unwrap_or_default()
+        {
             let field = format!("{what}.{}", key.value);
             match key.value {
                 "fail-fast" => strategy.fail_fast = self.bool(value, &field).unwrap_or(true),
@@ -550,7 +670,9 @@ impl Decoder<'_> {
                     };
                     let mut list = Vec::with_capacity(items.len());
                     for item in items {
-                        list.extend(self.combination(item, &format!("each entry of {what}.{}", key.value)));
+                        list.extend(
+                            self.combination(item, &format!("each entry of {what}.{}", key.value)),
+                        );
                     }
                     if key.value == "include" {
                         matrix.include = list;
@@ -568,8 +690,13 @@ impl Decoder<'_> {
                         self.error(value.span, format!("{field} has no values"));
                         continue;
                     }
-                    let values = items.iter().filter_map(|i| self.scalar(i, &field)).collect();
-                    matrix.axes.push((Sp::new(axis.to_owned(), key.span), values));
+                    let values = items
+                        .iter()
+                        .filter_map(|i| self.scalar(i, &field))
+                        .collect();
+                    matrix
+                        .axes
+                        .push((Sp::new(axis.to_owned(), key.span), values));
                 }
             }
         }
@@ -577,7 +704,11 @@ impl Decoder<'_> {
             for (axis, _) in entry {
                 if !matrix.axes.iter().any(|(a, _)| &a.value == axis) {
                     let axes = matrix.axes.iter().map(|(a, _)| a.value.as_str());
-                    let mut problem = Problem::at(self.source, node.span, format!("{what}.exclude names `{axis}`, which is not an axis"));
+                    let mut problem = Problem::at(
+                        self.source,
+                        node.span,
+                        format!("{what}.exclude names `{axis}`, which is not an axis"),
+                    );
                     problem.help = did_you_mean(axis, axes);
                     self.problems.push(problem);
                 }
@@ -599,7 +730,9 @@ impl Decoder<'_> {
 
 pub fn is_job_id(id: &str) -> bool {
     let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -612,13 +745,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("expected a number at `{rest}`"));
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| "the number is too large".to_owned())?;
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large".to_owned())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -673,8 +812,13 @@ mod tests {
         assert_eq!(build.needs[0].value, "lint");
         assert_eq!(build.timeout, Some(Duration::from_secs(600)));
         assert_eq!(build.retries, Some(2));
-        let Command::Script { args, .. } = &playbook.jobs["lint"].command else { panic!("not a script") };
-        assert_eq!(args.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(), ["--fix", "3"]);
+        let Command::Script { args, .. } = &playbook.jobs["lint"].command else {
+            panic!("not a script")
+        };
+        assert_eq!(
+            args.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(),
+            ["--fix", "3"]
+        );
     }
 
     #[test]
@@ -687,10 +831,16 @@ mod tests {
 
     #[test]
     fn wrong_type_is_located() {
-        let playbook = load("vars: { py: 3.10, n: 7 }\njobs:\n  a: { run: x, env: { V: 3.10, Y: yes } }\n").unwrap();
+        let playbook =
+            load("vars: { py: 3.10, n: 7 }\njobs:\n  a: { run: x, env: { V: 3.10, Y: yes } }\n")
+                .unwrap();
         assert_eq!(playbook.vars["py"].value, Scalar::Number("3.10".into()));
         assert_eq!(playbook.vars["n"].value, Scalar::Number("7".into()));
-        let env: Vec<_> = playbook.jobs["a"].env.iter().map(|(k, v)| (k.as_str(), v.value.as_str())).collect();
+        let env: Vec<_> = playbook.jobs["a"]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.value.as_str()))
+            .collect();
         assert_eq!(env, [("V", "3.10"), ("Y", "yes")]);
 
         let problem = first_problem("jobs:\n  build:\n    run: [a]\n");
@@ -701,18 +851,31 @@ mod tests {
     #[test]
     fn bad_duration_is_located() {
         let problem = first_problem("jobs:\n  build:\n    run: x\n    timeout: 10 minutes\n");
-        assert!(problem.message.starts_with("bad duration `10 minutes`"), "{}", problem.message);
+        assert!(
+            problem.message.starts_with("bad duration `10 minutes`"),
+            "{}",
+            problem.message
+        );
         assert_eq!(problem.location().as_deref(), Some("orch.yml:4:14"));
     }
 
     #[test]
     fn exactly_one_command() {
-        assert!(first_problem("jobs:\n  a: { name: x }\n").message.contains("nothing to do"));
-        let m = first_problem("jobs:\n  a: { run: x, script: y }\n").message; assert!(m.contains("both `run` and `script`"), "{m}");
+        assert!(
+            first_problem("jobs:\n  a: { name: x }\n")
+                .message
+                .contains("nothing to do")
+        );
+        let m = first_problem("jobs:\n  a: { run: x, script: y }\n").message;
+        assert!(m.contains("both `run` and `script`"), "{m}");
     }
 
     #[test]
     fn invalid_job_id() {
-        assert!(first_problem("jobs:\n  9lives: { run: x }\n").message.contains("invalid job id"));
+        assert!(
+            first_problem("jobs:\n  9lives: { run: x }\n")
+                .message
+                .contains("invalid job id")
+        );
     }
 }

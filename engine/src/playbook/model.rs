@@ -31,9 +31,10 @@ impl Scalar {
         match self {
             Scalar::Null => serde_json::Value::Null,
             Scalar::Bool(b) => serde_json::Value::Bool(*b),
-            Scalar::Number(n) => n
-                .parse::<serde_json::Number>()
-                .map_or_else(|_| serde_json::Value::String(n.clone()), serde_json::Value::Number),
+            Scalar::Number(n) => n.parse::<serde_json::Number>().map_or_else(
+                |_| serde_json::Value::String(n.clone()),
+                serde_json::Value::Number,
+            ),
             Scalar::Str(s) => serde_json::Value::String(s.clone()),
         }
     }
@@ -113,7 +114,10 @@ impl Shell {
                     .collect();
             }
         };
-        let mut line: Vec<String> = fixed.iter().map(|s| s.replace("{0}", script_file)).collect();
+        let mut line: Vec<String> = fixed
+            .iter()
+            .map(|s| s.replace("{0}", script_file))
+            .collect();
         if !matches!(self, Shell::Pwsh) {
             line.push(script_file.to_owned());
         }
@@ -157,9 +161,15 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run(Sp<String>),
-    Script { path: Sp<String>, args: Vec<Sp<String>> },
+    Script {
+        path: Sp<String>,
+        args: Vec<Sp<String>>,
+    },
     Steps(Vec<Step>),
-    Uses { path: Sp<String>, with: Vec<(String, Sp<String>)> },
+    Uses {
+        path: Sp<String>,
+        with: Vec<(String, Sp<String>)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -137,13 +137,15 @@ pub fn parse(source: &SourceFile) -> Result<Node, Problem> {
         .path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&source.text) {
-            let offset = offset_of_line_column(&source.text, e.line(), e.column());
-            let message = strip_position(&e.to_string());
-            return Err(Problem::at(source, Span::new(offset, 1), format!("invalid JSON: {message}"))
-                .with_label("here"));
-        }
+    if is_json && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&source.text) {
+        let offset = offset_of_line_column(&source.text, e.line(), e.column());
+        let message = strip_position(&e.to_string());
+        return Err(Problem::at(
+            source,
+            Span::new(offset, 1),
+            format!("invalid JSON: {message}"),
+        )
+        .with_label("here"));
     }
     // YAML 1.2 booleans only: `y`, `yes` and `on` stay strings, as people mean them.
     let mut options = serde_saphyr::Options::default();
@@ -151,13 +153,17 @@ pub fn parse(source: &SourceFile) -> Result<Node, Problem> {
     match serde_saphyr::from_str_with_options::<Spanned<Value>>(&source.text, options) {
         Ok(root) => Ok(Node::from(root)),
         Err(e) => {
-            let offset = e
-                .location()
-                .map_or(0, |l| offset_of_line_column(&source.text, l.line() as usize, l.column() as usize));
+            let offset = e.location().map_or(0, |l| {
+                offset_of_line_column(&source.text, l.line() as usize, l.column() as usize)
+            });
             let what = if is_json { "JSON" } else { "YAML" };
             let message = strip_position(&e.to_string());
-            Err(Problem::at(source, Span::new(offset, 1), format!("invalid {what}: {message}"))
-                .with_label("here"))
+            Err(Problem::at(
+                source,
+                Span::new(offset, 1),
+                format!("invalid {what}: {message}"),
+            )
+            .with_label("here"))
         }
     }
 }
@@ -168,7 +174,10 @@ fn offset_of_line_column(text: &str, line: usize, column: usize) -> usize {
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
             let chars = column.saturating_sub(1);
-            return offset + l.char_indices().nth(chars).map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
+            return offset
+                + l.char_indices()
+                    .nth(chars)
+                    .map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
         }
         offset += l.len();
     }
@@ -204,12 +213,18 @@ mod tests {
     fn yaml_nodes_know_their_place() {
         let file = source("orch.yml", "jobs:\n  build:\n    run: echo hi\n");
         let root = parse(&file).unwrap();
-        let Value::Map(top) = &root.value else { panic!("not a map") };
+        let Value::Map(top) = &root.value else {
+            panic!("not a map")
+        };
         let (key, jobs) = &top[0];
         assert_eq!(key.value, Value::Str("jobs".into()));
         assert_eq!(file.line_column(key.span.offset), (1, 1));
-        let Value::Map(jobs) = &jobs.value else { panic!("not a map") };
-        let Value::Map(build) = &jobs[0].1.value else { panic!("not a map") };
+        let Value::Map(jobs) = &jobs.value else {
+            panic!("not a map")
+        };
+        let Value::Map(build) = &jobs[0].1.value else {
+            panic!("not a map")
+        };
         let (run_key, run) = &build[0];
         assert_eq!(file.line_column(run_key.span.offset), (3, 5));
         assert_eq!(file.line_column(run.span.offset), (3, 10));
@@ -218,9 +233,14 @@ mod tests {
 
     #[test]
     fn json_nodes_know_their_place() {
-        let file = source("orch.json", "{\n  \"jobs\": {\"a\": {\"run\": \"true\"}}\n}\n");
+        let file = source(
+            "orch.json",
+            "{\n  \"jobs\": {\"a\": {\"run\": \"true\"}}\n}\n",
+        );
         let root = parse(&file).unwrap();
-        let Value::Map(top) = &root.value else { panic!("not a map") };
+        let Value::Map(top) = &root.value else {
+            panic!("not a map")
+        };
         assert_eq!(file.line_column(top[0].0.span.offset), (2, 3));
     }
 
@@ -228,12 +248,20 @@ mod tests {
     fn syntax_errors_have_a_place() {
         let file = source("orch.yml", "jobs:\n  a: [1, 2\n");
         let problem = parse(&file).unwrap_err();
-        assert!(problem.message.starts_with("invalid YAML"), "{}", problem.message);
+        assert!(
+            problem.message.starts_with("invalid YAML"),
+            "{}",
+            problem.message
+        );
         assert!(problem.location().is_some());
 
         let file = source("orch.json", "{\n  \"jobs\": {,}\n}");
         let problem = parse(&file).unwrap_err();
-        assert!(problem.message.starts_with("invalid JSON"), "{}", problem.message);
+        assert!(
+            problem.message.starts_with("invalid JSON"),
+            "{}",
+            problem.message
+        );
         assert_eq!(problem.location().as_deref(), Some("orch.json:2:12"));
     }
 }

@@ -1,0 +1,161 @@
+//! Bad input: a clear error with file:line:column and a caret, exit 2, nothing run.
+
+use crate::harness::{Ws, code, stderr};
+
+/// Runs `orch run` on a bad playbook; checks exit 2, nothing ran, and returns stderr.
+fn rejected(playbook: &str) -> String {
+    let ws = Ws::new(playbook);
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2, "stderr: {}", stderr(&out));
+    assert!(
+        !ws.exists(".orch/runs"),
+        "nothing may run for an invalid playbook"
+    );
+    assert!(!ws.exists("ran"), "a job ran");
+    stderr(&out)
+}
+
+#[test]
+fn yaml_syntax_error_is_located() {
+    let err = rejected("jobs:\n  a: { run: touch ran\n  b: [\n");
+    assert!(err.contains("invalid YAML"), "{err}");
+    assert!(err.contains("orch.yml:"), "{err}");
+}
+
+#[test]
+fn json_syntax_error_is_located() {
+    let ws = Ws::new("");
+    ws.write(
+        "orch.json",
+        "{\n  \"jobs\": {\n    \"a\": {\"run\": \"touch ran\"},\n  }\n}\n",
+    );
+    std::fs::remove_file(ws.path().join("orch.yml")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains("invalid JSON"), "{err}");
+    assert!(err.contains("orch.json:4:3"), "{err}");
+    assert!(!ws.exists("ran"));
+}
+
+#[test]
+fn unknown_key_has_suggestion_and_caret() {
+    let err = rejected("jobs:\n  build:\n    rnu: touch ran\n");
+    assert!(err.contains("unknown key `rnu` in job `build`"), "{err}");
+    assert!(err.contains("orch.yml:3:5"), "{err}");
+    assert!(err.contains("did you mean `run`?"), "{err}");
+    assert!(
+        err.contains('^') || err.contains('─'),
+        "a caret or underline: {err}"
+    );
+}
+
+#[test]
+fn wrong_type_is_reported() {
+    let err = rejected("jobs:\n  a:\n    run: touch ran\n    retries: many\n");
+    assert!(err.contains("a.retries must be a whole number"), "{err}");
+    assert!(err.contains("orch.yml:4:14"), "{err}");
+}
+
+#[test]
+fn unknown_needs_suggests() {
+    let err =
+        rejected("jobs:\n  build: { run: touch ran }\n  test: { run: 'true', needs: [biuld] }\n");
+    assert!(err.contains("needs `biuld`, which is not a job"), "{err}");
+    assert!(err.contains("did you mean `build`?"), "{err}");
+    assert!(err.contains("orch.yml:3:32"), "{err}");
+}
+
+#[test]
+fn cycles_name_every_job() {
+    let err = rejected(
+        "jobs:\n  a: { run: touch ran, needs: c }\n  b: { run: 'true', needs: a }\n  c: { run: 'true', needs: b }\n",
+    );
+    assert!(err.contains("form a cycle"), "{err}");
+    assert!(err.contains("a → c → b → a"), "{err}");
+}
+
+#[test]
+fn bad_duration() {
+    let err = rejected("jobs:\n  a: { run: touch ran, timeout: 5 minutes }\n");
+    assert!(err.contains("bad duration `5 minutes`"), "{err}");
+    assert!(err.contains("orch.yml:2:33"), "{err}");
+}
+
+#[test]
+fn several_problems_are_all_reported() {
+    let err = rejected("jobs:\n  a: { rnu: x }\n  b: { run: x, timeout: soon }\n");
+    assert!(err.contains("unknown key `rnu`"), "{err}");
+    assert!(err.contains("bad duration `soon`"), "{err}");
+}
+
+#[test]
+fn bad_expression_points_inside_the_braces() {
+    let err =
+        rejected("vars: { profile: x }\njobs:\n  a: { run: 'touch ran ${{ vars.prfile }}' }\n");
+    assert!(err.contains("unknown var `prfile`"), "{err}");
+    assert!(err.contains("did you mean `profile`?"), "{err}");
+    assert!(err.contains("orch.yml:3:28"), "{err}");
+}
+
+#[test]
+fn huge_matrix_fails_at_once() {
+    let axes: String = (0..100).map(|i| format!("      a{i}: [x, y]\n")).collect();
+    let started = std::time::Instant::now();
+    let err = rejected(&format!(
+        "jobs:\n  m:\n    run: touch ran\n    matrix:\n{axes}"
+    ));
+    assert!(err.contains("more than the limit"), "{err}");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "must fail at once, not expand"
+    );
+}
+
+#[test]
+fn missing_playbook_and_bad_command_line() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    std::fs::remove_file(ws.path().join("orch.yml")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no playbook here"),
+        "{}",
+        stderr(&out)
+    );
+
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    assert_eq!(code(&ws.run(&["run", "--jobs", "0"])), 2);
+    assert_eq!(code(&ws.run(&["run", "--var", "nope=1"])), 2);
+    assert_eq!(code(&ws.run(&["run", "nosuchjob"])), 2);
+    assert_eq!(code(&ws.run(&["frobnicate"])), 2);
+}
+
+#[test]
+fn invalid_utf8_is_an_error_not_a_panic() {
+    let ws = Ws::new("");
+    std::fs::write(
+        ws.path().join("orch.yml"),
+        b"jobs:\n  a: { run: \xff\xfe }\n",
+    )
+    .unwrap();
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("not valid UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn requires_names_each_miss_before_running() {
+    let err = rejected(
+        "requires:\n  commands: [sh, no-such-command-xyz]\n  env: [ORCH_TEST_SURELY_UNSET]\njobs:\n  a: { run: touch ran }\n",
+    );
+    assert!(
+        err.contains("command `no-such-command-xyz` is not on PATH"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environment variable `ORCH_TEST_SURELY_UNSET` is not set"),
+        "{err}"
+    );
+    assert!(!err.contains("command `sh`"), "{err}");
+}

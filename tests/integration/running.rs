@@ -1,0 +1,206 @@
+//! What a run does: commands, shells, env, outputs, logs and summaries.
+
+use crate::harness::{Ws, code, stderr, stdout};
+
+#[test]
+fn a_run_writes_logs_and_summaries() {
+    let ws = Ws::new(
+        "name: demo
+vars: { greeting: hello }
+env:
+  TOP: top-${{ vars.greeting }}
+jobs:
+  build:
+    run: |
+      echo \"$TOP and ${{ vars.greeting }}\"
+      echo version=1.2.3 >> \"$ORCH_OUTPUT\"
+      printf 'notes<<EOF\\nline one\\nline two\\nEOF\\n' >> \"$ORCH_OUTPUT\"
+  test:
+    needs: build
+    matrix: { suite: [unit, e2e] }
+    run: |
+      echo \"suite=$ORCH_MATRIX_SUITE v=${{ needs.build.outputs.version }} node=$ORCH_NODE job=$ORCH_JOB\"
+      echo '**tested** ${{ matrix.suite }}' >> \"$ORCH_SUMMARY\"
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Plain output (no terminal): each node's log, lines prefixed with its id.
+    let text = stdout(&out);
+    assert!(text.contains("[build] top-hello and hello"), "{text}");
+    assert!(
+        text.contains("[test[suite=unit]] suite=unit v=1.2.3 node=test[suite=unit] job=test"),
+        "{text}"
+    );
+
+    let summary = ws.summary();
+    assert_eq!(summary["version"], 1);
+    assert_eq!(summary["status"], "success");
+    assert_eq!(summary["playbook"], "orch.yml");
+    let run_id = summary["run_id"].as_str().unwrap();
+    assert_eq!(ws.read(".orch/runs/latest").trim(), run_id);
+    assert_eq!(
+        summary["counts"],
+        serde_json::json!({"total": 3, "success": 3, "failure": 0, "skipped": 0, "cancelled": 0, "cached": 0})
+    );
+    let build = &summary["nodes"][0];
+    assert_eq!(build["id"], "build");
+    assert_eq!(build["outputs"]["version"], "1.2.3");
+    assert_eq!(build["outputs"]["notes"], "line one\nline two");
+    assert_eq!(build["exit_code"], 0);
+    assert_eq!(build["attempts"], 1);
+    assert_eq!(build["cached"], false);
+    assert_eq!(build["log"], format!("runs/{run_id}/logs/build.log"));
+    let test = &summary["nodes"][1];
+    assert_eq!(test["matrix"], serde_json::json!({"suite": "unit"}));
+    for key in ["started_at", "duration_ms"] {
+        assert!(!summary[key].is_null(), "{key}");
+    }
+    assert!(ws.log("test[suite=e2e]").contains("suite=e2e v=1.2.3"));
+
+    let md = std::fs::read_to_string(ws.latest_run().join("summary.md")).unwrap();
+    assert!(md.contains("succeeded"), "{md}");
+    assert!(md.contains("| `test[suite=unit]` | ✅ success |"), "{md}");
+    assert!(md.contains("suite=e2e"), "{md}");
+    assert!(md.contains("**tested** unit"), "{md}");
+}
+
+#[test]
+fn failures_show_their_log_tail_in_the_summary() {
+    let ws = Ws::new("jobs:\n  bad: { run: 'echo the reason it broke; exit 3' }\n");
+    let out = ws.run(&[
+        "run",
+        "--junit",
+        "junit.xml",
+        "--summary",
+        "s.md",
+        "--json-summary",
+        "s.json",
+    ]);
+    assert_eq!(code(&out), 1);
+    let summary = ws.summary();
+    assert_eq!(summary["status"], "failure");
+    assert_eq!(summary["nodes"][0]["exit_code"], 3);
+    let md = ws.read("s.md");
+    assert!(md.contains("## Failures"), "{md}");
+    assert!(md.contains("the reason it broke"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&ws.read("s.json")).unwrap();
+    assert_eq!(json["status"], "failure");
+    let junit = ws.read("junit.xml");
+    assert!(
+        junit.contains("<testcase classname=\"bad\" name=\"bad\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<failure message=\"exit code 3\">"),
+        "{junit}"
+    );
+    assert!(junit.contains("the reason it broke"), "{junit}");
+}
+
+#[test]
+fn github_step_summary_is_appended() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    ws.write("step-summary.md", "before\n");
+    let out = ws
+        .cmd(&["run"])
+        .env("GITHUB_STEP_SUMMARY", ws.path().join("step-summary.md"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let text = ws.read("step-summary.md");
+    assert!(text.starts_with("before\n"), "{text}");
+    assert!(text.contains("| `a` | ✅ success |"), "{text}");
+}
+
+#[test]
+fn shells_scripts_args_and_working_directory() {
+    let ws = Ws::new(
+        "defaults: { shell: sh }
+jobs:
+  posix: { run: 'echo \"sh here\" > posix.txt' }
+  py: { shell: python, run: 'open(\"py.txt\", \"w\").write(\"python here\")' }
+  scripted: { script: tools/s.sh, args: ['${{ matrix.x }}', two words], matrix: { x: [1] } }
+  sub: { run: 'pwd > where.txt; echo \"$MY_VAR\" >> where.txt', working-directory: sub, env: { MY_VAR: set } }
+  template: { shell: 'bash -e {0}', run: 'echo templated > t.txt' }
+",
+    );
+    ws.write("tools/s.sh", "printf '%s|' \"$@\" > args.txt\n");
+    std::fs::create_dir_all(ws.path().join("sub")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(ws.read("posix.txt"), "sh here\n");
+    assert_eq!(ws.read("py.txt"), "python here");
+    assert_eq!(ws.read("args.txt"), "1|two words|");
+    let where_ = ws.read("sub/where.txt");
+    assert!(where_.trim_end().ends_with("sub\nset"), "{where_}");
+    assert_eq!(ws.read("t.txt"), "templated\n");
+}
+
+#[test]
+fn bash_is_strict_by_default() {
+    let ws = Ws::new("jobs:\n  a: { run: 'false | true; echo should-not-print' }\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "pipefail must fail the job");
+    assert!(!ws.log("a").contains("should-not-print"));
+}
+
+#[test]
+fn vars_profiles_and_steps() {
+    let ws = Ws::new(
+        "vars: { level: low }
+profiles:
+  loud: { vars: { level: high }, targets: [say] }
+jobs:
+  say: { run: 'echo level=${{ vars.level }} > say.txt' }
+  other: { run: 'touch other.txt' }
+  stepped:
+    steps:
+      - { name: first, run: 'echo one > steps.txt' }
+      - { run: 'exit 1', continue-on-error: true }
+      - { if: \"vars.level == 'nope'\", run: 'echo skipped >> steps.txt' }
+      - { run: 'echo three >> steps.txt' }
+",
+    );
+    let out = ws.run(&["run", "--var", "level=mid"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("say.txt"), "level=mid\n");
+    assert_eq!(ws.read("steps.txt"), "one\nthree\n");
+    std::fs::remove_file(ws.path().join("other.txt")).unwrap();
+    let out = ws.run(&["run", "--profile", "loud"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("say.txt"), "level=high\n");
+    assert!(!ws.exists("other.txt"), "the profile's targets only");
+    assert_eq!(code(&ws.run(&["run", "--profile", "lodu"])), 2);
+}
+
+#[test]
+fn keeps_the_newest_fifty_runs() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    for i in 0..55 {
+        std::fs::create_dir_all(
+            ws.path()
+                .join(format!(".orch/runs/20200101T0000{i:02}Z-abcd/logs")),
+        )
+        .unwrap();
+    }
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let runs = std::fs::read_dir(ws.path().join(".orch/runs"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert_eq!(runs, 50);
+    assert!(ws.latest_run().exists(), "the newest run is kept");
+    assert!(!ws.exists(".orch/runs/20200101T000000Z-abcd"));
+}
+
+#[test]
+fn huge_output_streams_to_the_log() {
+    let ws = Ws::new(
+        "jobs:\n  flood: { run: 'head -c 20000000 /dev/zero | tr \"\\0\" x; echo; echo end' }\n",
+    );
+    let out = ws.cmd(&["run", "-q"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = std::fs::metadata(ws.latest_run().join("logs/flood.log")).unwrap();
+    assert!(log.len() > 20_000_000);
+}

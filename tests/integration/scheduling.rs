@@ -1,0 +1,214 @@
+//! Order and limits: needs, -j, max-parallel, fail-fast, --keep-going, continue-on-error,
+//! if, retries, timeout, targets.
+
+use crate::harness::{Ws, alive, code, stderr, stdout};
+
+/// Two nodes that each wait for the other's marker: they pass only if they run at once.
+const BARRIER: &str = "touch \"started-$1\"; for i in $(seq 100); do [ -e \"started-$2\" ] && exit 0; sleep 0.05; done; exit 1";
+
+#[test]
+fn needs_order_and_parallelism() {
+    let ws = Ws::new(
+        "jobs:
+  first: { run: 'echo made > made.txt' }
+  left: { needs: first, script: barrier.sh, args: [left, right] }
+  right: { needs: first, script: barrier.sh, args: [right, left] }
+  last: { needs: [left, right], run: 'cat made.txt started-left started-right > last.txt' }
+",
+    );
+    ws.write("barrier.sh", BARRIER);
+    let out = ws.run(&["run", "-j", "2"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(ws.read("last.txt"), "made\n");
+}
+
+#[test]
+fn jobs_limit_is_respected() {
+    // With -j 1 the barrier can never be met: proof that only one node runs at a time.
+    let ws = Ws::new(
+        "jobs:\n  l: { script: b.sh, args: [l, r], timeout: 3s }\n  r: { script: b.sh, args: [r, l], timeout: 3s }\n",
+    );
+    ws.write("b.sh", BARRIER);
+    let out = ws.run(&["run", "-j", "1", "--keep-going"]);
+    assert_eq!(code(&out), 1);
+}
+
+#[test]
+fn max_parallel_limits_a_matrix() {
+    let ws = Ws::new(
+        "jobs:
+  m:
+    matrix: { i: [1, 2, 3, 4] }
+    strategy: { max-parallel: 1 }
+    run: 'mkdir lock || { echo overlap; exit 1; }; sleep 0.1; rmdir lock'
+",
+    );
+    let out = ws.run(&["run", "-j", "4"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
+
+#[test]
+fn fail_fast_cancels_the_rest_of_the_matrix() {
+    let playbook = |fail_fast: bool| {
+        format!(
+            "jobs:\n  m:\n    matrix: {{ i: [1, 2, 3] }}\n    strategy: {{ fail-fast: {fail_fast}, max-parallel: 1 }}\n    run: 'touch ran-${{{{ matrix.i }}}}; [ ${{{{ matrix.i }}}} != 1 ]'\n"
+        )
+    };
+    let ws = Ws::new(&playbook(true));
+    assert_eq!(code(&ws.run(&["run", "--keep-going"])), 1);
+    assert_eq!(ws.status("m[i=1]"), "failure");
+    assert_eq!(ws.status("m[i=2]"), "cancelled");
+    assert!(!ws.exists("ran-3"));
+
+    let ws = Ws::new(&playbook(false));
+    assert_eq!(code(&ws.run(&["run", "--keep-going"])), 1);
+    assert_eq!(ws.status("m[i=3]"), "success");
+    assert!(ws.exists("ran-3"));
+}
+
+#[test]
+fn keep_going_runs_what_does_not_need_the_failure() {
+    let playbook = "jobs:\n  bad: { run: 'exit 1' }\n  after: { needs: bad, run: 'touch after' }\n  other: { run: 'touch other' }\n";
+    let ws = Ws::new(playbook);
+    assert_eq!(code(&ws.run(&["run", "-j", "1"])), 1);
+    assert_eq!(ws.status("bad"), "failure");
+    assert_eq!(ws.status("other"), "cancelled");
+    assert_eq!(ws.status("after"), "cancelled");
+
+    let ws = Ws::new(playbook);
+    assert_eq!(code(&ws.run(&["run", "-j", "1", "--keep-going"])), 1);
+    assert_eq!(ws.status("other"), "success");
+    assert_eq!(ws.status("after"), "skipped");
+    assert!(!ws.exists("after"));
+}
+
+#[test]
+fn continue_on_error_does_not_fail_the_run() {
+    let ws = Ws::new(
+        "jobs:\n  flaky: { run: 'exit 1', continue-on-error: true }\n  next: { needs: flaky, run: 'touch next' }\n",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.status("flaky"), "failure");
+    assert_eq!(ws.status("next"), "success");
+    assert_eq!(ws.summary()["status"], "success");
+}
+
+#[test]
+fn status_functions_in_if() {
+    let ws = Ws::new(
+        "jobs:
+  bad: { run: 'exit 1' }
+  deploy: { needs: bad, run: 'touch deploy' }
+  cleanup: { needs: bad, if: failure(), run: 'touch cleanup' }
+  report: { needs: bad, if: '${{ always() }}', run: 'echo ${{ needs.bad.result }} > report' }
+  happy: { needs: bad, if: success(), run: 'touch happy' }
+  notcancelled: { needs: bad, if: '!cancelled()', run: 'touch notcancelled' }
+  cancelledonly: { needs: bad, if: cancelled(), run: 'touch cancelledonly' }
+",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert_eq!(ws.status("deploy"), "cancelled");
+    assert_eq!(ws.status("cleanup"), "success");
+    assert_eq!(ws.read("report"), "failure\n");
+    assert_eq!(ws.status("happy"), "skipped");
+    assert!(ws.exists("notcancelled"));
+    assert_eq!(ws.status("cancelledonly"), "skipped");
+}
+
+#[test]
+fn skipped_needs_skip_dependents_and_if_uses_matrix() {
+    let ws = Ws::new(
+        "jobs:
+  m: { matrix: { os: [linux, mac] }, if: \"matrix.os == 'linux'\", run: 'touch m-${{ matrix.os }}' }
+  gate: { if: 'false', run: 'touch gate' }
+  after: { needs: gate, run: 'touch after' }
+  anyway: { needs: gate, if: always(), run: 'touch anyway' }
+",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(ws.exists("m-linux") && !ws.exists("m-mac"));
+    assert_eq!(ws.status("m[os=mac]"), "skipped");
+    assert_eq!(ws.status("gate"), "skipped");
+    assert_eq!(ws.status("after"), "skipped");
+    assert_eq!(ws.status("anyway"), "success");
+}
+
+#[test]
+fn retries_give_more_attempts() {
+    let ws = Ws::new(
+        "jobs:\n  flaky:\n    retries: 2\n    run: 'echo x >> count; [ $(wc -l < count) -ge 2 ]'\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let summary = ws.summary();
+    assert_eq!(summary["nodes"][0]["attempts"], 2);
+    assert!(ws.log("flaky").contains("attempt 2 of 3"));
+
+    let ws =
+        Ws::new("defaults: { retries: 1 }\njobs:\n  never: { run: 'echo x >> count; exit 1' }\n");
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert_eq!(ws.summary()["nodes"][0]["attempts"], 2);
+}
+
+#[test]
+fn timeout_kills_the_whole_process_tree() {
+    let ws = Ws::new(
+        "jobs:\n  slow:\n    timeout: 1s\n    run: |\n      sleep 60 &\n      echo $! > grandchild.pid\n      sleep 60\n",
+    );
+    let started = std::time::Instant::now();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
+    let node = &ws.summary()["nodes"][0];
+    assert_eq!(node["status"], "failure");
+    assert!(
+        node["reason"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1.0s"),
+        "{node}"
+    );
+    let pid: u32 = ws.read("grandchild.pid").trim().parse().unwrap();
+    assert!(!alive(pid), "the grandchild {pid} must be killed too");
+}
+
+#[test]
+fn leftover_background_processes_are_cleaned_up() {
+    let ws = Ws::new("jobs:\n  bg:\n    run: |\n      sleep 60 &\n      echo $! > bg.pid\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let pid: u32 = ws.read("bg.pid").trim().parse().unwrap();
+    assert!(
+        !alive(pid),
+        "a job's leftover process {pid} must not outlive it"
+    );
+}
+
+#[test]
+fn targets_globs_and_exclusions() {
+    let ws = Ws::new(
+        "jobs:
+  build: { run: 'touch build' }
+  test: { needs: build, matrix: { s: [fast, slow] }, run: 'touch test-${{ matrix.s }}' }
+  lint: { run: 'touch lint' }
+",
+    );
+    assert_eq!(code(&ws.run(&["run", "test*", "!test[s=slow]"])), 0);
+    assert!(ws.exists("build") && ws.exists("test-fast"));
+    assert!(!ws.exists("test-slow") && !ws.exists("lint"));
+    assert_eq!(ws.summary()["counts"]["total"], 2);
+}
+
+#[test]
+fn missing_working_directory_fails_the_node() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true', working-directory: nowhere }\n");
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    let node = &ws.summary()["nodes"][0];
+    assert!(
+        node["reason"].as_str().unwrap().contains("nowhere"),
+        "{node}"
+    );
+}
