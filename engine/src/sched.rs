@@ -75,6 +75,7 @@ struct State<'g> {
     failure_upstream: Vec<bool>,
     cancel_level: u8,
     run_failed: bool,
+    job_outcomes: Vec<Option<JobOutcome>>,
     env_cache: Vec<(String, String)>,
 }
 
@@ -103,12 +104,16 @@ pub async fn execute(
         failure_upstream: vec![false; jobs],
         cancel_level: 0,
         run_failed: false,
+        job_outcomes: vec![None; jobs],
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
     let (cancel_tx, cancel_rx) = watch::channel(0u8);
     let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
     let mut finished_jobs: Vec<usize> = (0..jobs).filter(|j| state.unfinished[*j] == 0).collect();
+    for &job in &finished_jobs {
+        state.job_outcomes[job] = Some(state.job_outcome(job));
+    }
     for &job in &graph.topo_order {
         state.release_if_ready(job);
     }
@@ -116,8 +121,20 @@ pub async fn execute(
         // Settle every node that can be decided now; start what fits.
         loop {
             let mut progressed = false;
-            let mut still_waiting = VecDeque::new();
+            // Capacity is checked before deciding, so a full `-j` costs O(1) per pass
+            // however long the queue is.
+            let mut at_job_limit = VecDeque::new();
             while let Some(node) = state.ready.pop_front() {
+                if state.running >= options.jobs.max(1) {
+                    state.ready.push_front(node);
+                    break;
+                }
+                let job = graph.nodes[node].job;
+                if state.running_per_job[job] >= graph.jobs[job].max_parallel.unwrap_or(usize::MAX)
+                {
+                    at_job_limit.push_back(node);
+                    continue;
+                }
                 match state.decide(node) {
                     Decision::Finish(result) => {
                         observer.event(&Event::NodeFinished {
@@ -128,25 +145,17 @@ pub async fn execute(
                         progressed = true;
                     }
                     Decision::Run => {
-                        let job = graph.nodes[node].job;
-                        let limit = graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
-                        if state.running < options.jobs.max(1) && state.running_per_job[job] < limit
-                        {
-                            state.running += 1;
-                            state.running_per_job[job] += 1;
-                            let work = state.prepare(node);
-                            let observer = observer.clone();
-                            let cancel = cancel_rx.clone();
-                            tasks.spawn(
-                                async move { (node, work.run(node, observer, cancel).await) },
-                            );
-                        } else {
-                            still_waiting.push_back(node);
-                        }
+                        state.running += 1;
+                        state.running_per_job[job] += 1;
+                        let work = state.prepare(node);
+                        let observer = observer.clone();
+                        let cancel = cancel_rx.clone();
+                        tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
                     }
                 }
             }
-            state.ready = still_waiting;
+            at_job_limit.append(&mut state.ready);
+            state.ready = at_job_limit;
             for job in std::mem::take(&mut finished_jobs) {
                 for &dependent in &graph.jobs[job].dependents {
                     if state.release_if_ready(dependent) {
@@ -210,6 +219,14 @@ pub async fn execute(
     }
 }
 
+#[derive(Clone)]
+struct JobOutcome {
+    result: &'static str,
+    failed: bool,
+    /// `needs.<job>` for expressions: `{ result, outputs }`.
+    context: Value,
+}
+
 enum Decision {
     Run,
     Finish(NodeResult),
@@ -240,11 +257,9 @@ impl State<'_> {
         true
     }
 
+    /// Whether a finished job has a failed node (continue-on-error ones included).
     fn job_failed(&self, job: usize) -> bool {
-        self.graph.jobs[job]
-            .nodes
-            .clone()
-            .any(|n| matches!(&self.results[n], Some(r) if r.status == NodeStatus::Failure))
+        self.job_outcomes[job].as_ref().is_some_and(|o| o.failed)
     }
 
     fn finish(&mut self, node: usize, result: NodeResult, finished_jobs: &mut Vec<usize>) {
@@ -262,12 +277,41 @@ impl State<'_> {
         self.results[node] = Some(result);
         self.unfinished[job] -= 1;
         if self.unfinished[job] == 0 {
+            self.job_outcomes[job] = Some(self.job_outcome(job));
             finished_jobs.push(job);
         }
     }
 
-    /// `needs.<job>.result` as GitHub computes it over a job's nodes.
+    /// A finished job as its dependents see it, computed once.
+    fn job_outcome(&self, job: usize) -> JobOutcome {
+        let mut outputs = Map::new();
+        let mut failed = false;
+        for n in self.graph.jobs[job].nodes.clone() {
+            if let Some(r) = &self.results[n] {
+                failed |= r.status == NodeStatus::Failure;
+                // The last node in expansion order that set an output wins.
+                for (k, v) in &r.outputs {
+                    outputs.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        }
+        let result = self.compute_job_result(job);
+        JobOutcome {
+            result,
+            failed,
+            context: json!({ "result": result, "outputs": outputs }),
+        }
+    }
+
+    /// `needs.<job>.result` of a finished job.
     fn job_result(&self, job: usize) -> &'static str {
+        self.job_outcomes[job]
+            .as_ref()
+            .map_or("cancelled", |o| o.result)
+    }
+
+    /// `needs.<job>.result` as GitHub computes it over a job's nodes.
+    fn compute_job_result(&self, job: usize) -> &'static str {
         let spec = &self.graph.jobs[job];
         let statuses: Vec<NodeStatus> = spec
             .nodes
@@ -341,18 +385,9 @@ impl State<'_> {
         let job = &self.graph.jobs[spec.job];
         let mut needs = Map::new();
         for &n in &job.needs {
-            let mut outputs = Map::new();
-            for m in self.graph.jobs[n].nodes.clone() {
-                if let Some(r) = &self.results[m] {
-                    for (k, v) in &r.outputs {
-                        outputs.insert(k.clone(), Value::String(v.clone()));
-                    }
-                }
+            if let Some(outcome) = &self.job_outcomes[n] {
+                needs.insert(self.graph.jobs[n].id.clone(), outcome.context.clone());
             }
-            needs.insert(
-                self.graph.jobs[n].id.clone(),
-                json!({ "result": self.job_result(n), "outputs": outputs }),
-            );
         }
         let env: Map<String, Value> = self
             .env_cache
