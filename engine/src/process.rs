@@ -14,8 +14,16 @@ use tokio::sync::watch;
 
 use crate::event::{Event, Observer};
 
-/// How long a process tree gets between SIGTERM and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_millis(1500);
+/// How long a process tree gets between SIGTERM and SIGKILL: 1.5 s, or `ORCH_KILL_GRACE`.
+pub fn kill_grace() -> Duration {
+    static GRACE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GRACE.get_or_init(|| {
+        std::env::var("ORCH_KILL_GRACE")
+            .ok()
+            .and_then(|v| crate::playbook::decode::parse_duration(&v).ok())
+            .unwrap_or(Duration::from_millis(1500))
+    })
+}
 
 /// Cancellation level: 0 none, 1 stop gracefully (SIGTERM, then SIGKILL), 2 kill now.
 pub type Cancel = watch::Receiver<u8>;
@@ -163,7 +171,7 @@ async fn stop_tree(pgid: u32, child: &mut tokio::process::Child, cancel: &mut Ca
         };
         tokio::select! {
             _ = child.wait() => {}
-            () = tokio::time::sleep(KILL_GRACE) => {}
+            () = tokio::time::sleep(kill_grace()) => {}
             () = hurry => {}
         }
     }

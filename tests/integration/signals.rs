@@ -72,3 +72,82 @@ fn sigint_cancels_the_run() {
 fn sigterm_cancels_the_run() {
     interrupt("TERM");
 }
+
+#[test]
+fn a_second_sigint_kills_at_once() {
+    // The job ignores SIGTERM; with a 60 s grace only a second Ctrl-C can end it soon.
+    let ws = Ws::new(
+        "jobs:\n  stubborn:\n    run: |\n      trap '' TERM\n      echo $$ > job.pid\n      while true; do sleep 0.1; done\n",
+    );
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .arg("run")
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .env("ORCH_KILL_GRACE", "60s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&ws.path().join("job.pid"));
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-s", "INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the grace period"
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-s", "INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the second Ctrl-C did not kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(130));
+    let job: u32 = ws.read("job.pid").trim().parse().unwrap();
+    assert!(!alive(job));
+    assert_eq!(ws.status("stubborn"), "cancelled");
+}
+
+#[test]
+fn the_terminal_gets_a_live_view() {
+    // `script` gives orch a pseudo-terminal, as a person at a keyboard has.
+    let ws = Ws::new(
+        "jobs:\n  first: { run: 'echo hi' }\n  second: { needs: first, run: 'echo there' }\n",
+    );
+    let orch = assert_cmd::cargo::cargo_bin("orch");
+    let out = Command::new("script")
+        .args(["-qec", &format!("{} run", orch.display()), "/dev/null"])
+        .current_dir(ws.path())
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("✓ first success"), "{screen}");
+    assert!(screen.contains("2/2 nodes"), "the overall bar: {screen}");
+    assert!(
+        !screen.contains("[first] hi"),
+        "no plain log lines on a terminal: {screen}"
+    );
+}
