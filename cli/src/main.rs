@@ -144,12 +144,19 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-/// Finds, parses and compiles the playbook through the salsa database.
-fn load(cli: &Cli, overrides: Overrides) -> Result<(Located, Arc<Graph>), Failure> {
+/// Finds the playbook and opens a salsa session on it.
+fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let located = workspace::locate(cli.file.as_deref(), &cwd)?;
-    let graph = db::load_graph(located.source.clone(), overrides)?;
+    let session = db::Session::new(located.source.clone());
+    Ok((located, session))
+}
+
+/// Finds, parses and compiles the playbook through the salsa database.
+fn load(cli: &Cli, overrides: Overrides) -> Result<(Located, Arc<Graph>), Failure> {
+    let (located, session) = open(cli)?;
+    let graph = session.graph(overrides)?;
     Ok((located, graph))
 }
 

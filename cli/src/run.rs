@@ -13,7 +13,7 @@ use orch_engine::summary::{RunReport, human_duration};
 use orch_engine::{runs, targets};
 use tokio::sync::watch;
 
-use crate::{Cli, Failure, load, overrides, ui::Ui};
+use crate::{Cli, Failure, open, overrides, ui::Ui};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -53,13 +53,14 @@ pub(crate) struct RunArgs {
 
 pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     // A profile's vars and targets come first; the command line's win.
-    let (_, plain) = load(cli, orch_engine::graph::Overrides::default())?;
+    let (located, session) = open(cli)?;
+    let playbook = session.playbook()?;
     let mut vars = Vec::new();
     let mut chosen = args.targets.clone();
     if let Some(name) = &args.profile {
-        let Some(profile) = plain.playbook.profiles.get(name) else {
+        let Some(profile) = playbook.profiles.get(name) else {
             let mut problem = Problem::general(format!("no profile `{name}` in the playbook"));
-            problem.help = did_you_mean(name, plain.playbook.profiles.keys().map(String::as_str));
+            problem.help = did_you_mean(name, playbook.profiles.keys().map(String::as_str));
             return Err(problem.into());
         };
         vars.extend(profile.vars.iter().map(|(k, v)| format!("{k}={v}")));
@@ -69,7 +70,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     }
     vars.extend(args.vars.iter().cloned());
     let overrides = overrides(&vars, &args.matrix, &chosen)?;
-    let (located, graph) = load(cli, overrides)?;
+    let graph = session.graph(overrides)?;
     let selected = targets::select(&graph, &chosen)?;
     check_requires(&graph)?;
     let secrets = read_secrets(&graph, args.secrets_file.as_deref())?;

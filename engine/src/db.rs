@@ -67,12 +67,27 @@ impl Database {
     }
 }
 
-/// Loads and compiles in one step: what every command needs.
-pub fn load_graph(file: SourceFile, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
-    let db = Database::default();
-    let source = PlaybookSource::new(&db, file);
-    let settings = Settings::new(&db, overrides);
-    compile_graph(&db, source, settings).clone()
+/// One playbook in a database: its model and its graphs share the memoized parse.
+pub struct Session {
+    db: Database,
+    source: PlaybookSource,
+}
+
+impl Session {
+    pub fn new(file: SourceFile) -> Self {
+        let db = Database::default();
+        let source = PlaybookSource::new(&db, file);
+        Self { db, source }
+    }
+
+    pub fn playbook(&self) -> Result<Arc<Playbook>, LoadError> {
+        parse_playbook(&self.db, self.source).clone()
+    }
+
+    pub fn graph(&self, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
+        let settings = Settings::new(&self.db, overrides);
+        compile_graph(&self.db, self.source, settings).clone()
+    }
 }
 
 #[cfg(test)]

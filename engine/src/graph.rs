@@ -239,8 +239,13 @@ impl Compiler<'_> {
     }
 
     fn combinations(&mut self, job: &Job, overrides: &Overrides) -> Vec<Combination> {
+        let named = |pattern: &String| {
+            *pattern == job.id.value
+                || globset::Glob::new(pattern)
+                    .is_ok_and(|g| g.compile_matcher().is_match(&job.id.value))
+        };
         let applies = !overrides.matrix.is_empty()
-            && (overrides.matrix_jobs.is_empty() || overrides.matrix_jobs.contains(&job.id.value));
+            && (overrides.matrix_jobs.is_empty() || overrides.matrix_jobs.iter().any(named));
         let mut matrix = job.matrix.clone();
         if applies {
             let m = matrix.get_or_insert_with(|| crate::playbook::Matrix {

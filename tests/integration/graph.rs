@@ -152,3 +152,11 @@ fn playbook_found_upward_or_named() {
         .unwrap();
     assert_eq!(stdout(&out), "j1\nj2  <- j1\n");
 }
+
+#[test]
+fn matrix_override_follows_glob_targets() {
+    let ws =
+        Ws::new("jobs:\n  test-a: { run: 'true', matrix: { os: [a] } }\n  lint: { run: 'true' }\n");
+    let text = stdout(&ws.run(&["graph", "--matrix", "os=z", "test*"]));
+    assert_eq!(text, "test-a[os=z]\n");
+}
