@@ -122,10 +122,15 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let _ = std::fs::remove_dir_all(&scratch_dir);
 
     let playbook_name = located.source.path.display().to_string();
+    // Summaries name the playbook relative to its workspace, wherever orch was started.
+    let playbook_file = located.path.file_name().map_or_else(
+        || playbook_name.clone(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     let report = RunReport {
         graph: &graph,
         run_id: &run_dir.id,
-        playbook: &playbook_name,
+        playbook: &playbook_file,
         started_at: &run_dir.started_at,
         duration,
         status: outcome.status,

@@ -306,8 +306,28 @@ impl Compiler<'_> {
         let working_directory = job
             .working_directory
             .as_ref()
-            .or(defaults.working_directory.as_ref())
-            .and_then(|w| self.template(w, &allowed));
+            .or(defaults.working_directory.as_ref());
+        let mut paths: Vec<(&Sp<String>, &str)> = working_directory
+            .map(|w| (w, "working-directory"))
+            .into_iter()
+            .collect();
+        for pattern in job
+            .inputs
+            .iter()
+            .flatten()
+            .chain(defaults.inputs.iter().flatten())
+        {
+            paths.push((pattern, "input"));
+        }
+        paths.extend(job.outputs.iter().map(|o| (o, "output")));
+        for (path, what) in paths {
+            // A path computed by an expression is checked when it is known, at run time.
+            if !path.value.contains("${{") {
+                let literal = Sp::new(path.value.trim_start_matches('!').to_owned(), path.span);
+                self.check_relative_path(&literal, what);
+            }
+        }
+        let working_directory = working_directory.and_then(|w| self.template(w, &allowed));
         let name = job.name.as_ref().and_then(|n| self.template(n, &allowed));
         CompiledJob {
             id: job.id.value.clone(),

@@ -159,3 +159,22 @@ fn requires_names_each_miss_before_running() {
     );
     assert!(!err.contains("command `sh`"), "{err}");
 }
+
+#[test]
+fn paths_outside_the_workspace_are_refused() {
+    for (key, value) in [
+        ("script", "../escape.sh"),
+        ("working-directory", "/tmp"),
+        ("inputs", "['src/**', '../secret/**']"),
+        ("outputs", "['out/../../x']"),
+    ] {
+        let run = if key == "script" {
+            ""
+        } else {
+            "run: touch ran, "
+        };
+        let err = rejected(&format!("jobs:\n  a: {{ {run}{key}: {value} }}\n"));
+        assert!(err.contains("is outside the workspace"), "{key}: {err}");
+        assert!(err.contains("orch.yml:2:"), "{key}: {err}");
+    }
+}

@@ -138,6 +138,17 @@ fn playbook_found_upward_or_named() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ws
+        .cmd(&["run"])
+        .current_dir(ws.path().join("deep/er"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        ws.exists(".orch/runs/latest"),
+        "runs live in the workspace, not the cwd"
+    );
+    assert_eq!(ws.summary()["playbook"], "orch.yml");
 
     ws.write(
         "ci/other.json",
