@@ -77,6 +77,7 @@ struct State<'g> {
     run_failed: bool,
     job_outcomes: Vec<Option<JobOutcome>>,
     env_cache: Vec<(String, String)>,
+    base_scope: NodeScope,
 }
 
 pub async fn execute(
@@ -105,6 +106,7 @@ pub async fn execute(
         cancel_level: 0,
         run_failed: false,
         job_outcomes: vec![None; jobs],
+        base_scope: State::base_scope(&graph, &options),
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
@@ -389,68 +391,58 @@ impl State<'_> {
                 needs.insert(self.graph.jobs[n].id.clone(), outcome.context.clone());
             }
         }
-        let env: Map<String, Value> = self
+        let mut scope = self.base_scope.clone();
+        scope.matrix = spec
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        scope.needs = needs;
+        scope.env = self
             .env_cache
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
+        scope.orch["job"] = Value::String(job.id.clone());
+        scope.orch["node"] = Value::String(spec.id.clone());
+        scope.success = needs_ok.unwrap_or(true) && self.cancel_level == 0;
+        scope.failure =
+            self.failure_upstream[spec.job] || job.needs.iter().any(|&n| self.job_failed(n));
+        scope.cancelled = self.cancel_level > 0;
+        scope
+    }
+
+    /// What every expression of the run sees: vars, secrets and `orch` without a node.
+    fn base_scope(graph: &Graph, options: &RunOptions) -> NodeScope {
         NodeScope {
-            vars: self
-                .graph
+            vars: graph
                 .vars
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect(),
-            matrix: spec
-                .matrix
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect(),
-            needs,
-            env,
-            secrets: self
-                .options
+            secrets: options
                 .secrets
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
             orch: json!({
-                "run_id": self.options.run_id,
-                "workspace": self.options.workspace.display().to_string(),
+                "run_id": options.run_id,
+                "workspace": options.workspace.display().to_string(),
                 "os": std::env::consts::OS,
                 "arch": std::env::consts::ARCH,
-                "job": job.id,
-                "node": spec.id,
+                "job": "",
+                "node": "",
             }),
-            success: needs_ok.unwrap_or(true) && self.cancel_level == 0,
-            failure: self.failure_upstream[spec.job]
-                || job.needs.iter().any(|&n| self.job_failed(n)),
-            cancelled: self.cancel_level > 0,
+            ..NodeScope::default()
         }
     }
 
+    /// The playbook's `env`, rendered once per run.
     fn render_top_env(&self) -> Vec<(String, String)> {
-        let scope = NodeScope {
-            vars: self
-                .graph
-                .vars
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect(),
-            secrets: self
-                .options
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-            orch: json!({ "run_id": self.options.run_id, "workspace": self.options.workspace.display().to_string(),
-                          "os": std::env::consts::OS, "arch": std::env::consts::ARCH, "job": "", "node": "" }),
-            ..NodeScope::default()
-        };
         self.graph
             .env
             .iter()
-            .map(|(k, t)| (k.clone(), t.render(&scope).unwrap_or_default()))
+            .map(|(k, t)| (k.clone(), t.render(&self.base_scope).unwrap_or_default()))
             .collect()
     }
 

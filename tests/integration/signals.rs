@@ -19,35 +19,51 @@ fn wait_for_file(path: &std::path::Path) {
     std::thread::sleep(Duration::from_millis(100));
 }
 
-fn interrupt(signal: &str) {
-    let ws = Ws::new(
-        "jobs:\n  long:\n    run: |\n      sleep 120 &\n      echo $! > grandchild.pid\n      sleep 120\n  after: { needs: long, run: 'touch after' }\n",
-    );
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+/// `orch run` in the workspace as a child process, as CI would start it.
+fn spawn_orch(ws: &Ws, envs: &[(&str, &str)]) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("orch"))
         .arg("run")
         .current_dir(ws.path())
         .env("CI", "true")
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    wait_for_file(&ws.path().join("grandchild.pid"));
-    let started = Instant::now();
+        .unwrap()
+}
+
+fn send(signal: &str, child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-s", signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = loop {
+}
+
+/// Waits for the child to exit, failing the test past `limit`.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
         if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
+            return exit;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "orch did not stop"
+            started.elapsed() < limit,
+            "orch did not stop within {limit:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+}
+
+fn interrupt(signal: &str) {
+    let ws = Ws::new(
+        "jobs:\n  long:\n    run: |\n      sleep 120 &\n      echo $! > grandchild.pid\n      sleep 120\n  after: { needs: long, run: 'touch after' }\n",
+    );
+    let mut child = spawn_orch(&ws, &[]);
+    wait_for_file(&ws.path().join("grandchild.pid"));
+    let started = Instant::now();
+    send(signal, &child);
+    let exit = wait_exit(&mut child, Duration::from_secs(15));
     assert_eq!(exit.code(), Some(130));
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -79,47 +95,16 @@ fn a_second_sigint_kills_at_once() {
     let ws = Ws::new(
         "jobs:\n  stubborn:\n    run: |\n      trap '' TERM\n      echo $$ > job.pid\n      while true; do sleep 0.1; done\n",
     );
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
-        .arg("run")
-        .current_dir(ws.path())
-        .env("CI", "true")
-        .env("ORCH_KILL_GRACE", "60s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_orch(&ws, &[("ORCH_KILL_GRACE", "60s")]);
     wait_for_file(&ws.path().join("job.pid"));
-    let started = Instant::now();
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-s", "INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send("INT", &child);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the first Ctrl-C waits for the grace period"
     );
-    assert!(
-        Command::new("kill")
-            .args(["-s", "INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the second Ctrl-C did not kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    send("INT", &child);
+    let exit = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(exit.code(), Some(130));
     let job: u32 = ws.read("job.pid").trim().parse().unwrap();
     assert!(!alive(job));
