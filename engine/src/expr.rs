@@ -912,3 +912,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Empty;
+    impl Scope for Empty {
+        fn context(&self, _: &str) -> Option<Value> {
+            Some(Value::Null)
+        }
+        fn status(&self, _: &str) -> bool {
+            true
+        }
+    }
+
+    proptest! {
+        /// Hostile text never panics the parser or the evaluator, and errors point inside it.
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,80}") {
+            match Template::parse(&text) {
+                Ok(t) => { let _ = t.render(&Empty); }
+                Err(e) => prop_assert!(e.at <= text.len()),
+            }
+            if let Ok(e) = parse_condition(&text) {
+                let _ = eval(&e, &Empty);
+            }
+        }
+
+        /// Expression-shaped text (operators, quotes, calls) never panics either.
+        #[test]
+        fn expression_soup_never_panics(text in "[a-z.()\\[\\]'!=<>&| ,0-9é-]{0,60}") {
+            if let Ok(e) = parse(&text) {
+                let _ = eval(&e, &Empty);
+            }
+        }
+    }
+}

@@ -879,3 +879,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::playbook::tree;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text, YAML-shaped or not, loads to a playbook or to located problems: no panic.
+        #[test]
+        fn loading_never_panics(text in "(jobs:\n  [a-z]{1,3}:\n    )?[a-z{}\\[\\]:,'\" \n${}.-]{0,120}") {
+            let source = SourceFile { path: "orch.yml".into(), text: text.clone().into() };
+            match tree::parse(&source) {
+                Ok(root) => {
+                    if let Err(e) = decode(&source, &root) {
+                        prop_assert!(!e.problems.is_empty());
+                    }
+                }
+                Err(problem) => prop_assert!(problem.span.is_some_and(|s| s.offset <= text.len())),
+            }
+        }
+    }
+}
