@@ -7,6 +7,7 @@ pub mod diag;
 pub mod event;
 pub mod expr;
 pub mod graph;
+pub mod mask;
 pub mod matrix;
 pub mod playbook;
 pub mod process;

@@ -34,6 +34,8 @@ pub struct Spawn {
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// Secret values to mask in what the process prints.
+    pub secrets: crate::mask::Secrets,
 }
 
 #[derive(Debug)]
@@ -105,6 +107,7 @@ pub async fn run(
     let pump = {
         let observer = observer.clone();
         let log = log.try_clone();
+        let mut masker = spec.secrets.stream();
         tokio::spawn(async move {
             let Ok(mut log) = log else { return };
             let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
@@ -116,14 +119,15 @@ pub async fn run(
                 match pipe.read(&mut buffer).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        let chunk = &buffer[..n];
-                        let _ = log.write_all(chunk);
-                        if let Some(line) = last_line(chunk) {
+                        let chunk = masker.feed(&buffer[..n]);
+                        let _ = log.write_all(&chunk);
+                        if let Some(line) = last_line(&chunk) {
                             observer.event(&Event::NodeOutput { node, line });
                         }
                     }
                 }
             }
+            let _ = log.write_all(&masker.finish());
         })
     };
 

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::event::{Event, NodeResult, NodeStatus, Observer, RunStatus};
 use crate::expr::{self, Expr, Scope, Template};
 use crate::graph::{Body, Graph};
+use crate::mask::Secrets;
 use crate::playbook::Shell;
 use crate::process::{self, Cancel, Outcome, Spawn};
 
@@ -78,6 +79,7 @@ struct State<'g> {
     job_outcomes: Vec<Option<JobOutcome>>,
     env_cache: Vec<(String, String)>,
     base_scope: NodeScope,
+    secrets: Secrets,
 }
 
 pub async fn execute(
@@ -107,6 +109,7 @@ pub async fn execute(
         run_failed: false,
         job_outcomes: vec![None; jobs],
         base_scope: State::base_scope(&graph, &options),
+        secrets: Secrets::new(options.secrets.values().map(String::as_str)),
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
@@ -514,6 +517,7 @@ impl State<'_> {
             scratch: self.options.scratch_dir.join(&safe),
             render_problems: problems,
             scope,
+            secrets: self.secrets.clone(),
         }
     }
 }
@@ -554,6 +558,7 @@ struct NodeWork {
     scratch: PathBuf,
     render_problems: Vec<String>,
     scope: NodeScope,
+    secrets: Secrets,
 }
 
 impl NodeWork {
@@ -581,6 +586,7 @@ impl NodeWork {
             }
         };
         if let Some(problem) = self.render_problems.first() {
+            let problem = self.secrets.mask(problem);
             let _ = writeln!(log, "orch: an expression failed: {problem}");
             result.reason = Some(format!("an expression failed: {problem}"));
             return result;
@@ -628,7 +634,15 @@ impl NodeWork {
                 Err(_) => {}
             }
         }
-        result.summary = std::fs::read_to_string(&summary_file).unwrap_or_default();
+        result.summary = self
+            .secrets
+            .mask(&std::fs::read_to_string(&summary_file).unwrap_or_default());
+        for value in result.outputs.values_mut() {
+            *value = self.secrets.mask(value);
+        }
+        result.reason = result.reason.map(|r| self.secrets.mask(&r));
+        // Scratch files may hold rendered secrets: gone as soon as the node ends.
+        let _ = std::fs::remove_dir_all(&self.scratch);
         result.duration = started.elapsed();
         result
     }
@@ -683,7 +697,7 @@ impl NodeWork {
                     let script = self
                         .scratch
                         .join(format!("step{index}.{}", script_extension(&self.shell)));
-                    if let Err(e) = std::fs::write(&script, text) {
+                    if let Err(e) = write_private(&script, text) {
                         return (
                             NodeStatus::Failure,
                             None,
@@ -710,6 +724,7 @@ impl NodeWork {
                 cwd: self.cwd.clone(),
                 env,
                 timeout,
+                secrets: self.secrets.clone(),
             };
             match process::run(spawn, log, node, observer, cancel.clone()).await {
                 Outcome::Exited(status) if status.success() => last_code = Some(0),
@@ -762,6 +777,18 @@ impl NodeWork {
             (NodeStatus::Success, last_code.or(Some(0)), None)
         }
     }
+}
+
+/// Writes a file only its owner can read (rendered scripts may contain secrets).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 fn split_command(mut line: Vec<String>) -> (String, Vec<String>) {

@@ -204,3 +204,65 @@ fn huge_output_streams_to_the_log() {
     let log = std::fs::metadata(ws.latest_run().join("logs/flood.log")).unwrap();
     assert!(log.len() > 20_000_000);
 }
+
+#[test]
+fn secrets_are_masked_everywhere() {
+    let ws = Ws::new(
+        "secrets: [DEPLOY_TOKEN]
+jobs:
+  leak:
+    run: |
+      echo \"direct ${{ secrets.DEPLOY_TOKEN }}\"
+      printf 'split s3c'; sleep 0.2; printf 'ret-v'; sleep 0.2; printf 'alue\\n'
+      echo \"token=${{ secrets.DEPLOY_TOKEN }}\" >> \"$ORCH_OUTPUT\"
+      echo \"summary ${{ secrets.DEPLOY_TOKEN }}\" >> \"$ORCH_SUMMARY\"
+      exit 1
+",
+    );
+    let out = ws
+        .cmd(&["run"])
+        .env("DEPLOY_TOKEN", "s3cret-value")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!shown.contains("s3cret-value"), "{shown}");
+    assert!(
+        shown.contains("direct ***") && shown.contains("split ***"),
+        "{shown}"
+    );
+    // Nothing orch wrote under .orch holds the secret in plain text.
+    for entry in walk(&ws.path().join(".orch")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-value"),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+    assert!(ws.log("leak").contains("split ***"));
+
+    // The same from a secrets file, with the environment empty.
+    ws.write("secrets.env", "# deploy\nDEPLOY_TOKEN=\"s3cret-value\"\n");
+    let out = ws
+        .cmd(&["run", "--secrets-file", "secrets.env"])
+        .env_remove("DEPLOY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("direct ***"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("s3cret-value"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
