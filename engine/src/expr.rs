@@ -93,6 +93,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("join", 1, 2),
     ("toJSON", 1, 1),
     ("fromJSON", 1, 1),
+    ("hashFiles", 1, usize::MAX),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -586,6 +587,11 @@ pub trait Scope {
     fn context(&self, name: &str) -> Option<Value>;
     /// The answer of a status function (`success`, `failure`, `always`, `cancelled`).
     fn status(&self, function: &str) -> bool;
+    /// `hashFiles(patterns)`: a digest of the workspace files matching the patterns.
+    fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+        let _ = patterns;
+        Err("hashFiles is not available here".into())
+    }
 }
 
 pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
@@ -690,6 +696,13 @@ fn call(name: &str, args: &[Expr], at: usize, scope: &dyn Scope) -> Result<Value
             Ok(v) => v,
             Err(e) => return err(at, format!("fromJSON: {e}")),
         },
+        "hashFiles" => {
+            let patterns: Vec<String> = values.iter().map(to_text).collect();
+            match scope.hash_files(&patterns) {
+                Ok(digest) => Value::String(digest),
+                Err(why) => return err(at, format!("hashFiles: {why}")),
+            }
+        }
         "__template" => Value::String(values.iter().map(to_text).collect()),
         _ => return err(at, format!("unknown function `{name}`")),
     })

@@ -6,6 +6,7 @@ pub mod db;
 pub mod diag;
 pub mod event;
 pub mod expr;
+pub mod files;
 pub mod graph;
 pub mod mask;
 pub mod matrix;

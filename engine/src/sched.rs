@@ -436,6 +436,7 @@ impl State<'_> {
                 "job": "",
                 "node": "",
             }),
+            workspace: options.workspace.clone(),
             ..NodeScope::default()
         }
     }
@@ -856,6 +857,7 @@ struct NodeScope {
     success: bool,
     failure: bool,
     cancelled: bool,
+    workspace: PathBuf,
 }
 
 impl Scope for NodeScope {
@@ -869,6 +871,10 @@ impl Scope for NodeScope {
             "orch" => self.orch.clone(),
             _ => return None,
         })
+    }
+
+    fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+        crate::files::hash_files(&self.workspace, patterns)
     }
 
     fn status(&self, function: &str) -> bool {
