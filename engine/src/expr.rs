@@ -394,6 +394,32 @@ fn number(n: f64) -> Value {
     }
 }
 
+/// The canonical text of an expression: binary operations parenthesized, strings quoted
+/// with `''` escapes. Parsing it gives back the same expression.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Literal(Value::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
+            Expr::Literal(v) => write!(f, "{v}"),
+            Expr::Context { name, .. } => f.write_str(name),
+            Expr::Property { target, name, .. } => write!(f, "{target}.{name}"),
+            Expr::Index { target, index } => write!(f, "{target}[{index}]"),
+            Expr::Call { name, args, .. } => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+            Expr::Not(inner) => write!(f, "!({inner})"),
+            Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.text()),
+        }
+    }
+}
+
 /// Parses one expression (the text between `${{` and `}}`, or an `if`).
 pub fn parse(text: &str) -> Result<Expr, ExprError> {
     let mut parser = Parser {
@@ -941,6 +967,35 @@ mod properties {
         }
     }
 
+    /// Random well-formed expression text, built from the grammar.
+    fn expression_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            "[a-z][a-z0-9_-]{0,6}(\\.[a-z][a-z0-9_]{0,5}){0,2}",
+            "'([^']|''){0,8}'",
+            "-?[0-9]{1,4}(\\.[0-9]{1,3})?",
+            Just("true".to_owned()),
+            Just("null".to_owned()),
+            Just("always()".to_owned()),
+        ];
+        leaf.prop_recursive(4, 32, 3, |inner| {
+            let ops = prop_oneof![
+                Just("=="),
+                Just("!="),
+                Just("<"),
+                Just(">="),
+                Just("&&"),
+                Just("||")
+            ];
+            prop_oneof![
+                (inner.clone(), ops, inner.clone()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+                inner.clone().prop_map(|a| format!("!({a})")),
+                inner.clone().prop_map(|a| format!("({a})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("contains({a}, {b})")),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("format('{{0}}', {a})[{b}]")),
+            ]
+        })
+    }
+
     proptest! {
         /// Hostile text never panics the parser or the evaluator, and errors point inside it.
         #[test]
@@ -952,6 +1007,16 @@ mod properties {
             if let Ok(e) = parse_condition(&text) {
                 let _ = eval(&e, &Empty);
             }
+        }
+
+        /// Printing an expression and parsing the text again gives the same expression.
+        #[test]
+        fn print_then_parse_is_stable(text in expression_text()) {
+            let parsed = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let printed = parsed.to_string();
+            let reparsed = parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(reparsed.to_string(), printed);
+            prop_assert_eq!(eval(&reparsed, &Empty).ok(), eval(&parsed, &Empty).ok());
         }
 
         /// Expression-shaped text (operators, quotes, calls) never panics either.

@@ -86,7 +86,8 @@ pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, Strin
     }
     let mut combined = blake3::Hasher::new();
     for file in files {
-        let digest = hash_file(&workspace.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
+        let digest =
+            hash_file(&workspace.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
         combined.update(digest.as_bytes());
     }
     Ok(combined.finalize().to_hex().to_string())
@@ -109,7 +110,10 @@ mod tests {
         let all = hash_files(ws, &["**/*.rs".into()]).unwrap();
         assert_eq!(all.len(), 64);
         let files = matching_files(ws, &Patterns::new(&["**/*.rs".into()]).unwrap());
-        assert_eq!(files, [PathBuf::from("src/a.rs"), PathBuf::from("src/deep/b.rs")]);
+        assert_eq!(
+            files,
+            [PathBuf::from("src/a.rs"), PathBuf::from("src/deep/b.rs")]
+        );
         let without = hash_files(ws, &["**/*.rs".into(), "!src/deep/**".into()]).unwrap();
         assert_ne!(all, without);
         assert_eq!(hash_files(ws, &["*.nothing".into()]).unwrap(), "");

@@ -269,7 +269,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn hash_files_changes_with_content() {
-    let ws = Ws::new("jobs:\n  h: { run: \"echo '${{ hashFiles('src/**/*.c', '!src/skip.c') }}' > hash.txt\" }\n");
+    let ws = Ws::new(
+        "jobs:\n  h: { run: \"echo '${{ hashFiles('src/**/*.c', '!src/skip.c') }}' > hash.txt\" }\n",
+    );
     ws.write("src/a.c", "int a;");
     ws.write("src/skip.c", "int skip;");
     assert_eq!(code(&ws.run(&["run"])), 0);
@@ -277,7 +279,11 @@ fn hash_files_changes_with_content() {
     assert_eq!(first.trim().len(), 64, "{first}");
     ws.write("src/skip.c", "int skipped;");
     assert_eq!(code(&ws.run(&["run"])), 0);
-    assert_eq!(ws.read("hash.txt"), first, "an excluded file does not count");
+    assert_eq!(
+        ws.read("hash.txt"),
+        first,
+        "an excluded file does not count"
+    );
     ws.write("src/a.c", "int b;");
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert_ne!(ws.read("hash.txt"), first);
