@@ -454,7 +454,7 @@ impl State<'_> {
     fn prepare(&self, node: usize) -> NodeWork {
         let spec = &self.graph.nodes[node];
         let job = &self.graph.jobs[spec.job];
-        let scope = self.scope(node, Some(true));
+        let mut scope = self.scope(node, Some(true));
         let safe = file_safe(&spec.id);
         let mut base_env: Vec<(String, String)> = vec![
             (
@@ -473,16 +473,21 @@ impl State<'_> {
         }
         base_env.extend(self.env_cache.iter().cloned());
         let mut problems = Vec::new();
+        // The job's env first: what follows sees it in the `env` context.
+        for (k, t) in &job.env {
+            let value = t.render(&scope).unwrap_or_else(|e| {
+                problems.push(e.message);
+                String::new()
+            });
+            scope.env.insert(k.clone(), Value::String(value.clone()));
+            base_env.push((k.clone(), value));
+        }
         let mut render = |t: &Template| {
             t.render(&scope).unwrap_or_else(|e| {
                 problems.push(e.message);
                 String::new()
             })
         };
-        for (k, t) in &job.env {
-            let value = render(t);
-            base_env.push((k.clone(), value));
-        }
         let cwd = match &job.working_directory {
             Some(t) => self.options.workspace.join(render(t)),
             None => self.options.workspace.clone(),

@@ -288,3 +288,12 @@ fn hash_files_changes_with_content() {
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert_ne!(ws.read("hash.txt"), first);
 }
+
+#[test]
+fn env_context_sees_playbook_then_job_env() {
+    let ws = Ws::new(
+        "env: { TOP: top }\njobs:\n  a:\n    env: { MINE: 'mine-${{ env.TOP }}' }\n    run: echo '${{ env.MINE }} ${{ env.TOP }}' > env.txt\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(ws.read("env.txt"), "mine-top top\n");
+}
