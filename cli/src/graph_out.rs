@@ -40,7 +40,7 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
             }
             for (i, n) in nodes() {
                 for &need in &graph.jobs[n.job].needs {
-                    for d in graph.jobs[need].nodes.clone() {
+                    for d in graph.job_nodes(need) {
                         let _ = writeln!(out, "  n{d} -> n{i};");
                     }
                 }
@@ -54,7 +54,7 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
             }
             for (i, n) in nodes() {
                 for &need in &graph.jobs[n.job].needs {
-                    for d in graph.jobs[need].nodes.clone() {
+                    for d in graph.job_nodes(need) {
                         let _ = writeln!(out, "  n{d} --> n{i}");
                     }
                 }
@@ -72,7 +72,7 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
                         "id": n.id,
                         "job": graph.jobs[n.job].id,
                         "matrix": matrix,
-                        "needs": graph.node_needs(i).collect::<Vec<_>>(),
+                        "needs": graph.node_needs(i),
                     })
                 })
                 .collect();

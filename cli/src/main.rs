@@ -149,7 +149,7 @@ fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let located = workspace::locate(cli.file.as_deref(), &cwd)?;
-    let session = db::Session::new(located.source.clone());
+    let session = db::Session::new(located.source.clone(), &located.workspace);
     Ok((located, session))
 }
 
@@ -207,6 +207,28 @@ fn list(graph: &Graph) -> String {
     let width = graph.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
     for job in &graph.jobs {
         let mut details = Vec::new();
+        if let orch_engine::graph::Body::Uses(uses) = &job.body {
+            details.push(format!("uses {}", uses.path.display()));
+            let inputs: Vec<String> = graph.origins[uses.origin]
+                .inputs
+                .values()
+                .map(|i| {
+                    let mut text = i.name.value.clone();
+                    match (&i.default, i.required) {
+                        (Some(d), _) => text.push_str(&format!("={d}")),
+                        (None, true) => text.push_str(" (required)"),
+                        (None, false) => {}
+                    }
+                    if let Some(d) = &i.description {
+                        text.push_str(&format!(": {d}"));
+                    }
+                    text
+                })
+                .collect();
+            if !inputs.is_empty() {
+                details.push(format!("inputs: {}", inputs.join(", ")));
+            }
+        }
         if !job.axes.is_empty() {
             details.push(format!("{} nodes", job.nodes.len()));
         }

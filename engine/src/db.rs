@@ -5,7 +5,9 @@
 //! sealed graph). An edit that leaves the parsed model equal is backdated by salsa, so
 //! the graph is not rebuilt. Node keys join as more queries with the caching work.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::diag::{LoadError, SourceFile};
 use crate::graph::{self, Graph, Overrides};
@@ -23,11 +25,16 @@ pub struct Settings {
     pub overrides: Overrides,
 }
 
+/// The database as queries see it: salsa's, plus the files that `uses` reaches.
+#[salsa::db]
+pub trait Db: salsa::Database {
+    /// The input of a playbook named by `uses` (relative to the workspace), read on first
+    /// use and kept, so a watcher can later update it like any input.
+    fn used_source(&self, path: &Path) -> Result<PlaybookSource, LoadError>;
+}
+
 #[salsa::tracked(returns(ref))]
-pub fn parse_playbook(
-    db: &dyn salsa::Database,
-    source: PlaybookSource,
-) -> Result<Arc<Playbook>, LoadError> {
+pub fn parse_playbook(db: &dyn Db, source: PlaybookSource) -> Result<Arc<Playbook>, LoadError> {
     let file = source.file(db);
     let root = tree::parse(file)?;
     decode::decode(file, &root).map(Arc::new)
@@ -35,27 +42,51 @@ pub fn parse_playbook(
 
 #[salsa::tracked(returns(ref))]
 pub fn compile_graph(
-    db: &dyn salsa::Database,
+    db: &dyn Db,
     source: PlaybookSource,
     settings: Settings,
 ) -> Result<Arc<Graph>, LoadError> {
     let playbook = parse_playbook(db, source).clone()?;
-    graph::compile(playbook, settings.overrides(db)).map(Arc::new)
+    let mut resolve = |path: &Path| -> Result<Arc<Playbook>, LoadError> {
+        let used = db.used_source(path)?;
+        parse_playbook(db, used).clone()
+    };
+    graph::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
 }
 
 #[salsa::db]
 #[derive(Clone, Default)]
 pub struct Database {
     storage: salsa::Storage<Self>,
+    /// The workspace that `uses` paths are relative to.
+    workspace: PathBuf,
+    used: Arc<Mutex<HashMap<PathBuf, PlaybookSource>>>,
 }
 
 #[salsa::db]
 impl salsa::Database for Database {}
 
+#[salsa::db]
+impl Db for Database {
+    fn used_source(&self, path: &Path) -> Result<PlaybookSource, LoadError> {
+        if let Some(source) = self.used.lock().ok().and_then(|m| m.get(path).copied()) {
+            return Ok(source);
+        }
+        let file = crate::workspace::read_source(&self.workspace.join(path), path)?;
+        let source = PlaybookSource::new(self, file);
+        if let Ok(mut used) = self.used.lock() {
+            used.insert(path.to_path_buf(), source);
+        }
+        Ok(source)
+    }
+}
+
 impl Database {
     /// A database that reports each query it executes (tests prove incrementality with it).
     pub fn with_execution_log(log: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
         Self {
+            workspace: PathBuf::new(),
+            used: Arc::default(),
             storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
                 if let salsa::EventKind::WillExecute { database_key } = event.kind
                     && let Ok(mut log) = log.lock()
@@ -74,8 +105,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(file: SourceFile) -> Self {
-        let db = Database::default();
+    /// `workspace` is the folder that `uses` paths are relative to.
+    pub fn new(file: SourceFile, workspace: &Path) -> Self {
+        let db = Database {
+            workspace: workspace.to_path_buf(),
+            ..Database::default()
+        };
         let source = PlaybookSource::new(&db, file);
         Self { db, source }
     }

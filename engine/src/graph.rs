@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
@@ -14,7 +15,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 use crate::expr::{self, Expr, Template};
 use crate::matrix;
-use crate::playbook::{Combination, Command, Job, Playbook, Scalar, Shell};
+use indexmap::IndexMap;
+
+use crate::playbook::{Combination, Command, InputDecl, Job, Playbook, Scalar, Shell};
 
 /// Where a playbook's values come from besides the file: the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
@@ -29,10 +32,9 @@ pub struct Overrides {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
     pub playbook: Arc<Playbook>,
-    /// Var values after `--var`.
-    pub vars: Vec<(String, Scalar)>,
-    pub env: Vec<(String, Template)>,
-    /// Jobs in declaration order.
+    /// Where each job comes from: 0 is the playbook itself, then one per `uses`.
+    pub origins: Vec<Origin>,
+    /// Jobs in declaration order; the jobs of used playbooks come after their callers.
     pub jobs: Vec<CompiledJob>,
     /// Nodes grouped by job, in job order, then expansion order.
     pub nodes: Vec<NodeSpec>,
@@ -40,9 +42,27 @@ pub struct Graph {
     pub topo_order: Vec<usize>,
 }
 
+/// A playbook whose jobs are in the graph: the root one, or one reached through `uses`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The playbook file, relative to the workspace.
+    pub path: PathBuf,
+    /// Its folder, relative to the workspace: its relative paths start here.
+    pub base_dir: PathBuf,
+    /// Var values (after `--var` for the root playbook).
+    pub vars: Vec<(String, Scalar)>,
+    pub env: Vec<(String, Template)>,
+    pub inputs: IndexMap<String, InputDecl>,
+    /// The `uses` job that brought it in.
+    pub group: Option<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledJob {
     pub id: String,
+    /// The id inside its own playbook (`build` for `setup/build`).
+    pub local_id: String,
+    pub origin: usize,
     pub description: Option<String>,
     pub needs: Vec<usize>,
     pub dependents: Vec<usize>,
@@ -68,8 +88,28 @@ pub struct CompiledJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Run(Template),
-    Script { path: String, args: Vec<Template> },
+    Script {
+        path: String,
+        args: Vec<Template>,
+    },
     Steps(Vec<CompiledStep>),
+    /// A reusable playbook: the job has no nodes and ends when its members end.
+    Uses(Uses),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uses {
+    /// The used playbook, relative to the workspace.
+    pub path: PathBuf,
+    /// The used playbook's jobs at its top level.
+    pub members: Vec<usize>,
+    /// `with`, rendered in the caller's scope (its needs are `caller_needs`).
+    pub with: Vec<(String, Template)>,
+    pub caller_needs: Vec<usize>,
+    /// The used playbook's `outputs`, over `jobs.<id>.outputs.<name>`.
+    pub outputs: Vec<(String, Template)>,
+    /// The origin of the used playbook.
+    pub origin: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,13 +134,25 @@ impl Graph {
     }
 
     /// Ids of the nodes a node waits for.
-    pub fn node_needs(&self, node: usize) -> impl Iterator<Item = &str> {
-        let job = &self.jobs[self.nodes[node].job];
-        job.needs.iter().flat_map(|&j| {
-            self.nodes[self.jobs[j].nodes.clone()]
+    pub fn node_needs(&self, node: usize) -> Vec<&str> {
+        self.jobs[self.nodes[node].job]
+            .needs
+            .iter()
+            .flat_map(|&j| self.job_nodes(j))
+            .map(|n| self.nodes[n].id.as_str())
+            .collect()
+    }
+
+    /// The nodes of a job; for a `uses` job, the nodes of every job it brought in.
+    pub fn job_nodes(&self, job: usize) -> Vec<usize> {
+        match &self.jobs[job].body {
+            Body::Uses(uses) => uses
+                .members
                 .iter()
-                .map(|n| n.id.as_str())
-        })
+                .flat_map(|&m| self.job_nodes(m))
+                .collect(),
+            _ => self.jobs[job].nodes.clone().collect(),
+        }
     }
 }
 
@@ -109,77 +161,229 @@ pub const CONTEXTS: &[&str] = &[
 ];
 const ORCH_FIELDS: &[&str] = &["run_id", "workspace", "os", "arch", "job", "node"];
 
-pub fn compile(playbook: Arc<Playbook>, overrides: &Overrides) -> Result<Graph, LoadError> {
-    let mut c = Compiler {
-        source: &playbook.source,
-        playbook: &playbook,
-        problems: Vec::new(),
-    };
-    let vars = c.vars(overrides);
-    let env = c.env_templates(&playbook.env, None);
-    let ids: Vec<&str> = playbook.jobs.keys().map(String::as_str).collect();
+/// Loads a playbook named by `uses`, by its path relative to the workspace.
+pub type Resolve<'r> = dyn FnMut(&Path) -> Result<Arc<Playbook>, LoadError> + 'r;
 
-    let mut job_graph = DiGraph::<usize, ()>::with_capacity(ids.len(), ids.len());
-    let indices: Vec<NodeIndex> = (0..ids.len()).map(|i| job_graph.add_node(i)).collect();
-    let mut jobs = Vec::with_capacity(ids.len());
-    let mut nodes = Vec::new();
-    for (index, job) in playbook.jobs.values().enumerate() {
-        let mut needs = Vec::new();
-        for need in &job.needs {
-            match ids.iter().position(|id| *id == need.value) {
-                Some(n) if !needs.contains(&n) => {
-                    needs.push(n);
-                    job_graph.add_edge(indices[n], indices[index], ());
+/// One playbook's jobs waiting to be compiled: the root, or one brought in by `uses`.
+struct Level {
+    playbook: Arc<Playbook>,
+    prefix: String,
+    origin: usize,
+    /// The `uses` job and the jobs its caller needs (the level's first jobs wait for them).
+    group: Option<(usize, Vec<usize>)>,
+    /// The files that led here, to refuse a playbook that uses itself.
+    chain: Vec<PathBuf>,
+}
+
+pub fn compile(
+    playbook: Arc<Playbook>,
+    overrides: &Overrides,
+    resolve: &mut Resolve,
+) -> Result<Graph, LoadError> {
+    let mut problems = Vec::new();
+    let root_path = PathBuf::from(playbook.source.path.file_name().unwrap_or_default());
+    let mut origins = Vec::new();
+    {
+        let mut c = Compiler::new(&playbook, PathBuf::new(), &mut problems, None);
+        let vars = c.vars(overrides);
+        let env = c.env_templates(&playbook.env, None);
+        origins.push(Origin {
+            path: root_path.clone(),
+            base_dir: PathBuf::new(),
+            vars,
+            env,
+            inputs: IndexMap::new(),
+            group: None,
+        });
+    }
+    let mut jobs: Vec<CompiledJob> = Vec::new();
+    let mut nodes: Vec<NodeSpec> = Vec::new();
+    let mut origin_playbooks = vec![playbook.clone()];
+    let mut queue = std::collections::VecDeque::from([Level {
+        playbook: playbook.clone(),
+        prefix: String::new(),
+        origin: 0,
+        group: None,
+        chain: vec![root_path],
+    }]);
+    while let Some(level) = queue.pop_front() {
+        let first = jobs.len();
+        let ids: Vec<&str> = level.playbook.jobs.keys().map(String::as_str).collect();
+        let base_dir = origins[level.origin].base_dir.clone();
+        let inputs = (level.origin != 0).then(|| origins[level.origin].inputs.clone());
+        let mut c = Compiler::new(
+            &level.playbook,
+            base_dir.clone(),
+            &mut problems,
+            inputs.as_ref(),
+        );
+        for (position, job) in level.playbook.jobs.values().enumerate() {
+            let index = first + position;
+            let mut needs = Vec::new();
+            for need in &job.needs {
+                match ids.iter().position(|id| *id == need.value) {
+                    Some(n) if !needs.contains(&(first + n)) => needs.push(first + n),
+                    Some(_) => {}
+                    None => {
+                        let mut problem = Problem::at(
+                            c.source,
+                            need.span,
+                            format!(
+                                "job `{}` needs `{}`, which is not a job",
+                                job.id.value, need.value
+                            ),
+                        )
+                        .with_label("unknown job");
+                        problem.help = did_you_mean(&need.value, ids.iter().copied());
+                        c.problems.push(problem);
+                    }
                 }
-                Some(_) => {}
-                None => {
-                    let mut problem = Problem::at(
-                        c.source,
-                        need.span,
-                        format!(
-                            "job `{}` needs `{}`, which is not a job",
-                            job.id.value, need.value
-                        ),
-                    )
-                    .with_label("unknown job");
-                    problem.help = did_you_mean(&need.value, ids.iter().copied());
+            }
+            if needs.is_empty()
+                && let Some((_, caller_needs)) = &level.group
+            {
+                needs.clone_from(caller_needs);
+            }
+            let combinations = if matches!(job.command, Command::Uses { .. }) {
+                if let Some(m) = &job.matrix {
+                    let problem =
+                        Problem::at(c.source, m.span, "a `uses` job cannot have a matrix")
+                            .with_label("matrix")
+                            .with_help("put the matrix on the jobs of the used playbook");
                     c.problems.push(problem);
+                }
+                Vec::new()
+            } else {
+                c.combinations(job, overrides, &level.prefix)
+            };
+            let axes = axes_of(&combinations);
+            let start = nodes.len();
+            for combination in combinations {
+                nodes.push(NodeSpec {
+                    id: format!(
+                        "{}{}",
+                        level.prefix,
+                        matrix::node_id(&job.id.value, &combination)
+                    ),
+                    job: index,
+                    matrix: combination,
+                });
+            }
+            let mut compiled = c.job(job, needs, start..nodes.len(), axes);
+            compiled.id = format!("{}{}", level.prefix, job.id.value);
+            compiled.origin = level.origin;
+            if let Command::Uses { path, with } = &job.command
+                && let Some((uses, inner)) =
+                    c.uses(job, path, with, &compiled, &level.chain, resolve)
+            {
+                let origin = origins.len();
+                origin_playbooks.push(inner.clone());
+                let mut inner_compiler =
+                    Compiler::new(&inner, uses.parent_dir(), c.problems, Some(&inner.inputs));
+                let env = inner_compiler.env_templates(&inner.env, None);
+                let member_ids: Vec<String> = inner.jobs.keys().cloned().collect();
+                let outputs = inner_compiler.outputs(&inner.outputs, &member_ids);
+                origins.push(Origin {
+                    path: uses.path.clone(),
+                    base_dir: uses.parent_dir(),
+                    vars: inner
+                        .vars
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.value.clone()))
+                        .collect(),
+                    env,
+                    inputs: inner.inputs.clone(),
+                    group: Some(index),
+                });
+                let mut chain = level.chain.clone();
+                chain.push(uses.path.clone());
+                queue.push_back(Level {
+                    playbook: inner,
+                    prefix: format!("{}/", compiled.id),
+                    origin,
+                    group: Some((index, compiled.needs.clone())),
+                    chain,
+                });
+                compiled.body = Body::Uses(Uses {
+                    path: uses.path,
+                    members: Vec::new(),
+                    with: uses.with,
+                    caller_needs: compiled.needs.clone(),
+                    outputs,
+                    origin,
+                });
+            }
+            jobs.push(compiled);
+        }
+        // A `uses` job waits for (and ends with) the jobs it brought in.
+        if let Some((group, _)) = level.group {
+            let members: Vec<usize> = (first..jobs.len()).collect();
+            if let Body::Uses(uses) = &mut jobs[group].body {
+                uses.members.clone_from(&members);
+                if !members.is_empty() {
+                    jobs[group].needs = members;
                 }
             }
         }
-        let combinations = c.combinations(job, overrides);
-        let axes = axes_of(&combinations);
-        let start = nodes.len();
-        for combination in combinations {
-            nodes.push(NodeSpec {
-                id: matrix::node_id(&job.id.value, &combination),
-                job: index,
-                matrix: combination,
-            });
-        }
-        jobs.push(c.job(job, needs, start..nodes.len(), axes));
     }
-    c.check_cycles(&job_graph);
+    let mut job_graph = DiGraph::<usize, ()>::with_capacity(jobs.len(), jobs.len());
+    let indices: Vec<NodeIndex> = (0..jobs.len()).map(|i| job_graph.add_node(i)).collect();
+    for (index, job) in jobs.iter().enumerate() {
+        for &need in &job.needs {
+            job_graph.add_edge(indices[need], indices[index], ());
+        }
+    }
+    check_cycles(&origin_playbooks, &jobs, &job_graph, &mut problems);
     for index in 0..jobs.len() {
         let needs = jobs[index].needs.clone();
         for n in needs {
             jobs[n].dependents.push(index);
         }
     }
-    if !c.problems.is_empty() {
-        return Err(LoadError {
-            problems: c.problems,
-        });
+    if !problems.is_empty() {
+        return Err(LoadError { problems });
     }
     let topo_order = stable_topo_order(&jobs);
     Ok(Graph {
         playbook: playbook.clone(),
-        vars,
-        env,
+        origins,
         jobs,
         nodes,
         topo_order,
     })
+}
+
+/// A `uses` resolved: the used file and the caller's `with`, compiled.
+struct UsesTarget {
+    path: PathBuf,
+    with: Vec<(String, Template)>,
+}
+
+impl UsesTarget {
+    fn parent_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// `a/./b/../c` → `a/c`; None when the path climbs out of its root or is absolute.
+pub fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(c) => out.push(c),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 fn axes_of(combinations: &[Combination]) -> Vec<String> {
@@ -197,17 +401,156 @@ fn axes_of(combinations: &[Combination]) -> Vec<String> {
 struct Compiler<'p> {
     source: &'p SourceFile,
     playbook: &'p Playbook,
-    problems: Vec<Problem>,
+    problems: &'p mut Vec<Problem>,
+    /// The playbook's folder, relative to the workspace.
+    base_dir: PathBuf,
+    /// A used playbook's declared inputs (None for the root playbook).
+    inputs: Option<&'p IndexMap<String, InputDecl>>,
 }
 
 /// What expressions in one place may refer to.
 struct Allowed<'a> {
+    /// Job ids for `jobs.<id>` (a reusable playbook's outputs).
+    jobs: Option<&'a [String]>,
     matrix: Option<&'a [String]>,
     needs: Option<&'a [Sp<String>]>,
     job: Option<&'a str>,
 }
 
-impl Compiler<'_> {
+impl<'p> Compiler<'p> {
+    fn new(
+        playbook: &'p Playbook,
+        base_dir: PathBuf,
+        problems: &'p mut Vec<Problem>,
+        inputs: Option<&'p IndexMap<String, InputDecl>>,
+    ) -> Self {
+        Self {
+            source: &playbook.source,
+            playbook,
+            problems,
+            base_dir,
+            inputs,
+        }
+    }
+
+    /// Checks and loads what a `uses` job names: the file (inside the workspace, not on the
+    /// chain of files that led here) and `with` against the used playbook's inputs.
+    fn uses(
+        &mut self,
+        job: &Job,
+        path: &Sp<String>,
+        with: &[(String, Sp<String>)],
+        compiled: &CompiledJob,
+        chain: &[PathBuf],
+        resolve: &mut Resolve,
+    ) -> Option<(UsesTarget, Arc<Playbook>)> {
+        let Some(resolved) = normalize(&self.base_dir.join(&path.value)) else {
+            self.check_relative_path(path, "uses");
+            return None;
+        };
+        if let Some(start) = chain.iter().position(|p| *p == resolved) {
+            let mut names: Vec<String> = chain[start..]
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            names.push(resolved.display().to_string());
+            let problem = Problem::at(
+                self.source,
+                path.span,
+                format!("playbooks use each other in a cycle: {}", names.join(" → ")),
+            )
+            .with_label("uses")
+            .with_help("a playbook cannot use itself, directly or through others");
+            self.problems.push(problem);
+            return None;
+        }
+        let inner = match resolve(&resolved) {
+            Ok(inner) => inner,
+            Err(e) => {
+                // A file that cannot be read is this `uses`'s problem; a bad file reports itself.
+                if e.problems.iter().all(|p| p.source.is_none()) {
+                    for p in e.problems {
+                        self.problems.push(
+                            Problem::at(self.source, path.span, p.message).with_label("uses"),
+                        );
+                    }
+                } else {
+                    self.problems.extend(e.problems);
+                }
+                return None;
+            }
+        };
+        let allowed = Allowed {
+            jobs: None,
+            matrix: None,
+            needs: Some(&job.needs),
+            job: Some(&job.id.value),
+        };
+        let mut rendered = Vec::new();
+        for (name, value) in with {
+            if !inner.inputs.contains_key(name) {
+                let span = self.key_span(value);
+                let mut problem = Problem::at(
+                    self.source,
+                    span,
+                    format!("`{}` has no input `{name}`", resolved.display()),
+                )
+                .with_label("unknown input");
+                problem.help = did_you_mean(name, inner.inputs.keys().map(String::as_str));
+                self.problems.push(problem);
+                continue;
+            }
+            if let Some(t) = self.template(value, &allowed) {
+                rendered.push((name.clone(), t));
+            }
+        }
+        for (name, input) in &inner.inputs {
+            if input.required && input.default.is_none() && !with.iter().any(|(k, _)| k == name) {
+                let problem = Problem::at(
+                    self.source,
+                    path.span,
+                    format!("`{}` requires input `{name}`", resolved.display()),
+                )
+                .with_label("missing input")
+                .with_help(format!(
+                    "add `with: {{ {name}: ... }}` to job `{}`",
+                    compiled.local_id
+                ));
+                self.problems.push(problem);
+            }
+        }
+        Some((
+            UsesTarget {
+                path: resolved,
+                with: rendered,
+            },
+            inner,
+        ))
+    }
+
+    /// The place of a `with` value is the best we have for its key.
+    fn key_span(&self, value: &Sp<String>) -> Span {
+        value.span
+    }
+
+    /// A reusable playbook's `outputs`: expressions over its jobs' outputs.
+    fn outputs(
+        &mut self,
+        outputs: &[(String, Sp<String>)],
+        job_ids: &[String],
+    ) -> Vec<(String, Template)> {
+        let allowed = Allowed {
+            jobs: Some(job_ids),
+            matrix: None,
+            needs: None,
+            job: None,
+        };
+        outputs
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), self.template(v, &allowed)?)))
+            .collect()
+    }
+
     fn vars(&mut self, overrides: &Overrides) -> Vec<(String, Scalar)> {
         let mut vars: Vec<(String, Scalar)> = self
             .playbook
@@ -238,11 +581,11 @@ impl Compiler<'_> {
         vars
     }
 
-    fn combinations(&mut self, job: &Job, overrides: &Overrides) -> Vec<Combination> {
+    fn combinations(&mut self, job: &Job, overrides: &Overrides, prefix: &str) -> Vec<Combination> {
+        let id = format!("{prefix}{}", job.id.value);
         let named = |pattern: &String| {
-            *pattern == job.id.value
-                || globset::Glob::new(pattern)
-                    .is_ok_and(|g| g.compile_matcher().is_match(&job.id.value))
+            *pattern == id
+                || globset::Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(&id))
         };
         let applies = !overrides.matrix.is_empty()
             && (overrides.matrix_jobs.is_empty() || overrides.matrix_jobs.iter().any(named));
@@ -291,6 +634,7 @@ impl Compiler<'_> {
         axes: Vec<String>,
     ) -> CompiledJob {
         let allowed = Allowed {
+            jobs: None,
             matrix: Some(&axes),
             needs: Some(&job.needs),
             job: Some(&job.id.value),
@@ -331,6 +675,8 @@ impl Compiler<'_> {
         let name = job.name.as_ref().and_then(|n| self.template(n, &allowed));
         CompiledJob {
             id: job.id.value.clone(),
+            local_id: job.id.value.clone(),
+            origin: 0,
             description: job.description.clone(),
             needs,
             dependents: Vec::new(),
@@ -364,8 +710,9 @@ impl Compiler<'_> {
             ),
             Command::Script { path, args } => {
                 self.check_relative_path(path, "script");
+                let in_workspace = normalize(&self.base_dir.join(&path.value)).unwrap_or_default();
                 Body::Script {
-                    path: path.value.clone(),
+                    path: in_workspace.display().to_string(),
                     args: args
                         .iter()
                         .filter_map(|a| self.template(a, allowed))
@@ -387,30 +734,15 @@ impl Compiler<'_> {
                     })
                     .collect(),
             ),
-            Command::Uses { path, .. } => {
-                let problem = Problem::at(
-                    self.source,
-                    path.span,
-                    "reusable playbooks (`uses`) are not supported yet",
-                )
-                .with_label("uses");
-                self.problems.push(problem);
-                Body::Run(Template { parts: Vec::new() })
-            }
+            // Filled in by `compile` once the used playbook is loaded.
+            Command::Uses { .. } => Body::Run(Template { parts: Vec::new() }),
         }
     }
 
     /// Relative paths must stay inside the workspace.
     fn check_relative_path(&mut self, path: &Sp<String>, what: &str) {
-        let p = std::path::Path::new(&path.value);
-        let escapes = p.is_absolute()
-            || p.components()
-                .try_fold(0i32, |depth, c| match c {
-                    std::path::Component::ParentDir => (depth > 0).then_some(depth - 1),
-                    std::path::Component::Normal(_) => Some(depth + 1),
-                    _ => Some(depth),
-                })
-                .is_none();
+        let p = Path::new(&path.value);
+        let escapes = p.is_absolute() || normalize(&self.base_dir.join(p)).is_none();
         if escapes {
             let problem = Problem::at(
                 self.source,
@@ -431,6 +763,7 @@ impl Compiler<'_> {
         allowed: Option<&Allowed>,
     ) -> Vec<(String, Template)> {
         let top = Allowed {
+            jobs: None,
             matrix: None,
             needs: None,
             job: None,
@@ -587,7 +920,34 @@ impl Compiler<'_> {
                     )
                 })
             }
-            "inputs" => Some(("`inputs` exist only in a reusable playbook".into(), None)),
+            "inputs" => {
+                let field = field?;
+                match self.inputs {
+                    None => Some(("`inputs` exist only in a reusable playbook".into(), None)),
+                    Some(inputs) => (!inputs.contains_key(field)).then(|| {
+                        (
+                            format!("unknown input `{field}`"),
+                            did_you_mean(field, inputs.keys().map(String::as_str))
+                                .or_else(|| Some("declare it under `inputs:`".to_owned())),
+                        )
+                    }),
+                }
+            }
+            "jobs" => {
+                let field = field?;
+                match allowed.jobs {
+                    None => Some((
+                        "`jobs` is only available in a reusable playbook's `outputs`".into(),
+                        None,
+                    )),
+                    Some(jobs) => (!jobs.iter().any(|j| j == field)).then(|| {
+                        (
+                            format!("unknown job `{field}`"),
+                            did_you_mean(field, jobs.iter().map(String::as_str)),
+                        )
+                    }),
+                }
+            }
             "env" => None,
             other => Some((
                 format!("unknown context `{other}`"),
@@ -611,32 +971,43 @@ impl Compiler<'_> {
             _ => Span::new(text.span.offset, text.span.len.max(1)),
         }
     }
+}
 
-    fn check_cycles(&mut self, graph: &DiGraph<usize, ()>) {
-        for component in tarjan_scc(graph) {
-            let self_loop = component.len() == 1 && graph.contains_edge(component[0], component[0]);
-            if component.len() < 2 && !self_loop {
-                continue;
-            }
-            let cycle = cycle_path(graph, &component);
-            let names: Vec<&str> = cycle
-                .iter()
-                .map(|n| {
-                    self.playbook
-                        .jobs
-                        .get_index(graph[*n])
-                        .map_or("?", |(k, _)| k.as_str())
-                })
-                .collect();
-            let first = &self.playbook.jobs[graph[cycle[0]]];
-            let span = first.needs.first().map_or(first.id.span, |n| n.span);
-            let mut shown = names.clone();
-            shown.push(names[0]);
-            let problem = Problem::at(self.source, span, format!("the jobs {} form a cycle: {}", names.join(", "), shown.join(" → ")))
-                .with_label("needs")
-                .with_help("a job cannot wait for itself, directly or through others: remove one of these `needs`");
-            self.problems.push(problem);
+/// Every cycle of `needs`, named job by job in order, placed at the first job's `needs`.
+fn check_cycles(
+    origins: &[Arc<Playbook>],
+    jobs: &[CompiledJob],
+    graph: &DiGraph<usize, ()>,
+    problems: &mut Vec<Problem>,
+) {
+    for component in tarjan_scc(graph) {
+        let self_loop = component.len() == 1 && graph.contains_edge(component[0], component[0]);
+        if component.len() < 2 && !self_loop {
+            continue;
         }
+        let cycle = cycle_path(graph, &component);
+        let names: Vec<&str> = cycle.iter().map(|n| jobs[graph[*n]].id.as_str()).collect();
+        let mut shown = names.clone();
+        shown.push(names[0]);
+        let message = format!(
+            "the jobs {} form a cycle: {}",
+            names.join(", "),
+            shown.join(" → ")
+        );
+        let first = &jobs[graph[cycle[0]]];
+        let declared = origins
+            .get(first.origin)
+            .and_then(|p| Some((p, p.jobs.get(&first.local_id)?)));
+        let problem = match declared {
+            Some((playbook, job)) => {
+                let span = job.needs.first().map_or(job.id.span, |n| n.span);
+                Problem::at(&playbook.source, span, message).with_label("needs")
+            }
+            None => Problem::general(message),
+        };
+        problems.push(problem.with_help(
+            "a job cannot wait for itself, directly or through others: remove one of these `needs`",
+        ));
     }
 }
 
@@ -694,7 +1065,7 @@ fn cycle_path(graph: &DiGraph<usize, ()>, component: &[NodeIndex]) -> Vec<NodeIn
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::playbook::{decode, tree};
 
@@ -705,7 +1076,11 @@ mod tests {
         };
         let root = tree::parse(&source).map_err(LoadError::from)?;
         let playbook = decode::decode(&source, &root)?;
-        compile(Arc::new(playbook), &Overrides::default())
+        compile(Arc::new(playbook), &Overrides::default(), &mut no_uses)
+    }
+
+    pub(crate) fn no_uses(path: &Path) -> Result<Arc<Playbook>, LoadError> {
+        Err(Problem::general(format!("no file {}", path.display())).into())
     }
 
     fn problem(text: &str) -> Problem {
@@ -716,10 +1091,7 @@ mod tests {
     fn needs_span_matrix_jobs() {
         let g = compile_text("jobs:\n  build: { run: x, matrix: { os: [a, b] } }\n  test: { run: y, needs: build }\n").unwrap();
         assert_eq!(g.nodes.len(), 3);
-        assert_eq!(
-            g.node_needs(2).collect::<Vec<_>>(),
-            ["build[os=a]", "build[os=b]"]
-        );
+        assert_eq!(g.node_needs(2), ["build[os=a]", "build[os=b]"]);
         assert_eq!(g.topo_order, [0, 1]);
     }
 
@@ -779,13 +1151,13 @@ mod tests {
             ..Overrides::default()
         };
         assert_eq!(
-            compile(playbook.clone(), &o).unwrap().vars,
+            compile(playbook.clone(), &o, &mut no_uses).unwrap().origins[0].vars,
             [("a".to_owned(), Scalar::Str("2".into()))]
         );
         let o = Overrides {
             vars: vec![("b".into(), "2".into())],
             ..Overrides::default()
         };
-        assert!(compile(playbook, &o).is_err());
+        assert!(compile(playbook, &o, &mut no_uses).is_err());
     }
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::event::{Event, NodeResult, NodeStatus, Observer, RunStatus};
 use crate::expr::{self, Expr, Scope, Template};
-use crate::graph::{Body, Graph};
+use crate::graph::{Body, Graph, Uses};
 use crate::mask::Secrets;
 use crate::playbook::Shell;
 use crate::process::{self, Cancel, Outcome, Spawn};
@@ -76,7 +76,10 @@ struct State<'g> {
     failure_upstream: Vec<bool>,
     cancel_level: u8,
     run_failed: bool,
+    /// Set when a job has ended (all its selected nodes, or at once for a job with none).
     job_outcomes: Vec<Option<JobOutcome>>,
+    /// Jobs that ended since their dependents were last looked at.
+    newly_finished: Vec<usize>,
     env_cache: Vec<(String, String)>,
     base_scope: NodeScope,
     secrets: Secrets,
@@ -108,6 +111,7 @@ pub async fn execute(
         cancel_level: 0,
         run_failed: false,
         job_outcomes: vec![None; jobs],
+        newly_finished: Vec::new(),
         base_scope: State::base_scope(&graph, &options),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
         env_cache: Vec::new(),
@@ -115,10 +119,6 @@ pub async fn execute(
     state.env_cache = state.render_top_env();
     let (cancel_tx, cancel_rx) = watch::channel(0u8);
     let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
-    let mut finished_jobs: Vec<usize> = (0..jobs).filter(|j| state.unfinished[*j] == 0).collect();
-    for &job in &finished_jobs {
-        state.job_outcomes[job] = Some(state.job_outcome(job));
-    }
     for &job in &graph.topo_order {
         state.release_if_ready(job);
     }
@@ -146,7 +146,7 @@ pub async fn execute(
                             node,
                             result: result.clone(),
                         });
-                        state.finish(node, result, &mut finished_jobs);
+                        state.finish(node, result);
                         progressed = true;
                     }
                     Decision::Run => {
@@ -161,7 +161,7 @@ pub async fn execute(
             }
             at_job_limit.append(&mut state.ready);
             state.ready = at_job_limit;
-            for job in std::mem::take(&mut finished_jobs) {
+            while let Some(job) = state.newly_finished.pop() {
                 for &dependent in &graph.jobs[job].dependents {
                     if state.release_if_ready(dependent) {
                         progressed = true;
@@ -182,7 +182,7 @@ pub async fn execute(
                 state.running -= 1;
                 state.running_per_job[job] -= 1;
                 observer.event(&Event::NodeFinished { node, result: result.clone() });
-                state.finish(node, result, &mut finished_jobs);
+                state.finish(node, result);
             }
             changed = interrupts.changed(), if state.cancel_level < 2 => {
                 if changed.is_err() {
@@ -224,6 +224,20 @@ pub async fn execute(
     }
 }
 
+/// A job's result from its parts' results: any failure fails it, then any cancellation
+/// cancels it; all skipped is skipped; else success.
+fn aggregate(results: &[&str]) -> &'static str {
+    if results.contains(&"failure") {
+        "failure"
+    } else if results.contains(&"cancelled") {
+        "cancelled"
+    } else if !results.is_empty() && results.iter().all(|r| *r == "skipped") {
+        "skipped"
+    } else {
+        "success"
+    }
+}
+
 #[derive(Clone)]
 struct JobOutcome {
     result: &'static str,
@@ -244,7 +258,7 @@ impl State<'_> {
             || self.graph.jobs[job]
                 .needs
                 .iter()
-                .any(|n| self.unfinished[*n] > 0)
+                .any(|n| self.job_outcomes[*n].is_none())
         {
             return false;
         }
@@ -259,6 +273,11 @@ impl State<'_> {
                 self.ready.push_back(node);
             }
         }
+        // A job with nothing to run (a `uses` job, an empty matrix) ends as it starts.
+        if self.unfinished[job] == 0 {
+            self.job_outcomes[job] = Some(self.job_outcome(job));
+            self.newly_finished.push(job);
+        }
         true
     }
 
@@ -267,7 +286,7 @@ impl State<'_> {
         self.job_outcomes[job].as_ref().is_some_and(|o| o.failed)
     }
 
-    fn finish(&mut self, node: usize, result: NodeResult, finished_jobs: &mut Vec<usize>) {
+    fn finish(&mut self, node: usize, result: NodeResult) {
         let job = self.graph.nodes[node].job;
         let spec = &self.graph.jobs[job];
         if result.status == NodeStatus::Failure && !spec.continue_on_error {
@@ -283,12 +302,15 @@ impl State<'_> {
         self.unfinished[job] -= 1;
         if self.unfinished[job] == 0 {
             self.job_outcomes[job] = Some(self.job_outcome(job));
-            finished_jobs.push(job);
+            self.newly_finished.push(job);
         }
     }
 
     /// A finished job as its dependents see it, computed once.
     fn job_outcome(&self, job: usize) -> JobOutcome {
+        if let Body::Uses(uses) = &self.graph.jobs[job].body {
+            return self.uses_outcome(uses);
+        }
         let mut outputs = Map::new();
         let mut failed = false;
         for n in self.graph.jobs[job].nodes.clone() {
@@ -308,6 +330,34 @@ impl State<'_> {
         }
     }
 
+    /// A `uses` job ends with its members: their combined result, and the used playbook's
+    /// `outputs` evaluated over `jobs.<id>`.
+    fn uses_outcome(&self, uses: &Uses) -> JobOutcome {
+        let results: Vec<&str> = uses.members.iter().map(|&m| self.job_result(m)).collect();
+        let result = aggregate(&results);
+        let mut scope = self.origin_scope(uses.origin);
+        for &m in &uses.members {
+            if let Some(outcome) = &self.job_outcomes[m] {
+                scope
+                    .jobs
+                    .insert(self.graph.jobs[m].local_id.clone(), outcome.context.clone());
+            }
+        }
+        let outputs: Map<String, Value> = uses
+            .outputs
+            .iter()
+            .map(|(k, t)| {
+                let value = t.render(&scope).unwrap_or_default();
+                (k.clone(), Value::String(self.secrets.mask(&value)))
+            })
+            .collect();
+        JobOutcome {
+            result,
+            failed: uses.members.iter().any(|&m| self.job_failed(m)),
+            context: json!({ "result": result, "outputs": outputs }),
+        }
+    }
+
     /// `needs.<job>.result` of a finished job.
     fn job_result(&self, job: usize) -> &'static str {
         self.job_outcomes[job]
@@ -318,20 +368,16 @@ impl State<'_> {
     /// `needs.<job>.result` as GitHub computes it over a job's nodes.
     fn compute_job_result(&self, job: usize) -> &'static str {
         let spec = &self.graph.jobs[job];
-        let statuses: Vec<NodeStatus> = spec
+        let statuses: Vec<&str> = spec
             .nodes
             .clone()
             .filter_map(|n| self.results[n].as_ref().map(|r| r.status))
+            .map(|s| match s {
+                NodeStatus::Failure if spec.continue_on_error => "success",
+                s => s.as_str(),
+            })
             .collect();
-        if statuses.contains(&NodeStatus::Failure) && !spec.continue_on_error {
-            "failure"
-        } else if statuses.contains(&NodeStatus::Cancelled) {
-            "cancelled"
-        } else if !statuses.is_empty() && statuses.iter().all(|s| *s == NodeStatus::Skipped) {
-            "skipped"
-        } else {
-            "success"
-        }
+        aggregate(&statuses)
     }
 
     fn decide(&self, node: usize) -> Decision {
@@ -388,24 +434,13 @@ impl State<'_> {
     fn scope(&self, node: usize, needs_ok: Option<bool>) -> NodeScope {
         let spec = &self.graph.nodes[node];
         let job = &self.graph.jobs[spec.job];
-        let mut needs = Map::new();
-        for &n in &job.needs {
-            if let Some(outcome) = &self.job_outcomes[n] {
-                needs.insert(self.graph.jobs[n].id.clone(), outcome.context.clone());
-            }
-        }
-        let mut scope = self.base_scope.clone();
+        let mut scope = self.origin_scope(job.origin);
         scope.matrix = spec
             .matrix
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
-        scope.needs = needs;
-        scope.env = self
-            .env_cache
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        scope.needs = self.needs_context(&job.needs);
         scope.orch["job"] = Value::String(job.id.clone());
         scope.orch["node"] = Value::String(spec.id.clone());
         scope.success = needs_ok.unwrap_or(true) && self.cancel_level == 0;
@@ -415,10 +450,74 @@ impl State<'_> {
         scope
     }
 
+    /// `needs.<job>` for every job of `needs` that has ended, by the ids written in `needs`.
+    fn needs_context(&self, needs: &[usize]) -> Map<String, Value> {
+        needs
+            .iter()
+            .filter_map(|&n| {
+                Some((
+                    self.graph.jobs[n].local_id.clone(),
+                    self.job_outcomes[n].as_ref()?.context.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// What the expressions of one playbook see before any node: its vars, inputs and env.
+    fn origin_scope(&self, origin: usize) -> NodeScope {
+        let mut scope = self.base_scope.clone();
+        if origin == 0 {
+            scope.env = self
+                .env_cache
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            return scope;
+        }
+        let spec = &self.graph.origins[origin];
+        scope.vars = spec
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        scope.inputs = self.inputs_of(origin);
+        for (k, t) in &spec.env {
+            let value = t.render(&scope).unwrap_or_default();
+            scope.env.insert(k.clone(), Value::String(value));
+        }
+        scope
+    }
+
+    /// A used playbook's `inputs`: the caller's `with`, rendered in the caller's scope,
+    /// then the declared defaults.
+    fn inputs_of(&self, origin: usize) -> Map<String, Value> {
+        let mut inputs = Map::new();
+        let spec = &self.graph.origins[origin];
+        if let Some(group) = spec.group
+            && let Body::Uses(uses) = &self.graph.jobs[group].body
+        {
+            let mut caller = self.origin_scope(self.graph.jobs[group].origin);
+            caller.needs = self.needs_context(&uses.caller_needs);
+            for (k, t) in &uses.with {
+                inputs.insert(
+                    k.clone(),
+                    Value::String(t.render(&caller).unwrap_or_default()),
+                );
+            }
+        }
+        for (name, decl) in &spec.inputs {
+            if !inputs.contains_key(name) {
+                let default = decl.default.clone().map_or(Value::Null, Value::String);
+                inputs.insert(name.clone(), default);
+            }
+        }
+        inputs
+    }
+
     /// What every expression of the run sees: vars, secrets and `orch` without a node.
     fn base_scope(graph: &Graph, options: &RunOptions) -> NodeScope {
         NodeScope {
-            vars: graph
+            vars: graph.origins[0]
                 .vars
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_json()))
@@ -443,7 +542,7 @@ impl State<'_> {
 
     /// The playbook's `env`, rendered once per run.
     fn render_top_env(&self) -> Vec<(String, String)> {
-        self.graph
+        self.graph.origins[0]
             .env
             .iter()
             .map(|(k, t)| (k.clone(), t.render(&self.base_scope).unwrap_or_default()))
@@ -471,7 +570,8 @@ impl State<'_> {
                 value.to_string(),
             ));
         }
-        base_env.extend(self.env_cache.iter().cloned());
+        // The env of the node's own playbook (a used playbook does not inherit its caller's).
+        base_env.extend(scope.env.iter().map(|(k, v)| (k.clone(), expr::to_text(v))));
         let mut problems = Vec::new();
         // The job's env first: what follows sees it in the `env` context.
         for (k, t) in &job.env {
@@ -489,7 +589,11 @@ impl State<'_> {
             })
         };
         let cwd = match &job.working_directory {
-            Some(t) => self.options.workspace.join(render(t)),
+            Some(t) => self
+                .options
+                .workspace
+                .join(&self.graph.origins[job.origin].base_dir)
+                .join(render(t)),
             None => self.options.workspace.clone(),
         };
         let steps = match &job.body {
@@ -540,7 +644,9 @@ fn command(body: &Body, render: &mut impl FnMut(&Template) -> String) -> StepCom
             path: path.clone(),
             args: args.iter().map(render).collect(),
         },
-        Body::Steps(_) => StepCommand::Inline(String::new()),
+        // Neither has a command of its own: steps are listed separately, and a `uses` job
+        // has no nodes.
+        Body::Steps(_) | Body::Uses(_) => StepCommand::Inline(String::new()),
     }
 }
 
@@ -863,6 +969,9 @@ struct NodeScope {
     failure: bool,
     cancelled: bool,
     workspace: PathBuf,
+    inputs: Map<String, Value>,
+    /// `jobs.<id>` in a reusable playbook's outputs.
+    jobs: Map<String, Value>,
 }
 
 impl Scope for NodeScope {
@@ -874,6 +983,8 @@ impl Scope for NodeScope {
             "env" => Value::Object(self.env.clone()),
             "secrets" => Value::Object(self.secrets.clone()),
             "orch" => self.orch.clone(),
+            "inputs" => Value::Object(self.inputs.clone()),
+            "jobs" => Value::Object(self.jobs.clone()),
             _ => return None,
         })
     }

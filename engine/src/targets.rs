@@ -30,11 +30,14 @@ pub fn select(graph: &Graph, targets: &[String]) -> Result<Vec<bool>, Problem> {
             selected[n] = false;
         }
     }
-    // What a selected node needs runs too: a node never runs without its needs.
+    // What a selected node needs runs too: a node never runs without its needs. A `uses`
+    // job has no nodes of its own; needing it means needing its members.
+    let mut needed = vec![false; graph.jobs.len()];
     for &job in graph.topo_order.iter().rev() {
-        let range = graph.jobs[job].nodes.clone();
-        if selected[range].iter().any(|s| *s) {
-            for &need in &graph.jobs[job].needs {
+        let spec = &graph.jobs[job];
+        if needed[job] || selected[spec.nodes.clone()].iter().any(|s| *s) {
+            for &need in &spec.needs {
+                needed[need] = true;
                 for s in &mut selected[graph.jobs[need].nodes.clone()] {
                     *s = true;
                 }
@@ -47,7 +50,7 @@ pub fn select(graph: &Graph, targets: &[String]) -> Result<Vec<bool>, Problem> {
 /// The nodes one target names: a job id, a node id, or a glob over either.
 fn matching(graph: &Graph, target: &str) -> Result<Vec<usize>, Problem> {
     if let Some(job) = graph.job_index(target) {
-        return Ok(graph.jobs[job].nodes.clone().collect());
+        return Ok(graph.job_nodes(job));
     }
     if let Some(node) = graph.nodes.iter().position(|n| n.id == target) {
         return Ok(vec![node]);
@@ -93,7 +96,12 @@ mod tests {
             text: "jobs:\n  build: { run: x }\n  test: { run: y, needs: build, matrix: { suite: [unit, slow] } }\n  lint: { run: z }\n".into(),
         };
         let playbook = decode::decode(&source, &tree::parse(&source).unwrap()).unwrap();
-        compile(Arc::new(playbook), &Overrides::default()).unwrap()
+        compile(
+            Arc::new(playbook),
+            &Overrides::default(),
+            &mut crate::graph::tests::no_uses,
+        )
+        .unwrap()
     }
 
     fn chosen(targets: &[&str]) -> Vec<String> {

@@ -51,7 +51,21 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
             (found, shown)
         }
     };
-    let bytes = std::fs::read(&path)
+    let source = read_source(&path, &shown)?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let workspace = path
+        .parent()
+        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    Ok(Located {
+        path,
+        workspace,
+        source,
+    })
+}
+
+/// Reads a playbook as UTF-8 text; `shown` is the path its messages name.
+pub fn read_source(path: &Path, shown: &Path) -> Result<SourceFile, Problem> {
+    let bytes = std::fs::read(path)
         .map_err(|e| Problem::general(format!("cannot read {}: {e}", shown.display())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Problem::general(format!(
@@ -60,16 +74,8 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
             e.utf8_error().valid_up_to()
         ))
     })?;
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let workspace = path
-        .parent()
-        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
-    Ok(Located {
-        path,
-        workspace,
-        source: SourceFile {
-            path: shown,
-            text: text.into(),
-        },
+    Ok(SourceFile {
+        path: shown.to_path_buf(),
+        text: text.into(),
     })
 }

@@ -4,6 +4,7 @@ mod harness;
 
 mod errors;
 mod graph;
+mod reusable;
 mod running;
 mod scheduling;
 mod signals;

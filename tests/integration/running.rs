@@ -297,3 +297,22 @@ fn env_context_sees_playbook_then_job_env() {
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert_eq!(ws.read("env.txt"), "mine-top top\n");
 }
+
+#[test]
+fn matrix_outputs_last_node_in_expansion_order_wins() {
+    let ws = Ws::new(
+        "jobs:
+  m:
+    matrix: { n: [1, 2, 3] }
+    run: |
+      [ ${{ matrix.n }} = 3 ] || echo \"all=${{ matrix.n }}\" >> \"$ORCH_OUTPUT\"
+      echo \"n${{ matrix.n }}=yes\" >> \"$ORCH_OUTPUT\"
+  read:
+    needs: m
+    run: echo '${{ needs.m.outputs.all }} ${{ needs.m.outputs.n1 }} ${{ needs.m.outputs.n3 }}' > read.txt
+",
+    );
+    // One at a time in reverse would still give 2: expansion order decides, not timing.
+    assert_eq!(code(&ws.run(&["run", "-j", "3"])), 0);
+    assert_eq!(ws.read("read.txt"), "2 yes yes\n");
+}

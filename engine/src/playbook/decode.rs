@@ -5,8 +5,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::model::{
-    Combination, Command, Defaults, Job, Matrix, Playbook, Profile, Requires, Scalar, Shell, Step,
-    Strategy,
+    Combination, Command, Defaults, InputDecl, Job, Matrix, Playbook, Profile, Requires, Scalar,
+    Shell, Step, Strategy,
 };
 use super::tree::{Node, Value};
 use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
@@ -61,6 +61,7 @@ const DEFAULTS_KEYS: &[&str] = &["shell", "timeout", "retries", "working-directo
 const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
 const REQUIRES_KEYS: &[&str] = &["commands", "env"];
 const PROFILE_KEYS: &[&str] = &["vars", "targets", "description"];
+const INPUT_KEYS: &[&str] = &["description", "default", "required", "type"];
 
 /// Decodes a parsed tree into a playbook, or every problem found on the way.
 pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
@@ -312,6 +313,8 @@ impl Decoder<'_> {
             defaults: Defaults::default(),
             requires: Requires::default(),
             profiles: IndexMap::new(),
+            inputs: IndexMap::new(),
+            outputs: Vec::new(),
             jobs: IndexMap::new(),
         };
         let mut saw_jobs = false;
@@ -337,12 +340,8 @@ impl Decoder<'_> {
                 "defaults" => playbook.defaults = self.defaults(value),
                 "requires" => playbook.requires = self.requires(value),
                 "profiles" => playbook.profiles = self.profiles(value),
-                "inputs" | "outputs" => {
-                    self.error(
-                        key.span,
-                        format!("`{}`: reusable playbooks are not supported yet", key.value),
-                    );
-                }
+                "inputs" => playbook.inputs = self.inputs(value),
+                "outputs" => playbook.outputs = self.env(value, "outputs"),
                 "jobs" => {
                     saw_jobs = true;
                     for (id, job) in self.map(value, "jobs", None).unwrap_or_default() {
@@ -364,6 +363,36 @@ impl Decoder<'_> {
             self.problems.push(problem);
         }
         Some(playbook)
+    }
+
+    fn inputs(&mut self, node: &Node) -> IndexMap<String, InputDecl> {
+        let mut inputs = IndexMap::new();
+        for (name, body) in self.map(node, "inputs", None).unwrap_or_default() {
+            let what = format!("input `{}`", name.value);
+            let mut input = InputDecl {
+                name: Sp::new(name.value.to_owned(), name.span),
+                description: None,
+                default: None,
+                required: false,
+            };
+            for (key, value) in self.map(body, &what, Some(INPUT_KEYS)).unwrap_or_default() {
+                match key.value {
+                    "description" => input.description = self.text(value, &what).map(|s| s.value),
+                    "default" => input.default = self.text(value, &what).map(|s| s.value),
+                    "required" => {
+                        input.required = self
+                            .bool(value, &format!("{what}.required"))
+                            .unwrap_or(false)
+                    }
+                    "type" => {
+                        self.text(value, &what);
+                    }
+                    _ => unreachable!("keys were checked"),
+                }
+            }
+            inputs.insert(name.value.to_owned(), input);
+        }
+        inputs
     }
 
     fn defaults(&mut self, node: &Node) -> Defaults {

@@ -51,7 +51,19 @@ pub struct Playbook {
     pub defaults: Defaults,
     pub requires: Requires,
     pub profiles: IndexMap<String, Profile>,
+    /// A reusable playbook's parameters.
+    pub inputs: IndexMap<String, InputDecl>,
+    /// A reusable playbook's outputs: name → expression over `jobs.<id>.outputs.<name>`.
+    pub outputs: Vec<(String, Sp<String>)>,
     pub jobs: IndexMap<String, Job>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputDecl {
+    pub name: Sp<String>,
+    pub description: Option<String>,
+    pub default: Option<String>,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
