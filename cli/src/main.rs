@@ -1,6 +1,7 @@
 //! The `orch` command: arguments → one function per command. All decisions live in
 //! orch-engine; this crate parses, prints and exits.
 
+mod cache_cmd;
 mod graph_out;
 mod report;
 mod run;
@@ -23,6 +24,8 @@ Examples:
   orch run                      run every job of ./orch.yml (or a parent's)
   orch run test -j 4            run `test` and what it needs, 4 at a time
   orch run 'test*' '!test-slow' globs and exclusions
+  orch plan                     what would run, what is cached, and why
+  orch explain build            what went into build's key and what changed
   orch run --var profile=release --matrix os=linux
   orch graph --format dot | dot -Tsvg > graph.svg
   orch validate -f ci/orch.yml
@@ -55,6 +58,15 @@ struct Cli {
 enum Command {
     /// Run the targets and everything they need
     Run(run::RunArgs),
+    /// Show what a run would do: each node cached, run or blocked, and why
+    Plan(run::PlanArgs),
+    /// What went into a node's key, and what changed since its last run
+    Explain(run::ExplainArgs),
+    /// Inspect and maintain the cache
+    Cache {
+        #[command(subcommand)]
+        command: cache_cmd::CacheCommand,
+    },
     /// Show the DAG after matrix expansion
     Graph {
         /// Job ids, node ids or globs; `!PATTERN` removes
@@ -141,6 +153,9 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Run(args) => run::run(&cli, args),
+        Command::Plan(args) => run::plan(&cli, args),
+        Command::Explain(args) => run::explain(&cli, args),
+        Command::Cache { command } => cache_cmd::cache(&cli, command),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `orch run`: select, check `requires`, run through the scheduler, write the summaries.
+//! `orch run`, `orch plan` and `orch explain`: select, check `requires`, open the cache,
+//! then run through the scheduler (or only plan), and report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,34 +7,54 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use orch_engine::diag::{Problem, did_you_mean};
-use orch_engine::event::RunStatus;
+use orch_engine::event::{Event, Observer, RunStatus};
 use orch_engine::graph::Graph;
-use orch_engine::sched::{self, RunOptions};
+use orch_engine::key::short;
+use orch_engine::sched::{self, CacheOptions, RunOptions, RunOutcome};
 use orch_engine::summary::{RunReport, human_duration};
-use orch_engine::{runs, targets};
+use orch_engine::workspace::Located;
+use orch_engine::{runs, state, targets};
+use orch_store::LocalStore;
+use serde_json::json;
 use tokio::sync::watch;
 
 use crate::{Cli, Failure, open, overrides, ui::Ui};
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct RunArgs {
+/// What to run and with which values: shared by `run` and `plan`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Selection {
     /// Job ids, node ids or globs; `!PATTERN` removes; none means every job
     targets: Vec<String>,
-    /// How many nodes run at once (default: the number of CPUs)
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
     /// Set a var (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
     /// Set a matrix axis's values for the targeted jobs (repeatable)
     #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
     matrix: Vec<String>,
+    /// Use a profile's vars and targets
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Read secrets from this dotenv file instead of the environment
+    #[arg(long, value_name = "FILE")]
+    secrets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// How many nodes run at once (default: the number of CPUs)
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// After a failure, still run every node that does not need the failed one
     #[arg(long)]
     keep_going: bool,
     /// Run everything even when cached (results are still stored)
     #[arg(long)]
     no_cache: bool,
+    /// Run nothing: show what would run, as `orch plan` does
+    #[arg(long)]
+    dry_run: bool,
     /// Also write the markdown summary here
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
@@ -43,21 +64,50 @@ pub(crate) struct RunArgs {
     /// Write JUnit XML here (one test case per node)
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Use a profile's vars and targets
-    #[arg(long, value_name = "NAME")]
-    profile: Option<String>,
-    /// Read secrets from this dotenv file instead of the environment
-    #[arg(long, value_name = "FILE")]
-    secrets_file: Option<PathBuf>,
 }
 
-pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
-    // A profile's vars and targets come first; the command line's win.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExplainArgs {
+    /// The node (or job, when it has one node) to explain
+    node: String,
+    /// Set a var (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Set a matrix axis's values (repeatable)
+    #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
+    matrix: Vec<String>,
+    /// Use a profile's vars
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+}
+
+/// A playbook loaded, its nodes selected, and its cache opened.
+struct Prepared {
+    located: Located,
+    graph: Arc<Graph>,
+    selected: Vec<bool>,
+    secrets: BTreeMap<String, String>,
+    orch_dir: PathBuf,
+    store: Arc<LocalStore>,
+    cache_dir: PathBuf,
+}
+
+fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
     let (located, session) = open(cli)?;
     let playbook = session.playbook()?;
+    // A profile's vars and targets come first; the command line's win.
     let mut vars = Vec::new();
-    let mut chosen = args.targets.clone();
-    if let Some(name) = &args.profile {
+    let mut chosen = selection.targets.clone();
+    if let Some(name) = &selection.profile {
         let Some(profile) = playbook.profiles.get(name) else {
             let mut problem = Problem::general(format!("no profile `{name}` in the playbook"));
             problem.help = did_you_mean(name, playbook.profiles.keys().map(String::as_str));
@@ -68,14 +118,277 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             chosen.clone_from(&profile.targets);
         }
     }
-    vars.extend(args.vars.iter().cloned());
-    let overrides = overrides(&vars, &args.matrix, &chosen)?;
+    vars.extend(selection.vars.iter().cloned());
+    let overrides = overrides(&vars, &selection.matrix, &chosen)?;
     let graph = session.graph(overrides)?;
     let selected = targets::select(&graph, &chosen)?;
     check_requires(&graph)?;
-    let secrets = read_secrets(&graph, args.secrets_file.as_deref())?;
-
+    let secrets = read_secrets(&graph, selection.secrets_file.as_deref())?;
     let orch_dir = located.workspace.join(".orch");
+    let cache_dir = match &cli.cache_dir {
+        Some(dir) => std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.clone()),
+        None => orch_dir.join("cache"),
+    };
+    let store = LocalStore::open(&cache_dir)
+        .map_err(|e| Problem::general(format!("cannot open the cache directory: {e}")))?;
+    Ok(Prepared {
+        located,
+        graph,
+        selected,
+        secrets,
+        orch_dir,
+        store: Arc::new(store),
+        cache_dir,
+    })
+}
+
+impl Prepared {
+    fn options(
+        &self,
+        run_id: String,
+        run_dir: &Path,
+        jobs: usize,
+        keep_going: bool,
+        force: bool,
+        plan: bool,
+    ) -> RunOptions {
+        let workspace = &self.located.workspace;
+        let cache_dir =
+            std::fs::canonicalize(&self.cache_dir).unwrap_or_else(|_| self.cache_dir.clone());
+        let skip_dirs = cache_dir
+            .strip_prefix(workspace)
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        RunOptions {
+            workspace: workspace.clone(),
+            run_id,
+            log_dir: run_dir.join("logs"),
+            scratch_dir: run_dir.join("tmp"),
+            jobs,
+            keep_going,
+            selected: self.selected.clone(),
+            secrets: self.secrets.clone(),
+            cache: CacheOptions {
+                backend: self.store.clone(),
+                force,
+                last_keys: state::load_keys(&self.orch_dir),
+                skip_dirs,
+                stat_cache: state::stat_cache_path(&self.orch_dir),
+            },
+            plan,
+        }
+    }
+
+    /// Runs the scheduler to its end on a fresh runtime, with Ctrl-C handling.
+    fn execute(
+        &self,
+        options: RunOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<RunOutcome, Failure> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Problem::general(format!("cannot start the runtime: {e}")))?;
+        let graph = self.graph.clone();
+        Ok(runtime.block_on(async {
+            let (interrupt_tx, interrupt_rx) = watch::channel(0u8);
+            tokio::spawn(forward_signals(interrupt_tx));
+            sched::execute(graph, options, observer, interrupt_rx).await
+        }))
+    }
+
+    /// Plans the selected nodes: nothing runs, nothing is written.
+    fn plan(&self) -> Result<RunOutcome, Failure> {
+        let options = self.options(
+            "plan".into(),
+            &self.orch_dir.join("plan"),
+            1,
+            true,
+            false,
+            true,
+        );
+        self.execute(options, Arc::new(Silent))
+    }
+}
+
+/// An observer for plans: a plan prints its table at the end.
+struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, event: &Event) {
+        if let Event::Warning(warning) = event {
+            eprintln!("warning: {warning}");
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+pub(crate) fn plan(cli: &Cli, args: &PlanArgs) -> Result<u8, Failure> {
+    let prepared = prepare(cli, &args.selection)?;
+    let outcome = prepared.plan()?;
+    print_plan(&prepared.graph, &outcome, args.json);
+    Ok(0)
+}
+
+/// `cached`, `run` or `blocked` (and `skipped`/`cancelled` for what would not run) per node.
+fn print_plan(graph: &Graph, outcome: &RunOutcome, as_json: bool) {
+    let rows: Vec<(&str, &str, String)> = outcome
+        .results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let r = r.as_ref()?;
+            let action = match (r.plan, r.status) {
+                (Some(plan), _) => plan.as_str(),
+                (None, status) => status.as_str(),
+            };
+            let why = r
+                .why
+                .clone()
+                .or_else(|| r.reason.clone())
+                .unwrap_or_default();
+            Some((graph.nodes[i].id.as_str(), action, why))
+        })
+        .collect();
+    if as_json {
+        let nodes: Vec<_> = rows
+            .iter()
+            .map(|(id, action, why)| json!({ "id": id, "action": action, "reason": why }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "nodes": nodes })).unwrap_or_default()
+        );
+        return;
+    }
+    let width = rows.iter().map(|(id, _, _)| id.len()).max().unwrap_or(0);
+    for (id, action, why) in &rows {
+        println!("{action:<8} {id:<width$}  {why}");
+    }
+    let count = |a: &str| rows.iter().filter(|(_, action, _)| *action == a).count();
+    println!(
+        "{} nodes: {} cached, {} to run, {} blocked",
+        rows.len(),
+        count("cached"),
+        count("run"),
+        count("blocked")
+    );
+}
+
+pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
+    let selection = Selection {
+        targets: vec![args.node.clone()],
+        vars: args.vars.clone(),
+        matrix: args.matrix.clone(),
+        profile: args.profile.clone(),
+        secrets_file: None,
+    };
+    let prepared = prepare(cli, &selection)?;
+    let graph = &prepared.graph;
+    let node = match graph.nodes.iter().position(|n| n.id == args.node) {
+        Some(n) => n,
+        None => match graph.job_index(&args.node).map(|j| graph.job_nodes(j)) {
+            Some(nodes) if nodes.len() == 1 => nodes[0],
+            _ => {
+                let mut problem = Problem::general(format!(
+                    "`{}` is not a node (explain takes one node)",
+                    args.node
+                ));
+                problem.help = did_you_mean(&args.node, graph.nodes.iter().map(|n| n.id.as_str()))
+                    .or_else(|| Some("`orch graph` lists the nodes".into()));
+                return Err(problem.into());
+            }
+        },
+    };
+    let outcome = prepared.plan()?;
+    let id = &graph.nodes[node].id;
+    let result = outcome.results[node].as_ref();
+    let verdict = result.map_or(String::new(), |r| {
+        let action = r.plan.map_or(r.status.as_str(), |p| p.as_str());
+        format!(
+            "{action}: {}",
+            r.why
+                .clone()
+                .or_else(|| r.reason.clone())
+                .unwrap_or_default()
+        )
+    });
+    println!("node {id}");
+    println!("{verdict}");
+    let Some(components) = outcome
+        .fresh_keys
+        .iter()
+        .find(|(n, _)| n == id)
+        .map(|(_, c)| c)
+    else {
+        println!("its key cannot be computed yet: it depends on results that are not known");
+        return Ok(0);
+    };
+    println!("key {}", components.digest());
+    println!("  shell              {}", components.shell);
+    for (i, step) in components.command.iter().enumerate() {
+        let first = step.lines().next().unwrap_or("");
+        let shown: String = first.chars().take(60).collect();
+        println!(
+            "  command[{i}]         {}  {shown}",
+            short(&orch_store::Digest::of(step.as_bytes()))
+        );
+    }
+    println!(
+        "  working-directory  {}",
+        if components.working_directory.is_empty() {
+            "."
+        } else {
+            &components.working_directory
+        }
+    );
+    for (name, value) in &components.env {
+        println!(
+            "  env {name:<14} {}  (value not shown)",
+            short(&orch_store::Digest::of(value.as_bytes()))
+        );
+    }
+    for (axis, value) in &components.matrix {
+        println!("  matrix {axis:<11} {value}");
+    }
+    for (path, digest) in &components.inputs {
+        println!("  input {path}  {}", short(digest));
+    }
+    for (name, digest) in &components.env_inputs {
+        println!("  env-input {name}  {}", short(digest));
+    }
+    for (need, digest) in &components.needs {
+        println!("  need {need}  result {}", short(digest));
+    }
+    match state::load_keys(&prepared.orch_dir).get(id) {
+        None => println!("no previous run recorded"),
+        Some(old) if old == components => println!("unchanged since the last run"),
+        Some(old) => {
+            println!("changed since the last run:");
+            for line in components.differences(old) {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
+    let prepared = prepare(cli, &args.selection)?;
+    if args.dry_run {
+        let outcome = prepared.plan()?;
+        print_plan(&prepared.graph, &outcome, false);
+        return Ok(0);
+    }
+    let located = &prepared.located;
+    let graph = prepared.graph.clone();
+    let orch_dir = prepared.orch_dir.clone();
     let run_dir = runs::create(&orch_dir).map_err(|e| {
         Problem::general(format!(
             "cannot create {}: {e}",
@@ -83,43 +396,31 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         ))
     })?;
     let _ = std::fs::write(orch_dir.join(".gitignore"), "*\n");
-    let scratch_dir = run_dir.path.join("tmp");
-    let log_dir = run_dir.path.join("logs");
-    let total = selected.iter().filter(|s| **s).count();
+    let total = prepared.selected.iter().filter(|s| **s).count();
     let ui = Arc::new(Ui::new(
         graph.clone(),
-        log_dir.clone(),
+        run_dir.path.join("logs"),
         total,
         cli.quiet,
         cli.verbose > 0,
     ));
-    let options = RunOptions {
-        workspace: located.workspace.clone(),
-        run_id: run_dir.id.clone(),
-        log_dir,
-        scratch_dir: scratch_dir.clone(),
-        jobs: args.jobs.map_or_else(
-            || std::thread::available_parallelism().map_or(2, |n| n.get()),
-            |j| j as usize,
-        ),
-        keep_going: args.keep_going,
-        selected,
-        secrets,
-    };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Problem::general(format!("cannot start the runtime: {e}")))?;
+    let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
+    let options = prepared.options(
+        run_dir.id.clone(),
+        &run_dir.path,
+        jobs,
+        args.keep_going,
+        args.no_cache,
+        false,
+    );
     let started = Instant::now();
-    let outcome = runtime.block_on(async {
-        let (interrupt_tx, interrupt_rx) = watch::channel(0u8);
-        tokio::spawn(forward_signals(interrupt_tx));
-        sched::execute(graph.clone(), options, ui.clone(), interrupt_rx).await
-    });
+    let outcome = prepared.execute(options, ui.clone())?;
     let duration = started.elapsed();
     ui.finish();
-    let _ = std::fs::remove_dir_all(&scratch_dir);
+    let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
+    if let Err(e) = state::save_keys(&orch_dir, outcome.fresh_keys.clone()) {
+        eprintln!("warning: cannot save node keys: {e}");
+    }
 
     let playbook_name = located.source.path.display().to_string();
     // Summaries name the playbook relative to its workspace, wherever orch was started.
@@ -168,11 +469,12 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             RunStatus::Cancelled => "⚪",
         };
         eprintln!(
-            "{mark} {} {}: {} nodes, {} succeeded, {} failed, {} skipped, {} cancelled in {} — {}",
+            "{mark} {} {}: {} nodes, {} succeeded ({} cached), {} failed, {} skipped, {} cancelled in {} — {}",
             playbook_name,
             outcome.status.as_str(),
             c.total,
             c.success,
+            c.cached,
             c.failure,
             c.skipped,
             c.cancelled,

@@ -80,6 +80,9 @@ impl Ui {
             NodeStatus::Skipped => "↷",
             NodeStatus::Cancelled => "○",
         };
+        if result.cached {
+            return format!("✓ {id} cached");
+        }
         let mut line = format!("{mark} {id} {}", result.status.as_str());
         if result.attempts > 0 {
             line.push_str(&format!(" in {}", human_duration(result.duration)));
@@ -219,6 +222,12 @@ impl Observer for Ui {
                     }
                 }
                 None => self.plain_finished(*node, result),
+            },
+            Event::Warning(warning) => match &self.view {
+                Some(live) => {
+                    let _ = live.multi.println(format!("warning: {warning}"));
+                }
+                None => eprintln!("warning: {warning}"),
             },
             Event::Cancelling => {
                 let message = "cancelling: stopping running nodes (Ctrl-C again to kill at once)";

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use orch_store::Digest;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeStatus {
     Success,
@@ -54,6 +56,34 @@ pub struct NodeResult {
     pub reason: Option<String>,
     /// Whether its log file exists (skipped and cancelled nodes never started).
     pub has_log: bool,
+    /// Restored from the cache instead of run.
+    pub cached: bool,
+    pub key: Option<Digest>,
+    /// Why it was (or would be) run rather than restored, or "key found in cache".
+    pub why: Option<String>,
+    /// Digest of its output files and outputs: what its dependents' keys include.
+    pub result_digest: Option<Digest>,
+    /// What `orch plan` decided for it.
+    pub plan: Option<PlanAction>,
+}
+
+/// A node's fate in `orch plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanAction {
+    Cached,
+    Run,
+    /// Its key depends on the result of a node that would run first.
+    Blocked,
+}
+
+impl PlanAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Cached => "cached",
+            PlanAction::Run => "run",
+            PlanAction::Blocked => "blocked",
+        }
+    }
 }
 
 impl NodeResult {
@@ -67,6 +97,11 @@ impl NodeResult {
             summary: String::new(),
             reason: Some(reason.into()),
             has_log: false,
+            cached: false,
+            key: None,
+            why: None,
+            result_digest: None,
+            plan: None,
         }
     }
 }
@@ -88,6 +123,8 @@ pub enum Event {
     },
     /// Cancellation began: running nodes are being stopped.
     Cancelling,
+    /// Something went wrong that does not change the run's result (a cache write failed).
+    Warning(String),
 }
 
 /// Receives events as they happen; called from the scheduler's thread, so keep it quick.

@@ -1,6 +1,5 @@
 //! Files of the workspace: walking with glob patterns, hashing with blake3.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -61,21 +60,6 @@ pub fn matching_files(workspace: &Path, patterns: &Patterns) -> Vec<PathBuf> {
     files
 }
 
-/// blake3 of a file's content, streamed.
-pub fn hash_file(path: &Path) -> std::io::Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = std::fs::File::open(path)?;
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher.finalize())
-}
-
 /// `hashFiles(...)`: blake3 over the blake3 of each matching file, in path order; the
 /// empty string when nothing matches, as GitHub does.
 pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, String> {
@@ -86,9 +70,9 @@ pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, Strin
     }
     let mut combined = blake3::Hasher::new();
     for file in files {
-        let digest =
-            hash_file(&workspace.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
-        combined.update(digest.as_bytes());
+        let digest = orch_store::hash_file(&workspace.join(&file))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        combined.update(&digest.0);
     }
     Ok(combined.finalize().to_hex().to_string())
 }

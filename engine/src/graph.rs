@@ -81,6 +81,11 @@ pub struct CompiledJob {
     pub fail_fast: bool,
     pub max_parallel: Option<usize>,
     pub cache: bool,
+    /// Input patterns relative to the workspace (`None`: the default-inputs rule).
+    pub inputs: Option<Vec<String>>,
+    /// Output paths and globs relative to the workspace.
+    pub outputs: Vec<String>,
+    pub env_inputs: Vec<String>,
     /// Matrix axes (and include keys) in id order; empty without a matrix.
     pub axes: Vec<String>,
 }
@@ -698,6 +703,22 @@ impl<'p> Compiler<'p> {
             fail_fast: job.strategy.fail_fast,
             max_parallel: job.strategy.max_parallel,
             cache: job.cache,
+            inputs: job
+                .inputs
+                .as_ref()
+                .or(defaults.inputs.as_ref())
+                .map(|patterns| {
+                    patterns
+                        .iter()
+                        .map(|p| self.in_workspace(&p.value))
+                        .collect()
+                }),
+            outputs: job
+                .outputs
+                .iter()
+                .map(|p| self.in_workspace(&p.value))
+                .collect(),
+            env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),
             axes,
         }
     }
@@ -737,6 +758,18 @@ impl<'p> Compiler<'p> {
             // Filled in by `compile` once the used playbook is loaded.
             Command::Uses { .. } => Body::Run(Template { parts: Vec::new() }),
         }
+    }
+
+    /// A path or glob of this playbook as the workspace sees it (`!` kept in front).
+    fn in_workspace(&self, pattern: &str) -> String {
+        let (bang, rest) = pattern
+            .strip_prefix('!')
+            .map_or(("", pattern), |r| ("!", r));
+        let rest = rest.strip_prefix("./").unwrap_or(rest);
+        if self.base_dir.as_os_str().is_empty() {
+            return format!("{bang}{rest}");
+        }
+        format!("{bang}{}/{rest}", self.base_dir.display())
     }
 
     /// Relative paths must stay inside the workspace.

@@ -13,12 +13,18 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::event::{Event, NodeResult, NodeStatus, Observer, RunStatus};
+use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatus};
 use crate::expr::{self, Expr, Scope, Template};
+use crate::files::Patterns;
 use crate::graph::{Body, Graph, Uses};
+use crate::inputs::{self, StatCache};
+use crate::key::{KEY_VERSION, KeyComponents};
 use crate::mask::Secrets;
+use crate::outputs;
 use crate::playbook::Shell;
 use crate::process::{self, Cancel, Outcome, Spawn};
+use orch_store::{Backend, Digest};
+use std::collections::HashMap;
 
 pub struct RunOptions {
     pub workspace: PathBuf,
@@ -32,12 +38,29 @@ pub struct RunOptions {
     pub selected: Vec<bool>,
     /// Values of the playbook's secrets, read from the host or a secrets file.
     pub secrets: BTreeMap<String, String>,
+    pub cache: CacheOptions,
+    /// `orch plan`: decide cached / run / blocked for each node, run nothing.
+    pub plan: bool,
+}
+
+pub struct CacheOptions {
+    pub backend: Arc<dyn Backend>,
+    /// `--no-cache`: run every node, still store the results.
+    pub force: bool,
+    /// Each node's key components at its last run, to say why a key changed.
+    pub last_keys: BTreeMap<String, KeyComponents>,
+    /// Folders never read as inputs (the cache directory, when inside the workspace).
+    pub skip_dirs: Vec<PathBuf>,
+    /// Where the stat cache lives (`.orch/state/stat-cache`).
+    pub stat_cache: PathBuf,
 }
 
 pub struct RunOutcome {
     pub status: RunStatus,
     /// One entry per node; `None` for nodes that were not selected.
     pub results: Vec<Option<NodeResult>>,
+    /// The key components computed this run, by node id.
+    pub fresh_keys: Vec<(String, KeyComponents)>,
 }
 
 /// A node id made safe as a file name: `/` and control characters are %-escaped.
@@ -83,7 +106,20 @@ struct State<'g> {
     env_cache: Vec<(String, String)>,
     base_scope: NodeScope,
     secrets: Secrets,
+    stat_cache: StatCache,
+    /// The workspace's files (all, and those the default-inputs rule sees), listed again
+    /// once nodes have finished since the last listing.
+    listing: Option<Listing>,
+    generation: u64,
+    job_inputs: HashMap<usize, Arc<BTreeMap<String, Digest>>>,
+    /// Never inputs by default: every declared output and every playbook file.
+    not_inputs: Patterns,
+    fresh_keys: Vec<(String, KeyComponents)>,
 }
+
+/// A listing of the workspace: the generation it was taken at, every file, and the
+/// files the default-inputs rule sees.
+type Listing = (u64, Arc<Vec<String>>, Arc<Vec<String>>);
 
 pub async fn execute(
     graph: Arc<Graph>,
@@ -114,6 +150,12 @@ pub async fn execute(
         newly_finished: Vec::new(),
         base_scope: State::base_scope(&graph, &options),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
+        stat_cache: StatCache::load(&options.cache.stat_cache),
+        listing: None,
+        generation: 0,
+        job_inputs: HashMap::new(),
+        not_inputs: not_inputs(&graph),
+        fresh_keys: Vec::new(),
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
@@ -150,9 +192,18 @@ pub async fn execute(
                         progressed = true;
                     }
                     Decision::Run => {
+                        let mut work = state.prepare(node);
+                        if let Some(result) = state.consult_cache(node, &mut work) {
+                            observer.event(&Event::NodeFinished {
+                                node,
+                                result: result.clone(),
+                            });
+                            state.finish(node, result);
+                            progressed = true;
+                            continue;
+                        }
                         state.running += 1;
                         state.running_per_job[job] += 1;
-                        let work = state.prepare(node);
                         let observer = observer.clone();
                         let cancel = cancel_rx.clone();
                         tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
@@ -218,10 +269,29 @@ pub async fn execute(
     } else {
         RunStatus::Success
     };
+    if let Err(e) = state.stat_cache.save(&options.cache.stat_cache) {
+        observer.event(&Event::Warning(format!("cannot save the stat cache: {e}")));
+    }
     RunOutcome {
         status,
         results: state.results,
+        fresh_keys: state.fresh_keys,
     }
+}
+
+/// What the default-inputs rule leaves out: every job's declared outputs and the
+/// playbook files themselves (their relevant text is in each key already).
+fn not_inputs(graph: &Graph) -> Patterns {
+    let mut patterns: Vec<String> = graph
+        .jobs
+        .iter()
+        .flat_map(|j| j.outputs.iter().cloned())
+        .collect();
+    patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
+    patterns.retain(|p| !p.starts_with('!'));
+    Patterns::new(&patterns).unwrap_or_else(|_| {
+        Patterns::new(&[]).unwrap_or_else(|_| unreachable!("no patterns always compile"))
+    })
 }
 
 /// A job's result from its parts' results: any failure fails it, then any cancellation
@@ -287,6 +357,7 @@ impl State<'_> {
     }
 
     fn finish(&mut self, node: usize, result: NodeResult) {
+        self.generation += 1;
         let job = self.graph.nodes[node].job;
         let spec = &self.graph.jobs[job];
         if result.status == NodeStatus::Failure && !spec.continue_on_error {
@@ -327,6 +398,245 @@ impl State<'_> {
             result,
             failed,
             context: json!({ "result": result, "outputs": outputs }),
+        }
+    }
+
+    /// In a plan: whether a job's result is unknown because some node of it would run.
+    fn unresolved_in_plan(&self, job: usize) -> bool {
+        self.graph.job_nodes(job).iter().any(|&n| {
+            matches!(&self.results[n], Some(r) if matches!(r.plan, Some(PlanAction::Run | PlanAction::Blocked)))
+        })
+    }
+
+    /// The workspace's files, listed again only when nodes finished since the last time.
+    fn listing(&mut self) -> (Arc<Vec<String>>, Arc<Vec<String>>) {
+        if let Some((generation, all, default)) = &self.listing
+            && *generation == self.generation
+        {
+            return (all.clone(), default.clone());
+        }
+        let workspace = &self.options.workspace;
+        let skip = &self.options.cache.skip_dirs;
+        let all = Arc::new(inputs::list_files(workspace, false, skip));
+        let default = Arc::new(inputs::list_files(workspace, true, skip));
+        self.listing = Some((self.generation, all.clone(), default.clone()));
+        (all, default)
+    }
+
+    /// A job's input files and their digests, computed when its first node starts.
+    fn job_inputs(&mut self, job: usize) -> Arc<BTreeMap<String, Digest>> {
+        if let Some(inputs) = self.job_inputs.get(&job) {
+            return inputs.clone();
+        }
+        let spec = &self.graph.jobs[job];
+        let patterns = spec.inputs.as_ref().and_then(|p| Patterns::new(p).ok());
+        let (all, default) = self.listing();
+        let files = inputs::select(&all, &default, patterns.as_ref(), &self.not_inputs);
+        let mut digests = BTreeMap::new();
+        for file in files {
+            // A file that vanished between listing and hashing is simply not an input.
+            if let Ok(digest) = self.stat_cache.digest(&self.options.workspace, &file) {
+                digests.insert(file, digest);
+            }
+        }
+        let digests = Arc::new(digests);
+        self.job_inputs.insert(job, digests.clone());
+        digests
+    }
+
+    /// Everything that goes into a node's key (see `key.rs`).
+    fn key_components(&mut self, node: usize, work: &NodeWork) -> KeyComponents {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut command = Vec::with_capacity(work.steps.len());
+        let mut env: BTreeMap<String, String> = work
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("ORCH_"))
+            .map(|(k, v)| (k.clone(), self.secrets.mask(v)))
+            .collect();
+        for (index, step) in work.steps.iter().enumerate() {
+            let condition = step
+                .condition
+                .as_ref()
+                .map(|c| format!(" if {c}"))
+                .unwrap_or_default();
+            let text = match &step.command {
+                StepCommand::Inline(text) => format!("run{condition}:{}", self.secrets.mask(text)),
+                StepCommand::Script { path, args } => {
+                    let digest = self
+                        .stat_cache
+                        .digest(&self.options.workspace, path)
+                        .map_or_else(|e| format!("unreadable: {e}"), |d| d.to_hex());
+                    let args: Vec<String> = args.iter().map(|a| self.secrets.mask(a)).collect();
+                    format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
+                }
+            };
+            command.push(format!(
+                "{}{text}",
+                if step.continue_on_error {
+                    "continue-on-error "
+                } else {
+                    ""
+                }
+            ));
+            for (k, v) in &step.env {
+                env.insert(format!("step{index}.{k}"), self.secrets.mask(v));
+            }
+        }
+        let mut needs = BTreeMap::new();
+        for &need in &job.needs {
+            for n in self.graph.job_nodes(need) {
+                let digest = match &self.results[n] {
+                    Some(r) => r.result_digest.unwrap_or_else(|| {
+                        Digest::of(format!("status:{}", r.status.as_str()).as_bytes())
+                    }),
+                    None => Digest::of(b"status:not-selected"),
+                };
+                needs.insert(self.graph.nodes[n].id.clone(), digest);
+            }
+        }
+        let env_inputs = job
+            .env_inputs
+            .iter()
+            .map(|name| {
+                let value = std::env::var_os(name)
+                    .map_or_else(|| b"\0unset".to_vec(), |v| v.into_encoded_bytes());
+                (name.clone(), Digest::of(&value))
+            })
+            .collect();
+        KeyComponents {
+            version: KEY_VERSION,
+            node: spec.id.clone(),
+            shell: work.shell.name().to_owned(),
+            command,
+            env,
+            matrix: spec
+                .matrix
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            working_directory: work.cwd.strip_prefix(&self.options.workspace).map_or_else(
+                |_| work.cwd.display().to_string(),
+                |p| p.display().to_string(),
+            ),
+            inputs: (*self.job_inputs(spec.job)).clone(),
+            env_inputs,
+            needs,
+        }
+    }
+
+    /// Computes the node's key and looks it up. A hit is restored (or, in a plan, noted)
+    /// and returned; a miss fills in the key, the reason and what to store after the run.
+    fn consult_cache(&mut self, node: usize, work: &mut NodeWork) -> Option<NodeResult> {
+        let started = Instant::now();
+        let job = &self.graph.jobs[self.graph.nodes[node].job];
+        let id = self.graph.nodes[node].id.clone();
+        let components = self.key_components(node, work);
+        let key = components.digest();
+        let since_last = match self.options.cache.last_keys.get(&id) {
+            None => Some("no previous run".to_owned()),
+            Some(old) if *old == components => None,
+            Some(old) => Some(components.why_changed(old)),
+        };
+        self.fresh_keys.push((id, components));
+        work.key = Some(key);
+        work.outputs.clone_from(&job.outputs);
+        let backend = self.options.cache.backend.clone();
+        work.backend = Some(backend.clone());
+        let miss = |why: String| -> Option<NodeResult> {
+            Some(NodeResult {
+                why: Some(why),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            })
+        };
+        let verdict = if !job.cache {
+            miss("cache: false".into())
+        } else if self.options.cache.force {
+            work.store = true;
+            miss("--no-cache".into())
+        } else {
+            work.store = true;
+            match backend.get_action(&key) {
+                Ok(Some(record)) if self.options.plan => {
+                    return Some(NodeResult {
+                        plan: Some(PlanAction::Cached),
+                        why: Some("key found in cache".into()),
+                        key: Some(key),
+                        cached: true,
+                        outputs: record.outputs.into_iter().collect(),
+                        result_digest: Some(record.result_digest),
+                        ..NodeResult::not_run(NodeStatus::Success, "")
+                    });
+                }
+                Ok(Some(record)) => {
+                    match outputs::restore(&self.options.workspace, &record.files, backend.as_ref())
+                    {
+                        Ok(()) => {
+                            return Some(self.restored(
+                                node,
+                                key,
+                                record,
+                                started,
+                                backend.as_ref(),
+                            ));
+                        }
+                        Err(why) => miss(format!("cached outputs could not be restored: {why}")),
+                    }
+                }
+                Ok(None) => miss(
+                    since_last.unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
+                ),
+                Err(e) => miss(format!("the cache could not be read: {e}")),
+            }
+        };
+        let why = verdict.and_then(|r| r.why);
+        work.why.clone_from(&why);
+        self.options.plan.then(|| NodeResult {
+            plan: Some(PlanAction::Run),
+            why,
+            key: Some(key),
+            ..NodeResult::not_run(NodeStatus::Success, "")
+        })
+    }
+
+    /// A cache hit: the log copied into this run's logs, outputs already restored.
+    fn restored(
+        &self,
+        node: usize,
+        key: Digest,
+        record: orch_store::ActionResult,
+        started: Instant,
+        backend: &dyn Backend,
+    ) -> NodeResult {
+        let log_path = self
+            .options
+            .log_dir
+            .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
+        let mut text = format!(
+            "orch: restored from the cache (key {})\n",
+            crate::key::short(&key)
+        )
+        .into_bytes();
+        match record.log.map(|d| backend.read_blob(&d)) {
+            Some(Ok(Some(bytes))) => text.extend(bytes),
+            _ => text.extend(b"orch: the original log is no longer in the cache\n"),
+        }
+        let has_log = std::fs::write(&log_path, text).is_ok();
+        NodeResult {
+            status: NodeStatus::Success,
+            exit_code: Some(record.exit_code),
+            attempts: 1,
+            duration: started.elapsed(),
+            outputs: record.outputs.into_iter().collect(),
+            summary: record.summary,
+            reason: None,
+            has_log,
+            cached: true,
+            key: Some(key),
+            why: Some("key found in cache".into()),
+            result_digest: Some(record.result_digest),
+            plan: None,
         }
     }
 
@@ -393,6 +703,19 @@ impl State<'_> {
                 NodeStatus::Cancelled,
                 "fail-fast: another node of this job failed",
             ));
+        }
+        if self.options.plan
+            && let Some(&waiting) = spec.needs.iter().find(|&&n| self.unresolved_in_plan(n))
+        {
+            return Decision::Finish(NodeResult {
+                plan: Some(PlanAction::Blocked),
+                why: Some(format!(
+                    "waits for {}'s result",
+                    self.graph.jobs[waiting].id
+                )),
+                status: NodeStatus::Success,
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            });
         }
         let needs_ok = spec.needs.iter().all(|&n| self.job_result(n) == "success");
         if !spec.condition_decides {
@@ -628,6 +951,11 @@ impl State<'_> {
             render_problems: problems,
             scope,
             secrets: self.secrets.clone(),
+            key: None,
+            why: None,
+            outputs: Vec::new(),
+            backend: None,
+            store: false,
         }
     }
 }
@@ -671,6 +999,13 @@ struct NodeWork {
     render_problems: Vec<String>,
     scope: NodeScope,
     secrets: Secrets,
+    key: Option<Digest>,
+    why: Option<String>,
+    /// Declared outputs, relative to the workspace.
+    outputs: Vec<String>,
+    backend: Option<Arc<dyn Backend>>,
+    /// Record the result under the key after a success.
+    store: bool,
 }
 
 impl NodeWork {
@@ -685,6 +1020,11 @@ impl NodeWork {
             summary: String::new(),
             reason: None,
             has_log: true,
+            cached: false,
+            key: self.key,
+            why: self.why.clone(),
+            result_digest: None,
+            plan: None,
         };
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,
@@ -756,7 +1096,80 @@ impl NodeWork {
         // Scratch files may hold rendered secrets: gone as soon as the node ends.
         let _ = std::fs::remove_dir_all(&self.scratch);
         result.duration = started.elapsed();
+        if result.status == NodeStatus::Success {
+            drop(log);
+            let (digest, warning) = self.keep_result(&result).await;
+            result.result_digest = Some(digest);
+            if let Some(warning) = warning {
+                if let Ok(mut log) = File::options().append(true).open(&self.log_path) {
+                    let _ = writeln!(log, "orch: warning: {warning}");
+                }
+                observer.event(&Event::Warning(format!(
+                    "{}: {warning}",
+                    self.scope.orch["node"].as_str().unwrap_or("?")
+                )));
+            }
+        }
         result
+    }
+
+    /// After a success: the outputs into the store, the result's digest, and (when the
+    /// node may be cached) its record under the key. Store failures are warnings: the
+    /// run's result stands, only the cache misses out. When the outputs cannot be read,
+    /// the digest is unique, so nothing downstream can wrongly look unchanged.
+    async fn keep_result(&self, result: &NodeResult) -> (Digest, Option<String>) {
+        let Some(backend) = self.backend.clone() else {
+            return (crate::key::result_digest(&[], &result.outputs), None);
+        };
+        let workspace = self.workspace.clone();
+        let patterns = self.outputs.clone();
+        let log_path = self.log_path.clone();
+        let record_key = self.key.filter(|_| self.store);
+        let outputs = result.outputs.clone();
+        let summary = result.summary.clone();
+        let exit_code = result.exit_code.unwrap_or(0);
+        let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
+        let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
+            let unique = || {
+                Digest::of(
+                    format!(
+                        "uncollected {:?} {}",
+                        std::time::SystemTime::now(),
+                        std::process::id()
+                    )
+                    .as_bytes(),
+                )
+            };
+            let files = outputs::collect(&workspace, &patterns, backend.as_ref())
+                .map_err(|e| (unique(), e))?;
+            let digest = crate::key::result_digest(&files, &outputs);
+            if let Some(key) = record_key {
+                let log = backend.put_file(&log_path).ok();
+                let record = orch_store::ActionResult {
+                    orch_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    exit_code,
+                    duration_ms,
+                    log,
+                    files,
+                    outputs: outputs.into_iter().collect(),
+                    summary,
+                    result_digest: digest,
+                };
+                backend
+                    .put_action(&key, &record)
+                    .map_err(|e| (digest, format!("the result was not cached: {e}")))?;
+            }
+            Ok(digest)
+        })
+        .await;
+        match kept {
+            Ok(Ok(digest)) => (digest, None),
+            Ok(Err((digest, warning))) => (digest, Some(warning)),
+            Err(e) => (
+                Digest::of(format!("{e}").as_bytes()),
+                Some(format!("storing the result failed: {e}")),
+            ),
+        }
     }
 
     /// One attempt: every step in order; the first failing step ends it.

@@ -61,6 +61,9 @@ impl RunReport<'_> {
         let mut c = Counts::default();
         for (_, r) in self.nodes() {
             c.total += 1;
+            if r.cached {
+                c.cached += 1;
+            }
             match r.status {
                 NodeStatus::Success => c.success += 1,
                 NodeStatus::Failure => c.failure += 1,
@@ -101,11 +104,12 @@ impl RunReport<'_> {
                     "job": self.graph.jobs[node.job].id,
                     "matrix": matrix,
                     "status": r.status.as_str(),
-                    "cached": false,
+                    "cached": r.cached,
                     "exit_code": r.exit_code,
                     "attempts": r.attempts,
                     "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-                    "key": Value::Null,
+                    "key": r.key.map(|k| k.to_hex()),
+                    "why": r.why,
                     "outputs": outputs,
                     "log": if r.has_log { Value::String(self.log_path(i)) } else { Value::Null },
                     "reason": r.reason,
@@ -163,8 +167,11 @@ impl RunReport<'_> {
             "| {} | {} | {} | {} | {} | {} |\n",
             c.total, c.success, c.failure, c.skipped, c.cancelled, c.cached
         );
-        let _ = writeln!(md, "| node | status | duration | attempts | matrix |");
-        let _ = writeln!(md, "|---|---|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "| node | status | duration | attempts | matrix | cache |"
+        );
+        let _ = writeln!(md, "|---|---|---:|---:|---|---|");
         for (i, r) in self.nodes() {
             let node = &self.graph.nodes[i];
             let status = match r.status {
@@ -180,11 +187,16 @@ impl RunReport<'_> {
                 .collect();
             let _ = writeln!(
                 md,
-                "| `{}` | {status} | {} | {} | {} |",
+                "| `{}` | {status} | {} | {} | {} | {} |",
                 node.id.replace('|', "\\|"),
                 human_duration(r.duration),
                 r.attempts,
-                matrix.join(", ").replace('|', "\\|")
+                matrix.join(", ").replace('|', "\\|"),
+                match (&r.why, r.cached) {
+                    (_, true) => "💾 cached".to_owned(),
+                    (Some(why), false) => format!("miss: {}", why.replace('|', "\\|")),
+                    (None, false) => String::new(),
+                }
             );
         }
         let failures: Vec<(usize, &NodeResult)> = self

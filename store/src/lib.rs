@@ -1,86 +1,61 @@
 //! orch's content store: bytes and records, no playbook types.
 //!
-//! Today it holds the digest type that the engine already uses for run ids and keys.
-//! The caching work fills in the rest of the sketch below: a blob store keyed by blake3
-//! (temp file + fsync + rename, verified on read) and an action cache (node key →
-//! postcard-encoded result record with a magic/version header), behind [`Backend`].
+//! On disk (`LocalStore`, one directory that several orch processes may share):
+//!
+//! ```text
+//! ROOT/cas/ab/cdef…   blobs, named by the blake3 of their content
+//! ROOT/ac/ab/cdef…    action records: node key → ActionResult (magic + version + postcard)
+//! ROOT/tmp/           files being written; renamed into place only when complete
+//! ```
+//!
+//! Every write goes to a temporary file in `tmp/` (same filesystem), is fsynced, then
+//! renamed: a reader sees a whole entry or none, and a crash leaves only a temp file that
+//! `gc` removes. No locks: content addressing makes concurrent writes of one entry
+//! idempotent. Every read verifies (blob: its hash; record: its header and decoding); what
+//! fails is removed and reported as a miss, never returned.
 
-use std::fmt;
+mod digest;
+mod local;
+mod record;
 
-/// A blake3 digest.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest(pub [u8; 32]);
+pub use digest::Digest;
+pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file};
+pub use record::{ActionResult, FORMAT_VERSION, OutputFile, decode_record, encode_record};
 
-impl Digest {
-    pub fn of(bytes: &[u8]) -> Self {
-        Digest(*blake3::hash(bytes).as_bytes())
-    }
-
-    pub fn to_hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
-    }
-
-    pub fn from_hex(text: &str) -> Option<Self> {
-        blake3::Hash::from_hex(text)
-            .ok()
-            .map(|h| Digest(*h.as_bytes()))
-    }
-
-    /// `ab/cdef…`: the sharded relative path of an object.
-    pub fn sharded_path(&self) -> String {
-        let hex = self.to_hex();
-        format!("{}/{}", &hex[..2], &hex[2..])
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("i/o error on {path}: {source}")]
+    #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("object {0} failed verification")]
-    Corrupt(Digest),
 }
 
-/// Where blobs and action results live: a local directory now, HTTP or REAPI later.
-/// The engine talks only to this trait.
-pub trait Backend: Send + Sync {
-    /// The bytes of a blob, verified against its digest; `None` when absent or corrupt.
-    fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Stores bytes and returns their digest.
-    fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError>;
-    /// The encoded action result stored under a node key.
-    fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
-    fn put_action(&self, key: &Digest, record: &[u8]) -> Result<(), StoreError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trip_and_sharding() {
-        let d = Digest::of(b"hello");
-        assert_eq!(d.to_hex(), blake3::hash(b"hello").to_hex().to_string());
-        assert_eq!(Digest::from_hex(&d.to_hex()), Some(d));
-        assert_eq!(Digest::from_hex("zz"), None);
-        let path = d.sharded_path();
-        assert_eq!(&path[2..3], "/");
-        assert_eq!(path.replace('/', ""), d.to_hex());
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
+}
+
+/// Where blobs and action results live: a local directory now, HTTP or REAPI later. The
+/// engine talks only to this trait.
+pub trait Backend: Send + Sync {
+    /// Stores a file's content; returns its digest.
+    fn put_file(&self, path: &Path) -> Result<Digest, StoreError>;
+    fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError>;
+    /// A blob's bytes, verified; `None` when absent or corrupt (a corrupt one is removed).
+    fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a blob to `dest` (verified, with `mode`, atomically); false when the blob
+    /// is absent or corrupt, in which case `dest` is untouched.
+    fn restore_blob(&self, digest: &Digest, dest: &Path, mode: u32) -> Result<bool, StoreError>;
+    /// The result recorded under a node key; `None` when absent, undecodable, or written
+    /// by another format version.
+    fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError>;
+    fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError>;
 }

