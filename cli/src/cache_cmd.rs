@@ -114,7 +114,7 @@ fn cache_dir(cli: &Cli) -> Result<(PathBuf, Option<PathBuf>), Failure> {
         (None, Some(orch_dir)) => Ok((orch_dir.join("cache"), Some(orch_dir))),
         (None, None) => Err(located
             .err()
-            .map_or_else(|| Problem::general("no cache directory"), |e| e)
+            .unwrap_or_else(|| Problem::general("no cache directory"))
             .into()),
     }
 }
