@@ -476,6 +476,17 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The template as a glob, each expression standing for any text (`out/*.bin`).
+    pub fn as_glob(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.as_str(),
+                Part::Expr(..) => "*",
+            })
+            .collect()
+    }
+
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }

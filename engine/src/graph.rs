@@ -82,9 +82,9 @@ pub struct CompiledJob {
     pub max_parallel: Option<usize>,
     pub cache: bool,
     /// Input patterns relative to the workspace (`None`: the default-inputs rule).
-    pub inputs: Option<Vec<String>>,
+    pub inputs: Option<Vec<Template>>,
     /// Output paths and globs relative to the workspace.
-    pub outputs: Vec<String>,
+    pub outputs: Vec<Template>,
     pub env_inputs: Vec<String>,
     /// Matrix axes (and include keys) in id order; empty without a matrix.
     pub axes: Vec<String>,
@@ -678,6 +678,20 @@ impl<'p> Compiler<'p> {
         }
         let working_directory = working_directory.and_then(|w| self.template(w, &allowed));
         let name = job.name.as_ref().and_then(|n| self.template(n, &allowed));
+        // Patterns may use expressions (`out/${{ matrix.os }}/`): rendered per node.
+        let mut patterns = |list: &[Sp<String>]| -> Vec<Template> {
+            list.iter()
+                .filter_map(|p| {
+                    self.template(&Sp::new(self.in_workspace(&p.value), p.span), &allowed)
+                })
+                .collect()
+        };
+        let inputs = job
+            .inputs
+            .as_ref()
+            .or(defaults.inputs.as_ref())
+            .map(|list| patterns(list));
+        let outputs = patterns(&job.outputs);
         CompiledJob {
             id: job.id.value.clone(),
             local_id: job.id.value.clone(),
@@ -703,21 +717,8 @@ impl<'p> Compiler<'p> {
             fail_fast: job.strategy.fail_fast,
             max_parallel: job.strategy.max_parallel,
             cache: job.cache,
-            inputs: job
-                .inputs
-                .as_ref()
-                .or(defaults.inputs.as_ref())
-                .map(|patterns| {
-                    patterns
-                        .iter()
-                        .map(|p| self.in_workspace(&p.value))
-                        .collect()
-                }),
-            outputs: job
-                .outputs
-                .iter()
-                .map(|p| self.in_workspace(&p.value))
-                .collect(),
+            inputs,
+            outputs,
             env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),
             axes,
         }

@@ -111,7 +111,7 @@ struct State<'g> {
     /// once nodes have finished since the last listing.
     listing: Option<Listing>,
     generation: u64,
-    job_inputs: HashMap<usize, Arc<BTreeMap<String, Digest>>>,
+    job_inputs: HashMap<(usize, Option<Vec<String>>), Arc<BTreeMap<String, Digest>>>,
     /// Never inputs by default: every declared output and every playbook file.
     not_inputs: Patterns,
     fresh_keys: Vec<(String, KeyComponents)>,
@@ -285,7 +285,7 @@ fn not_inputs(graph: &Graph) -> Patterns {
     let mut patterns: Vec<String> = graph
         .jobs
         .iter()
-        .flat_map(|j| j.outputs.iter().cloned())
+        .flat_map(|j| j.outputs.iter().map(Template::as_glob))
         .collect();
     patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns.retain(|p| !p.starts_with('!'));
@@ -424,12 +424,17 @@ impl State<'_> {
     }
 
     /// A job's input files and their digests, computed when its first node starts.
-    fn job_inputs(&mut self, job: usize) -> Arc<BTreeMap<String, Digest>> {
-        if let Some(inputs) = self.job_inputs.get(&job) {
+    fn job_inputs(
+        &mut self,
+        job: usize,
+        rendered: &Option<Vec<String>>,
+    ) -> Arc<BTreeMap<String, Digest>> {
+        let cache_key = (job, rendered.clone());
+        if let Some(inputs) = self.job_inputs.get(&cache_key) {
             return inputs.clone();
         }
-        let spec = &self.graph.jobs[job];
-        let patterns = spec.inputs.as_ref().and_then(|p| Patterns::new(p).ok());
+
+        let patterns = rendered.as_ref().and_then(|p| Patterns::new(p).ok());
         let (all, default) = self.listing();
         let files = inputs::select(&all, &default, patterns.as_ref(), &self.not_inputs);
         let mut digests = BTreeMap::new();
@@ -440,7 +445,7 @@ impl State<'_> {
             }
         }
         let digests = Arc::new(digests);
-        self.job_inputs.insert(job, digests.clone());
+        self.job_inputs.insert(cache_key, digests.clone());
         digests
     }
 
@@ -520,7 +525,7 @@ impl State<'_> {
                 |_| work.cwd.display().to_string(),
                 |p| p.display().to_string(),
             ),
-            inputs: (*self.job_inputs(spec.job)).clone(),
+            inputs: (*self.job_inputs(spec.job, &work.inputs)).clone(),
             env_inputs,
             needs,
         }
@@ -541,7 +546,7 @@ impl State<'_> {
         };
         self.fresh_keys.push((id, components));
         work.key = Some(key);
-        work.outputs.clone_from(&job.outputs);
+
         let backend = self.options.cache.backend.clone();
         work.backend = Some(backend.clone());
         let miss = |why: String| -> Option<NodeResult> {
@@ -911,6 +916,11 @@ impl State<'_> {
                 String::new()
             })
         };
+        let outputs: Vec<String> = job.outputs.iter().map(&mut render).collect();
+        let inputs: Option<Vec<String>> = job
+            .inputs
+            .as_ref()
+            .map(|list| list.iter().map(&mut render).collect());
         let cwd = match &job.working_directory {
             Some(t) => self
                 .options
@@ -953,7 +963,8 @@ impl State<'_> {
             secrets: self.secrets.clone(),
             key: None,
             why: None,
-            outputs: Vec::new(),
+            outputs,
+            inputs,
             backend: None,
             store: false,
         }
@@ -1003,6 +1014,7 @@ struct NodeWork {
     why: Option<String>,
     /// Declared outputs, relative to the workspace.
     outputs: Vec<String>,
+    inputs: Option<Vec<String>>,
     backend: Option<Arc<dyn Backend>>,
     /// Record the result under the key after a success.
     store: bool,

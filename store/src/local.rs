@@ -267,7 +267,12 @@ impl Backend for LocalStore {
     fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
         let digest = hash_file(path).map_err(|e| StoreError::io(path, e))?;
         let dest = self.blob_path(&digest);
-        if dest.exists() {
+        // Present with the right size: trusted here, verified when read. A wrong size is
+        // damage: written anew.
+        let size = fs::metadata(path)
+            .map_err(|e| StoreError::io(path, e))?
+            .len();
+        if fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
             Self::touch(&dest);
             return Ok(digest);
         }
@@ -291,7 +296,7 @@ impl Backend for LocalStore {
     fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
         let dest = self.blob_path(&digest);
-        if dest.exists() {
+        if fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
             Self::touch(&dest);
             return Ok(digest);
         }

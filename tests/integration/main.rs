@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod caching;
 mod errors;
 mod graph;
 mod reusable;

@@ -1,0 +1,437 @@
+//! The content-addressed cache: hits, restores, reasons, early cutoff, sharing, damage.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::{Ws, code, stderr, stdout};
+
+const PIPELINE: &str = "jobs:
+  gen:
+    inputs: ['src/**']
+    outputs: [out/size.txt]
+    run: |
+      mkdir -p out
+      wc -c < src/main.c | tr -d ' ' > out/size.txt
+      echo generated
+  use:
+    needs: gen
+    inputs: [out/size.txt]
+    outputs: [used.txt]
+    run: |
+      echo \"size $(cat out/size.txt)\" > used.txt
+      echo \"size=$(cat out/size.txt)\" >> \"$ORCH_OUTPUT\"
+  report:
+    needs: use
+    inputs: []
+    outputs: [report.txt]
+    run: echo 'report ${{ needs.use.outputs.size }}' > report.txt
+";
+
+fn pipeline() -> Ws {
+    let ws = Ws::new(PIPELINE);
+    ws.write("src/main.c", "int main;\n");
+    ws
+}
+
+fn cached(ws: &Ws, node: &str) -> bool {
+    let summary = ws.summary();
+    let found = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node)
+        .cloned();
+    found.unwrap_or_else(|| panic!("{node} not in {summary:#}"))["cached"] == true
+}
+
+fn plan(ws: &Ws) -> Vec<(String, String, String)> {
+    let out = ws.run(&["plan", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
+            (s("id"), s("action"), s("reason"))
+        })
+        .collect()
+}
+
+fn row<'p>(plan: &'p [(String, String, String)], id: &str) -> (&'p str, &'p str) {
+    let r = plan
+        .iter()
+        .find(|r| r.0 == id)
+        .unwrap_or_else(|| panic!("{id} not in {plan:?}"));
+    (r.1.as_str(), r.2.as_str())
+}
+
+#[test]
+fn a_second_run_is_cached_and_restores_outputs() {
+    let ws = pipeline();
+    assert_eq!(row(&plan(&ws), "gen"), ("run", "no previous run"));
+    assert_eq!(
+        row(&plan(&ws), "use"),
+        ("blocked", "waits for gen's result")
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!cached(&ws, "gen"));
+    let key = ws.summary()["nodes"][0]["key"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 64);
+
+    let plan = plan(&ws);
+    assert!(
+        plan.iter()
+            .all(|r| r.1 == "cached" && r.2 == "key found in cache"),
+        "{plan:?}"
+    );
+    std::fs::remove_dir_all(ws.path().join("out")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0);
+    for node in ["gen", "use", "report"] {
+        assert!(cached(&ws, node), "{node}");
+    }
+    assert_eq!(ws.read("out/size.txt"), "10\n", "outputs are restored");
+    assert_eq!(ws.summary()["counts"]["cached"], 3);
+    assert_eq!(ws.summary()["nodes"][0]["key"], key.as_str());
+    // The cached node's job outputs flow downstream, and its log is in this run's logs.
+    assert_eq!(ws.summary()["nodes"][1]["outputs"]["size"], "10");
+    assert!(ws.log("gen").contains("generated"), "{}", ws.log("gen"));
+    let md = std::fs::read_to_string(ws.latest_run().join("summary.md")).unwrap();
+    assert!(md.contains("💾 cached"), "{md}");
+}
+
+#[test]
+fn reasons_name_what_changed_and_early_cutoff_holds() {
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+
+    // Same size, different content: gen re-runs, its result is the same, the rest is cached.
+    ws.write("src/main.c", "int mian;\n");
+    assert_eq!(row(&plan(&ws), "gen"), ("run", "input src/main.c changed"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!cached(&ws, "gen"));
+    assert!(cached(&ws, "use") && cached(&ws, "report"), "early cutoff");
+    let md = std::fs::read_to_string(ws.latest_run().join("summary.md")).unwrap();
+    assert!(md.contains("miss: input src/main.c changed"), "{md}");
+
+    ws.write("src/extra.h", "x");
+    assert_eq!(row(&plan(&ws), "gen"), ("run", "new input src/extra.h"));
+    std::fs::remove_file(ws.path().join("src/extra.h")).unwrap();
+    assert_eq!(row(&plan(&ws), "gen").0, "cached");
+
+    // A different size changes gen's result, so `use` re-runs, and says why.
+    ws.write("src/main.c", "int main = 1;\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let summary = ws.summary();
+    let used = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "use")
+        .unwrap()
+        .clone();
+    assert_eq!(used["cached"], false);
+    assert_eq!(used["why"], "input out/size.txt changed");
+    assert_eq!(ws.read("report.txt"), "report 14\n");
+
+    ws.write(
+        "orch.yml",
+        &PIPELINE.replace("echo generated", "echo generated!"),
+    );
+    assert_eq!(row(&plan(&ws), "gen"), ("run", "script changed"));
+}
+
+#[test]
+fn env_inputs_and_needs_results_are_reasons() {
+    let ws = Ws::new(
+        "jobs:\n  a: { run: 'echo $ORCH_T_CC > a.txt', outputs: [a.txt], env-inputs: [ORCH_T_CC], inputs: [] }\n  b: { needs: a, run: 'cat a.txt', inputs: [] }\n",
+    );
+    assert_eq!(
+        code(&ws.cmd(&["run"]).env("ORCH_T_CC", "gcc").output().unwrap()),
+        0
+    );
+    let out = ws
+        .cmd(&["plan", "--json"])
+        .env("ORCH_T_CC", "clang")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("env ORCH_T_CC changed"), "{text}");
+    assert_eq!(
+        code(&ws.cmd(&["run"]).env("ORCH_T_CC", "clang").output().unwrap()),
+        0
+    );
+    let summary = ws.summary();
+    assert_eq!(summary["nodes"][1]["why"], "needs a, whose result changed");
+}
+
+#[test]
+fn explain_shows_components_and_differences() {
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    ws.write("src/main.c", "int other;\n");
+    let out = ws.run(&["explain", "gen"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("run: input src/main.c changed"), "{text}");
+    assert!(text.contains("input src/main.c"), "{text}");
+    assert!(text.contains("changed since the last run:"), "{text}");
+    assert!(text.contains("input src/main.c: "), "{text}");
+    let out = ws.run(&["explain", "use"]);
+    assert!(
+        stdout(&out).contains("blocked: waits for gen's result"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&ws.run(&["explain", "nope"])), 2);
+}
+
+#[test]
+fn failures_are_not_cached_and_cache_false_always_runs() {
+    let ws = Ws::new(
+        "jobs:\n  flaky: { run: '[ -e ok ] || { touch ok; exit 1; }; echo ran >> count', inputs: [] }\n  always: { run: 'echo x >> always.txt', cache: false }\n",
+    );
+    assert_eq!(code(&ws.run(&["run", "--keep-going"])), 1);
+    assert_eq!(code(&ws.run(&["run"])), 0, "the failure was not cached");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(ws.read("count"), "ran\n", "the success was cached");
+    assert_eq!(ws.read("always.txt"), "x\nx\nx\n");
+    assert_eq!(row(&plan(&ws), "always"), ("run", "cache: false"));
+}
+
+#[test]
+fn no_cache_runs_everything_and_still_stores() {
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run", "--no-cache"])), 0);
+    assert!(!cached(&ws, "gen"));
+    assert_eq!(ws.summary()["nodes"][0]["why"], "--no-cache");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(cached(&ws, "gen"));
+}
+
+/// A copy of a workspace elsewhere, on the same cache directory, hits: keys hold only
+/// workspace-relative paths.
+#[test]
+fn two_workspaces_share_a_cache_dir() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let first = pipeline();
+    assert_eq!(
+        code(
+            &first
+                .cmd(&["run"])
+                .env("ORCH_CACHE_DIR", cache_dir)
+                .output()
+                .unwrap()
+        ),
+        0
+    );
+    let second = pipeline();
+    assert_eq!(code(&second.run(&["run", "--cache-dir", cache_dir])), 0);
+    for node in ["gen", "use", "report"] {
+        assert!(cached(&second, node), "{node}");
+    }
+    assert_eq!(second.read("out/size.txt"), "10\n");
+    assert!(
+        !second.exists(".orch/cache/cas"),
+        "the default cache was not used"
+    );
+}
+
+#[test]
+fn four_processes_write_one_cache_at_once() {
+    let cache = tempfile::tempdir().unwrap();
+    let playbook = "jobs:\n  m:\n    matrix: { i: [1, 2, 3, 4, 5, 6] }\n    outputs: ['out/${{ matrix.i }}.bin']\n    run: |\n      mkdir -p out\n      head -c 300000 /dev/urandom > /dev/null\n      seq 1 50000 | sed 's/^/${{ matrix.i }}-/' > out/${{ matrix.i }}.bin\n";
+    let workspaces: Vec<Ws> = (0..4).map(|_| Ws::new(playbook)).collect();
+    let children: Vec<_> = workspaces
+        .iter()
+        .map(|ws| {
+            Command::new(assert_cmd::cargo::cargo_bin("orch"))
+                .args([
+                    "run",
+                    "-j",
+                    "3",
+                    "--cache-dir",
+                    cache.path().to_str().unwrap(),
+                ])
+                .current_dir(ws.path())
+                .env("CI", "true")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let verify = workspaces[0].run(&[
+        "cache",
+        "verify",
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains(", 0 broken"),
+        "{}",
+        stdout(&verify)
+    );
+    // Whoever wrote each entry, a fresh workspace now hits all of them, byte for byte.
+    let fresh = Ws::new(playbook);
+    assert_eq!(
+        code(&fresh.run(&["run", "--cache-dir", cache.path().to_str().unwrap()])),
+        0
+    );
+    assert_eq!(fresh.summary()["counts"]["cached"], 6);
+    assert_eq!(fresh.read("out/3.bin"), workspaces[1].read("out/3.bin"));
+}
+
+fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
+    let shard = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::read_dir(shard)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+#[test]
+fn a_corrupted_blob_or_record_is_a_miss_never_a_restore() {
+    let ws = Ws::new(
+        "jobs:\n  g: { run: 'echo content > out.txt; echo ran >> count', outputs: [out.txt], inputs: [] }\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    // Corrupt every blob: the output's content and the log.
+    for shard in std::fs::read_dir(ws.path().join(".orch/cache/cas")).unwrap() {
+        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let path = blob.unwrap().path();
+            std::fs::write(&path, "tampered").unwrap();
+        }
+    }
+    std::fs::remove_file(ws.path().join("out.txt")).unwrap();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(
+        !cached(&ws, "g"),
+        "a blob that fails verification is a miss"
+    );
+    assert!(
+        ws.summary()["nodes"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("could not be restored")
+    );
+    assert_eq!(ws.read("out.txt"), "content\n");
+    assert_eq!(ws.read("count"), "ran\nran\n");
+
+    // Corrupt the record now: again a miss, and verify is clean after removing it.
+    std::fs::write(
+        only_entry(&ws.path().join(".orch/cache/ac")),
+        "ORCHACv\0junk",
+    )
+    .unwrap();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!cached(&ws, "g"));
+    assert_eq!(
+        ws.summary()["nodes"][0]["why"],
+        "not in the cache (evicted or cleared)"
+    );
+    let verify = ws.run(&["cache", "verify"]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+}
+
+#[test]
+fn verify_reports_damage() {
+    let ws = Ws::new("jobs:\n  g: { run: 'echo c > o.txt', outputs: [o.txt], inputs: [] }\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    std::fs::write(only_entry(&ws.path().join(".orch/cache/ac")), "junk").unwrap();
+    let out = ws.run(&["cache", "verify"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("removed broken entry ac/"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        code(&ws.run(&["cache", "verify"])),
+        0,
+        "the broken entry is gone"
+    );
+}
+
+#[test]
+fn a_killed_run_leaves_a_valid_cache() {
+    let ws = Ws::new(
+        "jobs:\n  big:\n    matrix: { i: [1, 2, 3, 4] }\n    outputs: ['big${{ matrix.i }}.bin']\n    run: 'head -c 3000000 /dev/zero | tr \"\\0\" \"${{ matrix.i }}\" > big${{ matrix.i }}.bin'\n    inputs: []\n",
+    );
+    for delay in [50u64, 150, 300] {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+            .args(["run", "-j", "2"])
+            .current_dir(ws.path())
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let verify = ws.run(&["cache", "verify"]);
+    assert!(
+        stdout(&verify).contains(", 0 broken"),
+        "{}",
+        stdout(&verify)
+    );
+    for i in 1..=4 {
+        let _ = std::fs::remove_file(ws.path().join(format!("big{i}.bin")));
+    }
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    for i in 1..=4u8 {
+        let bytes = std::fs::read(ws.path().join(format!("big{i}.bin"))).unwrap();
+        assert_eq!(bytes.len(), 3_000_000);
+        assert!(bytes.iter().all(|b| *b == b'0' + i));
+    }
+}
+
+#[test]
+fn cache_stats_gc_clear_and_privacy() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let stats = stdout(&ws.run(&["cache", "stats"]));
+    assert!(stats.contains("records    3"), "{stats}");
+    assert!(
+        stats.contains("hit rate   50.0% (3 cached, 3 run, over the last 2 runs)"),
+        "{stats}"
+    );
+    let mode = std::fs::metadata(ws.path().join(".orch/cache"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // Everything is younger than the grace period: gc keeps it.
+    let gc = stdout(&ws.run(&["cache", "gc", "--max-size", "0"]));
+    assert!(gc.starts_with("removed 0 entries"), "{gc}");
+    assert_eq!(code(&ws.run(&["cache", "gc", "--max-size", "lots"])), 2);
+    assert_eq!(code(&ws.run(&["cache", "clear"])), 0);
+    assert!(stdout(&ws.run(&["cache", "stats"])).contains("records    0"));
+    assert_eq!(
+        row(&plan(&ws), "gen"),
+        ("run", "not in the cache (evicted or cleared)")
+    );
+}
