@@ -111,7 +111,7 @@ struct State<'g> {
     /// once nodes have finished since the last listing.
     listing: Option<Listing>,
     generation: u64,
-    job_inputs: HashMap<(usize, Option<Vec<String>>), Arc<BTreeMap<String, Digest>>>,
+    job_inputs: HashMap<(usize, Option<Vec<String>>), InputDigests>,
     /// Never inputs by default: every declared output and every playbook file.
     not_inputs: Patterns,
     fresh_keys: Vec<(String, KeyComponents)>,
@@ -120,6 +120,9 @@ struct State<'g> {
 /// A listing of the workspace: the generation it was taken at, every file, and the
 /// files the default-inputs rule sees.
 type Listing = (u64, Arc<Vec<String>>, Arc<Vec<String>>);
+
+/// Input files (workspace-relative) and their digests.
+type InputDigests = Arc<BTreeMap<String, Digest>>;
 
 pub async fn execute(
     graph: Arc<Graph>,
