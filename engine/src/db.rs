@@ -5,13 +5,18 @@
 //! sealed graph). An edit that leaves the parsed model equal is backdated by salsa, so
 //! the graph is not rebuilt. Node keys join as more queries with the caching work.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::diag::{LoadError, SourceFile};
+use crate::files::Patterns;
 use crate::graph::{self, Graph, Overrides};
+use crate::inputs::{self, StatCache};
+use crate::key::KeyComponents;
 use crate::playbook::{Playbook, decode, tree};
+use orch_store::Digest;
+use salsa::Setter;
 
 #[salsa::input]
 pub struct PlaybookSource {
@@ -31,6 +36,84 @@ pub trait Db: salsa::Database {
     /// The input of a playbook named by `uses` (relative to the workspace), read on first
     /// use and kept, so a watcher can later update it like any input.
     fn used_source(&self, path: &Path) -> Result<PlaybookSource, LoadError>;
+    /// The digest input of a workspace file, created (through the stat cache) on first use.
+    fn file(&self, path: &str) -> WorkspaceFile;
+}
+
+/// One workspace file's content digest (`None` when it cannot be read).
+#[salsa::input]
+pub struct WorkspaceFile {
+    #[returns(copy)]
+    pub digest: Option<Digest>,
+}
+
+/// The workspace's file names: every file, those the default-inputs rule sees, and the
+/// patterns that rule leaves out (declared outputs, playbooks). Set when files are added
+/// or removed, not when one changes.
+#[salsa::input]
+pub struct FileList {
+    #[returns(ref)]
+    pub all: Arc<Vec<String>>,
+    #[returns(ref)]
+    pub default: Arc<Vec<String>>,
+    #[returns(ref)]
+    pub not_inputs: Vec<String>,
+}
+
+/// A node's input patterns as rendered (`None`: the default-inputs rule).
+#[salsa::interned]
+pub struct InputPatterns<'db> {
+    #[returns(ref)]
+    pub patterns: Option<Vec<String>>,
+}
+
+/// Everything in a node's key but its input files: known when the node is ready.
+#[salsa::input]
+pub struct NodeKeyInput {
+    #[returns(ref)]
+    pub partial: KeyComponents,
+    #[returns(ref)]
+    pub patterns: Option<Vec<String>>,
+}
+
+/// The files a pattern set names, with their digests. Depends on the file list and on
+/// the digest input of each matched file only: editing one file re-runs just the sets
+/// that contain it.
+#[salsa::tracked(returns(ref))]
+pub fn input_digests<'db>(
+    db: &'db dyn Db,
+    files: FileList,
+    patterns: InputPatterns<'db>,
+) -> Arc<BTreeMap<String, Digest>> {
+    let compiled = patterns
+        .patterns(db)
+        .as_ref()
+        .and_then(|p| Patterns::new(p).ok());
+    let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
+    let selected = inputs::select(
+        files.all(db),
+        files.default(db),
+        compiled.as_ref(),
+        &excluded,
+    );
+    let digests = selected
+        .into_iter()
+        .filter_map(|path| {
+            let digest = db.file(&path).digest(db)?;
+            Some((path, digest))
+        })
+        .collect();
+    Arc::new(digests)
+}
+
+/// A node's full key components and key.
+#[salsa::tracked(returns(ref))]
+pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> (KeyComponents, Digest) {
+    let patterns = InputPatterns::new(db, node.patterns(db).clone());
+    let mut components = node.partial(db).clone();
+    components.inputs = (**input_digests(db, files, patterns)).clone();
+    let key = components.digest();
+    (components, key)
 }
 
 #[salsa::tracked(returns(ref))]
@@ -61,6 +144,8 @@ pub struct Database {
     /// The workspace that `uses` paths are relative to.
     workspace: PathBuf,
     used: Arc<Mutex<HashMap<PathBuf, PlaybookSource>>>,
+    files: Arc<Mutex<HashMap<String, WorkspaceFile>>>,
+    stat_cache: Arc<Mutex<StatCache>>,
 }
 
 #[salsa::db]
@@ -79,14 +164,79 @@ impl Db for Database {
         }
         Ok(source)
     }
+
+    fn file(&self, path: &str) -> WorkspaceFile {
+        if let Some(file) = self.files.lock().ok().and_then(|m| m.get(path).copied()) {
+            return file;
+        }
+        let digest = self
+            .stat_cache
+            .lock()
+            .ok()
+            .and_then(|mut c| c.digest(&self.workspace, path).ok());
+        let file = WorkspaceFile::new(self, digest);
+        if let Ok(mut files) = self.files.lock() {
+            files.insert(path.to_owned(), file);
+        }
+        file
+    }
+}
+
+impl Database {
+    /// A database for keys in `workspace`, with the stat cache loaded from `stat_cache`.
+    pub fn for_workspace(workspace: &Path, stat_cache: &Path) -> Self {
+        Self {
+            workspace: workspace.to_path_buf(),
+            stat_cache: Arc::new(Mutex::new(StatCache::load(stat_cache))),
+            ..Self::default()
+        }
+    }
+
+    /// Looks at every file the database knows again (a `stat` each, through the stat
+    /// cache) and updates the inputs of those whose content changed. Returns how many.
+    pub fn refresh_files(&mut self) -> usize {
+        let known: Vec<(String, WorkspaceFile)> = self
+            .files
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        let mut changed = 0;
+        for (path, file) in known {
+            let digest = self
+                .stat_cache
+                .lock()
+                .ok()
+                .and_then(|mut c| c.digest(&self.workspace, &path).ok());
+            // A setter starts a new revision: only call it for a real change.
+            if file.digest(self) != digest {
+                file.set_digest(self).to(digest);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    pub fn save_stat_cache(&self, path: &Path) -> std::io::Result<()> {
+        match self.stat_cache.lock() {
+            Ok(cache) => cache.save(path),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Files read and hashed (not answered by the stat cache) so far.
+    pub fn files_hashed(&self) -> usize {
+        self.stat_cache.lock().map_or(0, |c| c.hashed)
+    }
 }
 
 impl Database {
     /// A database that reports each query it executes (tests prove incrementality with it).
-    pub fn with_execution_log(log: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+    pub fn with_execution_log(log: Arc<std::sync::Mutex<Vec<String>>>, workspace: &Path) -> Self {
         Self {
-            workspace: PathBuf::new(),
+            workspace: workspace.to_path_buf(),
             used: Arc::default(),
+            files: Arc::default(),
+            stat_cache: Arc::default(),
             storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
                 if let salsa::EventKind::WillExecute { database_key } = event.kind
                     && let Ok(mut log) = log.lock()
@@ -133,7 +283,7 @@ mod tests {
     #[test]
     fn an_edit_that_changes_nothing_does_not_recompile() {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut db = Database::with_execution_log(log.clone());
+        let mut db = Database::with_execution_log(log.clone(), Path::new(""));
         let file = |text: &str| SourceFile {
             path: "orch.yml".into(),
             text: text.into(),
@@ -172,5 +322,48 @@ mod tests {
             executed.iter().any(|q| q.contains("compile_graph")),
             "{executed:?}"
         );
+    }
+
+    /// Editing one file re-executes only the queries of the nodes that read it.
+    #[test]
+    fn a_file_edit_recomputes_only_the_keys_that_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for (name, text) in [("a.txt", "a"), ("b.txt", "b")] {
+            std::fs::write(ws.join(name), text).unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(ws.join(name))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut db = Database::with_execution_log(log.clone(), ws);
+        let names = Arc::new(vec!["a.txt".to_owned(), "b.txt".to_owned()]);
+        let files = FileList::new(&db, names.clone(), names, Vec::new());
+        let node = |db: &Database, id: &str, pattern: &str| {
+            let partial = KeyComponents {
+                node: id.into(),
+                ..KeyComponents::default()
+            };
+            NodeKeyInput::new(db, partial, Some(vec![pattern.to_owned()]))
+        };
+        let (a, b) = (node(&db, "A", "a.txt"), node(&db, "B", "b.txt"));
+        let key_a = node_key(&db, a, files).1;
+        let key_b = node_key(&db, b, files).1;
+        assert_eq!(node_key(&db, a, files).0.inputs["a.txt"], Digest::of(b"a"));
+        assert_eq!(db.refresh_files(), 0, "nothing changed");
+        log.lock().unwrap().clear();
+
+        std::fs::write(ws.join("b.txt"), "B").unwrap();
+        assert_eq!(db.refresh_files(), 1);
+        assert_eq!(node_key(&db, a, files).1, key_a);
+        assert_ne!(node_key(&db, b, files).1, key_b);
+        let executed = std::mem::take(&mut *log.lock().unwrap());
+        let count = |name: &str| executed.iter().filter(|q| q.contains(name)).count();
+        assert_eq!(count("input_digests"), 1, "{executed:?}");
+        assert_eq!(count("node_key"), 1, "{executed:?}");
     }
 }

@@ -39,6 +39,14 @@ impl Patterns {
         })
     }
 
+    /// Patterns that match nothing.
+    pub fn none() -> Self {
+        Self {
+            include: GlobSet::empty(),
+            exclude: GlobSet::empty(),
+        }
+    }
+
     pub fn matches(&self, relative: &Path) -> bool {
         self.include.is_match(relative) && !self.exclude.is_match(relative)
     }

@@ -13,18 +13,18 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::db::{self, Database, Db, FileList, NodeKeyInput};
 use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatus};
 use crate::expr::{self, Expr, Scope, Template};
-use crate::files::Patterns;
 use crate::graph::{Body, Graph, Uses};
-use crate::inputs::{self, StatCache};
+use crate::inputs;
 use crate::key::{KEY_VERSION, KeyComponents};
 use crate::mask::Secrets;
 use crate::outputs;
 use crate::playbook::Shell;
 use crate::process::{self, Cancel, Outcome, Spawn};
 use orch_store::{Backend, Digest};
-use std::collections::HashMap;
+use salsa::Setter;
 
 pub struct RunOptions {
     pub workspace: PathBuf,
@@ -106,23 +106,16 @@ struct State<'g> {
     env_cache: Vec<(String, String)>,
     base_scope: NodeScope,
     secrets: Secrets,
-    stat_cache: StatCache,
-    /// The workspace's files (all, and those the default-inputs rule sees), listed again
-    /// once nodes have finished since the last listing.
-    listing: Option<Listing>,
+    /// The key queries (salsa): file digests and input sets, memoized across nodes.
+    db: Database,
+    files: Option<FileList>,
+    /// The generation `files` was last brought up to date at.
+    synced_at: Option<u64>,
     generation: u64,
-    job_inputs: HashMap<(usize, Option<Vec<String>>), InputDigests>,
     /// Never inputs by default: every declared output and every playbook file.
-    not_inputs: Patterns,
+    not_inputs: Vec<String>,
     fresh_keys: Vec<(String, KeyComponents)>,
 }
-
-/// A listing of the workspace: the generation it was taken at, every file, and the
-/// files the default-inputs rule sees.
-type Listing = (u64, Arc<Vec<String>>, Arc<Vec<String>>);
-
-/// Input files (workspace-relative) and their digests.
-type InputDigests = Arc<BTreeMap<String, Digest>>;
 
 pub async fn execute(
     graph: Arc<Graph>,
@@ -153,10 +146,10 @@ pub async fn execute(
         newly_finished: Vec::new(),
         base_scope: State::base_scope(&graph, &options),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
-        stat_cache: StatCache::load(&options.cache.stat_cache),
-        listing: None,
+        db: Database::for_workspace(&options.workspace, &options.cache.stat_cache),
+        files: None,
+        synced_at: None,
         generation: 0,
-        job_inputs: HashMap::new(),
         not_inputs: not_inputs(&graph),
         fresh_keys: Vec::new(),
         env_cache: Vec::new(),
@@ -272,7 +265,7 @@ pub async fn execute(
     } else {
         RunStatus::Success
     };
-    if let Err(e) = state.stat_cache.save(&options.cache.stat_cache) {
+    if let Err(e) = state.db.save_stat_cache(&options.cache.stat_cache) {
         observer.event(&Event::Warning(format!("cannot save the stat cache: {e}")));
     }
     RunOutcome {
@@ -284,7 +277,7 @@ pub async fn execute(
 
 /// What the default-inputs rule leaves out: every job's declared outputs and the
 /// playbook files themselves (their relevant text is in each key already).
-fn not_inputs(graph: &Graph) -> Patterns {
+fn not_inputs(graph: &Graph) -> Vec<String> {
     let mut patterns: Vec<String> = graph
         .jobs
         .iter()
@@ -292,9 +285,7 @@ fn not_inputs(graph: &Graph) -> Patterns {
         .collect();
     patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns.retain(|p| !p.starts_with('!'));
-    Patterns::new(&patterns).unwrap_or_else(|_| {
-        Patterns::new(&[]).unwrap_or_else(|_| unreachable!("no patterns always compile"))
-    })
+    patterns
 }
 
 /// A job's result from its parts' results: any failure fails it, then any cancellation
@@ -411,49 +402,39 @@ impl State<'_> {
         })
     }
 
-    /// The workspace's files, listed again only when nodes finished since the last time.
-    fn listing(&mut self) -> (Arc<Vec<String>>, Arc<Vec<String>>) {
-        if let Some((generation, all, default)) = &self.listing
-            && *generation == self.generation
+    /// Brings the key database up to date when nodes finished since the last look: files
+    /// it knows are stat-ed again (changed ones re-hashed), and the workspace is listed.
+    fn sync_files(&mut self) -> FileList {
+        if let (Some(files), Some(at)) = (self.files, self.synced_at)
+            && at == self.generation
         {
-            return (all.clone(), default.clone());
+            return files;
         }
+        self.db.refresh_files();
         let workspace = &self.options.workspace;
         let skip = &self.options.cache.skip_dirs;
         let all = Arc::new(inputs::list_files(workspace, false, skip));
         let default = Arc::new(inputs::list_files(workspace, true, skip));
-        self.listing = Some((self.generation, all.clone(), default.clone()));
-        (all, default)
-    }
-
-    /// A job's input files and their digests, computed when its first node starts.
-    fn job_inputs(
-        &mut self,
-        job: usize,
-        rendered: &Option<Vec<String>>,
-    ) -> Arc<BTreeMap<String, Digest>> {
-        let cache_key = (job, rendered.clone());
-        if let Some(inputs) = self.job_inputs.get(&cache_key) {
-            return inputs.clone();
-        }
-
-        let patterns = rendered.as_ref().and_then(|p| Patterns::new(p).ok());
-        let (all, default) = self.listing();
-        let files = inputs::select(&all, &default, patterns.as_ref(), &self.not_inputs);
-        let mut digests = BTreeMap::new();
-        for file in files {
-            // A file that vanished between listing and hashing is simply not an input.
-            if let Ok(digest) = self.stat_cache.digest(&self.options.workspace, &file) {
-                digests.insert(file, digest);
+        let files = match self.files {
+            None => FileList::new(&self.db, all, default, self.not_inputs.clone()),
+            Some(files) => {
+                // Setters start a new revision: only for a real change.
+                if **files.all(&self.db) != *all {
+                    files.set_all(&mut self.db).to(all);
+                }
+                if **files.default(&self.db) != *default {
+                    files.set_default(&mut self.db).to(default);
+                }
+                files
             }
-        }
-        let digests = Arc::new(digests);
-        self.job_inputs.insert(cache_key, digests.clone());
-        digests
+        };
+        self.files = Some(files);
+        self.synced_at = Some(self.generation);
+        files
     }
 
-    /// Everything that goes into a node's key (see `key.rs`).
-    fn key_components(&mut self, node: usize, work: &NodeWork) -> KeyComponents {
+    /// Everything that goes into a node's key but its input files (see `key.rs`).
+    fn partial_components(&self, node: usize, work: &NodeWork) -> KeyComponents {
         let spec = &self.graph.nodes[node];
         let job = &self.graph.jobs[spec.job];
         let mut command = Vec::with_capacity(work.steps.len());
@@ -473,9 +454,10 @@ impl State<'_> {
                 StepCommand::Inline(text) => format!("run{condition}:{}", self.secrets.mask(text)),
                 StepCommand::Script { path, args } => {
                     let digest = self
-                        .stat_cache
-                        .digest(&self.options.workspace, path)
-                        .map_or_else(|e| format!("unreadable: {e}"), |d| d.to_hex());
+                        .db
+                        .file(path)
+                        .digest(&self.db)
+                        .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
                     let args: Vec<String> = args.iter().map(|a| self.secrets.mask(a)).collect();
                     format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
                 }
@@ -528,7 +510,7 @@ impl State<'_> {
                 |_| work.cwd.display().to_string(),
                 |p| p.display().to_string(),
             ),
-            inputs: (*self.job_inputs(spec.job, &work.inputs)).clone(),
+            inputs: BTreeMap::new(),
             env_inputs,
             needs,
         }
@@ -540,8 +522,10 @@ impl State<'_> {
         let started = Instant::now();
         let job = &self.graph.jobs[self.graph.nodes[node].job];
         let id = self.graph.nodes[node].id.clone();
-        let components = self.key_components(node, work);
-        let key = components.digest();
+        let files = self.sync_files();
+        let partial = self.partial_components(node, work);
+        let request = NodeKeyInput::new(&self.db, partial, work.inputs.clone());
+        let (components, key) = db::node_key(&self.db, request, files).clone();
         let since_last = match self.options.cache.last_keys.get(&id) {
             None => Some("no previous run".to_owned()),
             Some(old) if *old == components => None,
