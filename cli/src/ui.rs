@@ -219,6 +219,11 @@ impl Observer for Ui {
                         for line in self.log_lines(*node, Some(20)) {
                             let _ = live.multi.println(format!("    {line}"));
                         }
+                    } else if self.verbose && result.has_log {
+                        // -v replays every log, a cached node's original one included.
+                        for line in self.log_lines(*node, None) {
+                            let _ = live.multi.println(format!("    {line}"));
+                        }
                     }
                 }
                 None => self.plain_finished(*node, result),
