@@ -172,6 +172,7 @@ fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
 fn load(cli: &Cli, overrides: Overrides) -> Result<(Located, Arc<Graph>), Failure> {
     let (located, session) = open(cli)?;
     let graph = session.graph(overrides)?;
+    graph.check_on_disk(&located.workspace)?;
     Ok((located, graph))
 }
 

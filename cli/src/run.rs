@@ -14,7 +14,7 @@ use orch_engine::sched::{self, CacheOptions, RunOptions, RunOutcome};
 use orch_engine::summary::{RunReport, human_duration};
 use orch_engine::workspace::Located;
 use orch_engine::{runs, state, targets};
-use orch_store::LocalStore;
+use orch_store::{Backend, LocalStore, NoStore};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -97,7 +97,7 @@ struct Prepared {
     selected: Vec<bool>,
     secrets: BTreeMap<String, String>,
     orch_dir: PathBuf,
-    store: Arc<LocalStore>,
+    store: Arc<dyn Backend>,
     cache_dir: PathBuf,
 }
 
@@ -121,6 +121,7 @@ fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
     vars.extend(selection.vars.iter().cloned());
     let overrides = overrides(&vars, &selection.matrix, &chosen)?;
     let graph = session.graph(overrides)?;
+    graph.check_on_disk(&located.workspace)?;
     let selected = targets::select(&graph, &chosen)?;
     check_requires(&graph)?;
     let secrets = read_secrets(&graph, selection.secrets_file.as_deref())?;
@@ -131,15 +132,24 @@ fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
             .unwrap_or_else(|_| dir.clone()),
         None => orch_dir.join("cache"),
     };
-    let store = LocalStore::open(&cache_dir)
-        .map_err(|e| Problem::general(format!("cannot open the cache directory: {e}")))?;
+    // A cache that cannot be opened costs speed, never the run.
+    let store: Arc<dyn Backend> = match LocalStore::open(&cache_dir) {
+        Ok(store) => Arc::new(store),
+        Err(e) => {
+            eprintln!(
+                "warning: the cache is off for this run: cannot open {}: {e}",
+                cache_dir.display()
+            );
+            Arc::new(NoStore)
+        }
+    };
     Ok(Prepared {
         located,
         graph,
         selected,
         secrets,
         orch_dir,
-        store: Arc::new(store),
+        store,
         cache_dir,
     })
 }

@@ -157,7 +157,9 @@ impl Db for Database {
         if let Some(source) = self.used.lock().ok().and_then(|m| m.get(path).copied()) {
             return Ok(source);
         }
-        let file = crate::workspace::read_source(&self.workspace.join(path), path)?;
+        let full = self.workspace.join(path);
+        crate::workspace::check_inside(&self.workspace, &full, path)?;
+        let file = crate::workspace::read_source(&full, path)?;
         let source = PlaybookSource::new(self, file);
         if let Ok(mut used) = self.used.lock() {
             used.insert(path.to_path_buf(), source);

@@ -134,6 +134,43 @@ pub struct NodeSpec {
 }
 
 impl Graph {
+    /// The checks that need the disk: a `script` or `working-directory` that resolves
+    /// outside the workspace through a symbolic link is refused before anything runs.
+    pub fn check_on_disk(&self, workspace: &Path) -> Result<(), LoadError> {
+        let mut problems = Vec::new();
+        let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
+            if let Err(mut problem) =
+                crate::workspace::check_inside(workspace, &workspace.join(relative), relative)
+            {
+                problem.message = format!("job `{}`: {what} {}", job.id, problem.message);
+                problems.push(problem);
+            }
+        };
+        for job in &self.jobs {
+            let mut scripts = Vec::new();
+            match &job.body {
+                Body::Script { path, .. } => scripts.push(path.clone()),
+                Body::Steps(steps) => scripts.extend(steps.iter().filter_map(|s| match &s.body {
+                    Body::Script { path, .. } => Some(path.clone()),
+                    _ => None,
+                })),
+                _ => {}
+            }
+            for script in scripts {
+                check(job, "script", Path::new(&script));
+            }
+            if let Some(dir) = job.working_directory.as_ref().filter(|t| t.is_literal()) {
+                let relative = self.origins[job.origin].base_dir.join(dir.as_glob());
+                check(job, "working-directory", &relative);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(LoadError { problems })
+        }
+    }
+
     pub fn job_index(&self, id: &str) -> Option<usize> {
         self.jobs.iter().position(|j| j.id == id)
     }

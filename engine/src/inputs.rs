@@ -83,7 +83,15 @@ impl StatCache {
     /// The digest of `workspace/relative`.
     pub fn digest(&mut self, workspace: &Path, relative: &str) -> std::io::Result<Digest> {
         let path = workspace.join(relative);
-        let meta = std::fs::metadata(&path)?;
+        // A symbolic link is its target's text: never followed, so an input link cannot
+        // make orch read a file outside the workspace.
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            return Ok(Digest::of(
+                format!("symlink:{}", target.display()).as_bytes(),
+            ));
+        }
         let mtime_ns = nanos(meta.mtime(), meta.mtime_nsec());
         let ctime_ns = nanos(meta.ctime(), meta.ctime_nsec());
         if let Some(entry) = self.entries.get(relative)

@@ -63,6 +63,26 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
     })
 }
 
+/// Refuses a path that, once symbolic links are resolved, lies outside the workspace.
+/// A path that does not exist (yet) is left to whoever uses it.
+pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), Problem> {
+    let (Ok(root), Ok(real)) = (
+        std::fs::canonicalize(workspace),
+        std::fs::canonicalize(path),
+    ) else {
+        return Ok(());
+    };
+    if real.starts_with(&root) {
+        return Ok(());
+    }
+    Err(Problem::general(format!(
+        "{} resolves outside the workspace (to {}) through a symbolic link",
+        shown.display(),
+        real.display()
+    ))
+    .with_help("orch only reads and writes inside the folder that holds the playbook"))
+}
+
 /// Reads a playbook as UTF-8 text; `shown` is the path its messages name.
 pub fn read_source(path: &Path, shown: &Path) -> Result<SourceFile, Problem> {
     let bytes = std::fs::read(path)

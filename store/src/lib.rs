@@ -59,3 +59,28 @@ pub trait Backend: Send + Sync {
     fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError>;
     fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError>;
 }
+
+/// A backend that keeps nothing: used when the cache directory cannot be opened, so a run
+/// still runs (every lookup misses) and result digests are still computed.
+pub struct NoStore;
+
+impl Backend for NoStore {
+    fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        hash_file(path).map_err(|e| StoreError::io(path, e))
+    }
+    fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        Ok(Digest::of(bytes))
+    }
+    fn read_blob(&self, _: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn restore_blob(&self, _: &Digest, _: &Path, _: u32) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    fn get_action(&self, _: &Digest) -> Result<Option<ActionResult>, StoreError> {
+        Ok(None)
+    }
+    fn put_action(&self, _: &Digest, _: &ActionResult) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

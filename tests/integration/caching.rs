@@ -245,6 +245,28 @@ fn four_processes_write_one_cache_at_once() {
     let cache = tempfile::tempdir().unwrap();
     let playbook = "jobs:\n  m:\n    matrix: { i: [1, 2, 3, 4, 5, 6] }\n    outputs: ['out/${{ matrix.i }}.bin']\n    run: |\n      mkdir -p out\n      head -c 300000 /dev/urandom > /dev/null\n      seq 1 50000 | sed 's/^/${{ matrix.i }}-/' > out/${{ matrix.i }}.bin\n";
     let workspaces: Vec<Ws> = (0..4).map(|_| Ws::new(playbook)).collect();
+    // `cache gc` runs beside the writers the whole time.
+    let cache_arg = cache.path().to_str().unwrap().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let stop = stop.clone();
+        let orch = assert_cmd::cargo::cargo_bin("orch");
+        let dir = workspaces[0].path().to_path_buf();
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = Command::new(&orch)
+                    .args(["cache", "gc", "--max-size", "0", "--cache-dir", &cache_arg])
+                    .current_dir(&dir)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                rounds += 1;
+            }
+            rounds
+        })
+    };
     let children: Vec<_> = workspaces
         .iter()
         .map(|ws| {
@@ -272,6 +294,8 @@ fn four_processes_write_one_cache_at_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(collector.join().unwrap() > 0, "gc ran beside the writers");
     let verify = workspaces[0].run(&[
         "cache",
         "verify",
@@ -377,7 +401,8 @@ fn a_killed_run_leaves_a_valid_cache() {
     let ws = Ws::new(
         "jobs:\n  big:\n    matrix: { i: [1, 2, 3, 4] }\n    outputs: ['big${{ matrix.i }}.bin']\n    run: 'head -c 3000000 /dev/zero | tr \"\\0\" \"${{ matrix.i }}\" > big${{ matrix.i }}.bin'\n    inputs: []\n",
     );
-    for delay in [50u64, 150, 300] {
+    // Twenty kills at moments spread over a run's life: before, during and after stores.
+    for delay in (0..20u64).map(|i| 20 + (i * 37) % 400) {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
             .args(["run", "-j", "2"])
             .current_dir(ws.path())

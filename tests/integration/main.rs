@@ -5,6 +5,7 @@ mod harness;
 mod caching;
 mod errors;
 mod graph;
+mod reliability;
 mod reusable;
 mod running;
 mod scheduling;
