@@ -34,7 +34,7 @@ const GRACE: Duration = Duration::from_secs(600);
 
 pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
     let (dir, orch_dir) = cache_dir(cli)?;
-    let store = LocalStore::open(&dir)
+    let store = LocalStore::open_with_mode(&dir, cli.cache_mode == crate::CacheMode::Group)
         .map_err(|e| Problem::general(format!("cannot open the cache: {e}")))?;
     match command {
         CacheCommand::Stats => {

@@ -41,6 +41,15 @@ struct Cli {
     /// The cache directory (default: .orch/cache in the workspace)
     #[arg(long, env = "ORCH_CACHE_DIR", global = true)]
     cache_dir: Option<PathBuf>,
+    /// Who may use a cache directory orch creates: `private` (0700) or `group` (2770)
+    #[arg(
+        long,
+        value_enum,
+        default_value = "private",
+        env = "ORCH_CACHE_MODE",
+        global = true
+    )]
+    cache_mode: CacheMode,
     /// When to use colors
     #[arg(long, value_enum, default_value = "auto", global = true)]
     color: Color,
@@ -52,6 +61,12 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CacheMode {
+    Private,
+    Group,
 }
 
 #[derive(Debug, Subcommand)]

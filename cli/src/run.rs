@@ -133,7 +133,8 @@ fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
         None => orch_dir.join("cache"),
     };
     // A cache that cannot be opened costs speed, never the run.
-    let store: Arc<dyn Backend> = match LocalStore::open(&cache_dir) {
+    let group = cli.cache_mode == crate::CacheMode::Group;
+    let store: Arc<dyn Backend> = match LocalStore::open_with_mode(&cache_dir, group) {
         Ok(store) => Arc::new(store),
         Err(e) => {
             eprintln!(

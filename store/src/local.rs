@@ -72,13 +72,23 @@ pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
 impl LocalStore {
     /// Opens (creating it, mode 0700, if needed) a store directory.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        Self::open_with_mode(root, false)
+    }
+
+    /// Opens a store; `group` makes new folders 2770 (setgid: the group's members share
+    /// the cache) instead of 0700.
+    pub fn open_with_mode(root: &Path, group: bool) -> Result<Self, StoreError> {
+        let mode = if group { 0o2770 } else { 0o700 };
         for sub in ["", "cas", "ac", "tmp"] {
             let dir = root.join(sub);
             if !dir.is_dir() {
                 fs::DirBuilder::new()
                     .recursive(true)
-                    .mode(0o700)
+                    .mode(mode)
                     .create(&dir)
+                    .map_err(|e| StoreError::io(&dir, e))?;
+                // The umask must not take the group's bits away.
+                fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
                     .map_err(|e| StoreError::io(&dir, e))?;
             }
         }
@@ -489,12 +499,18 @@ mod tests {
     }
 
     #[test]
-    fn the_store_directory_is_private() {
+    fn the_store_directory_is_private_unless_shared_with_a_group() {
         let (dir, _store) = store();
         let mode = fs::metadata(dir.path().join("cache"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+        LocalStore::open_with_mode(&dir.path().join("shared"), true).unwrap();
+        let mode = fs::metadata(dir.path().join("shared/cas"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o2770);
     }
 }
