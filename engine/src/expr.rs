@@ -138,7 +138,12 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
         }
         if c.is_ascii_digit() || (c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             i += 1;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric()
+                    || bytes[i] == b'.'
+                    // An exponent's sign: `2.99e-2`, `1e+16`.
+                    || (matches!(bytes[i], b'+' | b'-') && matches!(bytes[i - 1], b'e' | b'E') && !text[start..i].starts_with("0x")))
+            {
                 i += 1;
             }
             let word = &text[start..i];
@@ -402,8 +407,8 @@ impl std::fmt::Display for Expr {
             Expr::Literal(Value::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
             Expr::Literal(v) => write!(f, "{v}"),
             Expr::Context { name, .. } => f.write_str(name),
-            Expr::Property { target, name, .. } => write!(f, "{target}.{name}"),
-            Expr::Index { target, index } => write!(f, "{target}[{index}]"),
+            Expr::Property { target, name, .. } => write!(f, "{}.{name}", Postfix(target)),
+            Expr::Index { target, index } => write!(f, "{}[{index}]", Postfix(target)),
             Expr::Call { name, args, .. } => {
                 write!(f, "{name}(")?;
                 for (i, a) in args.iter().enumerate() {
@@ -416,6 +421,22 @@ impl std::fmt::Display for Expr {
             }
             Expr::Not(inner) => write!(f, "!({inner})"),
             Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.text()),
+        }
+    }
+}
+
+/// The target of `.name` or `[index]`: parenthesized unless it is a path or a call, so
+/// `(0).a` and `(!x).a` do not print as `0.a` (a bad number) or `!x.a` (another meaning).
+struct Postfix<'e>(&'e Expr);
+
+impl std::fmt::Display for Postfix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Expr::Context { .. }
+            | Expr::Property { .. }
+            | Expr::Index { .. }
+            | Expr::Call { .. } => write!(f, "{}", self.0),
+            other => write!(f, "({other})"),
         }
     }
 }
@@ -942,6 +963,20 @@ mod tests {
         assert!(!calls_status_function(
             &parse_condition("matrix.os == 'linux'").unwrap()
         ));
+    }
+
+    /// Found by `cargo fuzz run expression`: the printer writes large numbers with an
+    /// exponent (`1.1111111111112008e16`), which the lexer must read back.
+    #[test]
+    fn regression_exponents_round_trip() {
+        assert_eq!(value("2.99e-2"), json!(0.0299));
+        assert_eq!(value("1e+3 == 1000"), json!(true));
+        // Also found by the fuzzer: property access on a literal or a negation.
+        for text in ["11111111111112009>=00", "0 .I", "(!x).y", "'a'[0]"] {
+            let printed = parse(text).unwrap().to_string();
+            assert_eq!(parse(&printed).unwrap().to_string(), printed, "{text}");
+        }
+        assert_eq!(parse("(!x).y").unwrap().to_string(), "(!(x)).y");
     }
 
     #[test]

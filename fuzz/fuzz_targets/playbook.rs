@@ -1,0 +1,31 @@
+//! Any bytes as a playbook: loading and compiling must return, never panic or hang.
+#![no_main]
+
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use orch_engine::diag::{LoadError, Problem, SourceFile};
+use orch_engine::graph::{Overrides, compile};
+use orch_engine::playbook::{decode, tree};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for path in ["orch.yml", "orch.json"] {
+        let source = SourceFile {
+            path: path.into(),
+            text: text.into(),
+        };
+        let Ok(root) = tree::parse(&source) else {
+            continue;
+        };
+        let Ok(playbook) = decode::decode(&source, &root) else {
+            continue;
+        };
+        let mut no_uses = |p: &std::path::Path| -> Result<_, LoadError> {
+            Err(Problem::general(format!("no file {}", p.display())).into())
+        };
+        let _ = compile(Arc::new(playbook), &Overrides::default(), &mut no_uses);
+    }
+});
