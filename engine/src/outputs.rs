@@ -49,9 +49,19 @@ pub fn collect(
     }
     paths.sort();
     paths.dedup();
+    let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         let full = workspace.join(&path);
+        // A folder on the way that is a link out of the workspace would make orch store
+        // a file from elsewhere.
+        if let Some(parent) = full.parent()
+            && !std::fs::canonicalize(parent).is_ok_and(|real| real.starts_with(&root))
+        {
+            return Err(format!(
+                "output {path} lies outside the workspace through a symbolic link"
+            ));
+        }
         let meta = std::fs::symlink_metadata(&full).map_err(|e| format!("{path}: {e}"))?;
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&full).map_err(|e| format!("{path}: {e}"))?;
@@ -188,6 +198,16 @@ mod tests {
         let files = collect(&ws, &["out".into(), "*.log".into()], &store).unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["out/a.txt", "out/link", "out/sub/b.bin", "top.log"]);
+        // A declared output under a folder that links out of the workspace is refused.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, ws.join("door")).unwrap();
+        assert!(
+            collect(&ws, &["door/secret".into()], &store)
+                .unwrap_err()
+                .contains("through a symbolic link")
+        );
         assert!(
             collect(&ws, &["missing.txt".into()], &store)
                 .unwrap_err()
