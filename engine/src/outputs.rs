@@ -124,12 +124,17 @@ fn link_stays_inside(link: &Path, target: &str) -> bool {
 /// Puts a cached result's files back. Refuses (and restores nothing more) when a path
 /// would leave the workspace — `..`, absolute, through a symlinked folder — or a link
 /// would point out of it; fails when a blob is missing or does not verify.
+///
+/// `current` answers a file's present digest: a file that already holds the cached content
+/// is left alone. Returns whether anything in the workspace was written.
 pub fn restore(
     workspace: &Path,
     files: &[OutputFile],
     backend: &dyn Backend,
-) -> Result<(), String> {
+    current: &dyn Fn(&str) -> Option<Digest>,
+) -> Result<bool, String> {
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
+    let mut wrote = false;
     for file in files {
         let relative = normalize(Path::new(&file.path))
             .filter(|p| !p.as_os_str().is_empty())
@@ -158,13 +163,26 @@ pub fn restore(
                         file.path
                     ));
                 }
+                if std::fs::read_link(&dest).is_ok_and(|t| t == Path::new(target)) {
+                    continue;
+                }
                 if std::fs::symlink_metadata(&dest).is_ok() {
                     let _ = std::fs::remove_file(&dest);
                 }
                 std::os::unix::fs::symlink(target, &dest)
                     .map_err(|e| format!("{}: {e}", file.path))?;
+                wrote = true;
             }
             None => {
+                let is_link =
+                    std::fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink());
+                let up_to_date = !is_link
+                    && current(&relative.to_string_lossy()) == Some(file.digest)
+                    && std::fs::metadata(&dest)
+                        .is_ok_and(|m| m.permissions().mode() & 0o7777 == file.mode);
+                if up_to_date {
+                    continue;
+                }
                 let restored = backend
                     .restore_blob(&file.digest, &dest, file.mode)
                     .map_err(|e| e.to_string())?;
@@ -174,10 +192,11 @@ pub fn restore(
                         file.path
                     ));
                 }
+                wrote = true;
             }
         }
     }
-    Ok(())
+    Ok(wrote)
 }
 
 #[cfg(test)]
@@ -215,7 +234,7 @@ mod tests {
         );
 
         std::fs::remove_dir_all(ws.join("out")).unwrap();
-        restore(&ws, &files, &store).unwrap();
+        assert!(restore(&ws, &files, &store, &|_| None).unwrap());
         assert_eq!(
             std::fs::read_to_string(ws.join("out/sub/b.bin")).unwrap(),
             "b"
@@ -243,7 +262,7 @@ mod tests {
             file("sub/link", Some("../../x")),
         ] {
             assert!(
-                restore(&ws, std::slice::from_ref(&bad), &store)
+                restore(&ws, std::slice::from_ref(&bad), &store, &|_| None)
                     .unwrap_err()
                     .starts_with("refused"),
                 "{bad:?}"
@@ -255,7 +274,7 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, ws.join("door")).unwrap();
         assert!(
-            restore(&ws, &[file("door/x.txt", None)], &store)
+            restore(&ws, &[file("door/x.txt", None)], &store, &|_| None)
                 .unwrap_err()
                 .starts_with("refused")
         );

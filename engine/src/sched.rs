@@ -109,9 +109,13 @@ struct State<'g> {
     /// The key queries (salsa): file digests and input sets, memoized across nodes.
     db: Database,
     files: Option<FileList>,
-    /// The generation `files` was last brought up to date at.
+    /// The value of `changes` when `files` was last brought up to date.
     synced_at: Option<u64>,
-    generation: u64,
+    /// How many times nodes may have changed the workspace (a node ran, or a restore
+    /// wrote files).
+    changes: u64,
+    /// `changes` when each job was released: its keys need a listing at least that new.
+    job_epoch: Vec<u64>,
     /// Never inputs by default: every declared output and every playbook file.
     not_inputs: Vec<String>,
     fresh_keys: Vec<(String, KeyComponents)>,
@@ -149,7 +153,8 @@ pub async fn execute(
         db: Database::for_workspace(&options.workspace, &options.cache.stat_cache),
         files: None,
         synced_at: None,
-        generation: 0,
+        changes: 0,
+        job_epoch: vec![0; jobs],
         not_inputs: not_inputs(&graph),
         fresh_keys: Vec::new(),
         env_cache: Vec::new(),
@@ -327,6 +332,7 @@ impl State<'_> {
             return false;
         }
         self.released[job] = true;
+        self.job_epoch[job] = self.changes;
         let graph = self.graph;
         self.failure_upstream[job] = graph.jobs[job]
             .needs
@@ -351,7 +357,9 @@ impl State<'_> {
     }
 
     fn finish(&mut self, node: usize, result: NodeResult) {
-        self.generation += 1;
+        if result.attempts > 0 && !result.cached {
+            self.changes += 1;
+        }
         let job = self.graph.nodes[node].job;
         let spec = &self.graph.jobs[job];
         if result.status == NodeStatus::Failure && !spec.continue_on_error {
@@ -404,9 +412,11 @@ impl State<'_> {
 
     /// Brings the key database up to date when nodes finished since the last look: files
     /// it knows are stat-ed again (changed ones re-hashed), and the workspace is listed.
-    fn sync_files(&mut self) -> FileList {
+    /// Only when something ran or was restored since, and only for jobs released after
+    /// that: a node's inputs may come from its needs, not from nodes running beside it.
+    fn sync_files(&mut self, job: usize) -> FileList {
         if let (Some(files), Some(at)) = (self.files, self.synced_at)
-            && at == self.generation
+            && at >= self.job_epoch[job]
         {
             return files;
         }
@@ -429,7 +439,7 @@ impl State<'_> {
             }
         };
         self.files = Some(files);
-        self.synced_at = Some(self.generation);
+        self.synced_at = Some(self.changes);
         files
     }
 
@@ -522,7 +532,14 @@ impl State<'_> {
         let started = Instant::now();
         let job = &self.graph.jobs[self.graph.nodes[node].job];
         let id = self.graph.nodes[node].id.clone();
-        let files = self.sync_files();
+        let backend = self.options.cache.backend.clone();
+        work.backend = Some(backend.clone());
+        // A node that is never cached needs no key to run (plans still show one).
+        if !job.cache && !self.options.plan {
+            work.why = Some("cache: false".into());
+            return None;
+        }
+        let files = self.sync_files(self.graph.nodes[node].job);
         let partial = self.partial_components(node, work);
         let request = NodeKeyInput::new(&self.db, partial, work.inputs.clone());
         let (components, key) = db::node_key(&self.db, request, files).clone();
@@ -534,8 +551,6 @@ impl State<'_> {
         self.fresh_keys.push((id, components));
         work.key = Some(key);
 
-        let backend = self.options.cache.backend.clone();
-        work.backend = Some(backend.clone());
         let miss = |why: String| -> Option<NodeResult> {
             Some(NodeResult {
                 why: Some(why),
@@ -562,9 +577,16 @@ impl State<'_> {
                     });
                 }
                 Ok(Some(record)) => {
-                    match outputs::restore(&self.options.workspace, &record.files, backend.as_ref())
-                    {
-                        Ok(()) => {
+                    match outputs::restore(
+                        &self.options.workspace,
+                        &record.files,
+                        backend.as_ref(),
+                        &|path| self.db.current_digest(path),
+                    ) {
+                        Ok(wrote) => {
+                            if wrote {
+                                self.changes += 1;
+                            }
                             return Some(self.restored(
                                 node,
                                 key,

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# orch's benchmark suite: synthetic workspaces, orch against ninja, make, Turborepo and
+# b3sum on the same work, each timed as the median of several runs (hyperfine).
+#
+#   bash bench/run.sh            # everything; results in bench/out/results.md
+#   BENCH_QUICK=1 bash bench/run.sh   # fewer runs, smaller N (a smoke test of the suite)
+#
+# Peers are installed by the suite itself: ninja, make, hyperfine, b3sum and GNU time from
+# Debian's packages, Turborepo from the npm package `turbo` (its native binary is timed,
+# not the Node wrapper).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+out="$here/out"
+work="$out/work"
+quick="${BENCH_QUICK:-}"
+runs=$([ -n "$quick" ] && echo 3 || echo 7)
+mkdir -p "$out" "$work"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need ninja || ! need hyperfine || ! need b3sum || [ ! -x /usr/bin/time ]; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq ninja-build make hyperfine b3sum time >/dev/null
+fi
+turbo="$out/turbo/node_modules/@turbo/linux-64/bin/turbo"
+if [ ! -x "$turbo" ]; then
+  mkdir -p "$out/turbo" && (cd "$out/turbo" && npm init -y >/dev/null && npm install --silent turbo@2 >/dev/null)
+fi
+(cd "$root" && cargo build --release -q -p orch)
+orch="$root/target/release/orch"
+
+results="$out/results.jsonl"
+: > "$results"
+# time NAME COMMAND [hyperfine options...]: median seconds into results.jsonl
+bench() {
+  local name="$1" cmd="$2"; shift 2
+  local count=(--runs "$runs")
+  case " $* " in *" --runs "*) count=() ;; esac
+  hyperfine --style none -N "${count[@]}" --warmup 1 "$@" --export-json "$out/h.json" "sh -c '$cmd'" >/dev/null 2>&1
+  python3 - "$name" "$out/h.json" >> "$results" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))["results"][0]
+print(json.dumps({"name": sys.argv[1], "median": r["median"], "min": r["min"], "max": r["max"]}))
+PY
+}
+# peak resident memory (KiB) of one run
+peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+
+# 1. Overhead: N independent trivial jobs, no cache, -j 2, against ninja.
+for n in $([ -n "$quick" ] && echo 1000 || echo "1000 10000"); do
+  d="$work/overhead-$n"; rm -rf "$d"; mkdir -p "$d"
+  { echo "jobs:"; echo "  t:"; echo "    shell: sh"; echo "    run: \"true\""; echo "    cache: false"
+    echo "    matrix:"; printf "      i: ["; seq -s, 1 "$n" | tr -d '\n'; echo "]"; } > "$d/orch.yml"
+  { echo "rule t"; echo "  command = true"; for i in $(seq 1 "$n"); do echo "build never-$i: t"; done; } > "$d/build.ninja"
+  bench "overhead orch $n" "cd $d && $orch run -q -j 2"
+  bench "overhead ninja $n" "cd $d && ninja -j 2 >/dev/null"
+done
+
+# 2. No-op: N jobs, one input and one output each, all up to date, against ninja.
+for n in $([ -n "$quick" ] && echo 1000 || echo "1000 10000"); do
+  d="$work/noop-$n"; rm -rf "$d"; mkdir -p "$d/in" "$d/out"
+  for i in $(seq 1 "$n"); do echo "$i" > "$d/in/$i.txt"; done
+  { echo "jobs:"; echo "  c:"; echo "    shell: sh"
+    echo "    matrix:"; printf "      i: ["; seq -s, 1 "$n" | tr -d '\n'; echo "]"
+    echo "    inputs: ['in/\${{ matrix.i }}.txt']"; echo "    outputs: ['out/\${{ matrix.i }}.txt']"
+    echo "    run: cp in/\${{ matrix.i }}.txt out/\${{ matrix.i }}.txt"; } > "$d/orch.yml"
+  { echo "rule cp"; echo "  command = cp \$in \$out"; for i in $(seq 1 "$n"); do echo "build out/$i.txt: cp in/$i.txt"; done; } > "$d/build.ninja"
+  (cd "$d" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && "$orch" run -q -j 2)
+  bench "noop orch $n" "cd $d && $orch run -q -j 2"
+  bench "noop ninja $n" "cd $d && ninja -j 2 >/dev/null"
+done
+
+# 3. Full cache hit, and a hit with outputs deleted, against Turborepo: 200 packages, copy.
+d="$work/turbo"; rm -rf "$d"; mkdir -p "$d/packages"
+(cd "$d" && git init -q && git config user.email b@b && git config user.name b)
+echo '{"name":"bench","private":true,"packageManager":"npm@10.0.0","workspaces":["packages/*"]}' > "$d/package.json"
+echo '{"$schema":"https://turbo.build/schema.json","tasks":{"build":{"outputs":["out.txt"],"inputs":["src.txt"]}}}' > "$d/turbo.json"
+{ echo "jobs:"; echo "  build:"; echo "    shell: sh"
+  echo "    matrix:"; printf "      p: ["; seq -s, 1 200 | tr -d '\n'; echo "]"
+  echo "    inputs: ['packages/p\${{ matrix.p }}/src.txt']"; echo "    outputs: ['packages/p\${{ matrix.p }}/out.txt']"
+  echo "    run: cp packages/p\${{ matrix.p }}/src.txt packages/p\${{ matrix.p }}/out.txt"; } > "$d/orch.yml"
+for i in $(seq 1 200); do
+  mkdir -p "$d/packages/p$i"; echo "source $i" > "$d/packages/p$i/src.txt"
+  echo "{\"name\":\"p$i\",\"version\":\"1.0.0\",\"scripts\":{\"build\":\"cp src.txt out.txt\"}}" > "$d/packages/p$i/package.json"
+done
+printf 'node_modules\n.turbo\n.orch\n' > "$d/.gitignore"
+(cd "$d" && git add -A && git commit -qm init && npm install --silent >/dev/null 2>&1 || true)
+tflags="--concurrency=2 --output-logs=none --no-daemon"
+(cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2)
+bench "hit orch" "cd $d && $orch run -q -j 2"
+bench "hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
+bench "restore orch" "cd $d && $orch run -q -j 2" --prepare "rm -f $d/packages/*/out.txt"
+bench "restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "rm -f $d/packages/*/out.txt"
+
+# 4. Cold against cached: six jobs that each sleep 1 s (-j 2).
+d="$work/sleep"; rm -rf "$d"; mkdir -p "$d"
+printf 'jobs:\n  s:\n    shell: sh\n    inputs: []\n    matrix: { i: [1, 2, 3, 4, 5, 6] }\n    run: sleep 1\n' > "$d/orch.yml"
+bench "sleep cold orch" "cd $d && $orch run -q -j 2 --no-cache" --runs 3
+(cd "$d" && "$orch" run -q -j 2)
+bench "sleep cached orch" "cd $d && $orch run -q -j 2"
+
+# 5. Scale: a 50,000-node matrix through graph, plan and a no-op run.
+d="$work/scale"; rm -rf "$d"; mkdir -p "$d"
+{ echo "jobs:"; echo "  big:"; echo "    shell: sh"; echo "    inputs: []"; echo "    run: \"true\""
+  echo "    matrix:"; printf "      a: ["; seq -s, 1 500 | tr -d '\n'; echo "]"; printf "      b: ["; seq -s, 1 100 | tr -d '\n'; echo "]"; } > "$d/orch.yml"
+bench "scale graph 50k" "cd $d && $orch graph --format json >/dev/null" --runs 3
+echo "{\"name\": \"scale graph 50k peak KiB\", \"median\": $(cd "$d" && peak "$orch" graph --format json)}" >> "$results"
+if [ -z "$quick" ]; then
+  (cd "$d" && "$orch" run -q -j 2)
+  bench "scale plan 50k" "cd $d && $orch plan >/dev/null" --runs 3
+  bench "scale noop 50k" "cd $d && $orch run -q -j 2" --runs 3
+  echo "{\"name\": \"scale noop 50k peak KiB\", \"median\": $(cd "$d" && peak "$orch" run -q -j 2)}" >> "$results"
+fi
+
+# 6. Hashing: 1 GiB of inputs, cold (no stat cache), against b3sum.
+d="$work/hash"; mkdir -p "$d/data"
+gib=$([ -n "$quick" ] && echo 128 || echo 1024)
+if [ ! -f "$d/data/ok-$gib" ]; then
+  rm -rf "$d/data"; mkdir -p "$d/data"
+  for i in $(seq 1 64); do head -c $((gib * 1024 * 1024 / 64)) /dev/urandom > "$d/data/f$i.bin"; done
+  touch "$d/data/ok-$gib"
+fi
+printf "jobs:\n  h:\n    shell: sh\n    inputs: ['data/*.bin']\n    run: \"true\"\n" > "$d/orch.yml"
+bench "hash orch ${gib}MiB" "cd $d && $orch plan >/dev/null" --prepare "rm -rf $d/.orch/state"
+bench "hash b3sum ${gib}MiB" "b3sum $d/data/*.bin >/dev/null"
+
+python3 "$here/report.py" "$results" > "$out/results.md"
+cat "$out/results.md"
