@@ -85,17 +85,22 @@ pub fn input_digests<'db>(
     files: FileList,
     patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
-    let compiled = patterns
-        .patterns(db)
-        .as_ref()
-        .and_then(|p| Patterns::new(p).ok());
-    let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
-    let selected = inputs::select(
-        files.all(db),
-        files.default(db),
-        compiled.as_ref(),
-        &excluded,
-    );
+    let selected = match patterns.patterns(db) {
+        // Literal paths need no scan of every file.
+        Some(list) => inputs::select_literal(files.all(db), list).unwrap_or_else(|| {
+            let compiled = Patterns::new(list).unwrap_or_else(|_| Patterns::none());
+            inputs::select(
+                files.all(db),
+                files.default(db),
+                Some(&compiled),
+                &Patterns::none(),
+            )
+        }),
+        None => {
+            let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
+            inputs::select(files.all(db), files.default(db), None, &excluded)
+        }
+    };
     let digests = selected
         .into_iter()
         .filter_map(|path| {

@@ -29,6 +29,13 @@ impl Secrets {
         self.values.is_empty()
     }
 
+    /// Whether any secret value occurs in `text`.
+    pub fn appears_in(&self, text: &str) -> bool {
+        self.values
+            .iter()
+            .any(|v| text.as_bytes().windows(v.len()).any(|w| w == v.as_slice()))
+    }
+
     /// `text` with every secret replaced.
     pub fn mask(&self, text: &str) -> String {
         if self.is_empty() {

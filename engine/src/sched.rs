@@ -128,6 +128,9 @@ pub async fn execute(
     mut interrupts: watch::Receiver<u8>,
 ) -> RunOutcome {
     let jobs = graph.jobs.len();
+    if !options.plan {
+        let _ = std::fs::create_dir_all(&options.scratch_dir);
+    }
     let mut state = State {
         graph: &graph,
         options: &options,
@@ -1064,20 +1067,23 @@ impl NodeWork {
             result.reason = Some(format!("an expression failed: {problem}"));
             return result;
         }
-        if let Err(e) = std::fs::create_dir_all(&self.scratch) {
-            result.reason = Some(format!("cannot create {}: {e}", self.scratch.display()));
-            return result;
-        }
-        let output_file = self.scratch.join("output");
-        let summary_file = self.scratch.join("summary.md");
+        // Beside the node's scratch folder (made only if a script file is needed).
+        let beside = |suffix: &str| {
+            let mut name = self.scratch.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let output_file = beside(".output");
+        let summary_file = beside(".summary.md");
         for attempt in 1..=self.retries.saturating_add(1) {
             result.attempts = attempt;
             observer.event(&Event::NodeStarted { node, attempt });
             if attempt > 1 {
                 let _ = writeln!(log, "orch: attempt {attempt} of {}", self.retries + 1);
             }
+            // Each attempt starts with empty files; a job's `>>` creates them.
             for file in [&output_file, &summary_file] {
-                let _ = File::create(file);
+                let _ = std::fs::remove_file(file);
             }
             let (status, exit_code, reason) = self
                 .attempt(
@@ -1116,6 +1122,9 @@ impl NodeWork {
         result.reason = result.reason.map(|r| self.secrets.mask(&r));
         // Scratch files may hold rendered secrets: gone as soon as the node ends.
         let _ = std::fs::remove_dir_all(&self.scratch);
+        for file in [&output_file, &summary_file] {
+            let _ = std::fs::remove_file(file);
+        }
         result.duration = started.elapsed();
         if result.status == NodeStatus::Success {
             drop(log);
@@ -1239,11 +1248,22 @@ impl NodeWork {
                 let _ = writeln!(log, "orch: ── {name}");
             }
             let (program, args) = match &step.command {
+                // Passed as an argument when that is safe (no secret in it, not huge): no
+                // file to write. Otherwise a private file, as a runner does.
+                StepCommand::Inline(text)
+                    if text.len() < 64 * 1024
+                        && !self.secrets.appears_in(text)
+                        && self.shell.inline(text).is_some() =>
+                {
+                    split_command(self.shell.inline(text).unwrap_or_default())
+                }
                 StepCommand::Inline(text) => {
                     let script = self
                         .scratch
                         .join(format!("step{index}.{}", script_extension(&self.shell)));
-                    if let Err(e) = write_private(&script, text) {
+                    if let Err(e) = std::fs::create_dir_all(&self.scratch)
+                        .and_then(|()| write_private(&script, text))
+                    {
                         return (
                             NodeStatus::Failure,
                             None,

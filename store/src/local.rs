@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_record};
 
 /// Files at least this large are hashed with blake3's memory-mapped, multi-threaded path.
-const MMAP_THRESHOLD: u64 = 16 * 1024 * 1024;
+const MMAP_THRESHOLD: u64 = 1024 * 1024;
 
 pub struct LocalStore {
     root: PathBuf,

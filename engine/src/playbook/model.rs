@@ -136,6 +136,21 @@ impl Shell {
         line
     }
 
+    /// The program and arguments that run `text` given inline (`-c`), for the shells that
+    /// take one; `None` for those that need a file.
+    pub fn inline(&self, text: &str) -> Option<Vec<String>> {
+        let fixed: &[&str] = match self {
+            Shell::Bash => &["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"],
+            Shell::Sh => &["sh", "-e", "-c"],
+            Shell::Python => &["python3", "-c"],
+            Shell::Node => &["node", "-e"],
+            Shell::Pwsh | Shell::Template(_) => return None,
+        };
+        let mut line: Vec<String> = fixed.iter().map(|s| (*s).to_owned()).collect();
+        line.push(text.to_owned());
+        Some(line)
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Shell::Bash => "bash",
