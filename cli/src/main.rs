@@ -6,6 +6,7 @@ mod graph_out;
 mod report;
 mod run;
 mod ui;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,8 @@ enum Command {
     Plan(run::PlanArgs),
     /// What went into a node's key, and what changed since its last run
     Explain(run::ExplainArgs),
+    /// Run, then re-run what each edit affects, as files change
+    Watch(watch::WatchArgs),
     /// Inspect and maintain the cache
     Cache {
         #[command(subcommand)]
@@ -170,6 +173,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run::run(&cli, args),
         Command::Plan(args) => run::plan(&cli, args),
         Command::Explain(args) => run::explain(&cli, args),
+        Command::Watch(args) => watch::watch(&cli, args),
         Command::Cache { command } => cache_cmd::cache(&cli, command),
     }
 }

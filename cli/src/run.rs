@@ -91,17 +91,17 @@ pub(crate) struct ExplainArgs {
 }
 
 /// A playbook loaded, its nodes selected, and its cache opened.
-struct Prepared {
-    located: Located,
-    graph: Arc<Graph>,
-    selected: Vec<bool>,
-    secrets: BTreeMap<String, String>,
-    orch_dir: PathBuf,
-    store: Arc<dyn Backend>,
-    cache_dir: PathBuf,
+pub(crate) struct Prepared {
+    pub(crate) located: Located,
+    pub(crate) graph: Arc<Graph>,
+    pub(crate) selected: Vec<bool>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) orch_dir: PathBuf,
+    pub(crate) store: Arc<dyn Backend>,
+    pub(crate) cache_dir: PathBuf,
 }
 
-fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
+pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
     let (located, session) = open(cli)?;
     let playbook = session.playbook()?;
     // A profile's vars and targets come first; the command line's win.
@@ -156,7 +156,7 @@ fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
 }
 
 impl Prepared {
-    fn options(
+    pub(crate) fn options(
         &self,
         run_id: String,
         run_dir: &Path,
@@ -190,6 +190,8 @@ impl Prepared {
                 stat_cache: state::stat_cache_path(&self.orch_dir),
             },
             plan,
+            db: None,
+            refresh_known_files: true,
         }
     }
 
@@ -225,6 +227,61 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// After a run: scratch removed, keys remembered, summaries written, `latest` moved,
+    /// old runs pruned. Returns summary.json's and summary.md's text.
+    pub(crate) fn keep(
+        &self,
+        run_dir: &runs::RunDir,
+        outcome: &RunOutcome,
+        duration: std::time::Duration,
+    ) -> (String, String) {
+        let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
+        if let Err(e) = state::save_keys(&self.orch_dir, outcome.fresh_keys.clone()) {
+            eprintln!("warning: cannot save node keys: {e}");
+        }
+        let report = self.report(run_dir, outcome, duration);
+        let json = serde_json::to_string_pretty(&report.json()).unwrap_or_default() + "\n";
+        let markdown = report.markdown();
+        write_file(&run_dir.path.join("summary.json"), &json);
+        write_file(&run_dir.path.join("summary.md"), &markdown);
+        if let Err(e) = runs::set_latest(&self.orch_dir, &run_dir.id) {
+            eprintln!("warning: cannot update runs/latest: {e}");
+        }
+        if let Err(e) = runs::prune(&self.orch_dir) {
+            eprintln!("warning: cannot prune old runs: {e}");
+        }
+        (json, markdown)
+    }
+
+    pub(crate) fn report<'a>(
+        &'a self,
+        run_dir: &'a runs::RunDir,
+        outcome: &'a RunOutcome,
+        duration: std::time::Duration,
+    ) -> RunReport<'a> {
+        RunReport {
+            graph: &self.graph,
+            run_id: &run_dir.id,
+            playbook: self.playbook_file(),
+            started_at: &run_dir.started_at,
+            duration,
+            status: outcome.status,
+            results: &outcome.results,
+            orch_dir: &self.orch_dir,
+        }
+    }
+
+    /// The playbook relative to its workspace, as summaries name it.
+    fn playbook_file(&self) -> &str {
+        self.located
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("orch.yml")
+    }
+}
+
 /// An observer for plans: a plan prints its table at the end.
 struct Silent;
 
@@ -236,7 +293,7 @@ impl Observer for Silent {
     }
 }
 
-fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
@@ -428,37 +485,9 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let outcome = prepared.execute(options, ui.clone())?;
     let duration = started.elapsed();
     ui.finish();
-    let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
-    if let Err(e) = state::save_keys(&orch_dir, outcome.fresh_keys.clone()) {
-        eprintln!("warning: cannot save node keys: {e}");
-    }
-
+    let (json, markdown) = prepared.keep(&run_dir, &outcome, duration);
     let playbook_name = located.source.path.display().to_string();
-    // Summaries name the playbook relative to its workspace, wherever orch was started.
-    let playbook_file = located.path.file_name().map_or_else(
-        || playbook_name.clone(),
-        |f| f.to_string_lossy().into_owned(),
-    );
-    let report = RunReport {
-        graph: &graph,
-        run_id: &run_dir.id,
-        playbook: &playbook_file,
-        started_at: &run_dir.started_at,
-        duration,
-        status: outcome.status,
-        results: &outcome.results,
-        orch_dir: &orch_dir,
-    };
-    let json = serde_json::to_string_pretty(&report.json()).unwrap_or_default() + "\n";
-    let markdown = report.markdown();
-    write_file(&run_dir.path.join("summary.json"), &json);
-    write_file(&run_dir.path.join("summary.md"), &markdown);
-    if let Err(e) = runs::set_latest(&orch_dir, &run_dir.id) {
-        eprintln!("warning: cannot update runs/latest: {e}");
-    }
-    if let Err(e) = runs::prune(&orch_dir) {
-        eprintln!("warning: cannot prune old runs: {e}");
-    }
+    let report = prepared.report(&run_dir, &outcome, duration);
     if let Some(path) = &args.summary {
         write_file(path, &markdown);
     }
@@ -506,7 +535,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
 }
 
 /// SIGINT/SIGTERM: the first stops gracefully, the next kills at once.
-async fn forward_signals(level: watch::Sender<u8>) {
+pub(crate) async fn forward_signals(level: watch::Sender<u8>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),

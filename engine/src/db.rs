@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::diag::{LoadError, SourceFile};
@@ -85,9 +86,36 @@ pub fn input_digests<'db>(
     files: FileList,
     patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
+    let is_literal = |list: &[String]| !list.iter().any(|p| p.contains(['*', '?', '[', '{', '!']));
     let selected = match patterns.patterns(db) {
-        // Literal paths need no scan of every file.
-        Some(list) => inputs::select_literal(files.all(db), list).unwrap_or_else(|| {
+        // A literal path that is a file is read through its own input only: its input set
+        // then does not depend on the workspace's listing at all. A literal folder needs
+        // the listing.
+        Some(list) if is_literal(list) => {
+            let mut digests = BTreeMap::new();
+            let mut folders = Vec::new();
+            for path in list {
+                let path = path
+                    .strip_prefix("./")
+                    .unwrap_or(path)
+                    .trim_end_matches('/');
+                match db.file(path).digest(db) {
+                    Some(digest) => {
+                        digests.insert(path.to_owned(), digest);
+                    }
+                    None => folders.push(path.to_owned()),
+                }
+            }
+            if !folders.is_empty() {
+                for file in inputs::select_literal(files.all(db), &folders).unwrap_or_default() {
+                    if let Some(digest) = db.file(&file).digest(db) {
+                        digests.insert(file, digest);
+                    }
+                }
+            }
+            return Arc::new(digests);
+        }
+        Some(list) => {
             let compiled = Patterns::new(list).unwrap_or_else(|_| Patterns::none());
             inputs::select(
                 files.all(db),
@@ -95,7 +123,7 @@ pub fn input_digests<'db>(
                 Some(&compiled),
                 &Patterns::none(),
             )
-        }),
+        }
         None => {
             let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
             inputs::select(files.all(db), files.default(db), None, &excluded)
@@ -151,6 +179,10 @@ pub struct Database {
     used: Arc<Mutex<HashMap<PathBuf, PlaybookSource>>>,
     files: Arc<Mutex<HashMap<String, WorkspaceFile>>>,
     stat_cache: Arc<Mutex<StatCache>>,
+    executed: Arc<AtomicUsize>,
+    /// Kept across runs (watch), so memoized queries stay valid.
+    pub file_list: Option<FileList>,
+    node_inputs: HashMap<String, NodeKeyInput>,
 }
 
 #[salsa::db]
@@ -191,12 +223,73 @@ impl Db for Database {
 
 impl Database {
     /// A database for keys in `workspace`, with the stat cache loaded from `stat_cache`.
+    /// It counts the queries it executes (`executed_queries`).
     pub fn for_workspace(workspace: &Path, stat_cache: &Path) -> Self {
+        let executed = Arc::new(AtomicUsize::new(0));
+        let counter = executed.clone();
         Self {
+            storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+                if let salsa::EventKind::WillExecute { .. } = event.kind {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }))),
             workspace: workspace.to_path_buf(),
             stat_cache: Arc::new(Mutex::new(StatCache::load(stat_cache))),
+            executed,
             ..Self::default()
         }
+    }
+
+    /// The key input of a node, kept by node id and updated only when its text changed, so
+    /// an unchanged node's key is answered from memo on the next run.
+    pub fn node_input(
+        &mut self,
+        node: &str,
+        partial: KeyComponents,
+        patterns: Option<Vec<String>>,
+    ) -> NodeKeyInput {
+        match self.node_inputs.get(node).copied() {
+            Some(input) => {
+                if *input.partial(self) != partial {
+                    input.set_partial(self).to(partial);
+                }
+                if *input.patterns(self) != patterns {
+                    input.set_patterns(self).to(patterns);
+                }
+                input
+            }
+            None => {
+                let input = NodeKeyInput::new(self, partial, patterns);
+                self.node_inputs.insert(node.to_owned(), input);
+                input
+            }
+        }
+    }
+
+    /// How many tracked queries have executed (not answered from memo) so far.
+    pub fn executed_queries(&self) -> usize {
+        self.executed.load(Ordering::Relaxed)
+    }
+
+    /// Updates the inputs of the given files only (those the database knows): what a
+    /// watcher calls with the paths that changed. Returns how many digests changed.
+    pub fn update_paths(&mut self, paths: &[String]) -> usize {
+        let mut changed = 0;
+        for path in paths {
+            let Some(file) = self.files.lock().ok().and_then(|m| m.get(path).copied()) else {
+                continue;
+            };
+            let digest = self
+                .stat_cache
+                .lock()
+                .ok()
+                .and_then(|mut c| c.digest(&self.workspace, path).ok());
+            if file.digest(self) != digest {
+                file.set_digest(self).to(digest);
+                changed += 1;
+            }
+        }
+        changed
     }
 
     /// Looks at every file the database knows again (a `stat` each, through the stat
@@ -254,6 +347,9 @@ impl Database {
             used: Arc::default(),
             files: Arc::default(),
             stat_cache: Arc::default(),
+            executed: Arc::default(),
+            file_list: None,
+            node_inputs: HashMap::new(),
             storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
                 if let salsa::EventKind::WillExecute { database_key } = event.kind
                     && let Ok(mut log) = log.lock()

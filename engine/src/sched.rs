@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::db::{self, Database, Db, FileList, NodeKeyInput};
+use crate::db::{self, Database, Db, FileList};
 use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatus};
 use crate::expr::{self, Expr, Scope, Template};
 use crate::graph::{Body, Graph, Uses};
@@ -41,6 +41,11 @@ pub struct RunOptions {
     pub cache: CacheOptions,
     /// `orch plan`: decide cached / run / blocked for each node, run nothing.
     pub plan: bool,
+    /// The key database of a previous run (watch keeps one); a fresh one when `None`.
+    pub db: Option<Database>,
+    /// Stat every file the database knows before the first key. Off when the caller
+    /// already told the database which files changed (watch).
+    pub refresh_known_files: bool,
 }
 
 pub struct CacheOptions {
@@ -61,6 +66,8 @@ pub struct RunOutcome {
     pub results: Vec<Option<NodeResult>>,
     /// The key components computed this run, by node id.
     pub fresh_keys: Vec<(String, KeyComponents)>,
+    /// The key database, for the next run to reuse.
+    pub db: Database,
 }
 
 /// A node id made safe as a file name: `/` and control characters are %-escaped.
@@ -108,7 +115,6 @@ struct State<'g> {
     secrets: Secrets,
     /// The key queries (salsa): file digests and input sets, memoized across nodes.
     db: Database,
-    files: Option<FileList>,
     /// The value of `changes` when `files` was last brought up to date.
     synced_at: Option<u64>,
     /// How many times nodes may have changed the workspace (a node ran, or a restore
@@ -127,6 +133,11 @@ pub async fn execute(
     observer: Arc<dyn Observer>,
     mut interrupts: watch::Receiver<u8>,
 ) -> RunOutcome {
+    let mut options = options;
+    let db = options
+        .db
+        .take()
+        .unwrap_or_else(|| Database::for_workspace(&options.workspace, &options.cache.stat_cache));
     let jobs = graph.jobs.len();
     if !options.plan {
         let _ = std::fs::create_dir_all(&options.scratch_dir);
@@ -153,8 +164,7 @@ pub async fn execute(
         newly_finished: Vec::new(),
         base_scope: State::base_scope(&graph, &options),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
-        db: Database::for_workspace(&options.workspace, &options.cache.stat_cache),
-        files: None,
+        db,
         synced_at: None,
         changes: 0,
         job_epoch: vec![0; jobs],
@@ -280,6 +290,7 @@ pub async fn execute(
         status,
         results: state.results,
         fresh_keys: state.fresh_keys,
+        db: state.db,
     }
 }
 
@@ -418,17 +429,19 @@ impl State<'_> {
     /// Only when something ran or was restored since, and only for jobs released after
     /// that: a node's inputs may come from its needs, not from nodes running beside it.
     fn sync_files(&mut self, job: usize) -> FileList {
-        if let (Some(files), Some(at)) = (self.files, self.synced_at)
+        if let (Some(files), Some(at)) = (self.db.file_list, self.synced_at)
             && at >= self.job_epoch[job]
         {
             return files;
         }
-        self.db.refresh_files();
+        if self.synced_at.is_some() || self.options.refresh_known_files {
+            self.db.refresh_files();
+        }
         let workspace = &self.options.workspace;
         let skip = &self.options.cache.skip_dirs;
         let all = Arc::new(inputs::list_files(workspace, false, skip));
         let default = Arc::new(inputs::list_files(workspace, true, skip));
-        let files = match self.files {
+        let files = match self.db.file_list {
             None => FileList::new(&self.db, all, default, self.not_inputs.clone()),
             Some(files) => {
                 // Setters start a new revision: only for a real change.
@@ -438,10 +451,15 @@ impl State<'_> {
                 if **files.default(&self.db) != *default {
                     files.set_default(&mut self.db).to(default);
                 }
+                if *files.not_inputs(&self.db) != self.not_inputs {
+                    files
+                        .set_not_inputs(&mut self.db)
+                        .to(self.not_inputs.clone());
+                }
                 files
             }
         };
-        self.files = Some(files);
+        self.db.file_list = Some(files);
         self.synced_at = Some(self.changes);
         files
     }
@@ -544,7 +562,7 @@ impl State<'_> {
         }
         let files = self.sync_files(self.graph.nodes[node].job);
         let partial = self.partial_components(node, work);
-        let request = NodeKeyInput::new(&self.db, partial, work.inputs.clone());
+        let request = self.db.node_input(&id, partial, work.inputs.clone());
         let (components, key) = db::node_key(&self.db, request, files).clone();
         let since_last = match self.options.cache.last_keys.get(&id) {
             None => Some("no previous run".to_owned()),

@@ -10,3 +10,4 @@ mod reusable;
 mod running;
 mod scheduling;
 mod signals;
+mod watching;

@@ -1,0 +1,334 @@
+//! `orch watch`: run, then re-run what an edit affects, as files change.
+//!
+//! One key database lives across runs: on each change only the changed files' inputs are
+//! updated, and salsa re-executes only the queries that read them. The playbook is loaded
+//! again on every round (an edit that does not load prints its error and orch keeps
+//! watching).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use orch_engine::db::Database;
+use orch_engine::diag::Problem;
+use orch_engine::event::{NodeStatus, RunStatus};
+use orch_engine::runs;
+use orch_engine::summary::human_duration;
+use tokio::sync::watch;
+
+use crate::run::{Selection, default_jobs, prepare};
+use crate::ui::Ui;
+use crate::{Cli, Failure, report};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// How many nodes run at once (default: the number of CPUs)
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// A change during a run waits for the run to end instead of restarting it
+    #[arg(long)]
+    no_restart: bool,
+}
+
+/// Files that change in bursts (an editor's save, a formatter) arrive together.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
+    let located = orch_engine::workspace::locate(cli.file.as_deref(), &cwd)?;
+    let workspace = std::fs::canonicalize(&located.workspace).unwrap_or(located.workspace.clone());
+    let (sender, events) = std::sync::mpsc::channel();
+    // Shared by the waiting loop and the listener that runs beside a run.
+    let events = Mutex::new(events);
+    let mut watcher = notify::recommended_watcher(sender)
+        .map_err(|e| Problem::general(format!("cannot watch files: {e}")))?;
+    watcher
+        .watch(&workspace, RecursiveMode::Recursive)
+        .map_err(|e| Problem::general(format!("cannot watch {}: {e}", workspace.display())))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::general(format!("cannot start the runtime: {e}")))?;
+
+    // Ctrl-C ends watching; the current run is cancelled like any run.
+    let stopped = Arc::new(AtomicBool::new(false));
+    let current_run: Arc<Mutex<Option<watch::Sender<u8>>>> = Arc::default();
+    {
+        let (stopped, current_run) = (stopped.clone(), current_run.clone());
+        runtime.spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                let level = if stopped.swap(true, Ordering::SeqCst) {
+                    2
+                } else {
+                    1
+                };
+                if let Ok(run) = current_run.lock()
+                    && let Some(sender) = run.as_ref()
+                {
+                    let _ = sender.send(level);
+                }
+            }
+        });
+    }
+
+    let mut db: Option<Database> = None;
+    let mut changed: Vec<String> = Vec::new();
+    let mut round = 0u32;
+    let mut ignore = Ignored::new(&workspace, &[]);
+    loop {
+        round += 1;
+        let prepared = match prepare(cli, &args.selection) {
+            Ok(prepared) => prepared,
+            Err(Failure::Load(error)) => {
+                report::load_error(&error, cli.color);
+                eprintln!("watching for a fix…");
+                changed = wait_for_changes(&events, &ignore, &stopped, None);
+                if stopped.load(Ordering::SeqCst) {
+                    return Ok(130);
+                }
+                continue;
+            }
+        };
+        let outputs: Vec<String> = prepared
+            .graph
+            .jobs
+            .iter()
+            .flat_map(|j| j.outputs.iter().map(|t| t.as_glob()))
+            .collect();
+        ignore = Ignored::new(&workspace, &outputs);
+        let first = db.is_none();
+        let mut database = db.take().unwrap_or_else(|| {
+            Database::for_workspace(
+                &prepared.located.workspace,
+                &orch_engine::state::stat_cache_path(&prepared.orch_dir),
+            )
+        });
+        database.update_paths(&changed);
+        let queries_before = database.executed_queries();
+
+        let run_dir = runs::create(&prepared.orch_dir)
+            .map_err(|e| Problem::general(format!("cannot create a run directory: {e}")))?;
+        let total = prepared.selected.iter().filter(|s| **s).count();
+        let ui = Arc::new(Ui::new(
+            prepared.graph.clone(),
+            run_dir.path.join("logs"),
+            total,
+            true,
+            false,
+        ));
+        let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
+        let mut options =
+            prepared.options(run_dir.id.clone(), &run_dir.path, jobs, true, false, false);
+        options.db = Some(database);
+        options.refresh_known_files = first;
+        let (cancel, interrupts) = watch::channel(0u8);
+        if let Ok(mut run) = current_run.lock() {
+            *run = Some(cancel.clone());
+        }
+        // A change during the run restarts it (unless --no-restart): finished nodes are
+        // cached by then, so the next round redoes only what was cut short or changed.
+        let restart = !args.no_restart;
+        let pending: Arc<Mutex<Vec<String>>> = Arc::default();
+        let started = Instant::now();
+        let graph = prepared.graph.clone();
+        let outcome = std::thread::scope(|scope| {
+            let done = Arc::new(AtomicBool::new(false));
+            let listener = {
+                let (done, pending, cancel) = (done.clone(), pending.clone(), cancel.clone());
+                let (events, ignore) = (&events, &ignore);
+                scope.spawn(move || {
+                    while !done.load(Ordering::SeqCst) {
+                        let event = events
+                            .lock()
+                            .map(|e| e.recv_timeout(Duration::from_millis(20)));
+                        let paths = event.map(|e| relevant(e, ignore)).unwrap_or_default();
+                        if !paths.is_empty() {
+                            if let Ok(mut p) = pending.lock() {
+                                p.extend(paths);
+                            }
+                            if restart {
+                                let _ = cancel.send(1);
+                            }
+                        }
+                    }
+                })
+            };
+            let outcome = runtime.block_on(orch_engine::sched::execute(
+                graph,
+                options,
+                ui.clone(),
+                interrupts,
+            ));
+            done.store(true, Ordering::SeqCst);
+            let _ = listener.join();
+            outcome
+        });
+        if let Ok(mut run) = current_run.lock() {
+            *run = None;
+        }
+        let duration = started.elapsed();
+        ui.finish();
+        let queries = outcome.db.executed_queries() - queries_before;
+        prepared.keep(&run_dir, &outcome, duration);
+        let count = |f: &dyn Fn(&orch_engine::event::NodeResult) -> bool| {
+            outcome.results.iter().flatten().filter(|r| f(r)).count()
+        };
+        let ran = count(&|r| r.attempts > 0 && !r.cached);
+        let cached = count(&|r| r.cached);
+        let failed = count(&|r| r.status == NodeStatus::Failure);
+        let what = if round == 1 {
+            "first run".to_owned()
+        } else if changed.is_empty() {
+            "playbook reloaded".to_owned()
+        } else {
+            let mut shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
+            if changed.len() > 3 {
+                shown.push("…");
+            }
+            format!("changed {}", shown.join(", "))
+        };
+        let status = match outcome.status {
+            RunStatus::Success => "ok",
+            RunStatus::Failure => "FAILED",
+            RunStatus::Cancelled => "restarted",
+        };
+        println!(
+            "[{round}] {what} · ran {ran}, cached {cached}, failed {failed} · {} · {status} · {queries} queries re-executed",
+            human_duration(duration)
+        );
+        db = Some(outcome.db);
+        if stopped.load(Ordering::SeqCst) {
+            return Ok(130);
+        }
+        let mut next: Vec<String> = pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        if next.is_empty()
+            || args.no_restart && outcome.status != RunStatus::Cancelled && next.is_empty()
+        {
+            next = wait_for_changes(&events, &ignore, &stopped, None);
+        } else {
+            next.extend(wait_for_changes(&events, &ignore, &stopped, Some(DEBOUNCE)));
+        }
+        if stopped.load(Ordering::SeqCst) {
+            return Ok(130);
+        }
+        next.sort();
+        next.dedup();
+        changed = next;
+    }
+}
+
+/// Paths under the workspace that a watcher ignores: `.orch/`, `.git/`, declared outputs,
+/// and what `.gitignore`/`.orchignore` ignore (the default-inputs rules).
+struct Ignored {
+    root: PathBuf,
+    outputs: orch_engine::files::Patterns,
+    gitignore: ignore::gitignore::Gitignore,
+}
+
+impl Ignored {
+    fn new(root: &Path, outputs: &[String]) -> Self {
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+        for name in [".gitignore", ".orchignore"] {
+            let _ = builder.add(root.join(name));
+        }
+        Self {
+            root: root.to_path_buf(),
+            outputs: orch_engine::files::Patterns::new(outputs)
+                .unwrap_or_else(|_| orch_engine::files::Patterns::none()),
+            gitignore: builder
+                .build()
+                .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty()),
+        }
+    }
+
+    /// The workspace-relative path of a change that matters, if it does.
+    fn relevant(&self, path: &Path) -> Option<String> {
+        // Folders come and go with the files in them; a file's own event is what counts.
+        if path.is_dir() {
+            return None;
+        }
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let first = relative.components().next()?.as_os_str();
+        if first == ".orch" || first == ".git" || self.outputs.matches(relative) {
+            return None;
+        }
+        if self
+            .gitignore
+            .matched_path_or_any_parents(relative, path.is_dir())
+            .is_ignore()
+        {
+            return None;
+        }
+        Some(relative.to_str()?.to_owned())
+    }
+}
+
+fn relevant(
+    event: Result<notify::Result<notify::Event>, RecvTimeoutError>,
+    ignore: &Ignored,
+) -> Vec<String> {
+    match event {
+        Ok(Ok(event)) if !matches!(event.kind, notify::EventKind::Access(_)) => event
+            .paths
+            .iter()
+            .filter_map(|p| ignore.relevant(p))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn next(
+    events: &Mutex<Receiver<notify::Result<notify::Event>>>,
+    wait: Duration,
+    ignore: &Ignored,
+) -> Vec<String> {
+    match events.lock() {
+        Ok(events) => relevant(events.recv_timeout(wait), ignore),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Blocks until a relevant change (or Ctrl-C), then gathers what follows within the
+/// debounce window. With `first_wait`, waits only that long for the first change.
+fn wait_for_changes(
+    events: &Mutex<Receiver<notify::Result<notify::Event>>>,
+    ignore: &Ignored,
+    stopped: &AtomicBool,
+    first_wait: Option<Duration>,
+) -> Vec<String> {
+    let started = Instant::now();
+    let mut paths = Vec::new();
+    while paths.is_empty() {
+        if stopped.load(Ordering::SeqCst) || first_wait.is_some_and(|w| started.elapsed() > w) {
+            return paths;
+        }
+        paths = next(events, Duration::from_millis(50), ignore);
+    }
+    let quiet_until = Instant::now() + DEBOUNCE;
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        paths.extend(next(events, left, ignore));
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}

@@ -1,0 +1,104 @@
+//! `orch watch`: an edit re-runs exactly what it affects, with work proportional to it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::harness::Ws;
+
+/// Lines of a child's output, as they come.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(what) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {what:?}: {e}"),
+        }
+    }
+}
+
+fn queries(line: &str) -> usize {
+    let before = line.split(" queries re-executed").next().unwrap_or("");
+    before
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn an_edit_reruns_only_what_it_affects() {
+    let nodes = 1000;
+    let values: Vec<String> = (1..=nodes).map(|i| i.to_string()).collect();
+    let ws = Ws::new(&format!(
+        "jobs:\n  c:\n    shell: sh\n    matrix: {{ i: [{}] }}\n    inputs: ['in/${{{{ matrix.i }}}}.txt']\n    outputs: ['out/${{{{ matrix.i }}}}.txt']\n    run: mkdir -p out && cp in/${{{{ matrix.i }}}}.txt out/${{{{ matrix.i }}}}.txt\n",
+        values.join(", ")
+    ));
+    for i in 1..=nodes {
+        ws.write(&format!("in/{i}.txt"), &format!("{i}\n"));
+    }
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(["watch", "-j", "2"])
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let first = wait_for(&out, "[1]");
+    assert!(
+        first.contains(&format!("ran {nodes}, cached 0, failed 0")),
+        "{first}"
+    );
+
+    ws.write("in/500.txt", "edited\n");
+    let second = wait_for(&out, "[2]");
+    assert!(second.contains("changed in/500.txt"), "{second}");
+    assert!(
+        second.contains(&format!("ran 1, cached {}, failed 0", nodes - 1)),
+        "{second}"
+    );
+    assert!(
+        queries(&second) <= 10,
+        "work proportional to the change, not the graph: {second}"
+    );
+    assert_eq!(ws.read("out/500.txt"), "edited\n");
+
+    // An invalid edit of the playbook prints the error and keeps watching.
+    let playbook = ws.read("orch.yml");
+    ws.write("orch.yml", "jobs:\n  c: { rnu: x }\n");
+    wait_for(&err, "unknown key `rnu`");
+    wait_for(&err, "watching for a fix");
+    ws.write("orch.yml", &playbook.replace("cp in/", "cp -f in/"));
+    let fixed = wait_for(&out, "changed orch.yml");
+    assert!(
+        fixed.contains(&format!("ran {nodes}")),
+        "a changed script re-runs its nodes: {fixed}"
+    );
+
+    // Outputs written by jobs trigger nothing: no further round appears.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(out.try_recv().is_err(), "outputs must not trigger runs");
+
+    let _ = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}
