@@ -45,6 +45,9 @@ for k in ("scale plan 50k", "scale noop 50k"):
         print(f"| 50,000 nodes: {k.split()[1]} | {ms(k)} | - | - | |")
 if "scale noop 50k peak KiB" in rows:
     print(f"| 50,000 nodes: no-op run peak memory | {rows['scale noop 50k peak KiB'] / 1024:.0f} MiB | - | - | |")
+if "watch start 1000" in rows:
+    print(f"| watch, 1,000 nodes: file write → re-run starts | {ms('watch start 1000')} | - | - | < 100 ms |")
+    print(f"| watch, 1,000 nodes: file write → re-run done | {ms('watch done 1000')} | - | - | |")
 for k in rows:
     if k.startswith("hash orch"):
         size = k.split()[-1]

@@ -123,5 +123,11 @@ printf "jobs:\n  h:\n    shell: sh\n    inputs: ['data/*.bin']\n    run: \"true\
 bench "hash orch ${gib}MiB" "cd $d && $orch plan >/dev/null" --prepare "rm -rf $d/.orch/state"
 bench "hash b3sum ${gib}MiB" "b3sum $d/data/*.bin >/dev/null"
 
+# 7. Watch: from a file write to the end of the re-run it causes, 1,000 nodes.
+d="$work/watch"; rm -rf "$d"; mkdir -p "$d"
+read -r wstart wend < <(python3 "$here/watch_latency.py" "$orch" "$d")
+echo "{\"name\": \"watch start 1000\", \"median\": $wstart}" >> "$results"
+echo "{\"name\": \"watch done 1000\", \"median\": $wend}" >> "$results"
+
 python3 "$here/report.py" "$results" > "$out/results.md"
 cat "$out/results.md"
