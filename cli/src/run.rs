@@ -192,6 +192,7 @@ impl Prepared {
             plan,
             db: None,
             refresh_known_files: true,
+            changes: None,
         }
     }
 

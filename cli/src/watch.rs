@@ -138,12 +138,21 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             prepared.options(run_dir.id.clone(), &run_dir.path, jobs, true, false, false);
         options.db = Some(database);
         options.refresh_known_files = first;
+        let (changes, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+        options.changes = Some(changes_rx);
+        let playbooks: Vec<String> = prepared
+            .graph
+            .origins
+            .iter()
+            .map(|o| o.path.display().to_string())
+            .collect();
         let (cancel, interrupts) = watch::channel(0u8);
         if let Ok(mut run) = current_run.lock() {
             *run = Some(cancel.clone());
         }
-        // A change during the run restarts it (unless --no-restart): finished nodes are
-        // cached by then, so the next round redoes only what was cut short or changed.
+        // A change during the run cancels the running nodes that read the changed files
+        // (a playbook edit cancels the round); the next round runs them on the new
+        // content, and whatever else the change affects. --no-restart lets them finish.
         let restart = !args.no_restart;
         let pending: Arc<Mutex<Vec<String>>> = Arc::default();
         let started = Instant::now();
@@ -151,7 +160,13 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
         let outcome = std::thread::scope(|scope| {
             let done = Arc::new(AtomicBool::new(false));
             let listener = {
-                let (done, pending, cancel) = (done.clone(), pending.clone(), cancel.clone());
+                let (done, pending, cancel, changes) = (
+                    done.clone(),
+                    pending.clone(),
+                    cancel.clone(),
+                    changes.clone(),
+                );
+                let playbooks = &playbooks;
                 let (events, ignore) = (&events, &ignore);
                 scope.spawn(move || {
                     while !done.load(Ordering::SeqCst) {
@@ -161,10 +176,12 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                         let paths = event.map(|e| relevant(e, ignore)).unwrap_or_default();
                         if !paths.is_empty() {
                             if let Ok(mut p) = pending.lock() {
-                                p.extend(paths);
+                                p.extend(paths.iter().cloned());
                             }
-                            if restart {
+                            if restart && paths.iter().any(|p| playbooks.contains(p)) {
                                 let _ = cancel.send(1);
+                            } else if restart {
+                                let _ = changes.send(paths);
                             }
                         }
                     }

@@ -2,7 +2,7 @@
 //! order, within `-j`, `max-parallel`, `fail-fast`, `--keep-going`, `if`, `retries` and
 //! `timeout`. It knows nodes and processes; observers get events, never a terminal.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// Stat every file the database knows before the first key. Off when the caller
     /// already told the database which files changed (watch).
     pub refresh_known_files: bool,
+    /// Files that change during the run (watch): a running node that reads one is
+    /// cancelled, so the next round runs it on the new content.
+    pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
 }
 
 pub struct CacheOptions {
@@ -134,6 +137,7 @@ pub async fn execute(
     mut interrupts: watch::Receiver<u8>,
 ) -> RunOutcome {
     let mut options = options;
+    let mut changes = options.changes.take();
     let db = options
         .db
         .take()
@@ -173,7 +177,9 @@ pub async fn execute(
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
-    let (cancel_tx, cancel_rx) = watch::channel(0u8);
+    // Each running node has its own cancel channel: a run-wide cancel reaches them all,
+    // a changed input only the nodes that read it.
+    let mut node_cancels: HashMap<usize, watch::Sender<u8>> = HashMap::new();
     let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
     for &job in &graph.topo_order {
         state.release_if_ready(job);
@@ -219,7 +225,8 @@ pub async fn execute(
                         state.running += 1;
                         state.running_per_job[job] += 1;
                         let observer = observer.clone();
-                        let cancel = cancel_rx.clone();
+                        let (cancel_tx, cancel) = watch::channel(state.cancel_level);
+                        node_cancels.insert(node, cancel_tx);
                         tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
                     }
                 }
@@ -242,7 +249,11 @@ pub async fn execute(
         }
         tokio::select! {
             Some(joined) = tasks.join_next() => {
-                let Ok((node, result)) = joined else { continue };
+                let Ok((node, mut result)) = joined else { continue };
+                node_cancels.remove(&node);
+                if result.status == NodeStatus::Cancelled && state.cancel_level == 0 {
+                    result.reason = Some("cancelled: a file it reads changed while it ran".into());
+                }
                 let job = graph.nodes[node].job;
                 state.running -= 1;
                 state.running_per_job[job] -= 1;
@@ -260,7 +271,21 @@ pub async fn execute(
                         observer.event(&Event::Cancelling);
                     }
                     state.cancel_level = level;
-                    let _ = cancel_tx.send(level);
+                    for cancel in node_cancels.values() {
+                        let _ = cancel.send(level);
+                    }
+                }
+            }
+            paths = next_change(&mut changes), if changes.is_some() => {
+                match paths {
+                    None => changes = None,
+                    Some(paths) => {
+                        for (node, cancel) in &node_cancels {
+                            if state.reads_any(*node, &paths) {
+                                let _ = cancel.send(1);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -291,6 +316,15 @@ pub async fn execute(
         results: state.results,
         fresh_keys: state.fresh_keys,
         db: state.db,
+    }
+}
+
+async fn next_change(
+    changes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
+) -> Option<Vec<String>> {
+    match changes {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -415,6 +449,22 @@ impl State<'_> {
             failed,
             context: json!({ "result": result, "outputs": outputs }),
         }
+    }
+
+    /// Whether a node's key covers any of `paths` (an input file or a script). A node
+    /// without a key (`cache: false`) is not known to read anything.
+    fn reads_any(&self, node: usize, paths: &[String]) -> bool {
+        let id = &self.graph.nodes[node].id;
+        let Some((_, components)) = self.fresh_keys.iter().rev().find(|(n, _)| n == id) else {
+            return false;
+        };
+        paths.iter().any(|path| {
+            components.inputs.contains_key(path)
+                || components
+                    .command
+                    .iter()
+                    .any(|c| c.contains(&format!(":{path}:")))
+        })
     }
 
     /// In a plan: whether a job's result is unknown because some node of it would run.

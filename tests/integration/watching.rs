@@ -102,3 +102,64 @@ fn an_edit_reruns_only_what_it_affects() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn a_change_during_a_run_cancels_only_the_nodes_that_read_it() {
+    let ws = Ws::new(
+        "jobs:\n  slow:\n    shell: sh\n    matrix: { n: [a, b] }\n    inputs: ['in/${{ matrix.n }}.txt']\n    outputs: ['out-${{ matrix.n }}.txt']\n    run: sleep 2 && cat in/${{ matrix.n }}.txt > out-${{ matrix.n }}.txt\n",
+    );
+    ws.write("in/a.txt", "a1\n");
+    ws.write("in/b.txt", "b1\n");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(["watch", "-j", "2"])
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(800));
+    ws.write("in/a.txt", "a2\n");
+    wait_for(&out, "[1]");
+    let mut runs: Vec<_> = std::fs::read_dir(ws.path().join(".orch/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    runs.sort();
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs[0].join("summary.json")).unwrap())
+            .unwrap();
+    let status = |id: &str| {
+        let node = first["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .unwrap()
+            .clone();
+        (
+            node["status"].as_str().unwrap().to_owned(),
+            node["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    assert_eq!(status("slow[n=a]").0, "cancelled");
+    assert!(
+        status("slow[n=a]").1.contains("changed while it ran"),
+        "{first:#}"
+    );
+    assert_eq!(
+        status("slow[n=b]").0,
+        "success",
+        "a node that does not read the file runs on"
+    );
+    let second = wait_for(&out, "[2]");
+    assert!(second.contains("ran 1, cached 1"), "{second}");
+    assert_eq!(ws.read("out-a.txt"), "a2\n");
+    let _ = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
