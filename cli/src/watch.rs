@@ -92,11 +92,25 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let mut changed: Vec<String> = Vec::new();
     let mut round = 0u32;
     let mut ignore = Ignored::new(&workspace, &[]);
+    let mut loaded: Option<Arc<crate::run::Prepared>> = None;
     loop {
         round += 1;
-        let prepared = match prepare(cli, &args.selection) {
+        // The playbook is loaded again only when a playbook file changed.
+        let playbook_changed = loaded.as_ref().is_none_or(|p| {
+            p.graph
+                .origins
+                .iter()
+                .any(|o| changed.iter().any(|c| Path::new(c) == o.path))
+        });
+        let prepared = match loaded
+            .clone()
+            .filter(|_| !playbook_changed)
+            .map(Ok)
+            .unwrap_or_else(|| prepare(cli, &args.selection).map(Arc::new))
+        {
             Ok(prepared) => prepared,
             Err(Failure::Load(error)) => {
+                loaded = None;
                 report::load_error(&error, cli.color);
                 eprintln!("watching for a fix…");
                 changed = wait_for_changes(&events, &ignore, &stopped, None);
@@ -106,6 +120,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                 continue;
             }
         };
+        loaded = Some(prepared.clone());
         let outputs: Vec<String> = prepared
             .graph
             .jobs
