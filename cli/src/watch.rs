@@ -2,8 +2,8 @@
 //!
 //! One key database lives across runs: on each change only the changed files' inputs are
 //! updated, and salsa re-executes only the queries that read them. The playbook is loaded
-//! again on every round (an edit that does not load prints its error and orch keeps
-//! watching).
+//! again when a playbook file changed (an edit that does not load prints its error and
+//! orch keeps watching).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
