@@ -118,8 +118,10 @@ struct State<'g> {
     secrets: Secrets,
     /// The key queries (salsa): file digests and input sets, memoized across nodes.
     db: Database,
-    /// The value of `changes` when `files` was last brought up to date.
-    synced_at: Option<u64>,
+    /// The value of `changes` when known files were last stat-ed again, and when the
+    /// workspace was last listed.
+    refreshed_at: Option<u64>,
+    listed_at: Option<u64>,
     /// How many times nodes may have changed the workspace (a node ran, or a restore
     /// wrote files).
     changes: u64,
@@ -169,7 +171,8 @@ pub async fn execute(
         base_scope: State::base_scope(&graph, &options),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
         db,
-        synced_at: None,
+        refreshed_at: None,
+        listed_at: None,
         changes: 0,
         job_epoch: vec![0; jobs],
         not_inputs: not_inputs(&graph),
@@ -474,43 +477,51 @@ impl State<'_> {
         })
     }
 
-    /// Brings the key database up to date when nodes finished since the last look: files
-    /// it knows are stat-ed again (changed ones re-hashed), and the workspace is listed.
-    /// Only when something ran or was restored since, and only for jobs released after
-    /// that: a node's inputs may come from its needs, not from nodes running beside it.
-    fn sync_files(&mut self, job: usize) -> FileList {
-        if let (Some(files), Some(at)) = (self.db.file_list, self.synced_at)
-            && at >= self.job_epoch[job]
-        {
-            return files;
+    /// Brings the key database up to date for a job's keys: files it knows are stat-ed
+    /// again (changed ones re-hashed) and, when the job's patterns need it, the workspace
+    /// is listed. Both only when something ran or was restored since, and only for jobs
+    /// released after that: a node's inputs may come from its needs, not from nodes
+    /// running beside it.
+    fn sync_files(&mut self, job: usize, needs_listing: bool) -> FileList {
+        let epoch = self.job_epoch[job];
+        if self.refreshed_at.is_none_or(|at| at < epoch) {
+            if self.refreshed_at.is_some() || self.options.refresh_known_files {
+                self.db.refresh_files();
+            }
+            self.refreshed_at = Some(self.changes);
         }
-        if self.synced_at.is_some() || self.options.refresh_known_files {
-            self.db.refresh_files();
-        }
-        let workspace = &self.options.workspace;
-        let skip = &self.options.cache.skip_dirs;
-        let all = Arc::new(inputs::list_files(workspace, false, skip));
-        let default = Arc::new(inputs::list_files(workspace, true, skip));
         let files = match self.db.file_list {
-            None => FileList::new(&self.db, all, default, self.not_inputs.clone()),
-            Some(files) => {
-                // Setters start a new revision: only for a real change.
-                if **files.all(&self.db) != *all {
-                    files.set_all(&mut self.db).to(all);
-                }
-                if **files.default(&self.db) != *default {
-                    files.set_default(&mut self.db).to(default);
-                }
-                if *files.not_inputs(&self.db) != self.not_inputs {
-                    files
-                        .set_not_inputs(&mut self.db)
-                        .to(self.not_inputs.clone());
-                }
+            Some(files) => files,
+            None => {
+                let files = FileList::new(
+                    &self.db,
+                    Arc::default(),
+                    Arc::default(),
+                    self.not_inputs.clone(),
+                );
+                self.db.file_list = Some(files);
                 files
             }
         };
-        self.db.file_list = Some(files);
-        self.synced_at = Some(self.changes);
+        if *files.not_inputs(&self.db) != self.not_inputs {
+            files
+                .set_not_inputs(&mut self.db)
+                .to(self.not_inputs.clone());
+        }
+        if needs_listing && self.listed_at.is_none_or(|at| at < epoch) {
+            let workspace = &self.options.workspace;
+            let skip = &self.options.cache.skip_dirs;
+            let all = Arc::new(inputs::list_files(workspace, false, skip));
+            let default = Arc::new(inputs::list_files(workspace, true, skip));
+            // Setters start a new revision: only for a real change.
+            if **files.all(&self.db) != *all {
+                files.set_all(&mut self.db).to(all);
+            }
+            if **files.default(&self.db) != *default {
+                files.set_default(&mut self.db).to(default);
+            }
+            self.listed_at = Some(self.changes);
+        }
         files
     }
 
@@ -610,7 +621,13 @@ impl State<'_> {
             work.why = Some("cache: false".into());
             return None;
         }
-        let files = self.sync_files(self.graph.nodes[node].job);
+        // Literal paths of existing files are read through their own inputs: no listing.
+        let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
+            patterns.iter().any(|p| {
+                p.contains(['*', '?', '[', '{', '!']) || !self.options.workspace.join(p).is_file()
+            })
+        });
+        let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
         let partial = self.partial_components(node, work);
         let request = self.db.node_input(&id, partial, work.inputs.clone());
         let (components, key) = db::node_key(&self.db, request, files).clone();
@@ -698,16 +715,19 @@ impl State<'_> {
             .options
             .log_dir
             .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
-        let mut text = format!(
-            "orch: restored from the cache (key {})\n",
-            crate::key::short(&key)
-        )
-        .into_bytes();
-        match record.log.map(|d| backend.read_blob(&d)) {
-            Some(Ok(Some(bytes))) => text.extend(bytes),
-            _ => text.extend(b"orch: the original log is no longer in the cache\n"),
-        }
-        let has_log = std::fs::write(&log_path, text).is_ok();
+        // The original log, linked from the cache (the summary says the node was cached).
+        let linked = record
+            .log
+            .is_some_and(|d| backend.link_blob(&d, &log_path).unwrap_or(false));
+        let has_log = linked
+            || std::fs::write(
+                &log_path,
+                format!(
+                    "orch: restored from the cache (key {}); its log is no longer there\n",
+                    crate::key::short(&key)
+                ),
+            )
+            .is_ok();
         NodeResult {
             status: NodeStatus::Success,
             exit_code: Some(record.exit_code),

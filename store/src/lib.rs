@@ -58,6 +58,16 @@ pub trait Backend: Send + Sync {
     /// by another format version.
     fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError>;
     fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError>;
+    /// Puts a blob (a log) at `dest` for reading, as cheaply as the backend can; false
+    /// when the blob is absent.
+    fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {
+        match self.read_blob(digest)? {
+            Some(bytes) => std::fs::write(dest, bytes)
+                .map(|()| true)
+                .map_err(|e| StoreError::io(dest, e)),
+            None => Ok(false),
+        }
+    }
 }
 
 /// A backend that keeps nothing: used when the cache directory cannot be opened, so a run

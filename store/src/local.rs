@@ -265,6 +265,24 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Reads a whole entry through one open, and marks it used when its last use is over
+    /// an hour old (eviction by last use needs no finer grain than that).
+    fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        let stale = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age > Duration::from_secs(3600));
+        if stale {
+            let _ = file.set_modified(SystemTime::now());
+        }
+        Ok(bytes)
+    }
+
     /// Marks an entry as just used, for least-recently-used eviction.
     fn touch(path: &Path) {
         if let Ok(file) = File::options().append(true).open(path) {
@@ -316,11 +334,8 @@ impl Backend for LocalStore {
 
     fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.blob_path(digest);
-        match fs::read(&path) {
-            Ok(bytes) if Digest::of(&bytes) == *digest => {
-                Self::touch(&path);
-                Ok(Some(bytes))
-            }
+        match Self::read_and_touch(&path) {
+            Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
             Ok(_) => {
                 Self::discard(&path);
                 Ok(None)
@@ -370,12 +385,9 @@ impl Backend for LocalStore {
 
     fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError> {
         let path = self.action_path(key);
-        match fs::read(&path) {
+        match Self::read_and_touch(&path) {
             Ok(bytes) => match decode_record(&bytes) {
-                Some(result) => {
-                    Self::touch(&path);
-                    Ok(Some(result))
-                }
+                Some(result) => Ok(Some(result)),
                 None => {
                     Self::discard(&path);
                     Ok(None)
@@ -389,6 +401,21 @@ impl Backend for LocalStore {
     fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
         let bytes = encode_record(result);
         self.write_atomically(&self.action_path(key), |out| out.write_all(&bytes))
+    }
+
+    fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {
+        // A hard link costs one call; a blob changed through it later fails its next
+        // verification and is removed. Elsewhere (another filesystem), a verified copy.
+        let _ = fs::remove_file(dest);
+        if fs::hard_link(self.blob_path(digest), dest).is_ok() {
+            return Ok(true);
+        }
+        match self.read_blob(digest)? {
+            Some(bytes) => fs::write(dest, bytes)
+                .map(|()| true)
+                .map_err(|e| StoreError::io(dest, e)),
+            None => Ok(false),
+        }
     }
 }
 
