@@ -135,6 +135,9 @@ pub fn restore(
 ) -> Result<bool, String> {
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
     let mut wrote = false;
+    // Folders already made and checked: outputs share a few folders, and a check is a
+    // path walk.
+    let mut checked: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for file in files {
         let relative = normalize(Path::new(&file.path))
             .filter(|p| !p.as_os_str().is_empty())
@@ -145,7 +148,9 @@ pub fn restore(
                 )
             })?;
         let dest = root.join(&relative);
-        if let Some(parent) = dest.parent() {
+        if let Some(parent) = dest.parent()
+            && !checked.contains(parent)
+        {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", file.path))?;
             let real = std::fs::canonicalize(parent).map_err(|e| format!("{}: {e}", file.path))?;
             if !real.starts_with(&root) {
@@ -154,6 +159,7 @@ pub fn restore(
                     file.path
                 ));
             }
+            checked.insert(parent.to_path_buf());
         }
         match &file.symlink {
             Some(target) => {
@@ -174,12 +180,10 @@ pub fn restore(
                 wrote = true;
             }
             None => {
-                let is_link =
-                    std::fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink());
-                let up_to_date = !is_link
-                    && current(&relative.to_string_lossy()) == Some(file.digest)
-                    && std::fs::metadata(&dest)
-                        .is_ok_and(|m| m.permissions().mode() & 0o7777 == file.mode);
+                let present = std::fs::symlink_metadata(&dest).ok();
+                let up_to_date = present
+                    .is_some_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == file.mode)
+                    && current(&relative.to_string_lossy()) == Some(file.digest);
                 if up_to_date {
                     continue;
                 }

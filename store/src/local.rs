@@ -406,9 +406,16 @@ impl Backend for LocalStore {
     fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {
         // A hard link costs one call; a blob changed through it later fails its next
         // verification and is removed. Elsewhere (another filesystem), a verified copy.
-        let _ = fs::remove_file(dest);
-        if fs::hard_link(self.blob_path(digest), dest).is_ok() {
-            return Ok(true);
+        let blob = self.blob_path(digest);
+        match fs::hard_link(&blob, dest) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(dest);
+                if fs::hard_link(&blob, dest).is_ok() {
+                    return Ok(true);
+                }
+            }
+            Err(_) => {}
         }
         match self.read_blob(digest)? {
             Some(bytes) => fs::write(dest, bytes)
