@@ -126,6 +126,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             .jobs
             .iter()
             .flat_map(|j| j.outputs.iter().map(|t| t.as_glob()))
+            .filter(|glob| !glob.starts_with('*'))
             .collect();
         ignore = Ignored::new(&workspace, &outputs);
         let first = db.is_none();

@@ -326,6 +326,11 @@ impl Database {
             .ok()
     }
 
+    /// The stat cache, for checks outside the database (inputs before storing a result).
+    pub fn stat_cache_handle(&self) -> Arc<Mutex<StatCache>> {
+        self.stat_cache.clone()
+    }
+
     pub fn save_stat_cache(&self, path: &Path) -> std::io::Result<()> {
         match self.stat_cache.lock() {
             Ok(cache) => cache.save(path),

@@ -151,6 +151,15 @@ pub fn restore(
         if let Some(parent) = dest.parent()
             && !checked.contains(parent)
         {
+            // Check the nearest folder that exists before creating any: a symlinked folder
+            // on the way must not get folders made outside the workspace.
+            let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(&root);
+            if !std::fs::canonicalize(existing).is_ok_and(|real| real.starts_with(&root)) {
+                return Err(format!(
+                    "refused: {} would be written through a link out of the workspace",
+                    file.path
+                ));
+            }
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", file.path))?;
             let real = std::fs::canonicalize(parent).map_err(|e| format!("{}: {e}", file.path))?;
             if !real.starts_with(&root) {

@@ -322,6 +322,31 @@ pub async fn execute(
     }
 }
 
+/// The context values an expression reads (longest paths: `vars.profile`, not `vars`),
+/// as text, for keys.
+fn condition_values(condition: &Expr, scope: &NodeScope) -> Vec<(String, String)> {
+    let mut longest: BTreeMap<usize, (Vec<String>, Expr)> = BTreeMap::new();
+    expr::visit(condition, &mut |sub| {
+        if let Some((path, at)) = expr::path_of(sub)
+            && longest.get(&at).is_none_or(|(p, _)| p.len() < path.len())
+        {
+            longest.insert(
+                at,
+                (path.into_iter().map(str::to_owned).collect(), sub.clone()),
+            );
+        }
+    });
+    longest
+        .into_values()
+        .map(|(path, sub)| {
+            let value = expr::eval(&sub, scope)
+                .map(|v| expr::to_text(&v))
+                .unwrap_or_default();
+            (path.join("."), value)
+        })
+        .collect()
+}
+
 async fn next_change(
     changes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
 ) -> Option<Vec<String>> {
@@ -338,6 +363,9 @@ fn not_inputs(graph: &Graph) -> Vec<String> {
         .jobs
         .iter()
         .flat_map(|j| j.outputs.iter().map(Template::as_glob))
+        // An output that starts with an expression has no known place: leaving it out of
+        // the exclusions keeps inputs (a miss at worst) instead of dropping everything.
+        .filter(|glob| !glob.starts_with('*'))
         .collect();
     patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns.retain(|p| !p.starts_with('!'));
@@ -565,11 +593,24 @@ impl State<'_> {
             for (k, v) in &step.env {
                 env.insert(format!("step{index}.{k}"), self.secrets.mask(v));
             }
+            // A step's `if` is decided when it runs: the values it reads are part of the
+            // key (its text already is), so `--var` or an input that flips it is a miss.
+            if let Some(condition) = &step.condition {
+                for (path, value) in condition_values(condition, &work.scope) {
+                    env.insert(format!("step{index}.if {path}"), self.secrets.mask(&value));
+                }
+            }
         }
         let mut needs = BTreeMap::new();
         for &need in &job.needs {
             for n in self.graph.job_nodes(need) {
                 let digest = match &self.results[n] {
+                    // A need that failed (and did not stop us: continue-on-error) has no
+                    // result to compare: a fresh digest, so this node never hits on it.
+                    Some(r) if r.status == NodeStatus::Failure => Digest::of(
+                        format!("failed {} {}", self.options.run_id, self.graph.nodes[n].id)
+                            .as_bytes(),
+                    ),
                     Some(r) => r.result_digest.unwrap_or_else(|| {
                         Digest::of(format!("status:{}", r.status.as_str()).as_bytes())
                     }),
@@ -630,7 +671,25 @@ impl State<'_> {
         let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
         let partial = self.partial_components(node, work);
         let request = self.db.node_input(&id, partial, work.inputs.clone());
-        let (components, key) = db::node_key(&self.db, request, files).clone();
+        let (mut components, mut key) = db::node_key(&self.db, request, files).clone();
+        // Something ran since this job was released: its inputs' digests may be old. Look
+        // at them again (a stat each) and recompute until the key stands.
+        if self.changes > self.job_epoch[self.graph.nodes[node].job] {
+            for _ in 0..3 {
+                let stale: Vec<String> = components
+                    .inputs
+                    .iter()
+                    .filter(|(path, digest)| self.db.current_digest(path) != Some(**digest))
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                if stale.is_empty() {
+                    break;
+                }
+                self.db.update_paths(&stale);
+                (components, key) = db::node_key(&self.db, request, files).clone();
+            }
+        }
+        work.key_inputs = Some((self.db.stat_cache_handle(), components.inputs.clone()));
         let since_last = match self.options.cache.last_keys.get(&id) {
             None => Some("no previous run".to_owned()),
             Some(old) if *old == components => None,
@@ -1067,6 +1126,7 @@ impl State<'_> {
             inputs,
             backend: None,
             store: false,
+            key_inputs: None,
         }
     }
 }
@@ -1118,6 +1178,11 @@ struct NodeWork {
     backend: Option<Arc<dyn Backend>>,
     /// Record the result under the key after a success.
     store: bool,
+    /// The input digests the key was made of, checked again before the result is stored.
+    key_inputs: Option<(
+        Arc<std::sync::Mutex<inputs::StatCache>>,
+        BTreeMap<String, Digest>,
+    )>,
 }
 
 impl NodeWork {
@@ -1239,6 +1304,9 @@ impl NodeWork {
         let Some(backend) = self.backend.clone() else {
             return (crate::key::result_digest(&[], &result.outputs), None);
         };
+        // A node that is never cached may have effects no digest sees (a download into an
+        // ignored folder): its result is new every time, so its dependents run again.
+        let never_cached = !self.store;
         let workspace = self.workspace.clone();
         let patterns = self.outputs.clone();
         let log_path = self.log_path.clone();
@@ -1247,6 +1315,7 @@ impl NodeWork {
         let summary = result.summary.clone();
         let exit_code = result.exit_code.unwrap_or(0);
         let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
+        let key_inputs = self.key_inputs.clone();
         let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
             let unique = || {
                 Digest::of(
@@ -1260,7 +1329,33 @@ impl NodeWork {
             };
             let files = outputs::collect(&workspace, &patterns, backend.as_ref())
                 .map_err(|e| (unique(), e))?;
-            let digest = crate::key::result_digest(&files, &outputs);
+            let digest = if never_cached {
+                Digest::of(
+                    format!(
+                        "uncached {:?} {}",
+                        std::time::SystemTime::now(),
+                        std::process::id()
+                    )
+                    .as_bytes(),
+                )
+            } else {
+                crate::key::result_digest(&files, &outputs)
+            };
+            // An input that changed while the node ran (a user's edit, a job beside it)
+            // makes the result not the key's: it is not stored.
+            let changed = key_inputs.as_ref().and_then(|(stat, inputs)| {
+                let mut stat = stat.lock().ok()?;
+                inputs
+                    .iter()
+                    .find(|(path, digest)| stat.digest(&workspace, path).ok() != Some(**digest))
+                    .map(|(p, _)| p.clone())
+            });
+            if let (Some(path), Some(_)) = (&changed, record_key) {
+                return Err((
+                    digest,
+                    format!("input {path} changed while it ran; the result was not cached"),
+                ));
+            }
             if let Some(key) = record_key {
                 let log = backend.put_file(&log_path).ok();
                 let record = orch_store::ActionResult {

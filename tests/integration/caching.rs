@@ -460,3 +460,57 @@ fn cache_stats_gc_clear_and_privacy() {
         ("run", "not in the cache (evicted or cleared)")
     );
 }
+
+/// Regressions from a review of wrong-hit risks: each of these once gave a hit.
+#[test]
+fn review_regressions_never_hit_wrongly() {
+    // An output that starts with an expression must not hide the other files from
+    // default inputs.
+    let ws = Ws::new(
+        "vars: { out: dist }\njobs:\n  a: { run: 'mkdir -p ${{ vars.out }} && touch ${{ vars.out }}/x', outputs: ['${{ vars.out }}/x'] }\n  b: { run: 'true' }\n",
+    );
+    ws.write("src/main.c", "1");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    ws.write("src/main.c", "2");
+    assert_eq!(row(&plan(&ws), "b"), ("run", "input src/main.c changed"));
+
+    // The values a step's `if` reads are part of the key.
+    let ws = Ws::new(
+        "vars: { profile: debug }\njobs:\n  s:\n    inputs: []\n    outputs: [out.txt]\n    steps:\n      - run: echo plain > out.txt\n      - if: vars.profile == 'release'\n        run: echo stripped > out.txt\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run", "--var", "profile=release"])), 0);
+    assert_eq!(
+        ws.read("out.txt"),
+        "stripped\n",
+        "a flipped `if` is a miss, not a hit"
+    );
+
+    // A failed continue-on-error need and a never-cached need leave no stable result.
+    let ws = Ws::new(
+        "jobs:\n  lint: { run: 'exit 1', continue-on-error: true, inputs: [] }\n  fetch: { run: 'true', cache: false }\n  publish: { needs: [lint], run: 'echo p >> p.txt', inputs: [] }\n  use: { needs: [fetch], run: 'echo u >> u.txt', inputs: [] }\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(ws.read("p.txt"), "p\np\n");
+    assert_eq!(ws.read("u.txt"), "u\nu\n");
+
+    // An input that changes while its node runs: the result is not stored under a key
+    // that names the old content.
+    let ws = Ws::new("jobs:\n  w: { run: 'echo more >> in.txt', inputs: [in.txt] }\n");
+    ws.write("in.txt", "start\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("changed while it ran"),
+        "{}",
+        stderr(&out)
+    );
+    ws.write("in.txt", "start\n");
+    assert_eq!(
+        row(&plan(&ws), "w").0,
+        "run",
+        "nothing was cached for the old content"
+    );
+}
