@@ -1157,6 +1157,12 @@ struct StepWork {
     continue_on_error: bool,
 }
 
+/// The stat cache and the input digests a key was made of.
+type KeyInputs = (
+    Arc<std::sync::Mutex<inputs::StatCache>>,
+    BTreeMap<String, Digest>,
+);
+
 struct NodeWork {
     steps: Vec<StepWork>,
     env: Vec<(String, String)>,
@@ -1179,10 +1185,7 @@ struct NodeWork {
     /// Record the result under the key after a success.
     store: bool,
     /// The input digests the key was made of, checked again before the result is stored.
-    key_inputs: Option<(
-        Arc<std::sync::Mutex<inputs::StatCache>>,
-        BTreeMap<String, Digest>,
-    )>,
+    key_inputs: Option<KeyInputs>,
 }
 
 impl NodeWork {
