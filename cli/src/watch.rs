@@ -189,11 +189,14 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                         let event = events
                             .lock()
                             .map(|e| e.recv_timeout(Duration::from_millis(20)));
-                        let paths = event.map(|e| relevant(e, ignore)).unwrap_or_default();
-                        if !paths.is_empty() {
-                            if let Ok(mut p) = pending.lock() {
-                                p.extend(paths.iter().cloned());
-                            }
+                        let seen = event.map(|e| relevant(e, ignore)).unwrap_or_default();
+                        if let Ok(mut p) = pending.lock() {
+                            p.extend(seen.iter().map(|(path, _)| path.clone()));
+                        }
+                        // Any change updates the cancel check; none of a round's own ignored
+                        // writes restarts anything.
+                        let paths: Vec<String> = seen.into_iter().map(|(path, _)| path).collect();
+                        if !paths.is_empty() && paths.iter().any(|p| ignore.triggers(p)) {
                             if restart && paths.iter().any(|p| playbooks.contains(p)) {
                                 let _ = cancel.send(1);
                             } else if restart {
@@ -231,8 +234,9 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
         } else if changed.is_empty() {
             "playbook reloaded".to_owned()
         } else {
-            let mut shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
-            if changed.len() > 3 {
+            let triggering: Vec<&String> = changed.iter().filter(|p| ignore.triggers(p)).collect();
+            let mut shown: Vec<&str> = triggering.iter().take(3).map(|p| p.as_str()).collect();
+            if triggering.len() > 3 {
                 shown.push("…");
             }
             format!("changed {}", shown.join(", "))
@@ -254,12 +258,13 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        if next.is_empty()
-            || args.no_restart && outcome.status != RunStatus::Cancelled && next.is_empty()
-        {
-            next = wait_for_changes(&events, &ignore, &stopped, None);
-        } else {
+        // Changes seen during the run start the next round at once only if one of them
+        // would start a round by itself; the rest (a job's ignored writes) only update
+        // the database when a round comes.
+        if next.iter().any(|p| ignore.triggers(p)) {
             next.extend(wait_for_changes(&events, &ignore, &stopped, Some(DEBOUNCE)));
+        } else {
+            next.extend(wait_for_changes(&events, &ignore, &stopped, None));
         }
         if stopped.load(Ordering::SeqCst) {
             return Ok(130);
@@ -294,37 +299,41 @@ impl Ignored {
         }
     }
 
-    /// The workspace-relative path of a change that matters, if it does.
-    fn relevant(&self, path: &Path) -> Option<String> {
-        // Folders come and go with the files in them; a file's own event is what counts.
-        if path.is_dir() {
-            return None;
-        }
+    /// A change under the workspace as (relative path, whether it starts a round).
+    /// Every change outside `.orch/` and `.git/` updates the database (an ignored file can
+    /// still be an explicit input; a folder can be swapped whole); only a file that the
+    /// default-inputs rules see, and that no job declares as output, starts a round.
+    fn classify(&self, path: &Path) -> Option<(String, bool)> {
         let relative = path.strip_prefix(&self.root).ok()?;
         let first = relative.components().next()?.as_os_str();
-        if first == ".orch" || first == ".git" || self.outputs.matches(relative) {
+        if first == ".orch" || first == ".git" {
             return None;
         }
-        if self
-            .gitignore
-            .matched_path_or_any_parents(relative, path.is_dir())
-            .is_ignore()
-        {
-            return None;
-        }
-        Some(relative.to_str()?.to_owned())
+        let is_dir = path.is_dir();
+        let triggers = !is_dir
+            && !self.outputs.matches(relative)
+            && !self
+                .gitignore
+                .matched_path_or_any_parents(relative, is_dir)
+                .is_ignore();
+        Some((relative.to_str()?.to_owned(), triggers))
+    }
+
+    fn triggers(&self, relative: &str) -> bool {
+        self.classify(&self.root.join(relative))
+            .is_some_and(|(_, t)| t)
     }
 }
 
 fn relevant(
     event: Result<notify::Result<notify::Event>, RecvTimeoutError>,
     ignore: &Ignored,
-) -> Vec<String> {
+) -> Vec<(String, bool)> {
     match event {
         Ok(Ok(event)) if !matches!(event.kind, notify::EventKind::Access(_)) => event
             .paths
             .iter()
-            .filter_map(|p| ignore.relevant(p))
+            .filter_map(|p| ignore.classify(p))
             .collect(),
         _ => Vec::new(),
     }
@@ -334,7 +343,7 @@ fn next(
     events: &Mutex<Receiver<notify::Result<notify::Event>>>,
     wait: Duration,
     ignore: &Ignored,
-) -> Vec<String> {
+) -> Vec<(String, bool)> {
     match events.lock() {
         Ok(events) => relevant(events.recv_timeout(wait), ignore),
         Err(_) => Vec::new(),
@@ -350,17 +359,18 @@ fn wait_for_changes(
     first_wait: Option<Duration>,
 ) -> Vec<String> {
     let started = Instant::now();
-    let mut paths = Vec::new();
-    while paths.is_empty() {
+    let mut seen: Vec<(String, bool)> = Vec::new();
+    while !seen.iter().any(|(_, triggers)| *triggers) {
         if stopped.load(Ordering::SeqCst) || first_wait.is_some_and(|w| started.elapsed() > w) {
-            return paths;
+            break;
         }
-        paths = next(events, Duration::from_millis(50), ignore);
+        seen.extend(next(events, Duration::from_millis(50), ignore));
     }
     let quiet_until = Instant::now() + DEBOUNCE;
     while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
-        paths.extend(next(events, left, ignore));
+        seen.extend(next(events, left, ignore));
     }
+    let mut paths: Vec<String> = seen.into_iter().map(|(path, _)| path).collect();
     paths.sort();
     paths.dedup();
     paths

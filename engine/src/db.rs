@@ -274,16 +274,38 @@ impl Database {
     /// Updates the inputs of the given files only (those the database knows): what a
     /// watcher calls with the paths that changed. Returns how many digests changed.
     pub fn update_paths(&mut self, paths: &[String]) -> usize {
+        // A folder's path stands for every known file under it (a folder swapped whole).
+        let known: Vec<(String, WorkspaceFile)> = self
+            .files
+            .lock()
+            .map(|m| {
+                let mut known: Vec<(String, WorkspaceFile)> = paths
+                    .iter()
+                    .filter_map(|p| Some((p.clone(), *m.get(p)?)))
+                    .collect();
+                // Only paths that are not known files may be folders: scan for those.
+                let folders: Vec<String> = paths
+                    .iter()
+                    .filter(|p| !m.contains_key(*p))
+                    .map(|p| format!("{p}/"))
+                    .collect();
+                if !folders.is_empty() {
+                    known.extend(
+                        m.iter()
+                            .filter(|(k, _)| folders.iter().any(|f| k.starts_with(f.as_str())))
+                            .map(|(k, v)| (k.clone(), *v)),
+                    );
+                }
+                known
+            })
+            .unwrap_or_default();
         let mut changed = 0;
-        for path in paths {
-            let Some(file) = self.files.lock().ok().and_then(|m| m.get(path).copied()) else {
-                continue;
-            };
+        for (path, file) in known {
             let digest = self
                 .stat_cache
                 .lock()
                 .ok()
-                .and_then(|mut c| c.digest(&self.workspace, path).ok());
+                .and_then(|mut c| c.digest(&self.workspace, &path).ok());
             if file.digest(self) != digest {
                 file.set_digest(self).to(digest);
                 changed += 1;
