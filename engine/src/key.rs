@@ -12,8 +12,10 @@
 //! | `needs` | needed node → digest of its *result* (files + outputs) | early cutoff: a need that re-ran to the same result changes nothing |
 //!
 //! Two rules, as cargo's fingerprints have: no absolute paths (a copy of the workspace
-//! elsewhere hits the same cache) and no times. Secrets are masked out of every text
-//! before it is hashed, so no key depends on a secret's plain value.
+//! elsewhere hits the same cache) and no times. Each secret's value is replaced by a
+//! marker naming the secret (`${{ secrets.NAME }}`) before any text is hashed, so no key
+//! depends on a secret's plain value, yet switching a command to another secret is a
+//! change. A step's `if` adds the values it reads (`step0.if vars.profile`).
 
 use std::collections::BTreeMap;
 

@@ -553,6 +553,25 @@ impl State<'_> {
         files
     }
 
+    /// Text for a key: each secret's value replaced by a marker naming it, so no key holds
+    /// a secret, yet using another secret in a command is still a change.
+    fn key_text(&self, text: &str) -> String {
+        let mut named: Vec<(&String, &String)> = self
+            .options
+            .secrets
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        named.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        let mut out = text.to_owned();
+        for (name, value) in named {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("${{{{ secrets.{name} }}}}"));
+            }
+        }
+        out
+    }
+
     /// Everything that goes into a node's key but its input files (see `key.rs`).
     fn partial_components(&self, node: usize, work: &NodeWork) -> KeyComponents {
         let spec = &self.graph.nodes[node];
@@ -562,7 +581,7 @@ impl State<'_> {
             .env
             .iter()
             .filter(|(k, _)| !k.starts_with("ORCH_"))
-            .map(|(k, v)| (k.clone(), self.secrets.mask(v)))
+            .map(|(k, v)| (k.clone(), self.key_text(v)))
             .collect();
         for (index, step) in work.steps.iter().enumerate() {
             let condition = step
@@ -571,14 +590,14 @@ impl State<'_> {
                 .map(|c| format!(" if {c}"))
                 .unwrap_or_default();
             let text = match &step.command {
-                StepCommand::Inline(text) => format!("run{condition}:{}", self.secrets.mask(text)),
+                StepCommand::Inline(text) => format!("run{condition}:{}", self.key_text(text)),
                 StepCommand::Script { path, args } => {
                     let digest = self
                         .db
                         .file(path)
                         .digest(&self.db)
                         .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
-                    let args: Vec<String> = args.iter().map(|a| self.secrets.mask(a)).collect();
+                    let args: Vec<String> = args.iter().map(|a| self.key_text(a)).collect();
                     format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
                 }
             };
@@ -591,13 +610,13 @@ impl State<'_> {
                 }
             ));
             for (k, v) in &step.env {
-                env.insert(format!("step{index}.{k}"), self.secrets.mask(v));
+                env.insert(format!("step{index}.{k}"), self.key_text(v));
             }
             // A step's `if` is decided when it runs: the values it reads are part of the
             // key (its text already is), so `--var` or an input that flips it is a miss.
             if let Some(condition) = &step.condition {
                 for (path, value) in condition_values(condition, &work.scope) {
-                    env.insert(format!("step{index}.if {path}"), self.secrets.mask(&value));
+                    env.insert(format!("step{index}.if {path}"), self.key_text(&value));
                 }
             }
         }
