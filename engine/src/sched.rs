@@ -562,7 +562,7 @@ impl State<'_> {
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .collect();
-        named.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        named.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         let mut out = text.to_owned();
         for (name, value) in named {
             if out.contains(value.as_str()) {
