@@ -299,19 +299,7 @@ impl Database {
                 known
             })
             .unwrap_or_default();
-        let mut changed = 0;
-        for (path, file) in known {
-            let digest = self
-                .stat_cache
-                .lock()
-                .ok()
-                .and_then(|mut c| c.digest(&self.workspace, &path).ok());
-            if file.digest(self) != digest {
-                file.set_digest(self).to(digest);
-                changed += 1;
-            }
-        }
-        changed
+        self.restat(known)
     }
 
     /// Looks at every file the database knows again (a `stat` each, through the stat
@@ -322,6 +310,12 @@ impl Database {
             .lock()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
             .unwrap_or_default();
+        self.restat(known)
+    }
+
+    /// Stats the given files again (through the stat cache) and sets the digests that
+    /// changed. Returns how many.
+    fn restat(&mut self, known: Vec<(String, WorkspaceFile)>) -> usize {
         let mut changed = 0;
         for (path, file) in known {
             let digest = self
