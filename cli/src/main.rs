@@ -5,6 +5,7 @@ mod cache_cmd;
 mod graph_out;
 mod report;
 mod run;
+mod schema;
 mod ui;
 mod watch;
 
@@ -104,6 +105,8 @@ enum Command {
     Validate,
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+    /// Print the JSON Schema of the playbook format
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -139,6 +142,13 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "orch", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema::schema()).unwrap_or_default()
+            );
             Ok(0)
         }
         Command::Validate => {

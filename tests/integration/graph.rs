@@ -171,3 +171,27 @@ fn matrix_override_follows_glob_targets() {
     let text = stdout(&ws.run(&["graph", "--matrix", "os=z", "test*"]));
     assert_eq!(text, "test-a[os=z]\n");
 }
+
+#[test]
+fn schema_describes_the_playbook() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    let out = ws.run(&["schema"]);
+    assert_eq!(code(&out), 0);
+    let schema: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(schema["required"], serde_json::json!(["jobs"]));
+    let job = &schema["properties"]["jobs"]["additionalProperties"]["properties"];
+    for key in [
+        "run",
+        "needs",
+        "matrix",
+        "inputs",
+        "outputs",
+        "env-inputs",
+        "cache",
+        "timeout",
+        "uses",
+        "steps",
+    ] {
+        assert!(job.get(key).is_some(), "{key} missing from the job schema");
+    }
+}

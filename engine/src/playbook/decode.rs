@@ -11,7 +11,7 @@ use super::model::{
 use super::tree::{Node, Value};
 use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 
-const TOP_KEYS: &[&str] = &[
+pub const TOP_KEYS: &[&str] = &[
     "name",
     "description",
     "vars",
@@ -24,7 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "requires",
     "jobs",
 ];
-const JOB_KEYS: &[&str] = &[
+pub const JOB_KEYS: &[&str] = &[
     "name",
     "description",
     "run",
@@ -48,7 +48,7 @@ const JOB_KEYS: &[&str] = &[
     "retries",
     "continue-on-error",
 ];
-const STEP_KEYS: &[&str] = &[
+pub const STEP_KEYS: &[&str] = &[
     "name",
     "run",
     "script",

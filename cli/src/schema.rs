@@ -1,0 +1,187 @@
+//! `orch schema`: the JSON Schema of the playbook format, for editors and linters.
+
+use serde_json::{Value, json};
+
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+fn scalar() -> Value {
+    json!({ "type": ["string", "number", "boolean", "null"] })
+}
+
+fn env() -> Value {
+    json!({ "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } })
+}
+
+fn duration() -> Value {
+    json!({ "type": "string", "pattern": "^([0-9]+(ms|s|m|h|d))+$", "description": "90s, 10m, 1h30m" })
+}
+
+fn shell() -> Value {
+    json!({
+        "type": "string",
+        "description": "bash (default), sh, python, pwsh, node, or a command with {0} for the script file",
+        "anyOf": [{ "enum": ["bash", "sh", "python", "pwsh", "node"] }, { "pattern": "\\{0\\}" }]
+    })
+}
+
+pub(crate) fn schema() -> Value {
+    let step = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "name": { "type": "string" },
+            "run": { "type": "string" },
+            "script": { "type": "string" },
+            "args": { "type": "array", "items": scalar() },
+            "env": env(),
+            "if": { "type": ["string", "boolean"] },
+            "continue-on-error": { "type": "boolean" }
+        },
+        "oneOf": [{ "required": ["run"] }, { "required": ["script"] }]
+    });
+    let job = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "name": { "type": "string", "description": "display name; may use ${{ matrix.* }}" },
+            "description": { "type": "string" },
+            "run": { "type": "string", "description": "an inline script, run by `shell`" },
+            "script": { "type": "string", "description": "a script file, relative to the playbook" },
+            "args": { "type": "array", "items": scalar() },
+            "steps": { "type": "array", "items": step },
+            "uses": { "type": "string", "description": "a reusable playbook, relative to this one" },
+            "with": env(),
+            "shell": shell(),
+            "needs": { "oneOf": [{ "type": "string" }, strings()] },
+            "if": { "type": ["string", "boolean"] },
+            "matrix": {
+                "type": "object",
+                "properties": {
+                    "include": { "type": "array", "items": { "type": "object", "additionalProperties": scalar() } },
+                    "exclude": { "type": "array", "items": { "type": "object", "additionalProperties": scalar() } }
+                },
+                "additionalProperties": { "type": "array", "items": scalar(), "minItems": 1 }
+            },
+            "strategy": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "fail-fast": { "type": "boolean" },
+                    "max-parallel": { "type": "integer", "minimum": 1 }
+                }
+            },
+            "env": env(),
+            "working-directory": { "type": "string" },
+            "inputs": strings(),
+            "env-inputs": strings(),
+            "outputs": strings(),
+            "cache": { "type": "boolean" },
+            "timeout": duration(),
+            "retries": { "type": "integer", "minimum": 0 },
+            "continue-on-error": { "type": "boolean" }
+        },
+        "oneOf": [
+            { "required": ["run"] },
+            { "required": ["script"] },
+            { "required": ["steps"] },
+            { "required": ["uses"] }
+        ]
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "orch playbook (v1)",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["jobs"],
+        "properties": {
+            "name": { "type": "string" },
+            "description": { "type": "string" },
+            "vars": { "type": "object", "additionalProperties": scalar() },
+            "env": env(),
+            "secrets": strings(),
+            "defaults": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "shell": shell(),
+                    "timeout": duration(),
+                    "retries": { "type": "integer", "minimum": 0 },
+                    "working-directory": { "type": "string" },
+                    "inputs": strings()
+                }
+            },
+            "inputs": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "description": { "type": "string" },
+                        "default": scalar(),
+                        "required": { "type": "boolean" },
+                        "type": { "type": "string" }
+                    }
+                }
+            },
+            "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
+            "profiles": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "vars": { "type": "object", "additionalProperties": scalar() },
+                        "targets": { "oneOf": [{ "type": "string" }, strings()] },
+                        "description": { "type": "string" }
+                    }
+                }
+            },
+            "requires": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": { "commands": strings(), "env": strings() }
+            },
+            "jobs": {
+                "type": "object",
+                "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$" },
+                "additionalProperties": job
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orch_engine::playbook::decode::{JOB_KEYS, STEP_KEYS, TOP_KEYS};
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut k: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        k.sort();
+        k
+    }
+
+    /// The schema names exactly the keys the loader accepts.
+    #[test]
+    fn schema_matches_the_loader() {
+        let s = schema();
+        assert_eq!(keys(&s["properties"]), sorted(TOP_KEYS));
+        let job = &s["properties"]["jobs"]["additionalProperties"];
+        assert_eq!(keys(&job["properties"]), sorted(JOB_KEYS));
+        assert_eq!(
+            keys(&job["properties"]["steps"]["items"]["properties"]),
+            sorted(STEP_KEYS)
+        );
+    }
+}
