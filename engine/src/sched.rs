@@ -1256,9 +1256,12 @@ impl NodeWork {
             if attempt > 1 {
                 let _ = writeln!(log, "orch: attempt {attempt} of {}", self.retries + 1);
             }
-            // Each attempt starts with empty files; a job's `>>` creates them.
-            for file in [&output_file, &summary_file] {
-                let _ = std::fs::remove_file(file);
+            // Each attempt starts with empty files; a job's `>>` creates them (the first
+            // attempt finds none: nothing to remove).
+            if attempt > 1 {
+                for file in [&output_file, &summary_file] {
+                    let _ = std::fs::remove_file(file);
+                }
             }
             let (status, exit_code, reason) = self
                 .attempt(
@@ -1295,10 +1298,15 @@ impl NodeWork {
             *value = self.secrets.mask(value);
         }
         result.reason = result.reason.map(|r| self.secrets.mask(&r));
-        // Scratch files may hold rendered secrets: gone as soon as the node ends.
-        let _ = std::fs::remove_dir_all(&self.scratch);
+        // Scratch files may hold rendered secrets: gone as soon as the node ends (the
+        // folder exists only if a script file was written).
+        if self.scratch.exists() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
         for file in [&output_file, &summary_file] {
-            let _ = std::fs::remove_file(file);
+            if file.exists() {
+                let _ = std::fs::remove_file(file);
+            }
         }
         result.duration = started.elapsed();
         if result.status == NodeStatus::Success {
@@ -1455,6 +1463,15 @@ impl NodeWork {
             let (program, args) = match &step.command {
                 // Passed as an argument when that is safe (no secret in it, not huge): no
                 // file to write. Otherwise a private file, as a runner does.
+                // A plain command (words only, no shell syntax) under bash or sh runs
+                // without the shell: the same result, one process less.
+                StepCommand::Inline(text)
+                    if matches!(self.shell, Shell::Bash | Shell::Sh)
+                        && !self.secrets.appears_in(text)
+                        && plain_command(text).is_some() =>
+                {
+                    split_command(plain_command(text).unwrap_or_default())
+                }
                 StepCommand::Inline(text)
                     if text.len() < 64 * 1024
                         && !self.secrets.appears_in(text)
@@ -1560,6 +1577,28 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(text.as_bytes())
+}
+
+/// The words of a command that needs no shell to run (letters, digits and `-_./,:+@%`
+/// only, on one line, no assignment), or `None`.
+fn plain_command(text: &str) -> Option<Vec<String>> {
+    let text = text.trim();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./,:+@% ".contains(c);
+    if text.is_empty() || !text.chars().all(safe) {
+        return None;
+    }
+    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    // `cd`, `exit` and the like are shell builtins, not programs.
+    const BUILTINS: &[&str] = &[
+        "cd", "exit", "export", "set", "unset", "source", ".", "exec", "eval", "alias", "ulimit",
+        "umask", "wait", "trap", "shift", "return", "read", "times", "type", "hash", "command",
+        "builtin", "local", "declare", "readonly", "let", "shopt", "pushd", "popd", "dirs", "jobs",
+        "fg", "bg", "kill",
+    ];
+    if BUILTINS.contains(&words[0].as_str()) {
+        return None;
+    }
+    Some(words)
 }
 
 fn split_command(mut line: Vec<String>) -> (String, Vec<String>) {
@@ -1675,6 +1714,29 @@ mod tests {
         assert_eq!(out["long"], "line 1\nline 2");
         assert!(parse_outputs("x<<EOF\nno end\n").is_err());
         assert!(parse_outputs("just words\n").is_err());
+    }
+
+    #[test]
+    fn plain_commands_skip_the_shell() {
+        assert_eq!(plain_command("true"), Some(vec!["true".to_owned()]));
+        assert_eq!(
+            plain_command(" make -j4 all "),
+            Some(vec!["make".into(), "-j4".into(), "all".into()])
+        );
+        for shell_syntax in [
+            "echo $HOME",
+            "a | b",
+            "a && b",
+            "x=1 cmd",
+            "echo 'q'",
+            "ls *.rs",
+            "a\nb",
+            "cd dir",
+            "exit 1",
+            "",
+        ] {
+            assert_eq!(plain_command(shell_syntax), None, "{shell_syntax}");
+        }
     }
 
     #[test]
