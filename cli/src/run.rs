@@ -537,6 +537,15 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
 
 /// SIGINT/SIGTERM: the first stops gracefully, the next kills at once.
 pub(crate) async fn forward_signals(level: watch::Sender<u8>) {
+    on_signals(move || {
+        let next = (*level.borrow()).saturating_add(1).min(2);
+        let _ = level.send(next);
+    })
+    .await;
+}
+
+/// Calls `react` on every SIGINT and SIGTERM, for as long as the runtime lives.
+pub(crate) async fn on_signals(mut react: impl FnMut()) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -549,10 +558,7 @@ pub(crate) async fn forward_signals(level: watch::Sender<u8>) {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        let next = (*level.borrow()).saturating_add(1).min(2);
-        if level.send(next).is_err() {
-            return;
-        }
+        react();
     }
 }
 

@@ -61,31 +61,18 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let current_run: Arc<Mutex<Option<watch::Sender<u8>>>> = Arc::default();
     {
         let (stopped, current_run) = (stopped.clone(), current_run.clone());
-        runtime.spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut interrupt), Ok(mut terminate)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
+        runtime.spawn(crate::run::on_signals(move || {
+            let level = if stopped.swap(true, Ordering::SeqCst) {
+                2
+            } else {
+                1
             };
-            loop {
-                tokio::select! {
-                    _ = interrupt.recv() => {}
-                    _ = terminate.recv() => {}
-                }
-                let level = if stopped.swap(true, Ordering::SeqCst) {
-                    2
-                } else {
-                    1
-                };
-                if let Ok(run) = current_run.lock()
-                    && let Some(sender) = run.as_ref()
-                {
-                    let _ = sender.send(level);
-                }
+            if let Ok(run) = current_run.lock()
+                && let Some(sender) = run.as_ref()
+            {
+                let _ = sender.send(level);
             }
-        });
+        }));
     }
 
     let mut db: Option<Database> = None;

@@ -211,18 +211,22 @@ pub fn select(
 mod tests {
     use super::*;
 
+    fn set_mtime(path: &Path, time: SystemTime) {
+        std::fs::File::options()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
     #[test]
     fn stat_cache_avoids_reads_and_catches_racy_writes() {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path();
         std::fs::write(ws.join("a.txt"), "one").unwrap();
         let old = SystemTime::now() - Duration::from_secs(60);
-        std::fs::File::options()
-            .append(true)
-            .open(ws.join("a.txt"))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        set_mtime(&ws.join("a.txt"), old);
         let mut cache = StatCache::default();
         let first = cache.digest(ws, "a.txt").unwrap();
         assert_eq!(first, Digest::of(b"one"));
@@ -244,12 +248,7 @@ mod tests {
 
         // Same size, same mtime, new content: the ctime/inode differ, so it is re-hashed.
         std::fs::write(ws.join("a.txt"), "owe").unwrap();
-        std::fs::File::options()
-            .append(true)
-            .open(ws.join("a.txt"))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        set_mtime(&ws.join("a.txt"), old);
         assert_eq!(loaded.digest(ws, "a.txt").unwrap(), Digest::of(b"owe"));
     }
 
