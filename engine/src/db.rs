@@ -353,11 +353,6 @@ impl Database {
             Err(_) => Ok(()),
         }
     }
-
-    /// Files read and hashed (not answered by the stat cache) so far.
-    pub fn files_hashed(&self) -> usize {
-        self.stat_cache.lock().map_or(0, |c| c.hashed)
-    }
 }
 
 impl Database {

@@ -531,7 +531,7 @@ impl<'p> Compiler<'p> {
         let mut rendered = Vec::new();
         for (name, value) in with {
             if !inner.inputs.contains_key(name) {
-                let span = self.key_span(value);
+                let span = value.span;
                 let mut problem = Problem::at(
                     self.source,
                     span,
@@ -568,11 +568,6 @@ impl<'p> Compiler<'p> {
             },
             inner,
         ))
-    }
-
-    /// The place of a `with` value is the best we have for its key.
-    fn key_span(&self, value: &Sp<String>) -> Span {
-        value.span
     }
 
     /// A reusable playbook's `outputs`: expressions over its jobs' outputs.
