@@ -185,7 +185,7 @@ impl Prepared {
             cache: CacheOptions {
                 backend: self.store.clone(),
                 force,
-                last_keys: state::load_keys(&self.orch_dir),
+                last_keys: state::LastKeys::load(&self.orch_dir),
                 skip_dirs,
                 stat_cache: state::stat_cache_path(&self.orch_dir),
             },
@@ -238,11 +238,35 @@ impl Prepared {
         duration: std::time::Duration,
     ) -> (String, String) {
         let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
-        if let Err(e) = state::save_keys(&self.orch_dir, outcome.fresh_keys.clone()) {
+        let cached: Vec<runs::CachedLog> = outcome
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(node, r)| {
+                let r = r.as_ref().filter(|r| r.cached && r.has_log)?;
+                Some(runs::CachedLog {
+                    file_name: format!("{}.log", sched::file_safe(&self.graph.nodes[node].id)),
+                    blob: r.cached_log,
+                })
+            })
+            .collect();
+        let anything_ran = outcome
+            .results
+            .iter()
+            .flatten()
+            .any(|r| r.has_log && !r.cached);
+        runs::place_logs(
+            &self.orch_dir,
+            &run_dir.path,
+            &cached,
+            anything_ran,
+            self.store.as_ref(),
+        );
+        if let Err(e) = state::save_keys(&self.orch_dir, &outcome.last_keys, &outcome.fresh_keys) {
             eprintln!("warning: cannot save node keys: {e}");
         }
         let report = self.report(run_dir, outcome, duration);
-        let json = serde_json::to_string_pretty(&report.json()).unwrap_or_default() + "\n";
+        let json = report.json_text();
         let markdown = report.markdown();
         write_file(&run_dir.path.join("summary.json"), &json);
         write_file(&run_dir.path.join("summary.md"), &markdown);
@@ -393,8 +417,8 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
     let Some(components) = outcome
         .fresh_keys
         .iter()
-        .find(|(n, _)| n == id)
-        .map(|(_, c)| c)
+        .find(|f| f.node == *id)
+        .map(|f| &f.components)
     else {
         println!("its key cannot be computed yet: it depends on results that are not known");
         return Ok(0);
@@ -435,12 +459,12 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
     for (need, digest) in &components.needs {
         println!("  need {need}  result {}", short(digest));
     }
-    match state::load_keys(&prepared.orch_dir).get(id) {
+    match state::LastKeys::load(&prepared.orch_dir).components(id) {
         None => println!("no previous run recorded"),
-        Some(old) if old == components => println!("unchanged since the last run"),
+        Some(old) if old == **components => println!("unchanged since the last run"),
         Some(old) => {
             println!("changed since the last run:");
-            for line in components.differences(old) {
+            for line in components.differences(&old) {
                 println!("  {line}");
             }
         }
@@ -469,6 +493,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let ui = Arc::new(Ui::new(
         graph.clone(),
         run_dir.path.join("logs"),
+        prepared.store.clone(),
         total,
         cli.quiet,
         cli.verbose > 0,
@@ -528,11 +553,16 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
                 .display()
         );
     }
-    Ok(match outcome.status {
+    let code = match outcome.status {
         RunStatus::Success => 0,
         RunStatus::Failure => 1,
         RunStatus::Cancelled => 130,
-    })
+    };
+    // The process ends next: freeing every node's results and the key database one by
+    // one would only cost time (a tenth of a 1,000-node no-op run).
+    std::mem::forget(outcome);
+    std::mem::forget(prepared);
+    Ok(code)
 }
 
 /// SIGINT/SIGTERM: the first stops gracefully, the next kills at once.

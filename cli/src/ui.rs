@@ -13,10 +13,14 @@ use orch_engine::event::{Event, NodeResult, NodeStatus, Observer};
 use orch_engine::graph::Graph;
 use orch_engine::sched::file_safe;
 use orch_engine::summary::human_duration;
+use orch_store::Backend;
 
 pub(crate) struct Ui {
     graph: Arc<Graph>,
     log_dir: PathBuf,
+    /// Where a cached node's log is read from while the run goes on (its file in
+    /// `logs/` is placed when the run ends).
+    store: Arc<dyn Backend>,
     quiet: bool,
     verbose: bool,
     github: bool,
@@ -35,6 +39,7 @@ impl Ui {
     pub(crate) fn new(
         graph: Arc<Graph>,
         log_dir: PathBuf,
+        store: Arc<dyn Backend>,
         total: usize,
         quiet: bool,
         verbose: bool,
@@ -57,6 +62,7 @@ impl Ui {
         Self {
             graph,
             log_dir,
+            store,
             quiet,
             verbose,
             github: std::env::var_os("GITHUB_ACTIONS").is_some(),
@@ -98,14 +104,29 @@ impl Ui {
         line
     }
 
-    fn log_lines(&self, node: usize, last: Option<usize>) -> Vec<String> {
+    /// A node's log as it can be read now: its file, or a cached node's blob.
+    fn log(&self, node: usize, result: &NodeResult) -> Option<Box<dyn BufRead>> {
+        if result.cached {
+            let bytes = result
+                .cached_log
+                .and_then(|d| self.store.read_blob(&d).ok().flatten())
+                .unwrap_or_else(|| {
+                    b"orch: restored from the cache; its log is no longer there\n".to_vec()
+                });
+            return Some(Box::new(std::io::Cursor::new(bytes)));
+        }
         let path = self
             .log_dir
             .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
-        let Ok(file) = std::fs::File::open(path) else {
+        let file = std::fs::File::open(path).ok()?;
+        Some(Box::new(BufReader::new(file)))
+    }
+
+    fn log_lines(&self, node: usize, result: &NodeResult, last: Option<usize>) -> Vec<String> {
+        let Some(file) = self.log(node, result) else {
             return Vec::new();
         };
-        let lines = BufReader::new(file)
+        let lines = file
             .split(b'\n')
             .map_while(Result::ok)
             .map(|l| String::from_utf8_lossy(&l).into_owned());
@@ -143,9 +164,8 @@ impl Ui {
         } else {
             let _ = writeln!(out, "── {header}");
         }
-        let path = self.log_dir.join(format!("{}.log", file_safe(id)));
-        if let Ok(file) = std::fs::File::open(path) {
-            for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+        if let Some(file) = self.log(node, result) {
+            for line in file.split(b'\n').map_while(Result::ok) {
                 let _ = writeln!(out, "[{id}] {}", String::from_utf8_lossy(&line));
             }
         }
@@ -216,12 +236,12 @@ impl Observer for Ui {
                     live.overall.inc(1);
                     let _ = live.multi.println(self.status_line(*node, result));
                     if result.status == NodeStatus::Failure && result.has_log {
-                        for line in self.log_lines(*node, Some(20)) {
+                        for line in self.log_lines(*node, result, Some(20)) {
                             let _ = live.multi.println(format!("    {line}"));
                         }
                     } else if self.verbose && result.has_log {
                         // -v replays every log, a cached node's original one included.
-                        for line in self.log_lines(*node, None) {
+                        for line in self.log_lines(*node, result, None) {
                             let _ = live.multi.println(format!("    {line}"));
                         }
                     }

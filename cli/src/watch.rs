@@ -132,6 +132,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
         let ui = Arc::new(Ui::new(
             prepared.graph.clone(),
             run_dir.path.join("logs"),
+            prepared.store.clone(),
             total,
             true,
             false,

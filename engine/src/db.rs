@@ -95,10 +95,7 @@ pub fn input_digests<'db>(
             let mut digests = BTreeMap::new();
             let mut folders = Vec::new();
             for path in list {
-                let path = path
-                    .strip_prefix("./")
-                    .unwrap_or(path)
-                    .trim_end_matches('/');
+                let path = literal_path(path);
                 match db.file(path).digest(db) {
                     Some(digest) => {
                         digests.insert(path.to_owned(), digest);
@@ -139,14 +136,22 @@ pub fn input_digests<'db>(
     Arc::new(digests)
 }
 
+/// A literal input path as the key names it: no leading `./`, no trailing `/`.
+pub fn literal_path(pattern: &str) -> &str {
+    pattern
+        .strip_prefix("./")
+        .unwrap_or(pattern)
+        .trim_end_matches('/')
+}
+
 /// A node's full key components and key.
 #[salsa::tracked(returns(ref))]
-pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> (KeyComponents, Digest) {
+pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> (Arc<KeyComponents>, Digest) {
     let patterns = InputPatterns::new(db, node.patterns(db).clone());
     let mut components = node.partial(db).clone();
     components.inputs = (**input_digests(db, files, patterns)).clone();
     let key = components.digest();
-    (components, key)
+    (Arc::new(components), key)
 }
 
 #[salsa::tracked(returns(ref))]
@@ -340,6 +345,15 @@ impl Database {
             .ok()?
             .digest(&self.workspace, path)
             .ok()
+    }
+
+    /// A regular file's digest and permission bits as they are now (one `stat`), without
+    /// touching any salsa input; `None` for anything but a regular file.
+    pub fn current_file(&self, path: &str) -> Option<(Digest, u32)> {
+        self.stat_cache
+            .lock()
+            .ok()?
+            .regular_file(&self.workspace, path)
     }
 
     /// The stat cache, for checks outside the database (inputs before storing a result).

@@ -58,6 +58,9 @@ pub struct NodeResult {
     pub has_log: bool,
     /// Restored from the cache instead of run.
     pub cached: bool,
+    /// A cached node's log: a blob, put into the run's logs when the run ends
+    /// (`runs::place_logs`); `None` there means the cache no longer has it.
+    pub cached_log: Option<Digest>,
     pub key: Option<Digest>,
     /// Why it was (or would be) run rather than restored, or "key found in cache".
     pub why: Option<String>,
@@ -98,6 +101,7 @@ impl NodeResult {
             reason: Some(reason.into()),
             has_log: false,
             cached: false,
+            cached_log: None,
             key: None,
             why: None,
             result_digest: None,
@@ -106,6 +110,9 @@ impl NodeResult {
     }
 }
 
+// Events are made one at a time and passed by reference, never stored in bulk: boxing
+// the finished node's result would only add an allocation per node.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
     NodeStarted {

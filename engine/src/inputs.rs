@@ -92,6 +92,28 @@ impl StatCache {
                 format!("symlink:{}", target.display()).as_bytes(),
             ));
         }
+        self.content_digest(&path, relative, &meta)
+    }
+
+    /// A regular file's digest and permission bits, from one `stat`; `None` for anything
+    /// else (missing, a link, a folder).
+    pub fn regular_file(&mut self, workspace: &Path, relative: &str) -> Option<(Digest, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = workspace.join(relative);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let digest = self.content_digest(&path, relative, &meta).ok()?;
+        Some((digest, meta.permissions().mode() & 0o7777))
+    }
+
+    fn content_digest(
+        &mut self,
+        path: &Path,
+        relative: &str,
+        meta: &std::fs::Metadata,
+    ) -> std::io::Result<Digest> {
         let mtime_ns = nanos(meta.mtime(), meta.mtime_nsec());
         let ctime_ns = nanos(meta.ctime(), meta.ctime_nsec());
         if let Some(entry) = self.entries.get(relative)
@@ -104,7 +126,7 @@ impl StatCache {
             return Ok(entry.digest);
         }
         let hashed_at_ns = now_ns();
-        let digest = orch_store::hash_file(&path)?;
+        let digest = orch_store::hash_file(path)?;
         self.hashed += 1;
         self.entries.insert(
             relative.to_owned(),

@@ -121,24 +121,54 @@ fn link_stays_inside(link: &Path, target: &str) -> bool {
         && normalize(&link.parent().unwrap_or(Path::new("")).join(target)).is_some()
 }
 
+/// A workspace file's digest and permission bits, if it is a regular file (the stat
+/// cache answers: a `stat`, a read only when it changed).
+pub type CurrentFile<'a> = dyn Fn(&str) -> Option<(Digest, u32)> + 'a;
+
+/// Whether a recorded output already holds the recorded content: a link with the same
+/// target, or a regular file with the same mode and digest. Only reads.
+fn in_place(workspace: &Path, file: &OutputFile, current: &CurrentFile<'_>) -> bool {
+    let Some(relative) = normalize(Path::new(&file.path)).filter(|p| !p.as_os_str().is_empty())
+    else {
+        return false;
+    };
+    let dest = workspace.join(&relative);
+    match &file.symlink {
+        Some(target) => {
+            link_stays_inside(&relative, target)
+                && std::fs::read_link(&dest).is_ok_and(|t| t == Path::new(target))
+        }
+        None => current(&relative.to_string_lossy()) == Some((file.digest, file.mode)),
+    }
+}
+
 /// Puts a cached result's files back. Refuses (and restores nothing more) when a path
 /// would leave the workspace — `..`, absolute, through a symlinked folder — or a link
 /// would point out of it; fails when a blob is missing or does not verify.
 ///
-/// `current` answers a file's present digest: a file that already holds the cached content
-/// is left alone. Returns whether anything in the workspace was written.
+/// `current` answers a file's present content: a file that already holds the cached
+/// content is left alone. Returns whether anything in the workspace was written.
 pub fn restore(
     workspace: &Path,
     files: &[OutputFile],
     backend: &dyn Backend,
-    current: &dyn Fn(&str) -> Option<Digest>,
+    current: &CurrentFile<'_>,
 ) -> Result<bool, String> {
+    // Most hits find their outputs in place (a no-op run): that costs a stat each, and
+    // nothing is written, so no path needs checking.
+    let stale: Vec<&OutputFile> = files
+        .iter()
+        .filter(|file| !in_place(workspace, file, current))
+        .collect();
+    if stale.is_empty() {
+        return Ok(false);
+    }
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
     let mut wrote = false;
     // Folders already made and checked: outputs share a few folders, and a check is a
     // path walk.
     let mut checked: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for file in files {
+    for file in stale {
         let relative = normalize(Path::new(&file.path))
             .filter(|p| !p.as_os_str().is_empty())
             .ok_or_else(|| {
@@ -178,9 +208,6 @@ pub fn restore(
                         file.path
                     ));
                 }
-                if std::fs::read_link(&dest).is_ok_and(|t| t == Path::new(target)) {
-                    continue;
-                }
                 if std::fs::symlink_metadata(&dest).is_ok() {
                     let _ = std::fs::remove_file(&dest);
                 }
@@ -189,13 +216,6 @@ pub fn restore(
                 wrote = true;
             }
             None => {
-                let present = std::fs::symlink_metadata(&dest).ok();
-                let up_to_date = present
-                    .is_some_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == file.mode)
-                    && current(&relative.to_string_lossy()) == Some(file.digest);
-                if up_to_date {
-                    continue;
-                }
                 let restored = backend
                     .restore_blob(&file.digest, &dest, file.mode)
                     .map_err(|e| e.to_string())?;

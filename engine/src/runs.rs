@@ -1,7 +1,10 @@
 //! The `.orch/` folder: run directories with ids, `runs/latest`, and pruning old runs.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use orch_store::{Backend, Digest};
 
 /// How many runs `runs/` keeps.
 pub const KEEP_RUNS: usize = 50;
@@ -70,7 +73,8 @@ pub fn set_latest(orch_dir: &Path, id: &str) -> std::io::Result<()> {
     std::fs::rename(&temp, runs.join("latest"))
 }
 
-/// Removes the oldest run directories beyond [`KEEP_RUNS`].
+/// Removes the oldest run directories beyond [`KEEP_RUNS`], then the log sets no run
+/// links to any more.
 pub fn prune(orch_dir: &Path) -> std::io::Result<()> {
     let runs = orch_dir.join("runs");
     let mut ids: Vec<String> = std::fs::read_dir(&runs)?
@@ -84,7 +88,131 @@ pub fn prune(orch_dir: &Path) -> std::io::Result<()> {
     for id in &ids[..excess] {
         let _ = std::fs::remove_dir_all(runs.join(id));
     }
+    if excess > 0 {
+        prune_log_sets(orch_dir, &ids[excess..]);
+    }
     Ok(())
+}
+
+/// Where the log sets of fully cached runs live (see [`place_logs`]).
+fn log_sets(orch_dir: &Path) -> PathBuf {
+    orch_dir.join("logsets")
+}
+
+/// A log set younger than this is never removed: a run may be about to link to it.
+const LOG_SET_GRACE: Duration = Duration::from_secs(600);
+
+fn prune_log_sets(orch_dir: &Path, kept_runs: &[String]) {
+    let Ok(entries) = std::fs::read_dir(log_sets(orch_dir)) else {
+        return;
+    };
+    let runs = orch_dir.join("runs");
+    let linked: HashSet<std::ffi::OsString> = kept_runs
+        .iter()
+        .filter_map(|id| std::fs::read_link(runs.join(id).join("logs")).ok())
+        .filter_map(|target| target.file_name().map(ToOwned::to_owned))
+        .collect();
+    let now = SystemTime::now();
+    for entry in entries.filter_map(Result::ok) {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > LOG_SET_GRACE);
+        if old && !linked.contains(&entry.file_name()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A cached node's log to place: its file name in `logs/` and its blob.
+pub struct CachedLog {
+    pub file_name: String,
+    pub blob: Option<Digest>,
+}
+
+/// Puts cached nodes' logs into a run's `logs/` when the run ends.
+///
+/// A run in which nothing ran (a no-op or a full hit, run again and again) links its
+/// `logs` to a *log set*: `.orch/logsets/HEX/`, one folder per distinct set of (file,
+/// blob), made once and shared by every such run. Creating a directory entry costs more
+/// than anything else a no-op does, so this saves one per node per run. Otherwise each
+/// cached log is linked (or copied) into the run's own `logs/`. A blob the cache no
+/// longer has becomes a line saying so.
+pub fn place_logs(
+    orch_dir: &Path,
+    run_path: &Path,
+    cached: &[CachedLog],
+    anything_ran: bool,
+    backend: &dyn Backend,
+) {
+    let logs = run_path.join("logs");
+    if cached.is_empty() {
+        return;
+    }
+    if !anything_ran
+        && cached.iter().all(|c| c.blob.is_some())
+        && let Some(set) = log_set(orch_dir, cached, backend)
+        && std::fs::remove_dir(&logs).is_ok()
+    {
+        let target = Path::new("../../logsets").join(&set);
+        if std::os::unix::fs::symlink(&target, &logs).is_ok() {
+            return;
+        }
+        let _ = std::fs::create_dir_all(&logs);
+    }
+    for log in cached {
+        fill_log(&logs.join(&log.file_name), log.blob.as_ref(), backend);
+    }
+}
+
+/// The log set holding exactly `cached`, made if missing; `None` when it cannot be made.
+fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Option<String> {
+    let mut entries: Vec<(&str, &Digest)> = cached
+        .iter()
+        .filter_map(|c| Some((c.file_name.as_str(), c.blob.as_ref()?)))
+        .collect();
+    entries.sort_unstable();
+    let mut hasher = blake3::Hasher::new();
+    for (name, blob) in &entries {
+        hasher.update(name.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&blob.0);
+    }
+    let name = hasher.finalize().to_hex()[..32].to_owned();
+    let sets = log_sets(orch_dir);
+    let set = sets.join(&name);
+    // Marked as just used, so that a prune running beside us leaves it alone.
+    if std::fs::File::open(&set)
+        .and_then(|dir| dir.set_modified(SystemTime::now()))
+        .is_ok()
+    {
+        return Some(name);
+    }
+    std::fs::create_dir_all(&sets).ok()?;
+    let temp = sets.join(format!(".tmp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&temp);
+    std::fs::create_dir(&temp).ok()?;
+    let made = entries
+        .iter()
+        .all(|(file, blob)| backend.link_blob(blob, &temp.join(file)).unwrap_or(false));
+    if made && (std::fs::rename(&temp, &set).is_ok() || set.is_dir()) {
+        let _ = std::fs::remove_dir_all(&temp);
+        return Some(name);
+    }
+    let _ = std::fs::remove_dir_all(&temp);
+    None
+}
+
+fn fill_log(path: &Path, blob: Option<&Digest>, backend: &dyn Backend) {
+    let linked = blob.is_some_and(|d| backend.link_blob(d, path).unwrap_or(false));
+    if !linked {
+        let _ = std::fs::write(
+            path,
+            "orch: restored from the cache; its log is no longer there\n",
+        );
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +247,35 @@ mod tests {
             runs.join(format!("20260101T0000{:02}Z-abcd", KEEP_RUNS + 2))
                 .exists()
         );
+    }
+
+    #[test]
+    fn prune_removes_log_sets_no_run_links_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let orch = dir.path();
+        let runs = orch.join("runs");
+        let sets = orch.join("logsets");
+        for set in ["old", "linked", "young"] {
+            std::fs::create_dir_all(sets.join(set)).unwrap();
+        }
+        let long_ago = SystemTime::now() - Duration::from_secs(3600);
+        for set in ["old", "linked"] {
+            let folder = std::fs::File::open(sets.join(set)).unwrap();
+            folder.set_modified(long_ago).unwrap();
+        }
+        for i in 0..(KEEP_RUNS + 1) {
+            let run = runs.join(format!("20260101T0000{i:02}Z-abcd"));
+            std::fs::create_dir_all(&run).unwrap();
+            // The oldest run (pruned) links to "old", the newest to "linked".
+            let set = if i == 0 { "old" } else { "linked" };
+            std::os::unix::fs::symlink(Path::new("../../logsets").join(set), run.join("logs"))
+                .unwrap();
+        }
+        prune(orch).unwrap();
+        assert!(!sets.join("old").exists(), "unlinked and old: removed");
+        assert!(sets.join("linked").exists(), "a kept run links to it");
+        assert!(sets.join("young").exists(), "too young to remove");
+        let newest = runs.join(format!("20260101T0000{KEEP_RUNS:02}Z-abcd"));
+        assert!(newest.join("logs").is_dir(), "the link resolves");
     }
 }

@@ -23,6 +23,7 @@ use crate::mask::Secrets;
 use crate::outputs;
 use crate::playbook::Shell;
 use crate::process::{self, Cancel, Outcome, Spawn};
+use crate::state::{FreshKey, LastKeys, RecordUpdate};
 use orch_store::{Backend, Digest};
 use salsa::Setter;
 
@@ -56,7 +57,7 @@ pub struct CacheOptions {
     /// `--no-cache`: run every node, still store the results.
     pub force: bool,
     /// Each node's key components at its last run, to say why a key changed.
-    pub last_keys: BTreeMap<String, KeyComponents>,
+    pub last_keys: LastKeys,
     /// Folders never read as inputs (the cache directory, when inside the workspace).
     pub skip_dirs: Vec<PathBuf>,
     /// Where the stat cache lives (`.orch/state/stat-cache`).
@@ -68,7 +69,9 @@ pub struct RunOutcome {
     /// One entry per node; `None` for nodes that were not selected.
     pub results: Vec<Option<NodeResult>>,
     /// The key components computed this run, by node id.
-    pub fresh_keys: Vec<(String, KeyComponents)>,
+    pub fresh_keys: Vec<FreshKey>,
+    /// The keys the run started from (`CacheOptions::last_keys`), given back.
+    pub last_keys: LastKeys,
     /// The key database, for the next run to reuse.
     pub db: Database,
 }
@@ -129,7 +132,7 @@ struct State<'g> {
     job_epoch: Vec<u64>,
     /// Never inputs by default: every declared output and every playbook file.
     not_inputs: Vec<String>,
-    fresh_keys: Vec<(String, KeyComponents)>,
+    fresh_keys: Vec<FreshKey>,
 }
 
 pub async fn execute(
@@ -314,11 +317,13 @@ pub async fn execute(
     if let Err(e) = state.db.save_stat_cache(&options.cache.stat_cache) {
         observer.event(&Event::Warning(format!("cannot save the stat cache: {e}")));
     }
+    let (results, fresh_keys, db) = (state.results, state.fresh_keys, state.db);
     RunOutcome {
         status,
-        results: state.results,
-        fresh_keys: state.fresh_keys,
-        db: state.db,
+        results,
+        fresh_keys,
+        last_keys: std::mem::take(&mut options.cache.last_keys),
+        db,
     }
 }
 
@@ -394,6 +399,8 @@ struct JobOutcome {
     context: Value,
 }
 
+// Returned by `decide` and consumed at once, like `Event`.
+#[allow(clippy::large_enum_variant)]
 enum Decision {
     Run,
     Finish(NodeResult),
@@ -486,7 +493,13 @@ impl State<'_> {
     /// without a key (`cache: false`) is not known to read anything.
     fn reads_any(&self, node: usize, paths: &[String]) -> bool {
         let id = &self.graph.nodes[node].id;
-        let Some((_, components)) = self.fresh_keys.iter().rev().find(|(n, _)| n == id) else {
+        let Some(components) = self
+            .fresh_keys
+            .iter()
+            .rev()
+            .find(|f| f.node == *id)
+            .map(|f| &f.components)
+        else {
             return false;
         };
         paths.iter().any(|path| {
@@ -681,10 +694,13 @@ impl State<'_> {
             work.why = Some("cache: false".into());
             return None;
         }
-        // Literal paths of existing files are read through their own inputs: no listing.
+        // Known files first (their digests brought up to date), then: literal paths of
+        // existing files are read through their own inputs, with no listing.
+        self.sync_files(self.graph.nodes[node].job, false);
         let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
             patterns.iter().any(|p| {
-                p.contains(['*', '?', '[', '{', '!']) || !self.options.workspace.join(p).is_file()
+                p.contains(['*', '?', '[', '{', '!'])
+                    || self.db.file(db::literal_path(p)).digest(&self.db).is_none()
             })
         });
         let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
@@ -708,13 +724,24 @@ impl State<'_> {
                 (components, key) = db::node_key(&self.db, request, files).clone();
             }
         }
-        work.key_inputs = Some((self.db.stat_cache_handle(), components.inputs.clone()));
-        let since_last = match self.options.cache.last_keys.get(&id) {
+        work.key_inputs = Some((self.db.stat_cache_handle(), components.clone()));
+        // Why the key is not the last one: only a miss needs the words.
+        let options = self.options;
+        let last_keys = &options.cache.last_keys;
+        let since_last = |id: &str| match last_keys.key(id) {
             None => Some("no previous run".to_owned()),
-            Some(old) if *old == components => None,
-            Some(old) => Some(components.why_changed(old)),
+            Some(old) if old == key => None,
+            Some(_) => Some(last_keys.components(id).map_or_else(
+                || "key changed".to_owned(),
+                |old| components.why_changed(&old),
+            )),
         };
-        self.fresh_keys.push((id, components));
+        self.fresh_keys.push(FreshKey {
+            node: id.clone(),
+            key,
+            components: components.clone(),
+            record: RecordUpdate::Clear,
+        });
         work.key = Some(key);
 
         let miss = |why: String| -> Option<NodeResult> {
@@ -730,8 +757,8 @@ impl State<'_> {
             miss("--no-cache".into())
         } else {
             work.store = true;
-            match backend.get_action(&key) {
-                Ok(Some(record)) if self.options.plan => {
+            match self.look_up(&id, &key, backend.as_ref()) {
+                Ok(Some((record, _))) if self.options.plan => {
                     return Some(NodeResult {
                         plan: Some(PlanAction::Cached),
                         why: Some("key found in cache".into()),
@@ -742,30 +769,28 @@ impl State<'_> {
                         ..NodeResult::not_run(NodeStatus::Success, "")
                     });
                 }
-                Ok(Some(record)) => {
+                Ok(Some((record, remember))) => {
                     match outputs::restore(
                         &self.options.workspace,
                         &record.files,
                         backend.as_ref(),
-                        &|path| self.db.current_digest(path),
+                        &|path| self.db.current_file(path),
                     ) {
                         Ok(wrote) => {
                             if wrote {
                                 self.changes += 1;
                             }
-                            return Some(self.restored(
-                                node,
-                                key,
-                                record,
-                                started,
-                                backend.as_ref(),
-                            ));
+                            if let Some(fresh) = self.fresh_keys.last_mut() {
+                                fresh.record = remember;
+                            }
+                            return Some(self.restored(key, record, started));
                         }
                         Err(why) => miss(format!("cached outputs could not be restored: {why}")),
                     }
                 }
                 Ok(None) => miss(
-                    since_last.unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
+                    since_last(&id)
+                        .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
                 ),
                 Err(e) => miss(format!("the cache could not be read: {e}")),
             }
@@ -780,32 +805,34 @@ impl State<'_> {
         })
     }
 
-    /// A cache hit: the log copied into this run's logs, outputs already restored.
+    /// The result recorded under a node's key. The one remembered from the node's last
+    /// run (`LastKeys::record`) is used when the cache still has the key — a `stat`
+    /// instead of a read; otherwise the cache's record is read, to be remembered next.
+    fn look_up(
+        &self,
+        id: &str,
+        key: &Digest,
+        backend: &dyn Backend,
+    ) -> Result<Option<(orch_store::ActionResult, RecordUpdate)>, orch_store::StoreError> {
+        if let Some(record) = self.options.cache.last_keys.record(id, key) {
+            return Ok(backend
+                .has_action(key)?
+                .then_some((record, RecordUpdate::Keep)));
+        }
+        Ok(backend.get_action(key)?.map(|record| {
+            let bytes = orch_store::encode_record(&record);
+            (record, RecordUpdate::Set(bytes))
+        }))
+    }
+
+    /// A cache hit, its outputs already restored. Its log is placed into the run's logs
+    /// when the run ends (`runs::place_logs`), all cached logs at once.
     fn restored(
         &self,
-        node: usize,
         key: Digest,
         record: orch_store::ActionResult,
         started: Instant,
-        backend: &dyn Backend,
     ) -> NodeResult {
-        let log_path = self
-            .options
-            .log_dir
-            .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
-        // The original log, linked from the cache (the summary says the node was cached).
-        let linked = record
-            .log
-            .is_some_and(|d| backend.link_blob(&d, &log_path).unwrap_or(false));
-        let has_log = linked
-            || std::fs::write(
-                &log_path,
-                format!(
-                    "orch: restored from the cache (key {}); its log is no longer there\n",
-                    crate::key::short(&key)
-                ),
-            )
-            .is_ok();
         NodeResult {
             status: NodeStatus::Success,
             exit_code: Some(record.exit_code),
@@ -814,8 +841,9 @@ impl State<'_> {
             outputs: record.outputs.into_iter().collect(),
             summary: record.summary,
             reason: None,
-            has_log,
+            has_log: true,
             cached: true,
+            cached_log: record.log,
             key: Some(key),
             why: Some("key found in cache".into()),
             result_digest: Some(record.result_digest),
@@ -1177,10 +1205,7 @@ struct StepWork {
 }
 
 /// The stat cache and the input digests a key was made of.
-type KeyInputs = (
-    Arc<std::sync::Mutex<inputs::StatCache>>,
-    BTreeMap<String, Digest>,
-);
+type KeyInputs = (Arc<std::sync::Mutex<inputs::StatCache>>, Arc<KeyComponents>);
 
 struct NodeWork {
     steps: Vec<StepWork>,
@@ -1220,6 +1245,7 @@ impl NodeWork {
             reason: None,
             has_log: true,
             cached: false,
+            cached_log: None,
             key: self.key,
             why: self.why.clone(),
             result_digest: None,
@@ -1373,9 +1399,10 @@ impl NodeWork {
             };
             // An input that changed while the node ran (a user's edit, a job beside it)
             // makes the result not the key's: it is not stored.
-            let changed = key_inputs.as_ref().and_then(|(stat, inputs)| {
+            let changed = key_inputs.as_ref().and_then(|(stat, components)| {
                 let mut stat = stat.lock().ok()?;
-                inputs
+                components
+                    .inputs
                     .iter()
                     .find(|(path, digest)| stat.digest(&workspace, path).ok() != Some(**digest))
                     .map(|(p, _)| p.clone())

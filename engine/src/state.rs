@@ -2,12 +2,17 @@
 //! (to explain a miss) beside the stat cache. Unreadable state is forgotten state: it
 //! only makes the next explanation say "no previous run".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orch_store::{ActionResult, Digest, decode_record};
 
 use crate::key::KeyComponents;
 
-const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv1";
+const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv2";
 
 pub fn dir(orch_dir: &Path) -> PathBuf {
     orch_dir.join("state")
@@ -21,24 +26,193 @@ fn keys_path(orch_dir: &Path) -> PathBuf {
     dir(orch_dir).join("keys")
 }
 
-pub fn load_keys(orch_dir: &Path) -> BTreeMap<String, KeyComponents> {
-    std::fs::read(keys_path(orch_dir))
-        .ok()
-        .and_then(|bytes| postcard::from_bytes(bytes.strip_prefix(KEYS_MAGIC.as_slice())?).ok())
-        .unwrap_or_default()
+/// A key computed this run: the node, the key, what went into it, and what to remember
+/// of the result found under it.
+#[derive(Debug, Clone)]
+pub struct FreshKey {
+    pub node: String,
+    pub key: Digest,
+    pub components: Arc<KeyComponents>,
+    pub record: RecordUpdate,
 }
 
-/// Records the components of the nodes that computed a key this run, keeping the rest.
-pub fn save_keys(orch_dir: &Path, fresh: Vec<(String, KeyComponents)>) -> std::io::Result<()> {
-    if fresh.is_empty() {
+/// What `.orch/state/keys` should hold of the result under a node's key next time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordUpdate {
+    /// The remembered one (a hit answered by it).
+    Keep,
+    /// A result read from the cache (`encode_record`'s bytes).
+    Set(Vec<u8>),
+    /// None: the node ran, or its key has no result.
+    Clear,
+}
+
+/// Each node's key at its last run, as `.orch/state/keys` holds them, with the result
+/// the cache had under it when that run found it there. The file is read whole and
+/// indexed; a node's components are decoded only to explain a change, its result only
+/// for a hit. A no-op run thus reads one file, not one cache record per node: the cache
+/// is still asked whether it has each key (`Backend::has_action`, a `stat`), so an
+/// evicted or cleared entry is a miss as before.
+///
+/// The file: magic, then per node (sorted by id) `u32 id length, id, 32-byte key, u32
+/// length, postcard components, u32 length, record` (an empty record: none).
+#[derive(Debug, Default)]
+pub struct LastKeys {
+    bytes: Vec<u8>,
+    index: Vec<Entry>,
+}
+
+/// One node's entry, as ranges of `LastKeys::bytes`.
+#[derive(Debug)]
+struct Entry {
+    id: Range<usize>,
+    key: Digest,
+    components: Range<usize>,
+    record: Range<usize>,
+}
+
+impl LastKeys {
+    pub fn load(orch_dir: &Path) -> Self {
+        std::fs::read(keys_path(orch_dir))
+            .ok()
+            .and_then(Self::parse)
+            .unwrap_or_default()
+    }
+
+    fn parse(bytes: Vec<u8>) -> Option<Self> {
+        fn take(bytes: &[u8], at: &mut usize, len: usize) -> Option<Range<usize>> {
+            let range = *at..at.checked_add(len)?;
+            bytes.get(range.clone())?;
+            *at = range.end;
+            Some(range)
+        }
+        fn length(bytes: &[u8], at: &mut usize) -> Option<usize> {
+            let range = take(bytes, at, 4)?;
+            let word: [u8; 4] = bytes[range].try_into().ok()?;
+            usize::try_from(u32::from_le_bytes(word)).ok()
+        }
+        if !bytes.starts_with(KEYS_MAGIC) {
+            return None;
+        }
+        let mut at = KEYS_MAGIC.len();
+        let mut index = Vec::new();
+        while at < bytes.len() {
+            let id_len = length(&bytes, &mut at)?;
+            let id = take(&bytes, &mut at, id_len)?;
+            std::str::from_utf8(&bytes[id.clone()]).ok()?;
+            let key = take(&bytes, &mut at, 32)?;
+            let key = Digest(bytes[key].try_into().ok()?);
+            let components_len = length(&bytes, &mut at)?;
+            let components = take(&bytes, &mut at, components_len)?;
+            let record_len = length(&bytes, &mut at)?;
+            let record = take(&bytes, &mut at, record_len)?;
+            index.push(Entry {
+                id,
+                key,
+                components,
+                record,
+            });
+        }
+        let mut keys = Self { bytes, index };
+        let bytes = &keys.bytes;
+        keys.index
+            .sort_unstable_by(|a, b| bytes[a.id.clone()].cmp(&bytes[b.id.clone()]));
+        Some(keys)
+    }
+
+    fn entry(&self, id: &str) -> Option<&Entry> {
+        let found = self
+            .index
+            .binary_search_by(|e| self.bytes[e.id.clone()].cmp(id.as_bytes()))
+            .ok()?;
+        self.index.get(found)
+    }
+
+    /// The node's key at its last run.
+    pub fn key(&self, id: &str) -> Option<Digest> {
+        self.entry(id).map(|e| e.key)
+    }
+
+    /// What went into the node's key at its last run.
+    pub fn components(&self, id: &str) -> Option<KeyComponents> {
+        let entry = self.entry(id)?;
+        postcard::from_bytes(&self.bytes[entry.components.clone()]).ok()
+    }
+
+    /// The result found under the node's key at its last run, if `key` is still its key.
+    pub fn record(&self, id: &str, key: &Digest) -> Option<ActionResult> {
+        let entry = self.entry(id).filter(|e| e.key == *key)?;
+        decode_record(&self.bytes[entry.record.clone()])
+    }
+
+    fn record_bytes(&self, id: &str) -> &[u8] {
+        self.entry(id)
+            .map_or(&[], |e| &self.bytes[e.record.clone()])
+    }
+
+    fn id(&self, range: &Range<usize>) -> &str {
+        std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or_default()
+    }
+}
+
+/// Records the keys computed this run (and what to remember of their results), keeping
+/// the other nodes' — and writes nothing when nothing changed.
+pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::io::Result<()> {
+    let record_of = |f: &'_ FreshKey| -> Vec<u8> {
+        match &f.record {
+            RecordUpdate::Keep if last.key(&f.node) == Some(f.key) => {
+                last.record_bytes(&f.node).to_vec()
+            }
+            RecordUpdate::Set(bytes) => bytes.clone(),
+            RecordUpdate::Keep | RecordUpdate::Clear => Vec::new(),
+        }
+    };
+    let unchanged = |f: &FreshKey| {
+        last.key(&f.node) == Some(f.key)
+            && match &f.record {
+                RecordUpdate::Keep => true,
+                RecordUpdate::Set(bytes) => bytes.as_slice() == last.record_bytes(&f.node),
+                RecordUpdate::Clear => last.record_bytes(&f.node).is_empty(),
+            }
+    };
+    if fresh.iter().all(unchanged) {
         return Ok(());
     }
-    let mut keys = load_keys(orch_dir);
-    keys.extend(fresh);
+    type Parts<'a> = (Digest, Cow<'a, [u8]>, Cow<'a, [u8]>);
+    let mut merged: BTreeMap<&str, Parts<'_>> = last
+        .index
+        .iter()
+        .map(|e| {
+            (
+                last.id(&e.id),
+                (
+                    e.key,
+                    Cow::Borrowed(&last.bytes[e.components.clone()]),
+                    Cow::Borrowed(&last.bytes[e.record.clone()]),
+                ),
+            )
+        })
+        .collect();
+    for f in fresh {
+        let encoded = postcard::to_allocvec(&*f.components).map_err(std::io::Error::other)?;
+        merged.insert(
+            &f.node,
+            (f.key, Cow::Owned(encoded), Cow::Owned(record_of(f))),
+        );
+    }
+    let mut bytes = KEYS_MAGIC.to_vec();
+    let length = |len: usize| u32::try_from(len).map_err(std::io::Error::other);
+    for (id, (key, components, record)) in &merged {
+        bytes.extend(length(id.len())?.to_le_bytes());
+        bytes.extend(id.as_bytes());
+        bytes.extend(key.0);
+        bytes.extend(length(components.len())?.to_le_bytes());
+        bytes.extend(components.iter());
+        bytes.extend(length(record.len())?.to_le_bytes());
+        bytes.extend(record.iter());
+    }
     let path = keys_path(orch_dir);
     std::fs::create_dir_all(dir(orch_dir))?;
-    let mut bytes = KEYS_MAGIC.to_vec();
-    bytes.extend(postcard::to_allocvec(&keys).map_err(std::io::Error::other)?);
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temp, bytes)?;
     std::fs::rename(temp, path)
@@ -51,26 +225,101 @@ mod tests {
     #[test]
     fn keys_are_merged_and_survive() {
         let dir = tempfile::tempdir().unwrap();
-        let k = |node: &str| KeyComponents {
-            node: node.into(),
-            ..KeyComponents::default()
+        let fresh = |node: &str, shell: &str| {
+            let components = KeyComponents {
+                node: node.into(),
+                shell: shell.into(),
+                ..KeyComponents::default()
+            };
+            FreshKey {
+                node: node.into(),
+                key: components.digest(),
+                components: Arc::new(components),
+                record: RecordUpdate::Clear,
+            }
         };
-        save_keys(dir.path(), vec![("a".into(), k("a")), ("b".into(), k("b"))]).unwrap();
-        save_keys(
-            dir.path(),
-            vec![(
-                "b".into(),
-                KeyComponents {
-                    shell: "sh".into(),
-                    ..k("b")
-                },
-            )],
-        )
-        .unwrap();
-        let keys = load_keys(dir.path());
-        assert_eq!(keys.len(), 2);
-        assert_eq!(keys["b"].shell, "sh");
+        let none = LastKeys::default();
+        save_keys(dir.path(), &none, &[fresh("b", "bash"), fresh("a", "bash")]).unwrap();
+        let last = LastKeys::load(dir.path());
+        assert_eq!(last.key("a"), Some(fresh("a", "bash").key));
+        save_keys(dir.path(), &last, &[fresh("b", "sh")]).unwrap();
+        let keys = LastKeys::load(dir.path());
+        assert_eq!(keys.components("a").unwrap().shell, "bash");
+        assert_eq!(keys.components("b").unwrap().shell, "sh");
+        assert_eq!(keys.key("b"), Some(fresh("b", "sh").key));
+        assert_eq!(keys.key("c"), None);
         std::fs::write(keys_path(dir.path()), b"junk").unwrap();
-        assert!(load_keys(dir.path()).is_empty());
+        assert!(LastKeys::load(dir.path()).key("a").is_none());
+    }
+
+    #[test]
+    fn results_are_remembered_under_their_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let components = KeyComponents::default();
+        let key = components.digest();
+        let record = ActionResult {
+            orch_version: "test".into(),
+            exit_code: 0,
+            duration_ms: 1,
+            log: None,
+            files: Vec::new(),
+            outputs: vec![("v".into(), "1".into())],
+            summary: String::new(),
+            result_digest: Digest::of(b"r"),
+        };
+        let fresh = |update: RecordUpdate| FreshKey {
+            node: "a".into(),
+            key,
+            components: Arc::new(components.clone()),
+            record: update,
+        };
+        let set = RecordUpdate::Set(orch_store::encode_record(&record));
+        save_keys(dir.path(), &LastKeys::default(), &[fresh(set)]).unwrap();
+        let last = LastKeys::load(dir.path());
+        assert_eq!(last.record("a", &key), Some(record.clone()));
+        assert_eq!(last.record("a", &Digest::of(b"other key")), None);
+        // Kept while the key stands, dropped when the node ran.
+        save_keys(dir.path(), &last, &[fresh(RecordUpdate::Keep)]).unwrap();
+        assert_eq!(LastKeys::load(dir.path()).record("a", &key), Some(record));
+        save_keys(dir.path(), &last, &[fresh(RecordUpdate::Clear)]).unwrap();
+        assert_eq!(LastKeys::load(dir.path()).record("a", &key), None);
+    }
+
+    #[test]
+    fn unchanged_keys_are_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let components = KeyComponents::default();
+        let key = FreshKey {
+            node: "a".into(),
+            key: components.digest(),
+            components: Arc::new(components),
+            record: RecordUpdate::Clear,
+        };
+        save_keys(dir.path(), &LastKeys::default(), std::slice::from_ref(&key)).unwrap();
+        let last = LastKeys::load(dir.path());
+        std::fs::remove_file(keys_path(dir.path())).unwrap();
+        save_keys(dir.path(), &last, &[key]).unwrap();
+        assert!(!keys_path(dir.path()).exists());
+    }
+
+    #[test]
+    fn a_truncated_file_is_forgotten_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let components = KeyComponents::default();
+        let key = FreshKey {
+            node: "a".into(),
+            key: components.digest(),
+            components: Arc::new(components),
+            record: RecordUpdate::Clear,
+        };
+        save_keys(dir.path(), &LastKeys::default(), &[key]).unwrap();
+        let bytes = std::fs::read(keys_path(dir.path())).unwrap();
+        for cut in 0..bytes.len() {
+            std::fs::write(keys_path(dir.path()), &bytes[..cut]).unwrap();
+            assert!(
+                LastKeys::load(dir.path()).key("a").is_none(),
+                "cut at {cut}"
+            );
+        }
     }
 }

@@ -58,6 +58,11 @@ pub trait Backend: Send + Sync {
     /// by another format version.
     fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError>;
     fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError>;
+    /// Whether a result is recorded under a node key, without reading it (a `stat` for a
+    /// local store); marks it used, as a read does.
+    fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
+        self.get_action(key).map(|r| r.is_some())
+    }
     /// Puts a blob (a log) at `dest` for reading, as cheaply as the backend can; false
     /// when the blob is absent.
     fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {

@@ -267,20 +267,26 @@ impl LocalStore {
 
     /// Reads a whole entry through one open, and marks it used when its last use is over
     /// an hour old (eviction by last use needs no finer grain than that).
+    /// Reads a whole entry (open, one `fstat`, one read: entries never change once
+    /// renamed into place) and marks it used when its last mark is old.
     fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
         let mut file = File::open(path)?;
         let meta = file.metadata()?;
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)?;
-        let stale = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
-        if stale {
+        let mut bytes = vec![0; usize::try_from(meta.len()).unwrap_or(0)];
+        file.read_exact(&mut bytes)?;
+        if Self::mark_is_old(&meta) {
             let _ = file.set_modified(SystemTime::now());
         }
         Ok(bytes)
+    }
+
+    /// Whether an entry's last-use mark is over an hour old (LRU needs no finer grain,
+    /// and a read that only reads is cheaper).
+    fn mark_is_old(meta: &fs::Metadata) -> bool {
+        meta.modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age > Duration::from_secs(3600))
     }
 
     /// Marks an entry as just used, for least-recently-used eviction.
@@ -401,6 +407,20 @@ impl Backend for LocalStore {
     fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
         let bytes = encode_record(result);
         self.write_atomically(&self.action_path(key), |out| out.write_all(&bytes))
+    }
+
+    fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
+        let path = self.action_path(key);
+        match fs::metadata(&path) {
+            Ok(meta) => {
+                if Self::mark_is_old(&meta) {
+                    Self::touch(&path);
+                }
+                Ok(meta.is_file())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
     }
 
     fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {

@@ -102,6 +102,85 @@ fn a_second_run_is_cached_and_restores_outputs() {
 }
 
 #[test]
+fn fully_cached_runs_share_one_log_set() {
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let first = ws.latest_run();
+    assert!(first.join("logs").is_dir() && !first.join("logs").is_symlink());
+
+    // Nothing runs: the run's logs are a link to a log set, and read as before.
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("[gen] generated"), "{}", stdout(&out));
+    let second = ws.latest_run();
+    let set = std::fs::read_link(second.join("logs")).expect("logs is a link");
+    assert!(set.starts_with("../../logsets"), "{set:?}");
+    assert!(ws.log("gen").contains("generated"), "{}", ws.log("gen"));
+    let log = ws.summary()["nodes"][0]["log"].as_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(ws.path().join(".orch").join(&log)).unwrap();
+    assert!(text.contains("generated"), "{log}: {text}");
+    // The first run's own logs are untouched.
+    assert!(
+        std::fs::read_to_string(first.join("logs/gen.log"))
+            .unwrap()
+            .contains("generated")
+    );
+
+    // The same set again: the same folder, not a new one.
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(
+        std::fs::read_link(ws.latest_run().join("logs")).unwrap(),
+        set
+    );
+    let sets = std::fs::read_dir(ws.path().join(".orch/logsets")).unwrap();
+    assert_eq!(sets.filter_map(Result::ok).count(), 1);
+
+    // A run in which something ran has logs of its own, cached ones linked in.
+    // (Same size: gen re-runs to the same result, the rest stays cached.)
+    ws.write("src/main.c", "int mian;\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!cached(&ws, "gen") && cached(&ws, "use"));
+    let logs = ws.latest_run().join("logs");
+    assert!(logs.is_dir() && !logs.is_symlink());
+    assert!(ws.log("gen").contains("generated"));
+    assert!(
+        logs.join("use.log").is_file(),
+        "the cached node's log is there"
+    );
+}
+
+#[test]
+fn a_remembered_result_still_needs_the_key_in_the_cache() {
+    let ws = pipeline();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    // The second run reads the records and remembers them; the third uses what it
+    // remembered.
+    for _ in 0..2 {
+        assert_eq!(code(&ws.run(&["run"])), 0);
+        assert!(cached(&ws, "gen"));
+    }
+    // The cache loses the key (evicted, cleared, or another runner's gc): a miss.
+    let records = ws.path().join(".orch/cache/ac");
+    for shard in std::fs::read_dir(&records).unwrap() {
+        std::fs::remove_dir_all(shard.unwrap().path()).unwrap();
+    }
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!cached(&ws, "gen"));
+    assert_eq!(
+        ws.summary()["nodes"][0]["why"],
+        "not in the cache (evicted or cleared)"
+    );
+    // A remembered result whose outputs were changed since is restored from the cache,
+    // verified, like any other.
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    ws.write("out/size.txt", "999\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(cached(&ws, "gen"));
+    assert_eq!(ws.read("out/size.txt"), "10\n");
+}
+
+#[test]
 fn reasons_name_what_changed_and_early_cutoff_holds() {
     let ws = pipeline();
     assert_eq!(code(&ws.run(&["run"])), 0);
