@@ -8,11 +8,12 @@
 //! changed file with unchanged metadata. Such racy entries are re-hashed next time.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orch_store::Digest;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{ALWAYS_SKIPPED, Patterns};
@@ -46,6 +47,19 @@ pub struct StatCache {
     dirty: bool,
     /// Files actually read and hashed (not answered by the cache), for tests and `-v`.
     pub hashed: usize,
+    /// The workspace folder, held open: a `stat` relative to it walks the path from
+    /// there, not from `/` (a no-op run stats every input and output).
+    root: Option<(PathBuf, OwnedFd)>,
+}
+
+/// What one `lstat` says of a file, as the stat cache uses it.
+struct FileStat {
+    kind: FileType,
+    size: u64,
+    mtime_ns: i128,
+    ino: u64,
+    ctime_ns: i128,
+    mode: u32,
 }
 
 impl StatCache {
@@ -62,7 +76,41 @@ impl StatCache {
             entries,
             dirty: false,
             hashed: 0,
+            root: None,
         }
+    }
+
+    /// `lstat` of `workspace/relative`, through the open workspace folder when it can be.
+    fn lstat(&mut self, workspace: &Path, relative: &str) -> std::io::Result<FileStat> {
+        if self.root.as_ref().is_none_or(|(path, _)| path != workspace) {
+            self.root = rustix::fs::open(
+                workspace,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+            .map(|fd| (workspace.to_path_buf(), fd));
+        }
+        let stat = match &self.root {
+            Some((_, root)) if !relative.starts_with('/') => {
+                rustix::fs::statat(root, relative, AtFlags::SYMLINK_NOFOLLOW)?
+            }
+            _ => rustix::fs::lstat(workspace.join(relative))?,
+        };
+        Ok(FileStat {
+            kind: FileType::from_raw_mode(stat.st_mode),
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            mtime_ns: nanos(
+                stat.st_mtime,
+                i64::try_from(stat.st_mtime_nsec).unwrap_or(0),
+            ),
+            ino: stat.st_ino,
+            ctime_ns: nanos(
+                stat.st_ctime,
+                i64::try_from(stat.st_ctime_nsec).unwrap_or(0),
+            ),
+            mode: stat.st_mode & 0o7777,
+        })
     }
 
     /// Writes the cache if it changed (temp file + rename).
@@ -82,11 +130,11 @@ impl StatCache {
 
     /// The digest of `workspace/relative`.
     pub fn digest(&mut self, workspace: &Path, relative: &str) -> std::io::Result<Digest> {
+        let meta = self.lstat(workspace, relative)?;
         let path = workspace.join(relative);
         // A symbolic link is its target's text: never followed, so an input link cannot
         // make orch read a file outside the workspace.
-        let meta = std::fs::symlink_metadata(&path)?;
-        if meta.file_type().is_symlink() {
+        if meta.kind == FileType::Symlink {
             let target = std::fs::read_link(&path)?;
             return Ok(Digest::of(
                 format!("symlink:{}", target.display()).as_bytes(),
@@ -98,28 +146,27 @@ impl StatCache {
     /// A regular file's digest and permission bits, from one `stat`; `None` for anything
     /// else (missing, a link, a folder).
     pub fn regular_file(&mut self, workspace: &Path, relative: &str) -> Option<(Digest, u32)> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = workspace.join(relative);
-        let meta = std::fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() {
+        let meta = self.lstat(workspace, relative).ok()?;
+        if meta.kind != FileType::RegularFile {
             return None;
         }
-        let digest = self.content_digest(&path, relative, &meta).ok()?;
-        Some((digest, meta.permissions().mode() & 0o7777))
+        let digest = self
+            .content_digest(&workspace.join(relative), relative, &meta)
+            .ok()?;
+        Some((digest, meta.mode))
     }
 
     fn content_digest(
         &mut self,
         path: &Path,
         relative: &str,
-        meta: &std::fs::Metadata,
+        meta: &FileStat,
     ) -> std::io::Result<Digest> {
-        let mtime_ns = nanos(meta.mtime(), meta.mtime_nsec());
-        let ctime_ns = nanos(meta.ctime(), meta.ctime_nsec());
+        let (mtime_ns, ctime_ns) = (meta.mtime_ns, meta.ctime_ns);
         if let Some(entry) = self.entries.get(relative)
-            && entry.size == meta.len()
+            && entry.size == meta.size
             && entry.mtime_ns == mtime_ns
-            && entry.ino == meta.ino()
+            && entry.ino == meta.ino
             && entry.ctime_ns == ctime_ns
             && entry.hashed_at_ns - mtime_ns > RACY_WINDOW.as_nanos() as i128
         {
@@ -131,9 +178,9 @@ impl StatCache {
         self.entries.insert(
             relative.to_owned(),
             StatEntry {
-                size: meta.len(),
+                size: meta.size,
                 mtime_ns,
-                ino: meta.ino(),
+                ino: meta.ino,
                 ctime_ns,
                 hashed_at_ns,
                 digest,

@@ -2,18 +2,29 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_record};
+
+/// An entry's last-use mark (its mtime) is renewed when older than this: LRU needs no
+/// finer grain, and a read that only reads is cheaper.
+const MARK_EVERY: Duration = Duration::from_secs(3600);
 
 /// Files at least this large are hashed with blake3's memory-mapped, multi-threaded path.
 const MMAP_THRESHOLD: u64 = 1024 * 1024;
 
 pub struct LocalStore {
     root: PathBuf,
+    /// `ac/`, held open once asked for: a lookup then walks two path components, not the
+    /// whole path from `/` (a no-op run asks once per node).
+    actions: OnceLock<Option<OwnedFd>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -94,6 +105,7 @@ impl LocalStore {
         }
         Ok(Self {
             root: root.to_path_buf(),
+            actions: OnceLock::new(),
         })
     }
 
@@ -280,13 +292,12 @@ impl LocalStore {
         Ok(bytes)
     }
 
-    /// Whether an entry's last-use mark is over an hour old (LRU needs no finer grain,
-    /// and a read that only reads is cheaper).
+    /// Whether an entry's last-use mark is older than [`MARK_EVERY`].
     fn mark_is_old(meta: &fs::Metadata) -> bool {
         meta.modified()
             .ok()
             .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|age| age > Duration::from_secs(3600))
+            .is_some_and(|age| age > MARK_EVERY)
     }
 
     /// Marks an entry as just used, for least-recently-used eviction.
@@ -410,16 +421,31 @@ impl Backend for LocalStore {
     }
 
     fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
-        let path = self.action_path(key);
-        match fs::metadata(&path) {
-            Ok(meta) => {
-                if Self::mark_is_old(&meta) {
-                    Self::touch(&path);
+        let actions = self.actions.get_or_init(|| {
+            rustix::fs::open(
+                self.root.join("ac"),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        });
+        let stat = match actions {
+            Some(dir) => rustix::fs::statat(dir, key.sharded_path(), AtFlags::empty()),
+            None => rustix::fs::stat(self.action_path(key)),
+        };
+        match stat {
+            Ok(stat) => {
+                let age = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |now| now.as_secs())
+                    .saturating_sub(u64::try_from(stat.st_mtime).unwrap_or(0));
+                if age > MARK_EVERY.as_secs() {
+                    Self::touch(&self.action_path(key));
                 }
-                Ok(meta.is_file())
+                Ok(FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::io(&path, e)),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(StoreError::io(&self.action_path(key), e.into())),
         }
     }
 
