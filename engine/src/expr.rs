@@ -643,6 +643,11 @@ pub fn path_of(expr: &Expr) -> Option<(Vec<&str>, usize)> {
 pub trait Scope {
     /// The value of a context (`vars`, `matrix`, ...), or None when it does not exist.
     fn context(&self, name: &str) -> Option<Value>;
+    /// `name.property` (`matrix.os`, `vars.profile`): most expressions read one value of
+    /// a context, which a scope can answer without copying the whole context.
+    fn context_property(&self, name: &str, property_name: &str) -> Option<Value> {
+        self.context(name).map(|v| property(&v, property_name))
+    }
     /// The answer of a status function (`success`, `failure`, `always`, `cancelled`).
     fn status(&self, function: &str) -> bool;
     /// `hashFiles(patterns)`: a digest of the workspace files matching the patterns.
@@ -659,7 +664,13 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
             Some(v) => v,
             None => return err(*at, format!("unknown context `{name}`")),
         },
-        Expr::Property { target, name, .. } => property(&eval(target, scope)?, name),
+        Expr::Property { target, name, .. } => match &**target {
+            Expr::Context { name: context, at } => match scope.context_property(context, name) {
+                Some(v) => v,
+                None => return err(*at, format!("unknown context `{context}`")),
+            },
+            target => property(&eval(target, scope)?, name),
+        },
         Expr::Index { target, index } => {
             let target = eval(target, scope)?;
             match eval(index, scope)? {
@@ -700,19 +711,25 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
     })
 }
 
-fn property(target: &Value, name: &str) -> Value {
+/// A property of a value: objects' keys match exactly, else ignoring ASCII case (as
+/// GitHub's contexts do); anything else has none.
+pub fn property(target: &Value, name: &str) -> Value {
     match target {
-        Value::Object(map) => map
-            .get(name)
-            .or_else(|| {
-                map.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
-            })
-            .cloned()
-            .unwrap_or(Value::Null),
+        Value::Object(map) => map_property(map, name),
         _ => Value::Null,
     }
+}
+
+/// [`property`] of an object.
+pub fn map_property(map: &serde_json::Map<String, Value>, name: &str) -> Value {
+    map.get(name)
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn call(name: &str, args: &[Expr], at: usize, scope: &dyn Scope) -> Result<Value, ExprError> {

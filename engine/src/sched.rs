@@ -1714,6 +1714,21 @@ impl Scope for NodeScope {
         })
     }
 
+    fn context_property(&self, name: &str, property: &str) -> Option<Value> {
+        let map = match name {
+            "vars" => &self.vars,
+            "matrix" => &self.matrix,
+            "needs" => &self.needs,
+            "env" => &self.env,
+            "secrets" => &self.secrets,
+            "orch" => return Some(expr::property(&self.orch, property)),
+            "inputs" => &self.inputs,
+            "jobs" => &self.jobs,
+            _ => return None,
+        };
+        Some(expr::map_property(map, property))
+    }
+
     fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
         crate::files::hash_files(&self.workspace, patterns)
     }

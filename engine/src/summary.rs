@@ -1,6 +1,7 @@
 //! A finished run as `summary.json`, `summary.md` (GitHub-style) and JUnit XML.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -77,16 +78,16 @@ impl RunReport<'_> {
 
     /// The log's path relative to `.orch/`, as the JSON names it.
     pub fn log_path(&self, node: usize) -> String {
-        format!(
-            "runs/{}/logs/{}.log",
-            self.run_id,
-            file_safe(&self.graph.nodes[node].id)
-        )
+        LogPath {
+            run_id: self.run_id,
+            node: &self.graph.nodes[node].id,
+        }
+        .to_string()
     }
 
-    /// `summary.json`'s text (pretty, as people read it too). Written straight from the
-    /// results: on a 1,000-node no-op, building a `Value` tree first was a fifth of the run.
-    pub fn json_text(&self) -> String {
+    /// Writes `summary.json` (pretty) straight from the results: on a 1,000-node no-op,
+    /// building a `Value` tree, then a string, was a fifth of the run.
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
         let c = self.counts();
         let nodes: Vec<JsonNode<'_>> = self
             .nodes()
@@ -101,10 +102,13 @@ impl RunReport<'_> {
                     exit_code: r.exit_code,
                     attempts: r.attempts,
                     duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-                    key: r.key.map(|k| k.to_hex()),
+                    key: r.key.as_ref().map(Hex),
                     why: r.why.as_deref(),
                     outputs: &r.outputs,
-                    log: r.has_log.then(|| self.log_path(i)),
+                    log: r.has_log.then_some(LogPath {
+                        run_id: self.run_id,
+                        node: &node.id,
+                    }),
                     reason: r.reason.as_deref(),
                 }
             })
@@ -126,7 +130,10 @@ impl RunReport<'_> {
             },
             nodes,
         };
-        serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        out.write_all(b"\n")?;
+        out.flush()
     }
 
     fn tail(&self, node: usize, lines: usize) -> String {
@@ -359,10 +366,10 @@ struct JsonNode<'a> {
     exit_code: Option<i32>,
     attempts: u32,
     duration_ms: u64,
-    key: Option<String>,
+    key: Option<Hex<'a>>,
     why: Option<&'a str>,
     outputs: &'a std::collections::BTreeMap<String, String>,
-    log: Option<String>,
+    log: Option<LogPath<'a>>,
     reason: Option<&'a str>,
 }
 
@@ -376,5 +383,32 @@ impl Serialize for JsonMatrix<'_> {
             map.serialize_entry(axis, &value.to_json())?;
         }
         map.end()
+    }
+}
+
+/// A digest as hex text, written without a `String` of its own.
+struct Hex<'a>(&'a orch_store::Digest);
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&blake3::Hash::from_bytes(self.0.0).to_hex())
+    }
+}
+
+/// `runs/RUN/logs/NODE.log`, as [`RunReport::log_path`] spells it, written in place.
+struct LogPath<'a> {
+    run_id: &'a str,
+    node: &'a str,
+}
+
+impl Serialize for LogPath<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for LogPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "runs/{}/logs/{}.log", self.run_id, file_safe(self.node))
     }
 }
