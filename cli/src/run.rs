@@ -424,7 +424,7 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         .fresh_keys
         .iter()
         .find(|f| f.node == *id)
-        .map(|f| &f.components)
+        .map(|f| f.view().to_components())
     else {
         println!("its key cannot be computed yet: it depends on results that are not known");
         return Ok(0);
@@ -467,7 +467,7 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
     }
     match state::LastKeys::load(&prepared.orch_dir).components(id) {
         None => println!("no previous run recorded"),
-        Some(old) if old == **components => println!("unchanged since the last run"),
+        Some(old) if old == components => println!("unchanged since the last run"),
         Some(old) => {
             println!("changed since the last run:");
             for line in components.differences(&old) {

@@ -14,7 +14,7 @@ use crate::diag::{LoadError, SourceFile};
 use crate::files::Patterns;
 use crate::graph::{self, Graph, Overrides};
 use crate::inputs::{self, StatCache};
-use crate::key::KeyComponents;
+use crate::key::{KeyComponents, KeyView};
 use crate::playbook::{Playbook, decode, tree};
 use orch_store::Digest;
 use salsa::Setter;
@@ -61,33 +61,35 @@ pub struct FileList {
     pub not_inputs: Vec<String>,
 }
 
-/// A node's input patterns as rendered (`None`: the default-inputs rule).
-#[salsa::interned]
-pub struct InputPatterns<'db> {
+/// Everything in a node's key but its input files, and its input patterns as rendered
+/// (`None`: the default-inputs rule): known when the node is ready. Salsa tracks the two
+/// fields apart, so a change of `partial` does not select the input files again.
+#[salsa::input]
+pub struct NodeKeyInput {
+    #[returns(ref)]
+    pub partial: Arc<KeyComponents>,
     #[returns(ref)]
     pub patterns: Option<Vec<String>>,
 }
 
-/// Everything in a node's key but its input files: known when the node is ready.
-#[salsa::input]
-pub struct NodeKeyInput {
-    #[returns(ref)]
-    pub partial: KeyComponents,
-    #[returns(ref)]
-    pub patterns: Option<Vec<String>>,
+/// A node's input files with their digests, and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeKey {
+    pub inputs: Arc<BTreeMap<String, Digest>>,
+    pub key: Digest,
 }
 
 /// The files a pattern set names, with their digests. Depends on the file list and on
 /// the digest input of each matched file only: editing one file re-runs just the sets
 /// that contain it.
 #[salsa::tracked(returns(ref))]
-pub fn input_digests<'db>(
-    db: &'db dyn Db,
+pub fn input_digests(
+    db: &dyn Db,
+    node: NodeKeyInput,
     files: FileList,
-    patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
     let is_literal = |list: &[String]| !list.iter().any(|p| p.contains(['*', '?', '[', '{', '!']));
-    let selected = match patterns.patterns(db) {
+    let selected = match node.patterns(db) {
         // A literal path that is a file is read through its own input only: its input set
         // then does not depend on the workspace's listing at all. A literal folder needs
         // the listing.
@@ -144,14 +146,13 @@ pub fn literal_path(pattern: &str) -> &str {
         .trim_end_matches('/')
 }
 
-/// A node's full key components and key.
+/// A node's input files and key (the partial components and the inputs are shared, not
+/// copied into one value).
 #[salsa::tracked(returns(ref))]
-pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> (Arc<KeyComponents>, Digest) {
-    let patterns = InputPatterns::new(db, node.patterns(db).clone());
-    let mut components = node.partial(db).clone();
-    components.inputs = (**input_digests(db, files, patterns)).clone();
-    let key = components.digest();
-    (Arc::new(components), key)
+pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> NodeKey {
+    let inputs = input_digests(db, node, files).clone();
+    let key = KeyView::new(node.partial(db), &inputs).digest();
+    NodeKey { inputs, key }
 }
 
 #[salsa::tracked(returns(ref))]
@@ -250,12 +251,12 @@ impl Database {
     pub fn node_input(
         &mut self,
         node: &str,
-        partial: KeyComponents,
+        partial: Arc<KeyComponents>,
         patterns: Option<Vec<String>>,
     ) -> NodeKeyInput {
         match self.node_inputs.get(node).copied() {
             Some(input) => {
-                if *input.partial(self) != partial {
+                if **input.partial(self) != *partial {
                     input.set_partial(self).to(partial);
                 }
                 if *input.patterns(self) != patterns {
@@ -491,19 +492,19 @@ mod tests {
                 node: id.into(),
                 ..KeyComponents::default()
             };
-            NodeKeyInput::new(db, partial, Some(vec![pattern.to_owned()]))
+            NodeKeyInput::new(db, Arc::new(partial), Some(vec![pattern.to_owned()]))
         };
         let (a, b) = (node(&db, "A", "a.txt"), node(&db, "B", "b.txt"));
-        let key_a = node_key(&db, a, files).1;
-        let key_b = node_key(&db, b, files).1;
-        assert_eq!(node_key(&db, a, files).0.inputs["a.txt"], Digest::of(b"a"));
+        let key_a = node_key(&db, a, files).key;
+        let key_b = node_key(&db, b, files).key;
+        assert_eq!(node_key(&db, a, files).inputs["a.txt"], Digest::of(b"a"));
         assert_eq!(db.refresh_files(), 0, "nothing changed");
         log.lock().unwrap().clear();
 
         std::fs::write(ws.join("b.txt"), "B").unwrap();
         assert_eq!(db.refresh_files(), 1);
-        assert_eq!(node_key(&db, a, files).1, key_a);
-        assert_ne!(node_key(&db, b, files).1, key_b);
+        assert_eq!(node_key(&db, a, files).key, key_a);
+        assert_ne!(node_key(&db, b, files).key, key_b);
         let executed = std::mem::take(&mut *log.lock().unwrap());
         let count = |name: &str| executed.iter().filter(|q| q.contains(name)).count();
         assert_eq!(count("input_digests"), 1, "{executed:?}");

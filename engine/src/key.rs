@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use orch_store::Digest;
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever what a key covers changes: every old key then misses.
@@ -41,10 +42,7 @@ pub struct KeyComponents {
 
 impl KeyComponents {
     pub fn digest(&self) -> Digest {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"orch-node-key\0");
-        hasher.update(&postcard::to_allocvec(self).unwrap_or_default());
-        hasher.finalize().into()
+        KeyView::new(self, &self.inputs).digest()
     }
 
     /// Why this key differs from `old`, in words that name the changed thing.
@@ -195,6 +193,24 @@ mod tests {
         }
     }
 
+    /// The view must encode byte for byte as the components do, or every key changes.
+    #[test]
+    fn a_view_encodes_as_the_components_do() {
+        let whole = base();
+        let partial = KeyComponents {
+            inputs: BTreeMap::new(),
+            ..base()
+        };
+        let view = KeyView::new(&partial, &whole.inputs);
+        assert_eq!(view.encode(), postcard::to_allocvec(&whole).unwrap());
+        assert_eq!(view.to_components(), whole);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"orch-node-key\0");
+        hasher.update(&postcard::to_allocvec(&whole).unwrap());
+        assert_eq!(view.digest(), Digest::from(hasher.finalize()));
+        assert_eq!(whole.digest(), view.digest());
+    }
+
     #[test]
     fn reasons_name_the_changed_thing() {
         let old = base();
@@ -230,5 +246,60 @@ mod tests {
         let digest = base().digest();
         assert_eq!(digest, base().digest());
         assert_eq!(digest.to_hex().len(), 64);
+    }
+}
+
+/// A node's components as everything but the inputs (`partial`) plus its input files,
+/// without copying either into one `KeyComponents`. It encodes exactly as the
+/// `KeyComponents` with those inputs would (same fields, same order), so the key is the
+/// same whichever is hashed.
+#[derive(Clone, Copy)]
+pub struct KeyView<'a> {
+    partial: &'a KeyComponents,
+    inputs: &'a BTreeMap<String, Digest>,
+}
+
+impl<'a> KeyView<'a> {
+    pub fn new(partial: &'a KeyComponents, inputs: &'a BTreeMap<String, Digest>) -> Self {
+        Self { partial, inputs }
+    }
+
+    /// The canonical encoding (postcard), as `.orch/state/keys` stores it.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// The node key: blake3 over a domain tag and the encoding.
+    pub fn digest(&self) -> Digest {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"orch-node-key\0");
+        hasher.update(&self.encode());
+        hasher.finalize().into()
+    }
+
+    /// The whole components, for explaining a change.
+    pub fn to_components(&self) -> KeyComponents {
+        KeyComponents {
+            inputs: self.inputs.clone(),
+            ..self.partial.clone()
+        }
+    }
+}
+
+impl Serialize for KeyView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = self.partial;
+        let mut out = serializer.serialize_struct("KeyComponents", 10)?;
+        out.serialize_field("version", &p.version)?;
+        out.serialize_field("node", &p.node)?;
+        out.serialize_field("shell", &p.shell)?;
+        out.serialize_field("command", &p.command)?;
+        out.serialize_field("env", &p.env)?;
+        out.serialize_field("matrix", &p.matrix)?;
+        out.serialize_field("working_directory", &p.working_directory)?;
+        out.serialize_field("inputs", self.inputs)?;
+        out.serialize_field("env_inputs", &p.env_inputs)?;
+        out.serialize_field("needs", &p.needs)?;
+        out.end()
     }
 }

@@ -18,7 +18,7 @@ use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatu
 use crate::expr::{self, Expr, Scope, Template};
 use crate::graph::{Body, Graph, Uses};
 use crate::inputs;
-use crate::key::{KEY_VERSION, KeyComponents};
+use crate::key::{KEY_VERSION, KeyComponents, KeyView};
 use crate::mask::Secrets;
 use crate::outputs;
 use crate::playbook::Shell;
@@ -493,18 +493,13 @@ impl State<'_> {
     /// without a key (`cache: false`) is not known to read anything.
     fn reads_any(&self, node: usize, paths: &[String]) -> bool {
         let id = &self.graph.nodes[node].id;
-        let Some(components) = self
-            .fresh_keys
-            .iter()
-            .rev()
-            .find(|f| f.node == *id)
-            .map(|f| &f.components)
-        else {
+        let Some(fresh) = self.fresh_keys.iter().rev().find(|f| f.node == *id) else {
             return false;
         };
         paths.iter().any(|path| {
-            components.inputs.contains_key(path)
-                || components
+            fresh.inputs.contains_key(path)
+                || fresh
+                    .partial
                     .command
                     .iter()
                     .any(|c| c.contains(&format!(":{path}:")))
@@ -704,15 +699,19 @@ impl State<'_> {
             })
         });
         let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
-        let partial = self.partial_components(node, work);
-        let request = self.db.node_input(&id, partial, work.inputs.clone());
-        let (mut components, mut key) = db::node_key(&self.db, request, files).clone();
+        let partial = Arc::new(self.partial_components(node, work));
+        let request = self
+            .db
+            .node_input(&id, partial.clone(), work.inputs.clone());
+        let db::NodeKey {
+            mut inputs,
+            mut key,
+        } = db::node_key(&self.db, request, files).clone();
         // Something ran since this job was released: its inputs' digests may be old. Look
         // at them again (a stat each) and recompute until the key stands.
         if self.changes > self.job_epoch[self.graph.nodes[node].job] {
             for _ in 0..3 {
-                let stale: Vec<String> = components
-                    .inputs
+                let stale: Vec<String> = inputs
                     .iter()
                     .filter(|(path, digest)| self.db.current_digest(path) != Some(**digest))
                     .map(|(path, _)| path.clone())
@@ -721,10 +720,10 @@ impl State<'_> {
                     break;
                 }
                 self.db.update_paths(&stale);
-                (components, key) = db::node_key(&self.db, request, files).clone();
+                db::NodeKey { inputs, key } = db::node_key(&self.db, request, files).clone();
             }
         }
-        work.key_inputs = Some((self.db.stat_cache_handle(), components.clone()));
+        work.key_inputs = Some((self.db.stat_cache_handle(), inputs.clone()));
         // Why the key is not the last one: only a miss needs the words.
         let options = self.options;
         let last_keys = &options.cache.last_keys;
@@ -733,13 +732,18 @@ impl State<'_> {
             Some(old) if old == key => None,
             Some(_) => Some(last_keys.components(id).map_or_else(
                 || "key changed".to_owned(),
-                |old| components.why_changed(&old),
+                |old| {
+                    KeyView::new(&partial, &inputs)
+                        .to_components()
+                        .why_changed(&old)
+                },
             )),
         };
         self.fresh_keys.push(FreshKey {
             node: id.clone(),
             key,
-            components: components.clone(),
+            partial: partial.clone(),
+            inputs: inputs.clone(),
             record: RecordUpdate::Clear,
         });
         work.key = Some(key);
@@ -1205,7 +1209,10 @@ struct StepWork {
 }
 
 /// The stat cache and the input digests a key was made of.
-type KeyInputs = (Arc<std::sync::Mutex<inputs::StatCache>>, Arc<KeyComponents>);
+type KeyInputs = (
+    Arc<std::sync::Mutex<inputs::StatCache>>,
+    Arc<BTreeMap<String, Digest>>,
+);
 
 struct NodeWork {
     steps: Vec<StepWork>,
@@ -1399,10 +1406,9 @@ impl NodeWork {
             };
             // An input that changed while the node ran (a user's edit, a job beside it)
             // makes the result not the key's: it is not stored.
-            let changed = key_inputs.as_ref().and_then(|(stat, components)| {
+            let changed = key_inputs.as_ref().and_then(|(stat, inputs)| {
                 let mut stat = stat.lock().ok()?;
-                components
-                    .inputs
+                inputs
                     .iter()
                     .find(|(path, digest)| stat.digest(&workspace, path).ok() != Some(**digest))
                     .map(|(p, _)| p.clone())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use orch_store::{ActionResult, Digest, decode_record};
 
-use crate::key::KeyComponents;
+use crate::key::{KeyComponents, KeyView};
 
 const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv2";
 
@@ -26,14 +26,21 @@ fn keys_path(orch_dir: &Path) -> PathBuf {
     dir(orch_dir).join("keys")
 }
 
-/// A key computed this run: the node, the key, what went into it, and what to remember
-/// of the result found under it.
+/// A key computed this run: the node, the key, what went into it (everything but the
+/// inputs, and the inputs), and what to remember of the result found under it.
 #[derive(Debug, Clone)]
 pub struct FreshKey {
     pub node: String,
     pub key: Digest,
-    pub components: Arc<KeyComponents>,
+    pub partial: Arc<KeyComponents>,
+    pub inputs: Arc<BTreeMap<String, Digest>>,
     pub record: RecordUpdate,
+}
+
+impl FreshKey {
+    pub fn view(&self) -> KeyView<'_> {
+        KeyView::new(&self.partial, &self.inputs)
+    }
 }
 
 /// What `.orch/state/keys` should hold of the result under a node's key next time.
@@ -194,7 +201,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
         })
         .collect();
     for f in fresh {
-        let encoded = postcard::to_allocvec(&*f.components).map_err(std::io::Error::other)?;
+        let encoded = f.view().encode();
         merged.insert(
             &f.node,
             (f.key, Cow::Owned(encoded), Cow::Owned(record_of(f))),
@@ -234,7 +241,8 @@ mod tests {
             FreshKey {
                 node: node.into(),
                 key: components.digest(),
-                components: Arc::new(components),
+                partial: Arc::new(components),
+                inputs: Arc::default(),
                 record: RecordUpdate::Clear,
             }
         };
@@ -270,7 +278,8 @@ mod tests {
         let fresh = |update: RecordUpdate| FreshKey {
             node: "a".into(),
             key,
-            components: Arc::new(components.clone()),
+            partial: Arc::new(components.clone()),
+            inputs: Arc::default(),
             record: update,
         };
         let set = RecordUpdate::Set(orch_store::encode_record(&record));
@@ -292,7 +301,8 @@ mod tests {
         let key = FreshKey {
             node: "a".into(),
             key: components.digest(),
-            components: Arc::new(components),
+            partial: Arc::new(components),
+            inputs: Arc::default(),
             record: RecordUpdate::Clear,
         };
         save_keys(dir.path(), &LastKeys::default(), std::slice::from_ref(&key)).unwrap();
@@ -309,7 +319,8 @@ mod tests {
         let key = FreshKey {
             node: "a".into(),
             key: components.digest(),
-            components: Arc::new(components),
+            partial: Arc::new(components),
+            inputs: Arc::default(),
             record: RecordUpdate::Clear,
         };
         save_keys(dir.path(), &LastKeys::default(), &[key]).unwrap();
