@@ -64,7 +64,10 @@ for n in $([ -n "$quick" ] && echo 1000 || echo "1000 10000"); do
     echo "    inputs: ['in/\${{ matrix.i }}.txt']"; echo "    outputs: ['out/\${{ matrix.i }}.txt']"
     echo "    run: cp in/\${{ matrix.i }}.txt out/\${{ matrix.i }}.txt"; } > "$d/orch.yml"
   { echo "rule cp"; echo "  command = cp \$in \$out"; for i in $(seq 1 "$n"); do echo "build out/$i.txt: cp in/$i.txt"; done; } > "$d/build.ninja"
-  (cd "$d" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && "$orch" run -q -j 2)
+  # The first run runs everything; after the stat cache's 2 s racy window (files written
+  # in the same moment as they are hashed are hashed again) the second one reads every
+  # record and remembers it: what follows is the steady no-op a user re-runs.
+  (cd "$d" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && sleep 3 && "$orch" run -q -j 2)
   bench "noop orch $n" "cd $d && $orch run -q -j 2"
   bench "noop ninja $n" "cd $d && ninja -j 2 >/dev/null"
 done
@@ -85,7 +88,7 @@ done
 printf 'node_modules\n.turbo\n.orch\n' > "$d/.gitignore"
 (cd "$d" && git add -A && git commit -qm init && npm install --silent >/dev/null 2>&1 || true)
 tflags="--concurrency=2 --output-logs=none --no-daemon"
-(cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2)
+(cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
 bench "hit orch" "cd $d && $orch run -q -j 2"
 bench "hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
 bench "restore orch" "cd $d && $orch run -q -j 2" --prepare "rm -f $d/packages/*/out.txt"
