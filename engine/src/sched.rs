@@ -118,6 +118,8 @@ struct State<'g> {
     newly_finished: Vec<usize>,
     env_cache: Vec<(String, String)>,
     base_scope: NodeScope,
+    /// `base_scope` with the root playbook's env: what every root node starts from.
+    root_scope: NodeScope,
     secrets: Secrets,
     /// The key queries (salsa): file digests and input sets, memoized across nodes.
     db: Database,
@@ -172,6 +174,7 @@ pub async fn execute(
         job_outcomes: vec![None; jobs],
         newly_finished: Vec::new(),
         base_scope: State::base_scope(&graph, &options),
+        root_scope: NodeScope::default(),
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
         db,
         refreshed_at: None,
@@ -183,6 +186,7 @@ pub async fn execute(
         env_cache: Vec::new(),
     };
     state.env_cache = state.render_top_env();
+    state.root_scope = state.root_scope();
     // Each running node has its own cancel channel: a run-wide cancel reaches them all,
     // a changed input only the nodes that read it.
     let mut node_cancels: HashMap<usize, watch::Sender<u8>> = HashMap::new();
@@ -979,8 +983,8 @@ impl State<'_> {
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
         scope.needs = self.needs_context(&job.needs);
-        scope.orch["job"] = Value::String(job.id.clone());
-        scope.orch["node"] = Value::String(spec.id.clone());
+        scope.job.clone_from(&job.id);
+        scope.node.clone_from(&spec.id);
         scope.success = needs_ok.unwrap_or(true) && self.cancel_level == 0;
         scope.failure =
             self.failure_upstream[spec.job] || job.needs.iter().any(|&n| self.job_failed(n));
@@ -1003,27 +1007,36 @@ impl State<'_> {
 
     /// What the expressions of one playbook see before any node: its vars, inputs and env.
     fn origin_scope(&self, origin: usize) -> NodeScope {
-        let mut scope = self.base_scope.clone();
         if origin == 0 {
-            scope.env = self
-                .env_cache
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            return scope;
+            return self.root_scope.clone();
         }
+        let mut scope = self.base_scope.clone();
         let spec = &self.graph.origins[origin];
-        scope.vars = spec
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect();
+        scope.vars = Arc::new(
+            spec.vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        );
         scope.inputs = self.inputs_of(origin);
         for (k, t) in &spec.env {
             let value = t.render(&scope).unwrap_or_default();
-            scope.env.insert(k.clone(), Value::String(value));
+            Arc::make_mut(&mut scope.env).insert(k.clone(), Value::String(value));
         }
         scope
+    }
+
+    /// The root playbook's scope before any node: the base and its rendered `env`.
+    fn root_scope(&self) -> NodeScope {
+        NodeScope {
+            env: Arc::new(
+                self.env_cache
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+            ..self.base_scope.clone()
+        }
     }
 
     /// A used playbook's `inputs`: the caller's `with`, rendered in the caller's scope,
@@ -1055,25 +1068,32 @@ impl State<'_> {
     /// What every expression of the run sees: vars, secrets and `orch` without a node.
     fn base_scope(graph: &Graph, options: &RunOptions) -> NodeScope {
         NodeScope {
-            vars: graph.origins[0]
-                .vars
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
+            vars: Arc::new(
+                graph.origins[0]
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+            secrets: Arc::new(
+                options
+                    .secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+            orch: Arc::new(
+                [
+                    ("run_id", options.run_id.clone()),
+                    ("workspace", options.workspace.display().to_string()),
+                    ("os", std::env::consts::OS.to_owned()),
+                    ("arch", std::env::consts::ARCH.to_owned()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::String(v)))
                 .collect(),
-            secrets: options
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-            orch: json!({
-                "run_id": options.run_id,
-                "workspace": options.workspace.display().to_string(),
-                "os": std::env::consts::OS,
-                "arch": std::env::consts::ARCH,
-                "job": "",
-                "node": "",
-            }),
-            workspace: options.workspace.clone(),
+            ),
+            workspace: Arc::new(options.workspace.clone()),
             ..NodeScope::default()
         }
     }
@@ -1117,7 +1137,7 @@ impl State<'_> {
                 problems.push(e.message);
                 String::new()
             });
-            scope.env.insert(k.clone(), Value::String(value.clone()));
+            Arc::make_mut(&mut scope.env).insert(k.clone(), Value::String(value.clone()));
             base_env.push((k.clone(), value));
         }
         let mut render = |t: &Template| {
@@ -1350,10 +1370,7 @@ impl NodeWork {
                 if let Ok(mut log) = File::options().append(true).open(&self.log_path) {
                     let _ = writeln!(log, "orch: warning: {warning}");
                 }
-                observer.event(&Event::Warning(format!(
-                    "{}: {warning}",
-                    self.scope.orch["node"].as_str().unwrap_or("?")
-                )));
+                observer.event(&Event::Warning(format!("{}: {warning}", self.scope.node)));
             }
         }
         result
@@ -1689,17 +1706,22 @@ pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 #[derive(Debug, Clone, Default)]
+/// What a node's expressions see. The parts every node of a playbook shares (vars,
+/// secrets, env, `orch` but its job and node) are shared, not copied per node.
 struct NodeScope {
-    vars: Map<String, Value>,
+    vars: Arc<Map<String, Value>>,
     matrix: Map<String, Value>,
     needs: Map<String, Value>,
-    env: Map<String, Value>,
-    secrets: Map<String, Value>,
-    orch: Value,
+    env: Arc<Map<String, Value>>,
+    secrets: Arc<Map<String, Value>>,
+    /// `orch` without `job` and `node`.
+    orch: Arc<Map<String, Value>>,
+    job: String,
+    node: String,
     success: bool,
     failure: bool,
     cancelled: bool,
-    workspace: PathBuf,
+    workspace: Arc<PathBuf>,
     inputs: Map<String, Value>,
     /// `jobs.<id>` in a reusable playbook's outputs.
     jobs: Map<String, Value>,
@@ -1708,12 +1730,17 @@ struct NodeScope {
 impl Scope for NodeScope {
     fn context(&self, name: &str) -> Option<Value> {
         Some(match name {
-            "vars" => Value::Object(self.vars.clone()),
+            "vars" => Value::Object((*self.vars).clone()),
             "matrix" => Value::Object(self.matrix.clone()),
             "needs" => Value::Object(self.needs.clone()),
-            "env" => Value::Object(self.env.clone()),
-            "secrets" => Value::Object(self.secrets.clone()),
-            "orch" => self.orch.clone(),
+            "env" => Value::Object((*self.env).clone()),
+            "secrets" => Value::Object((*self.secrets).clone()),
+            "orch" => {
+                let mut orch = (*self.orch).clone();
+                orch.insert("job".into(), Value::String(self.job.clone()));
+                orch.insert("node".into(), Value::String(self.node.clone()));
+                Value::Object(orch)
+            }
             "inputs" => Value::Object(self.inputs.clone()),
             "jobs" => Value::Object(self.jobs.clone()),
             _ => return None,
@@ -1727,7 +1754,13 @@ impl Scope for NodeScope {
             "needs" => &self.needs,
             "env" => &self.env,
             "secrets" => &self.secrets,
-            "orch" => return Some(expr::property(&self.orch, property)),
+            "orch" if property.eq_ignore_ascii_case("job") => {
+                return Some(Value::String(self.job.clone()));
+            }
+            "orch" if property.eq_ignore_ascii_case("node") => {
+                return Some(Value::String(self.node.clone()));
+            }
+            "orch" => &self.orch,
             "inputs" => &self.inputs,
             "jobs" => &self.jobs,
             _ => return None,

@@ -277,8 +277,6 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Reads a whole entry through one open, and marks it used when its last use is over
-    /// an hour old (eviction by last use needs no finer grain than that).
     /// Reads a whole entry (open, one `fstat`, one read: entries never change once
     /// renamed into place) and marks it used when its last mark is old.
     fn read_and_touch(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -430,7 +428,10 @@ impl Backend for LocalStore {
             .ok()
         });
         let stat = match actions {
-            Some(dir) => rustix::fs::statat(dir, key.sharded_path(), AtFlags::empty()),
+            // Not found through the folder held open: ask by path too, in case `ac/` was
+            // replaced since it was opened (a `cache clear` beside a long `orch watch`).
+            Some(dir) => rustix::fs::statat(dir, key.sharded_path(), AtFlags::empty())
+                .or_else(|_| rustix::fs::stat(self.action_path(key))),
             None => rustix::fs::stat(self.action_path(key)),
         };
         match stat {
@@ -533,11 +534,26 @@ mod tests {
             summary: String::new(),
             result_digest: Digest::of(b"r"),
         };
+        assert!(!store.has_action(&key).unwrap());
         store.put_action(&key, &result).unwrap();
-        assert_eq!(store.get_action(&key).unwrap(), Some(result));
+        assert!(store.has_action(&key).unwrap());
+        assert_eq!(store.get_action(&key).unwrap(), Some(result.clone()));
         fs::write(store.action_path(&key), b"ORCHAC garbage").unwrap();
         assert_eq!(store.get_action(&key).unwrap(), None);
         assert!(!store.action_path(&key).exists());
+        assert!(!store.has_action(&key).unwrap());
+
+        // `ac/` cleared (removed, made anew) after it was opened, as a `cache clear`
+        // beside a long `orch watch` does: gone, then found again in the new folder.
+        store.put_action(&key, &result).unwrap();
+        assert!(
+            store.has_action(&key).unwrap(),
+            "opens ac/ and finds the key"
+        );
+        store.clear().unwrap();
+        assert!(!store.has_action(&key).unwrap(), "cleared");
+        store.put_action(&key, &result).unwrap();
+        assert!(store.has_action(&key).unwrap(), "found in the new ac/");
     }
 
     #[test]

@@ -3,6 +3,22 @@
 use crate::harness::{Ws, code, stderr, stdout};
 
 #[test]
+fn the_orch_context_names_the_node() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    matrix: { os: [linux] }
+    env: { WHERE: '${{ orch.os }}' }
+    run: echo \"${{ orch.job }} ${{ orch.node }} $WHERE ${{ toJSON(orch.workspace != '') }} ${{ matrix.os }}\"
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let expected = format!("build build[os=linux] {} true linux", std::env::consts::OS);
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+}
+
+#[test]
 fn a_run_writes_logs_and_summaries() {
     let ws = Ws::new(
         "name: demo
