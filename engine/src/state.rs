@@ -229,23 +229,26 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
 mod tests {
     use super::*;
 
+    /// Node `node`'s key for a shell, with what to remember of its result.
+    fn fresh_key(node: &str, shell: &str, record: RecordUpdate) -> FreshKey {
+        let components = KeyComponents {
+            node: node.into(),
+            shell: shell.into(),
+            ..KeyComponents::default()
+        };
+        FreshKey {
+            node: node.into(),
+            key: components.digest(),
+            partial: Arc::new(components),
+            inputs: Arc::default(),
+            record,
+        }
+    }
+
     #[test]
     fn keys_are_merged_and_survive() {
         let dir = tempfile::tempdir().unwrap();
-        let fresh = |node: &str, shell: &str| {
-            let components = KeyComponents {
-                node: node.into(),
-                shell: shell.into(),
-                ..KeyComponents::default()
-            };
-            FreshKey {
-                node: node.into(),
-                key: components.digest(),
-                partial: Arc::new(components),
-                inputs: Arc::default(),
-                record: RecordUpdate::Clear,
-            }
-        };
+        let fresh = |node: &str, shell: &str| fresh_key(node, shell, RecordUpdate::Clear);
         let none = LastKeys::default();
         save_keys(dir.path(), &none, &[fresh("b", "bash"), fresh("a", "bash")]).unwrap();
         let last = LastKeys::load(dir.path());
@@ -263,8 +266,7 @@ mod tests {
     #[test]
     fn results_are_remembered_under_their_key_only() {
         let dir = tempfile::tempdir().unwrap();
-        let components = KeyComponents::default();
-        let key = components.digest();
+        let key = fresh_key("a", "", RecordUpdate::Keep).key;
         let record = ActionResult {
             orch_version: "test".into(),
             exit_code: 0,
@@ -275,13 +277,7 @@ mod tests {
             summary: String::new(),
             result_digest: Digest::of(b"r"),
         };
-        let fresh = |update: RecordUpdate| FreshKey {
-            node: "a".into(),
-            key,
-            partial: Arc::new(components.clone()),
-            inputs: Arc::default(),
-            record: update,
-        };
+        let fresh = |update: RecordUpdate| fresh_key("a", "", update);
         let set = RecordUpdate::Set(orch_store::encode_record(&record));
         save_keys(dir.path(), &LastKeys::default(), &[fresh(set)]).unwrap();
         let last = LastKeys::load(dir.path());
@@ -297,14 +293,7 @@ mod tests {
     #[test]
     fn unchanged_keys_are_not_written_again() {
         let dir = tempfile::tempdir().unwrap();
-        let components = KeyComponents::default();
-        let key = FreshKey {
-            node: "a".into(),
-            key: components.digest(),
-            partial: Arc::new(components),
-            inputs: Arc::default(),
-            record: RecordUpdate::Clear,
-        };
+        let key = fresh_key("a", "", RecordUpdate::Clear);
         save_keys(dir.path(), &LastKeys::default(), std::slice::from_ref(&key)).unwrap();
         let last = LastKeys::load(dir.path());
         std::fs::remove_file(keys_path(dir.path())).unwrap();
@@ -315,14 +304,7 @@ mod tests {
     #[test]
     fn a_truncated_file_is_forgotten_not_misread() {
         let dir = tempfile::tempdir().unwrap();
-        let components = KeyComponents::default();
-        let key = FreshKey {
-            node: "a".into(),
-            key: components.digest(),
-            partial: Arc::new(components),
-            inputs: Arc::default(),
-            record: RecordUpdate::Clear,
-        };
+        let key = fresh_key("a", "", RecordUpdate::Clear);
         save_keys(dir.path(), &LastKeys::default(), &[key]).unwrap();
         let bytes = std::fs::read(keys_path(dir.path())).unwrap();
         for cut in 0..bytes.len() {
