@@ -232,6 +232,7 @@ pub async fn execute(
                             progressed = true;
                             continue;
                         }
+                        state.for_running(node, &mut work);
                         state.running += 1;
                         state.running_per_job[job] += 1;
                         let observer = observer.clone();
@@ -1107,29 +1108,18 @@ impl State<'_> {
             .collect()
     }
 
-    /// Everything a node's task needs, resolved now (expressions see the needs' results).
+    /// Everything a node's key needs, resolved now (expressions see the needs' results);
+    /// what only running needs is added by [`State::for_running`].
     fn prepare(&self, node: usize) -> NodeWork {
         let spec = &self.graph.nodes[node];
         let job = &self.graph.jobs[spec.job];
         let mut scope = self.scope(node, Some(true));
-        let safe = file_safe(&spec.id);
-        let mut base_env: Vec<(String, String)> = vec![
-            (
-                "ORCH_WORKSPACE".into(),
-                self.options.workspace.display().to_string(),
-            ),
-            ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
-            ("ORCH_JOB".into(), job.id.clone()),
-            ("ORCH_NODE".into(), spec.id.clone()),
-        ];
-        for (axis, value) in &spec.matrix {
-            base_env.push((
-                format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")),
-                value.to_string(),
-            ));
-        }
         // The env of the node's own playbook (a used playbook does not inherit its caller's).
-        base_env.extend(scope.env.iter().map(|(k, v)| (k.clone(), expr::to_text(v))));
+        let mut base_env: Vec<(String, String)> = scope
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expr::to_text(v)))
+            .collect();
         let mut problems = Vec::new();
         // The job's env first: what follows sees it in the `env` context.
         for (k, t) in &job.env {
@@ -1186,11 +1176,11 @@ impl State<'_> {
             workspace: self.options.workspace.clone(),
             timeout: job.timeout,
             retries: job.retries,
-            log_path: self.options.log_dir.join(format!("{safe}.log")),
-            scratch: self.options.scratch_dir.join(&safe),
+            log_path: PathBuf::new(),
+            scratch: PathBuf::new(),
             render_problems: problems,
             scope,
-            secrets: self.secrets.clone(),
+            secrets: Secrets::default(),
             key: None,
             why: None,
             outputs,
@@ -1199,6 +1189,34 @@ impl State<'_> {
             store: false,
             key_inputs: None,
         }
+    }
+
+    /// What only a node that runs needs: `ORCH_*` (first, as the spec lists them), its
+    /// log and scratch paths, the secrets to mask. A cached node never pays for these.
+    fn for_running(&self, node: usize, work: &mut NodeWork) {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "ORCH_WORKSPACE".into(),
+                self.options.workspace.display().to_string(),
+            ),
+            ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
+            ("ORCH_JOB".into(), job.id.clone()),
+            ("ORCH_NODE".into(), spec.id.clone()),
+        ];
+        for (axis, value) in &spec.matrix {
+            env.push((
+                format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")),
+                value.to_string(),
+            ));
+        }
+        env.append(&mut work.env);
+        work.env = env;
+        let safe = file_safe(&spec.id);
+        work.log_path = self.options.log_dir.join(format!("{safe}.log"));
+        work.scratch = self.options.scratch_dir.join(&safe);
+        work.secrets = self.secrets.clone();
     }
 }
 
