@@ -185,24 +185,33 @@ impl RunReport<'_> {
                 NodeStatus::Skipped => "⏭️ skipped",
                 NodeStatus::Cancelled => "⚪ cancelled",
             };
-            let matrix: Vec<String> = node
-                .matrix
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let _ = writeln!(
+            // Written in place, cells escaped as they go: a row per node adds up.
+            md.push_str("| `");
+            push_cell(&mut md, &node.id);
+            let _ = write!(
                 md,
-                "| `{}` | {status} | {} | {} | {} | {} |",
-                node.id.replace('|', "\\|"),
+                "` | {status} | {} | {} | ",
                 human_duration(r.duration),
-                r.attempts,
-                matrix.join(", ").replace('|', "\\|"),
-                match (&r.why, r.cached) {
-                    (_, true) => "💾 cached".to_owned(),
-                    (Some(why), false) => format!("miss: {}", why.replace('|', "\\|")),
-                    (None, false) => String::new(),
-                }
+                r.attempts
             );
+            for (n, (axis, value)) in node.matrix.iter().enumerate() {
+                if n > 0 {
+                    md.push_str(", ");
+                }
+                push_cell(&mut md, axis);
+                md.push('=');
+                push_cell(&mut md, &value.to_string());
+            }
+            md.push_str(" | ");
+            match (&r.why, r.cached) {
+                (_, true) => md.push_str("💾 cached"),
+                (Some(why), false) => {
+                    md.push_str("miss: ");
+                    push_cell(&mut md, why);
+                }
+                (None, false) => {}
+            }
+            md.push_str(" |\n");
         }
         let failures: Vec<(usize, &NodeResult)> = self
             .nodes()
@@ -410,5 +419,15 @@ impl Serialize for LogPath<'_> {
 impl std::fmt::Display for LogPath<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "runs/{}/logs/{}.log", self.run_id, file_safe(self.node))
+    }
+}
+
+/// Text into a markdown table cell: `|` escaped.
+fn push_cell(md: &mut String, text: &str) {
+    for (n, part) in text.split('|').enumerate() {
+        if n > 0 {
+            md.push_str("\\|");
+        }
+        md.push_str(part);
     }
 }

@@ -24,8 +24,27 @@ impl Digest {
 
     /// `ab/cdef…`: the sharded relative path of an object.
     pub fn sharded_path(&self) -> String {
-        let hex = self.to_hex();
-        format!("{}/{}", &hex[..2], &hex[2..])
+        self.sharded().as_str().to_owned()
+    }
+
+    /// [`Digest::sharded_path`] without a heap allocation (lookups make one per node).
+    pub fn sharded(&self) -> ShardedPath {
+        let hex = blake3::Hash::from_bytes(self.0).to_hex();
+        let mut bytes = [0u8; 65];
+        bytes[..2].copy_from_slice(&hex.as_bytes()[..2]);
+        bytes[2] = b'/';
+        bytes[3..].copy_from_slice(&hex.as_bytes()[2..]);
+        ShardedPath(bytes)
+    }
+}
+
+/// `ab/cdef…` (65 ASCII bytes), as [`Digest::sharded`] makes it.
+pub struct ShardedPath([u8; 65]);
+
+impl ShardedPath {
+    pub fn as_str(&self) -> &str {
+        // Hex digits and a slash: always ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

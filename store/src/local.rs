@@ -430,7 +430,7 @@ impl Backend for LocalStore {
         let stat = match actions {
             // Not found through the folder held open: ask by path too, in case `ac/` was
             // replaced since it was opened (a `cache clear` beside a long `orch watch`).
-            Some(dir) => rustix::fs::statat(dir, key.sharded_path(), AtFlags::empty())
+            Some(dir) => rustix::fs::statat(dir, key.sharded().as_str(), AtFlags::empty())
                 .or_else(|_| rustix::fs::stat(self.action_path(key))),
             None => rustix::fs::stat(self.action_path(key)),
         };
