@@ -107,13 +107,18 @@ impl Ui {
     /// A node's log as it can be read now: its file, or a cached node's blob.
     fn log(&self, node: usize, result: &NodeResult) -> Option<Box<dyn BufRead>> {
         if result.cached {
-            let bytes = result
-                .cached_log
-                .and_then(|d| self.store.read_blob(&d).ok().flatten())
-                .unwrap_or_else(|| {
-                    b"orch: restored from the cache; its log is no longer there\n".to_vec()
-                });
-            return Some(Box::new(std::io::Cursor::new(bytes)));
+            // Streamed like any log file: a huge log must not be read into memory.
+            return Some(
+                match result
+                    .cached_log
+                    .and_then(|d| self.store.open_blob(&d).ok().flatten())
+                {
+                    Some(blob) => Box::new(BufReader::new(blob)),
+                    None => Box::new(std::io::Cursor::new(
+                        b"orch: restored from the cache; its log is no longer there\n",
+                    )),
+                },
+            );
         }
         let path = self
             .log_dir

@@ -61,9 +61,17 @@ pub struct FileList {
     pub not_inputs: Vec<String>,
 }
 
-/// Everything in a node's key but its input files, and its input patterns as rendered
-/// (`None`: the default-inputs rule): known when the node is ready. Salsa tracks the two
-/// fields apart, so a change of `partial` does not select the input files again.
+/// A node's input patterns as rendered (`None`: the default-inputs rule). Interned, so
+/// that nodes with the same patterns (every default-inputs node, a matrix sharing one
+/// glob) share one selection of the workspace's files.
+#[salsa::interned]
+pub struct InputPatterns<'db> {
+    #[returns(ref)]
+    pub patterns: Option<Vec<String>>,
+}
+
+/// Everything in a node's key but its input files, and its input patterns as rendered:
+/// known when the node is ready.
 #[salsa::input]
 pub struct NodeKeyInput {
     #[returns(ref)]
@@ -83,13 +91,13 @@ pub struct NodeKey {
 /// the digest input of each matched file only: editing one file re-runs just the sets
 /// that contain it.
 #[salsa::tracked(returns(ref))]
-pub fn input_digests(
-    db: &dyn Db,
-    node: NodeKeyInput,
+pub fn input_digests<'db>(
+    db: &'db dyn Db,
     files: FileList,
+    patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
     let is_literal = |list: &[String]| !list.iter().any(|p| p.contains(['*', '?', '[', '{', '!']));
-    let selected = match node.patterns(db) {
+    let selected = match patterns.patterns(db) {
         // A literal path that is a file is read through its own input only: its input set
         // then does not depend on the workspace's listing at all. A literal folder needs
         // the listing.
@@ -150,7 +158,8 @@ pub fn literal_path(pattern: &str) -> &str {
 /// copied into one value).
 #[salsa::tracked(returns(ref))]
 pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> NodeKey {
-    let inputs = input_digests(db, node, files).clone();
+    let patterns = InputPatterns::new(db, node.patterns(db).clone());
+    let inputs = input_digests(db, files, patterns).clone();
     let key = KeyView::new(node.partial(db), &inputs).digest();
     NodeKey { inputs, key }
 }
@@ -357,6 +366,14 @@ impl Database {
             .regular_file(&self.workspace, path)
     }
 
+    /// Before another run with this database (a watch round): see
+    /// [`StatCache::forget_root`].
+    pub fn start_round(&self) {
+        if let Ok(mut cache) = self.stat_cache.lock() {
+            cache.forget_root();
+        }
+    }
+
     /// The stat cache, for checks outside the database (inputs before storing a result).
     pub fn stat_cache_handle(&self) -> Arc<Mutex<StatCache>> {
         self.stat_cache.clone()
@@ -509,5 +526,15 @@ mod tests {
         let count = |name: &str| executed.iter().filter(|q| q.contains(name)).count();
         assert_eq!(count("input_digests"), 1, "{executed:?}");
         assert_eq!(count("node_key"), 1, "{executed:?}");
+
+        // Nodes with the same patterns (a matrix over one glob, or the default-inputs
+        // rule) share one selection of the workspace's files.
+        let (c, d) = (node(&db, "C", "*.txt"), node(&db, "D", "*.txt"));
+        assert_eq!(node_key(&db, c, files).inputs.len(), 2);
+        assert_eq!(node_key(&db, d, files).inputs.len(), 2);
+        let executed = std::mem::take(&mut *log.lock().unwrap());
+        let count = |name: &str| executed.iter().filter(|q| q.contains(name)).count();
+        assert_eq!(count("input_digests"), 1, "{executed:?}");
+        assert_eq!(count("node_key"), 2, "{executed:?}");
     }
 }

@@ -113,6 +113,13 @@ impl StatCache {
         })
     }
 
+    /// Lets go of the held-open workspace folder: the next `stat` opens it again. A long
+    /// `orch watch` calls this every round, so a workspace folder replaced meanwhile is
+    /// never read through the old one.
+    pub fn forget_root(&mut self) {
+        self.root = None;
+    }
+
     /// Writes the cache if it changed (temp file + rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         if !self.dirty {

@@ -121,8 +121,24 @@ fn prune_log_sets(orch_dir: &Path, kept_runs: &[String]) {
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age > LOG_SET_GRACE);
         if old && !linked.contains(&entry.file_name()) {
-            let _ = std::fs::remove_dir_all(entry.path());
+            discard_folder(&entry.path());
         }
+    }
+}
+
+/// Removes a folder as one step a reader can see: renamed aside first, so a log set is
+/// either whole or gone, never half-removed (a crash mid-way leaves only the aside copy).
+fn discard_folder(path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    let aside = path.with_file_name(format!(
+        ".trash-{}-{}",
+        std::process::id(),
+        name.to_string_lossy()
+    ));
+    if std::fs::rename(path, &aside).is_ok() {
+        let _ = std::fs::remove_dir_all(&aside);
     }
 }
 
@@ -183,12 +199,18 @@ fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Opti
     let name = hasher.finalize().to_hex()[..32].to_owned();
     let sets = log_sets(orch_dir);
     let set = sets.join(&name);
-    // Marked as just used, so that a prune running beside us leaves it alone.
+    // Marked as just used, so that a prune running beside us leaves it alone; then it
+    // must hold every log (a file removed through a run's `logs` link is gone from the
+    // set): if not, it is set aside and made again.
     if std::fs::File::open(&set)
         .and_then(|dir| dir.set_modified(SystemTime::now()))
         .is_ok()
     {
-        return Some(name);
+        let held = std::fs::read_dir(&set).map_or(0, |files| files.count());
+        if held == entries.len() {
+            return Some(name);
+        }
+        discard_folder(&set);
     }
     std::fs::create_dir_all(&sets).ok()?;
     let temp = sets.join(format!(".tmp-{}-{name}", std::process::id()));

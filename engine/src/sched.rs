@@ -145,10 +145,13 @@ pub async fn execute(
 ) -> RunOutcome {
     let mut options = options;
     let mut changes = options.changes.take();
-    let db = options
-        .db
-        .take()
-        .unwrap_or_else(|| Database::for_workspace(&options.workspace, &options.cache.stat_cache));
+    let db = match options.db.take() {
+        Some(db) => {
+            db.start_round();
+            db
+        }
+        None => Database::for_workspace(&options.workspace, &options.cache.stat_cache),
+    };
     let jobs = graph.jobs.len();
     if !options.plan {
         let _ = std::fs::create_dir_all(&options.scratch_dir);

@@ -12,7 +12,7 @@ use orch_store::{ActionResult, Digest, decode_record};
 
 use crate::key::{KeyComponents, KeyView};
 
-const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv2";
+const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv3";
 
 pub fn dir(orch_dir: &Path) -> PathBuf {
     orch_dir.join("state")
@@ -62,7 +62,8 @@ pub enum RecordUpdate {
 /// evicted or cleared entry is a miss as before.
 ///
 /// The file: magic, then per node (sorted by id) `u32 id length, id, 32-byte key, u32
-/// length, postcard components, u32 length, record` (an empty record: none).
+/// length, postcard components, u32 length, record` (an empty record: none), and last
+/// a blake3 of all that.
 #[derive(Debug, Default)]
 pub struct LastKeys {
     bytes: Vec<u8>,
@@ -86,7 +87,7 @@ impl LastKeys {
             .unwrap_or_default()
     }
 
-    fn parse(bytes: Vec<u8>) -> Option<Self> {
+    fn parse(mut bytes: Vec<u8>) -> Option<Self> {
         fn take(bytes: &[u8], at: &mut usize, len: usize) -> Option<Range<usize>> {
             let range = *at..at.checked_add(len)?;
             bytes.get(range.clone())?;
@@ -98,9 +99,14 @@ impl LastKeys {
             let word: [u8; 4] = bytes[range].try_into().ok()?;
             usize::try_from(u32::from_le_bytes(word)).ok()
         }
-        if !bytes.starts_with(KEYS_MAGIC) {
+        // The last 32 bytes are blake3 of the rest: damage anywhere (a flipped bit in a
+        // remembered result) is forgotten state, never a misread.
+        let body = bytes.len().checked_sub(32)?;
+        let (text, sum) = bytes.split_at(body);
+        if !text.starts_with(KEYS_MAGIC) || blake3::hash(text).as_bytes() != sum {
             return None;
         }
+        bytes.truncate(body);
         let mut at = KEYS_MAGIC.len();
         let mut index = Vec::new();
         while at < bytes.len() {
@@ -218,6 +224,8 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
         bytes.extend(length(record.len())?.to_le_bytes());
         bytes.extend(record.iter());
     }
+    let sum = *blake3::hash(&bytes).as_bytes();
+    bytes.extend(sum);
     let path = keys_path(orch_dir);
     std::fs::create_dir_all(dir(orch_dir))?;
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -302,11 +310,17 @@ mod tests {
     }
 
     #[test]
-    fn a_truncated_file_is_forgotten_not_misread() {
+    fn a_damaged_or_truncated_file_is_forgotten_not_misread() {
         let dir = tempfile::tempdir().unwrap();
         let key = fresh_key("a", "", RecordUpdate::Clear);
         save_keys(dir.path(), &LastKeys::default(), &[key]).unwrap();
         let bytes = std::fs::read(keys_path(dir.path())).unwrap();
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1;
+            std::fs::write(keys_path(dir.path()), &flipped).unwrap();
+            assert!(LastKeys::load(dir.path()).key("a").is_none(), "bit at {at}");
+        }
         for cut in 0..bytes.len() {
             std::fs::write(keys_path(dir.path()), &bytes[..cut]).unwrap();
             assert!(

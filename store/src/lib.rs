@@ -22,6 +22,7 @@ pub use digest::Digest;
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file};
 pub use record::{ActionResult, FORMAT_VERSION, OutputFile, decode_record, encode_record};
 
+use std::io::Read;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,13 @@ pub trait Backend: Send + Sync {
     /// local store); marks it used, as a read does.
     fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
         self.get_action(key).map(|r| r.is_some())
+    }
+    /// A blob to read as a stream, for display only (a log shown while the run goes on):
+    /// not verified, so never to be restored from. `None` when absent.
+    fn open_blob(&self, digest: &Digest) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
+        Ok(self
+            .read_blob(digest)?
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>))
     }
     /// Puts a blob (a log) at `dest` for reading, as cheaply as the backend can; false
     /// when the blob is absent.

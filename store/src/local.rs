@@ -450,6 +450,15 @@ impl Backend for LocalStore {
         }
     }
 
+    fn open_blob(&self, digest: &Digest) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
+        let path = self.blob_path(digest);
+        match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
     fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {
         // A hard link costs one call; a blob changed through it later fails its next
         // verification and is removed. Elsewhere (another filesystem), a verified copy.

@@ -135,6 +135,12 @@ fn fully_cached_runs_share_one_log_set() {
     let sets = std::fs::read_dir(ws.path().join(".orch/logsets")).unwrap();
     assert_eq!(sets.filter_map(Result::ok).count(), 1);
 
+    // A log removed through a run's link leaves the set short: the next such run makes
+    // the set again rather than link to it.
+    std::fs::remove_file(ws.latest_run().join("logs/gen.log")).unwrap();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(ws.log("gen").contains("generated"), "{}", ws.log("gen"));
+
     // A run in which something ran has logs of its own, cached ones linked in.
     // (Same size: gen re-runs to the same result, the rest stays cached.)
     ws.write("src/main.c", "int mian;\n");
