@@ -49,6 +49,9 @@ pub fn collect(
     }
     paths.sort();
     paths.dedup();
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
