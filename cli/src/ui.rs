@@ -115,7 +115,7 @@ impl Ui {
                 {
                     Some(blob) => Box::new(BufReader::new(blob)),
                     None => Box::new(std::io::Cursor::new(
-                        b"orch: restored from the cache; its log is no longer there\n",
+                        orch_engine::runs::MISSING_LOG.as_bytes(),
                     )),
                 },
             );

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orch_store::Digest;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{ALWAYS_SKIPPED, Patterns};
@@ -83,13 +83,7 @@ impl StatCache {
     /// `lstat` of `workspace/relative`, through the open workspace folder when it can be.
     fn lstat(&mut self, workspace: &Path, relative: &str) -> std::io::Result<FileStat> {
         if self.root.as_ref().is_none_or(|(path, _)| path != workspace) {
-            self.root = rustix::fs::open(
-                workspace,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()
-            .map(|fd| (workspace.to_path_buf(), fd));
+            self.root = orch_store::open_folder(workspace).map(|fd| (workspace.to_path_buf(), fd));
         }
         let stat = match &self.root {
             Some((_, root)) if !relative.starts_with('/') => {

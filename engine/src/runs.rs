@@ -219,21 +219,19 @@ fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Opti
     let made = entries
         .iter()
         .all(|(file, blob)| backend.link_blob(blob, &temp.join(file)).unwrap_or(false));
-    if made && (std::fs::rename(&temp, &set).is_ok() || set.is_dir()) {
-        let _ = std::fs::remove_dir_all(&temp);
-        return Some(name);
-    }
+    // Another process may have made the same set first: then use theirs.
+    let placed = made && (std::fs::rename(&temp, &set).is_ok() || set.is_dir());
     let _ = std::fs::remove_dir_all(&temp);
-    None
+    placed.then_some(name)
 }
+
+/// What stands for a cached node's log that the cache no longer has.
+pub const MISSING_LOG: &str = "orch: restored from the cache; its log is no longer there\n";
 
 fn fill_log(path: &Path, blob: Option<&Digest>, backend: &dyn Backend) {
     let linked = blob.is_some_and(|d| backend.link_blob(d, path).unwrap_or(false));
     if !linked {
-        let _ = std::fs::write(
-            path,
-            "orch: restored from the cache; its log is no longer there\n",
-        );
+        let _ = std::fs::write(path, MISSING_LOG);
     }
 }
 

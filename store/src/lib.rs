@@ -19,7 +19,7 @@ mod local;
 mod record;
 
 pub use digest::Digest;
-pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file};
+pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file, open_folder};
 pub use record::{ActionResult, FORMAT_VERSION, OutputFile, decode_record, encode_record};
 
 use std::io::Read;

@@ -17,6 +17,17 @@ use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_rec
 /// finer grain, and a read that only reads is cheaper.
 const MARK_EVERY: Duration = Duration::from_secs(3600);
 
+/// A folder held open for `*at` calls (a lookup relative to it walks only the rest of
+/// the path); `None` when it cannot be opened.
+pub fn open_folder(path: &Path) -> Option<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
 /// Files at least this large are hashed with blake3's memory-mapped, multi-threaded path.
 const MMAP_THRESHOLD: u64 = 1024 * 1024;
 
@@ -284,18 +295,17 @@ impl LocalStore {
         let meta = file.metadata()?;
         let mut bytes = vec![0; usize::try_from(meta.len()).unwrap_or(0)];
         file.read_exact(&mut bytes)?;
-        if Self::mark_is_old(&meta) {
+        if meta.modified().is_ok_and(Self::mark_is_old) {
             let _ = file.set_modified(SystemTime::now());
         }
         Ok(bytes)
     }
 
-    /// Whether an entry's last-use mark is older than [`MARK_EVERY`].
-    fn mark_is_old(meta: &fs::Metadata) -> bool {
-        meta.modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|age| age > MARK_EVERY)
+    /// Whether an entry's last-use mark (its mtime) is older than [`MARK_EVERY`].
+    fn mark_is_old(marked: SystemTime) -> bool {
+        SystemTime::now()
+            .duration_since(marked)
+            .is_ok_and(|age| age > MARK_EVERY)
     }
 
     /// Marks an entry as just used, for least-recently-used eviction.
@@ -419,14 +429,9 @@ impl Backend for LocalStore {
     }
 
     fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
-        let actions = self.actions.get_or_init(|| {
-            rustix::fs::open(
-                self.root.join("ac"),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()
-        });
+        let actions = self
+            .actions
+            .get_or_init(|| open_folder(&self.root.join("ac")));
         let stat = match actions {
             // Not found through the folder held open: ask by path too, in case `ac/` was
             // replaced since it was opened (a `cache clear` beside a long `orch watch`).
@@ -436,11 +441,9 @@ impl Backend for LocalStore {
         };
         match stat {
             Ok(stat) => {
-                let age = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |now| now.as_secs())
-                    .saturating_sub(u64::try_from(stat.st_mtime).unwrap_or(0));
-                if age > MARK_EVERY.as_secs() {
+                let marked =
+                    UNIX_EPOCH + Duration::from_secs(u64::try_from(stat.st_mtime).unwrap_or(0));
+                if Self::mark_is_old(marked) {
                     Self::touch(&self.action_path(key));
                 }
                 Ok(FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
