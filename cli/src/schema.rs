@@ -76,6 +76,7 @@ pub(crate) fn schema() -> Value {
             "working-directory": { "type": "string" },
             "inputs": strings(),
             "env-inputs": strings(),
+            "tools": strings(),
             "outputs": strings(),
             "cache": { "type": "boolean" },
             "timeout": duration(),

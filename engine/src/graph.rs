@@ -86,6 +86,8 @@ pub struct CompiledJob {
     /// Output paths and globs relative to the workspace.
     pub outputs: Vec<Template>,
     pub env_inputs: Vec<String>,
+    /// Programs whose executable's content is part of the key (besides the interpreter).
+    pub tools: Vec<String>,
     /// Matrix axes (and include keys) in id order; empty without a matrix.
     pub axes: Vec<String>,
 }
@@ -169,6 +171,22 @@ impl Graph {
         } else {
             Err(LoadError { problems })
         }
+    }
+
+    /// Every job each job needs, directly or through other needs, in index order: a
+    /// node's key holds the results of all of them, so a change two levels up is never
+    /// hidden by a need in between that has no outputs.
+    pub fn transitive_needs(&self) -> Vec<Vec<usize>> {
+        let mut all: Vec<Vec<usize>> = vec![Vec::new(); self.jobs.len()];
+        for &job in &self.topo_order {
+            let mut closure = std::collections::BTreeSet::new();
+            for &need in &self.jobs[job].needs {
+                closure.insert(need);
+                closure.extend(all[need].iter().copied());
+            }
+            all[job] = closure.into_iter().collect();
+        }
+        all
     }
 
     pub fn job_index(&self, id: &str) -> Option<usize> {
@@ -752,6 +770,7 @@ impl<'p> Compiler<'p> {
             inputs,
             outputs,
             env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),
+            tools: job.tools.iter().map(|e| e.value.clone()).collect(),
             axes,
         }
     }

@@ -9,7 +9,10 @@
 //! | `working_directory` | relative to the workspace | |
 //! | `inputs` | workspace-relative path → blake3 of the content | the files the work reads |
 //! | `env_inputs` | name → blake3 of the host value | declared host variables |
-//! | `needs` | needed node → digest of its *result* (files + outputs) | early cutoff: a need that re-ran to the same result changes nothing |
+//! | `outputs` | the declared outputs as rendered | a newly declared output is stored and restored, never missed by an old record |
+//! | `platform` | OS and architecture (`linux-x86_64`) | a cache shared by Linux and macOS runners never restores one's artifacts on the other |
+//! | `tools` | the interpreter that runs the node and each declared `tools:` program → blake3 of the resolved executable | `shell: python` runs whatever `python3` PATH gives |
+//! | `needs` | every needed node, directly or through other needs → digest of its *result* (files + outputs) | early cutoff: a need that re-ran to the same result changes nothing; a change two levels up is never hidden by a need between without outputs |
 //!
 //! Two rules, as cargo's fingerprints have: no absolute paths (a copy of the workspace
 //! elsewhere hits the same cache) and no times. Each secret's value is replaced by a
@@ -24,7 +27,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever what a key covers changes: every old key then misses.
-pub const KEY_VERSION: u32 = 1;
+pub const KEY_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyComponents {
@@ -37,7 +40,15 @@ pub struct KeyComponents {
     pub working_directory: String,
     pub inputs: BTreeMap<String, Digest>,
     pub env_inputs: BTreeMap<String, Digest>,
+    pub outputs: Vec<String>,
+    pub platform: String,
+    pub tools: BTreeMap<String, Digest>,
     pub needs: BTreeMap<String, Digest>,
+}
+
+/// The platform a node runs on, as keys name it: `linux-x86_64`, `macos-aarch64`.
+pub fn platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
 impl KeyComponents {
@@ -74,6 +85,18 @@ impl KeyComponents {
         }
         if let Some(name) = first_difference(&self.env_inputs, &old.env_inputs) {
             return format!("env {name} changed");
+        }
+        if self.outputs != old.outputs {
+            return "declared outputs changed".into();
+        }
+        if self.platform != old.platform {
+            return format!(
+                "last result was produced on another platform ({}, now {})",
+                old.platform, self.platform
+            );
+        }
+        if let Some(tool) = first_difference(&self.tools, &old.tools) {
+            return format!("{tool} is another program than the one that produced the last result");
         }
         if let Some(need) = first_difference(&self.needs, &old.needs) {
             return format!("needs {need}, whose result changed");
@@ -117,6 +140,17 @@ impl KeyComponents {
             &old.env_inputs,
             short,
         );
+        if self.outputs != old.outputs {
+            lines.push(format!(
+                "outputs: [{}] → [{}]",
+                old.outputs.join(", "),
+                self.outputs.join(", ")
+            ));
+        }
+        if self.platform != old.platform {
+            lines.push(format!("platform: {} → {}", old.platform, self.platform));
+        }
+        diff_maps(&mut lines, "tool", &self.tools, &old.tools, short);
         diff_maps(&mut lines, "need", &self.needs, &old.needs, short);
         lines
     }
@@ -241,11 +275,54 @@ mod tests {
     }
 
     #[test]
-    fn key_digest_is_stable() {
-        // A golden value: if this changes, old caches miss; bump KEY_VERSION on purpose.
-        let digest = base().digest();
-        assert_eq!(digest, base().digest());
-        assert_eq!(digest.to_hex().len(), 64);
+    fn key_digest_is_pinned() {
+        // A golden value: when the encoding changes, old caches would read new keys
+        // wrongly. Change it only together with KEY_VERSION.
+        let digest = KeyComponents {
+            platform: "linux-x86_64".into(),
+            outputs: vec!["out/app".into()],
+            tools: [("bash".to_owned(), Digest::of(b"bash"))].into(),
+            ..base()
+        }
+        .digest();
+        assert_eq!(KEY_VERSION, 2);
+        assert_eq!(
+            digest.to_hex(),
+            "26df50094156813411256c81c92517af091b7925a53f6832f7a013ab8ce7e616"
+        );
+    }
+
+    #[test]
+    fn host_changes_are_named() {
+        let old = KeyComponents {
+            platform: "macos-aarch64".into(),
+            ..base()
+        };
+        let new = KeyComponents {
+            platform: "linux-x86_64".into(),
+            ..base()
+        };
+        assert_eq!(
+            new.why_changed(&old),
+            "last result was produced on another platform (macos-aarch64, now linux-x86_64)"
+        );
+        let old = KeyComponents {
+            tools: [("python3".to_owned(), Digest::of(b"3.11"))].into(),
+            ..base()
+        };
+        let new = KeyComponents {
+            tools: [("python3".to_owned(), Digest::of(b"3.12"))].into(),
+            ..base()
+        };
+        assert_eq!(
+            new.why_changed(&old),
+            "python3 is another program than the one that produced the last result"
+        );
+        let new = KeyComponents {
+            outputs: vec!["a".into(), "b".into()],
+            ..base()
+        };
+        assert_eq!(new.why_changed(&base()), "declared outputs changed");
     }
 }
 
@@ -290,7 +367,7 @@ impl<'a> KeyView<'a> {
 impl Serialize for KeyView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let p = self.partial;
-        let mut out = serializer.serialize_struct("KeyComponents", 10)?;
+        let mut out = serializer.serialize_struct("KeyComponents", 13)?;
         out.serialize_field("version", &p.version)?;
         out.serialize_field("node", &p.node)?;
         out.serialize_field("shell", &p.shell)?;
@@ -300,6 +377,9 @@ impl Serialize for KeyView<'_> {
         out.serialize_field("working_directory", &p.working_directory)?;
         out.serialize_field("inputs", self.inputs)?;
         out.serialize_field("env_inputs", &p.env_inputs)?;
+        out.serialize_field("outputs", &p.outputs)?;
+        out.serialize_field("platform", &p.platform)?;
+        out.serialize_field("tools", &p.tools)?;
         out.serialize_field("needs", &p.needs)?;
         out.end()
     }

@@ -53,7 +53,7 @@ pub enum Outcome {
 /// run and remembered. The OS's own search tries every PATH entry with an `exec` until
 /// one works (eight failed `exec`s per node here, for `true`). When a PATH entry is not
 /// absolute, or nothing is found, the name is left to that search, as before.
-fn resolve(program: &str, env: &[(String, String)]) -> PathBuf {
+pub(crate) fn resolve(program: &str, env: &[(String, String)]) -> PathBuf {
     static FOUND: OnceLock<Mutex<HashMap<(OsString, String), PathBuf>>> = OnceLock::new();
     if program.contains('/') || program.is_empty() {
         return PathBuf::from(program);

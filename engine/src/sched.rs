@@ -135,6 +135,10 @@ struct State<'g> {
     /// Never inputs by default: every declared output and every playbook file.
     not_inputs: Vec<String>,
     fresh_keys: Vec<FreshKey>,
+    /// `Graph::transitive_needs`: whose results each job's keys hold.
+    all_needs: Vec<Vec<usize>>,
+    /// Interpreter and tool digests by (program, the node's PATH), found once per run.
+    tool_memo: std::cell::RefCell<HashMap<(String, Option<String>), Digest>>,
 }
 
 pub async fn execute(
@@ -187,6 +191,8 @@ pub async fn execute(
         not_inputs: not_inputs(&graph),
         fresh_keys: Vec::new(),
         env_cache: Vec::new(),
+        all_needs: graph.transitive_needs(),
+        tool_memo: Default::default(),
     };
     state.env_cache = state.render_top_env();
     state.root_scope = state.root_scope();
@@ -637,7 +643,7 @@ impl State<'_> {
             }
         }
         let mut needs = BTreeMap::new();
-        for &need in &job.needs {
+        for &need in &self.all_needs[spec.job] {
             for n in self.graph.job_nodes(need) {
                 let digest = match &self.results[n] {
                     // A need that failed (and did not stop us: continue-on-error) has no
@@ -680,8 +686,42 @@ impl State<'_> {
             ),
             inputs: BTreeMap::new(),
             env_inputs,
+            outputs: work.outputs.clone(),
+            platform: crate::key::platform(),
+            tools: self.tool_digests(work, &job.tools),
             needs,
         }
+    }
+
+    /// The interpreter that runs the node and each declared tool, by name → blake3 of the
+    /// executable the node's PATH finds (a `stat` through the stat cache; remembered for
+    /// the run). A program that is not found has a digest of its own, so it appearing later
+    /// is a change.
+    fn tool_digests(&self, work: &NodeWork, tools: &[String]) -> BTreeMap<String, Digest> {
+        let interpreter = work.shell.command_line("").into_iter().next();
+        let mut memo = self.tool_memo.borrow_mut();
+        interpreter
+            .iter()
+            .chain(tools)
+            .map(|name| {
+                let path = work
+                    .env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.clone());
+                let digest = *memo.entry((name.clone(), path)).or_insert_with(|| {
+                    let found = process::resolve(name, &work.env);
+                    found
+                        .is_absolute()
+                        .then(|| std::fs::canonicalize(&found).ok())
+                        .flatten()
+                        .and_then(|real| self.db.current_digest(&real.to_string_lossy()))
+                        .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()))
+                });
+                (name.clone(), digest)
+            })
+            .collect()
     }
 
     /// Computes the node's key and looks it up. A hit is restored (or, in a plan, noted)

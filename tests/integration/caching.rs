@@ -33,14 +33,7 @@ fn pipeline() -> Ws {
 }
 
 fn cached(ws: &Ws, node: &str) -> bool {
-    let summary = ws.summary();
-    let found = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == node)
-        .cloned();
-    found.unwrap_or_else(|| panic!("{node} not in {summary:#}"))["cached"] == true
+    ws.cached(node)
 }
 
 fn plan(ws: &Ws) -> Vec<(String, String, String)> {

@@ -68,14 +68,34 @@ impl Ws {
         serde_json::from_str(&text).expect("summary.json is JSON")
     }
 
-    /// Status of a node in the latest summary.
-    pub(crate) fn status(&self, node: &str) -> String {
+    /// A node's entry in the latest summary.
+    pub(crate) fn node(&self, node: &str) -> Value {
         let summary = self.summary();
-        let found = summary["nodes"]
+        summary["nodes"]
             .as_array()
             .and_then(|nodes| nodes.iter().find(|n| n["id"] == node))
-            .unwrap_or_else(|| panic!("node {node} not in summary: {summary:#}"));
-        found["status"].as_str().unwrap_or_default().to_owned()
+            .cloned()
+            .unwrap_or_else(|| panic!("node {node} not in summary: {summary:#}"))
+    }
+
+    /// Status of a node in the latest summary.
+    pub(crate) fn status(&self, node: &str) -> String {
+        self.node(node)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Why the latest run ran or cached a node.
+    pub(crate) fn why(&self, node: &str) -> String {
+        self.node(node)["why"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub(crate) fn cached(&self, node: &str) -> bool {
+        self.node(node)["cached"] == true
     }
 
     pub(crate) fn log(&self, node: &str) -> String {

@@ -10,4 +10,5 @@ mod reusable;
 mod running;
 mod scheduling;
 mod signals;
+mod soundness;
 mod watching;

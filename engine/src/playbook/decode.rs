@@ -42,6 +42,7 @@ pub const JOB_KEYS: &[&str] = &[
     "working-directory",
     "inputs",
     "env-inputs",
+    "tools",
     "outputs",
     "cache",
     "timeout",
@@ -501,6 +502,7 @@ impl Decoder<'_> {
             working_directory: None,
             inputs: None,
             env_inputs: Vec::new(),
+            tools: Vec::new(),
             outputs: Vec::new(),
             cache: true,
             timeout: None,
@@ -552,6 +554,7 @@ impl Decoder<'_> {
                 "env-inputs" => {
                     job.env_inputs = self.strings(value, &field, false).unwrap_or_default()
                 }
+                "tools" => job.tools = self.strings(value, &field, false).unwrap_or_default(),
                 "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
                 "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
                 "timeout" => job.timeout = self.duration(value, &field),

@@ -178,6 +178,8 @@ pub struct Job {
     pub working_directory: Option<Sp<String>>,
     pub inputs: Option<Vec<Sp<String>>>,
     pub env_inputs: Vec<Sp<String>>,
+    /// Programs whose identity (the executable PATH finds) is part of the key.
+    pub tools: Vec<Sp<String>>,
     pub outputs: Vec<Sp<String>>,
     pub cache: bool,
     pub timeout: Option<Duration>,

@@ -1,0 +1,134 @@
+//! The cache never lies: each way to a stale hit that was found by hand, closed.
+
+use crate::harness::{Ws, code, stderr};
+
+fn run_ok(ws: &Ws, args: &[&str]) {
+    let out = ws.run(args);
+    assert_eq!(code(&out), 0, "orch {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn a_change_two_levels_up_reaches_a_need_of_a_need() {
+    let ws = Ws::new(
+        "vars: { v: one }
+jobs:
+  build:
+    outputs: [app]
+    run: echo '${{ vars.v }}' > app
+  test:
+    needs: build
+    run: test -s app
+  package:
+    needs: test
+    outputs: [package.txt]
+    run: cp app package.txt
+",
+    );
+    run_ok(&ws, &["run"]);
+    assert_eq!(ws.read("package.txt"), "one\n");
+    run_ok(&ws, &["run", "--var", "v=two"]);
+    assert!(!ws.cached("package"), "package must see build's new app");
+    assert_eq!(ws.read("package.txt"), "two\n");
+    assert_eq!(ws.why("package"), "needs build, whose result changed");
+    // And it is still cached when nothing changed.
+    run_ok(&ws, &["run", "--var", "v=two"]);
+    assert!(ws.cached("package"));
+}
+
+#[test]
+fn a_change_two_levels_up_through_env_inputs() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    env-inputs: [ORCH_TEST_V]
+    outputs: [app]
+    run: echo \"$ORCH_TEST_V\" > app
+  test:
+    needs: build
+    run: test -s app
+  package:
+    needs: test
+    outputs: [package.txt]
+    run: cp app package.txt
+",
+    );
+    let out = ws.cmd(&["run"]).env("ORCH_TEST_V", "one").output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ws.cmd(&["run"]).env("ORCH_TEST_V", "two").output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ws.cached("package"));
+    assert_eq!(ws.read("package.txt"), "two\n");
+}
+
+#[test]
+fn a_newly_declared_output_is_stored_and_restored() {
+    let playbook = |outputs: &str| {
+        format!(
+            "jobs:
+  make:
+    inputs: []
+    outputs: [{outputs}]
+    run: |
+      echo a > a
+      echo b > b
+"
+        )
+    };
+    let ws = Ws::new(&playbook("a"));
+    run_ok(&ws, &["run"]);
+    ws.write("orch.yml", &playbook("a, b"));
+    run_ok(&ws, &["run"]);
+    assert!(!ws.cached("make"), "the old record does not hold b");
+    assert_eq!(ws.why("make"), "declared outputs changed");
+    std::fs::remove_file(ws.path().join("b")).unwrap();
+    run_ok(&ws, &["run"]);
+    assert!(ws.cached("make"));
+    assert_eq!(ws.read("b"), "b\n", "b is restored from the new record");
+}
+
+/// A folder on PATH holding a program of ours, and a PATH that finds it first.
+fn tool(ws: &Ws, name: &str, body: &str) -> String {
+    ws.write(&format!("bin/{name}"), &format!("#!/bin/sh\n{body}\n"));
+    let path = ws.path().join("bin").join(name);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        ws.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn the_interpreter_and_declared_tools_are_in_the_key() {
+    let ws = Ws::new(
+        "jobs:
+  interpreted:
+    inputs: []
+    shell: orch-test-interp {0}
+    run: anything
+  tooled:
+    inputs: []
+    tools: [orch-test-tool]
+    run: orch-test-tool > tooled.txt
+    outputs: [tooled.txt]
+",
+    );
+    let path = tool(&ws, "orch-test-interp", "echo interp one");
+    tool(&ws, "orch-test-tool", "echo tool one");
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ws.cached("interpreted") && ws.cached("tooled"));
+
+    tool(&ws, "orch-test-interp", "echo interp two");
+    tool(&ws, "orch-test-tool", "echo tool two");
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ws.cached("interpreted") && !ws.cached("tooled"));
+    assert_eq!(
+        ws.why("interpreted"),
+        "orch-test-interp is another program than the one that produced the last result"
+    );
+    assert_eq!(ws.read("tooled.txt"), "tool two\n");
+}
