@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::files::{ALWAYS_SKIPPED, Patterns};
 
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
-const STAT_CACHE_MAGIC: &[u8; 8] = b"ORCHSTv1";
+const STAT_CACHE_MAGIC: &[u8; 8] = b"ORCHSTv2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct StatEntry {
@@ -68,7 +68,7 @@ impl StatCache {
         let entries = std::fs::read(path)
             .ok()
             .and_then(|bytes| {
-                let body = bytes.strip_prefix(STAT_CACHE_MAGIC.as_slice())?;
+                let body = orch_store::unseal(&bytes)?.strip_prefix(STAT_CACHE_MAGIC.as_slice())?;
                 postcard::from_bytes::<HashMap<String, StatEntry>>(body).ok()
             })
             .unwrap_or_default();
@@ -124,6 +124,7 @@ impl StatCache {
         }
         let mut bytes = STAT_CACHE_MAGIC.to_vec();
         bytes.extend(postcard::to_allocvec(&self.entries).map_err(std::io::Error::other)?);
+        orch_store::seal(&mut bytes);
         let temp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&temp, bytes)?;
         std::fs::rename(temp, path)
@@ -309,6 +310,14 @@ mod tests {
         let mut loaded = StatCache::load(&state);
         assert_eq!(loaded.digest(ws, "a.txt").unwrap(), first);
         assert_eq!(loaded.hashed, 0);
+        // A damaged stat cache is an empty one (re-hashing), never wrong digests.
+        let bytes = std::fs::read(&state).unwrap();
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            std::fs::write(&state, &damaged).unwrap();
+            assert!(StatCache::load(&state).entries.is_empty(), "byte {at}");
+        }
 
         // A file written just now is racy: re-hashed every time until it is old enough.
         std::fs::write(ws.join("b.txt"), "two").unwrap();

@@ -101,9 +101,8 @@ impl LastKeys {
         }
         // The last 32 bytes are blake3 of the rest: damage anywhere (a flipped bit in a
         // remembered result) is forgotten state, never a misread.
-        let body = bytes.len().checked_sub(32)?;
-        let (text, sum) = bytes.split_at(body);
-        if !text.starts_with(KEYS_MAGIC) || blake3::hash(text).as_bytes() != sum {
+        let body = orch_store::unseal(&bytes)?.len();
+        if !bytes.starts_with(KEYS_MAGIC) {
             return None;
         }
         bytes.truncate(body);
@@ -224,8 +223,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
         bytes.extend(length(record.len())?.to_le_bytes());
         bytes.extend(record.iter());
     }
-    let sum = *blake3::hash(&bytes).as_bytes();
-    bytes.extend(sum);
+    orch_store::seal(&mut bytes);
     let path = keys_path(orch_dir);
     std::fs::create_dir_all(dir(orch_dir))?;
     let temp = path.with_extension(format!("tmp{}", std::process::id()));

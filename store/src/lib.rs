@@ -17,10 +17,12 @@
 mod digest;
 mod local;
 mod record;
+mod sealed;
 
 pub use digest::Digest;
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file, open_folder};
 pub use record::{ActionResult, FORMAT_VERSION, OutputFile, decode_record, encode_record};
+pub use sealed::{seal, unseal};
 
 use std::io::Read;
 use std::path::Path;

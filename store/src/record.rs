@@ -1,7 +1,8 @@
 //! The action record: what a successful node produced, stored under its key.
 //!
-//! Encoded as `MAGIC`, a little-endian `u32` format version, then postcard. A record with
-//! another magic or version does not decode: to the engine it is a miss, not an error.
+//! Encoded as `MAGIC`, a little-endian `u32` format version, postcard, then a blake3 of
+//! all that (`sealed`). A record with another magic or version, or any damaged byte, does
+//! not decode: to the engine it is a miss, not an error.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +10,7 @@ use crate::Digest;
 
 const MAGIC: &[u8; 8] = b"ORCHACv\0";
 /// Bumped whenever `ActionResult` changes shape.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
@@ -45,12 +46,13 @@ pub fn encode_record(result: &ActionResult) -> Vec<u8> {
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     // Encoding plain data into a Vec cannot fail; an empty body would only decode as a miss.
     bytes.extend(postcard::to_allocvec(result).unwrap_or_default());
+    crate::seal(&mut bytes);
     bytes
 }
 
 /// `None` for anything that is not a whole record of this format version.
 pub fn decode_record(bytes: &[u8]) -> Option<ActionResult> {
-    let body = bytes.strip_prefix(MAGIC.as_slice())?;
+    let body = crate::unseal(bytes)?.strip_prefix(MAGIC.as_slice())?;
     let (version, body) = body.split_first_chunk::<4>()?;
     if u32::from_le_bytes(*version) != FORMAT_VERSION {
         return None;
@@ -91,13 +93,23 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert_eq!(decode_record(&trailing), None, "trailing bytes");
-        let mut other_version = bytes.clone();
-        other_version[8] = 2;
+        // Another version, properly sealed: refused for its version alone.
+        let mut other_version = bytes[..bytes.len() - 32].to_vec();
+        other_version[8] = 1;
+        crate::seal(&mut other_version);
         assert_eq!(
             decode_record(&other_version),
             None,
             "another format version"
         );
         assert_eq!(decode_record(b"garbage"), None);
+        // Every single-byte change, anywhere, is a miss: none decodes to another value.
+        for at in 0..bytes.len() {
+            for change in [1u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= change;
+                assert_eq!(decode_record(&damaged), None, "byte {at} ^ {change:#x}");
+            }
+        }
     }
 }

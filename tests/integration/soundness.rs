@@ -132,3 +132,46 @@ fn the_interpreter_and_declared_tools_are_in_the_key() {
     );
     assert_eq!(ws.read("tooled.txt"), "tool two\n");
 }
+
+/// The one file under a cache folder (`ac/` holds one record after one node ran).
+fn only_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut found = Vec::new();
+    for shard in std::fs::read_dir(dir).unwrap() {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            found.push(entry.unwrap().path());
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+#[test]
+fn every_damaged_byte_of_a_record_is_a_miss() {
+    let ws = Ws::new(
+        "jobs:
+  g:
+    inputs: []
+    outputs: [out.txt]
+    run: |
+      echo content > out.txt
+      echo 'version=1.2.3' >> \"$ORCH_OUTPUT\"
+",
+    );
+    run_ok(&ws, &["run"]);
+    let record = only_file(&ws.path().join(".orch/cache/ac"));
+    let good = std::fs::read(&record).unwrap();
+    for at in 0..good.len() {
+        let mut damaged = good.clone();
+        damaged[at] ^= 0x01;
+        std::fs::write(&record, &damaged).unwrap();
+        // Forget the copy this workspace remembers, so the record itself is read.
+        let _ = std::fs::remove_file(ws.path().join(".orch/state/keys"));
+        let out = ws.run(&["plan", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            plan["nodes"][0]["action"], "run",
+            "byte {at} of the record flipped still decoded: {plan:#}"
+        );
+    }
+}
