@@ -11,12 +11,68 @@ pub struct Secrets {
     values: Arc<Vec<Vec<u8>>>,
 }
 
+/// Every text that gives a secret away: the value, each of its lines on its own (a job
+/// that prints line by line, as GitHub masks), and its common encodings (base64, JSON
+/// string escapes, URL escapes). Blank lines are not secrets.
+pub fn forms(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_owned()];
+    if value.contains('\n') {
+        forms.extend(
+            value
+                .lines()
+                .map(|line| line.trim())
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    forms.push(base64(value.as_bytes()));
+    let json = serde_json::to_string(value).unwrap_or_default();
+    forms.push(json[1..json.len().saturating_sub(1).max(1)].to_owned());
+    forms.push(url_escaped(value));
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn url_escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Secrets {
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let mut values: Vec<Vec<u8>> = values
             .into_iter()
             .filter(|v| !v.is_empty())
-            .map(|v| v.as_bytes().to_vec())
+            .flat_map(forms)
+            .map(String::into_bytes)
             .collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
@@ -114,6 +170,22 @@ mod tests {
         let s = Secrets::new(["hunter2", "hunter2-long", ""]);
         assert_eq!(s.mask("pw=hunter2-long and hunter2."), "pw=*** and ***.");
         assert_eq!(Secrets::new([]).mask("plain"), "plain");
+    }
+
+    #[test]
+    fn each_line_and_common_encodings_are_masked() {
+        let key = "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEA\r\n\n-----END KEY-----\n";
+        let s = Secrets::new([key]);
+        assert_eq!(s.mask("line two: MIIEpAIBAAKCAQEA!"), "line two: ***!");
+        assert_eq!(s.mask("-----END KEY-----"), "***");
+        assert_eq!(s.mask(key), "***");
+        let s = Secrets::new(["p@ss word\\"]);
+        assert_eq!(s.mask("b64 cEBzcyB3b3JkXA=="), "b64 ***");
+        assert_eq!(s.mask(r#"{"pw":"p@ss word\\"}"#), r#"{"pw":"***"}"#);
+        assert_eq!(s.mask("?pw=p%40ss%20word%5C"), "?pw=***");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"abc"), "YWJj");
     }
 
     proptest! {

@@ -578,11 +578,16 @@ impl State<'_> {
     /// Text for a key: each secret's value replaced by a marker naming it, so no key holds
     /// a secret, yet using another secret in a command is still a change.
     fn key_text(&self, text: &str) -> String {
-        let mut named: Vec<(&String, &String)> = self
+        let mut named: Vec<(&String, String)> = self
             .options
             .secrets
             .iter()
             .filter(|(_, v)| !v.is_empty())
+            .flat_map(|(name, value)| {
+                crate::mask::forms(value)
+                    .into_iter()
+                    .map(move |form| (name, form))
+            })
             .collect();
         named.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         let mut out = text.to_owned();

@@ -98,9 +98,11 @@ impl Ws {
         self.node(node)["cached"] == true
     }
 
+    /// A node's log in the latest run; a missing log fails the test (a negative check on
+    /// a log that does not exist would prove nothing).
     pub(crate) fn log(&self, node: &str) -> String {
-        std::fs::read_to_string(self.latest_run().join("logs").join(format!("{node}.log")))
-            .unwrap_or_default()
+        let path = self.latest_run().join("logs").join(format!("{node}.log"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 }
 

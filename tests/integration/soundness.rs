@@ -175,3 +175,29 @@ fn every_damaged_byte_of_a_record_is_a_miss() {
         );
     }
 }
+
+#[test]
+fn every_line_of_a_multi_line_secret_is_masked() {
+    let ws = Ws::new(
+        "secrets: [ORCH_TEST_KEY]
+jobs:
+  show:
+    cache: false
+    run: |
+      printf '%s\\n' \"$KEY\" | sed -n 2p
+      printf '%s' \"$KEY\" | base64 -w0; echo
+    env: { KEY: '${{ secrets.ORCH_TEST_KEY }}' }
+",
+    );
+    let out = ws
+        .cmd(&["run"])
+        .env("ORCH_TEST_KEY", "first-line-x\nsecond-line-y\nthird")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = ws.log("show");
+    let shown = format!("{log}{}", crate::harness::stdout(&out));
+    assert!(!shown.contains("second-line-y"), "{shown}");
+    assert!(!shown.contains("Zmlyc3QtbGluZS14"), "base64 shown: {shown}");
+    assert!(log.contains("***"), "{log}");
+}
