@@ -145,41 +145,150 @@ fn in_place(workspace: &Path, file: &OutputFile, current: &CurrentFile<'_>) -> b
     }
 }
 
-/// Puts a cached result's files back. Refuses (and restores nothing more) when a path
-/// would leave the workspace — `..`, absolute, through a symlinked folder — or a link
-/// would point out of it; fails when a blob is missing or does not verify.
+/// What a node's declared outputs own: a recorded path is restored only when they
+/// match it. Literal paths and `dir/**` are compared as text (most hits); other globs are
+/// compiled only when a path is not covered by those.
+struct Owned<'a> {
+    folders_or_files: Vec<&'a str>,
+    globs: Vec<String>,
+    excluded: bool,
+    compiled: Option<Patterns>,
+}
+
+impl<'a> Owned<'a> {
+    fn new(declared: &'a [String]) -> Self {
+        let mut owned = Owned {
+            folders_or_files: Vec::new(),
+            globs: Vec::new(),
+            excluded: false,
+            compiled: None,
+        };
+        for pattern in declared {
+            let text = pattern.strip_prefix("./").unwrap_or(pattern);
+            let folder = text
+                .strip_suffix("/**")
+                .unwrap_or(text)
+                .trim_end_matches('/');
+            if pattern.starts_with('!') {
+                owned.excluded = true;
+                owned.globs.push(pattern.clone());
+            } else if !folder.contains(['*', '?', '[', '{']) {
+                owned.folders_or_files.push(folder);
+            } else {
+                owned.globs.push(pattern.clone());
+            }
+        }
+        owned
+    }
+
+    /// Literal folders (`dist`, `dist/**`) whose files all belong to the node.
+    fn folders(&self) -> impl Iterator<Item = &str> {
+        self.folders_or_files.iter().copied()
+    }
+
+    fn covers(&mut self, path: &str) -> Result<bool, String> {
+        let literal = self.folders_or_files.iter().any(|p| {
+            path == *p
+                || (path.len() > p.len() && path.starts_with(p) && path.as_bytes()[p.len()] == b'/')
+        });
+        if literal && !self.excluded {
+            return Ok(true);
+        }
+        if self.globs.is_empty() {
+            return Ok(literal);
+        }
+        if self.compiled.is_none() {
+            let mut all: Vec<String> = self
+                .folders_or_files
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect();
+            all.extend(self.globs.iter().cloned());
+            self.compiled = Some(Patterns::new(&all)?);
+        }
+        Ok(self
+            .compiled
+            .as_ref()
+            .is_some_and(|p| p.matches(Path::new(path))))
+    }
+}
+
+/// Why a record's file must not be written, if it must not: outside the workspace, under
+/// `.git/` or `.orch/`, not one of the node's declared outputs, or a link out.
+fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, String> {
+    let Some(relative) = normalize(Path::new(&file.path)).filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(Some(format!(
+            "the record names {} outside the workspace",
+            file.path
+        )));
+    };
+    if relative.components().any(|c| {
+        crate::files::ALWAYS_SKIPPED
+            .iter()
+            .any(|s| c.as_os_str() == *s)
+    }) {
+        return Ok(Some(format!(
+            "the record names {}, inside .git/ or .orch/",
+            file.path
+        )));
+    }
+    if !owned.covers(&relative.to_string_lossy())? {
+        return Ok(Some(format!(
+            "the record names {}, which the node's outputs do not declare",
+            file.path
+        )));
+    }
+    if let Some(target) = &file.symlink
+        && !link_stays_inside(&relative, target)
+    {
+        return Ok(Some(format!(
+            "{} would link out of the workspace ({target})",
+            file.path
+        )));
+    }
+    Ok(None)
+}
+
+/// Puts a cached result's files back. Every recorded path is checked first, so a refused
+/// record writes nothing: a path outside the workspace, under `.git/` or `.orch/`, not
+/// matched by the node's own `declared` outputs, or a link out of the workspace is refused
+/// (an `Err` starting with "refused"), as is writing through a symlinked folder. A blob
+/// that is missing or does not verify, or something in the way that is not a file (a
+/// folder is never removed), fails the restore too. Files inside a declared output folder
+/// that the record does not hold are removed: a clean run would not have them.
 ///
 /// `current` answers a file's present content: a file that already holds the cached
 /// content is left alone. Returns whether anything in the workspace was written.
 pub fn restore(
     workspace: &Path,
     files: &[OutputFile],
+    declared: &[String],
     backend: &dyn Backend,
     current: &CurrentFile<'_>,
 ) -> Result<bool, String> {
+    let mut owned = Owned::new(declared);
+    for file in files {
+        if let Some(why) = refusal(file, &mut owned)? {
+            return Err(format!("refused: {why}"));
+        }
+    }
+    let mut wrote = remove_strays(workspace, files, &mut owned)?;
     // Most hits find their outputs in place (a no-op run): that costs a stat each, and
-    // nothing is written, so no path needs checking.
+    // nothing is written, so no folder needs checking.
     let stale: Vec<&OutputFile> = files
         .iter()
         .filter(|file| !in_place(workspace, file, current))
         .collect();
     if stale.is_empty() {
-        return Ok(false);
+        return Ok(wrote);
     }
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
-    let mut wrote = false;
     // Folders already made and checked: outputs share a few folders, and a check is a
     // path walk.
     let mut checked: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for file in stale {
-        let relative = normalize(Path::new(&file.path))
-            .filter(|p| !p.as_os_str().is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "refused: the record names {} outside the workspace",
-                    file.path
-                )
-            })?;
+        let relative = normalize(Path::new(&file.path)).unwrap_or_default();
         let dest = root.join(&relative);
         if let Some(parent) = dest.parent()
             && !checked.contains(parent)
@@ -203,20 +312,20 @@ pub fn restore(
             }
             checked.insert(parent.to_path_buf());
         }
+        let in_the_way = std::fs::symlink_metadata(&dest).ok();
+        if in_the_way.as_ref().is_some_and(|m| m.is_dir()) {
+            return Err(format!(
+                "{} is a folder in the workspace; it is left as it is",
+                file.path
+            ));
+        }
         match &file.symlink {
             Some(target) => {
-                if !link_stays_inside(&relative, target) {
-                    return Err(format!(
-                        "refused: {} would link out of the workspace ({target})",
-                        file.path
-                    ));
-                }
-                if std::fs::symlink_metadata(&dest).is_ok() {
-                    let _ = std::fs::remove_file(&dest);
+                if in_the_way.is_some() {
+                    std::fs::remove_file(&dest).map_err(|e| format!("{}: {e}", file.path))?;
                 }
                 std::os::unix::fs::symlink(target, &dest)
                     .map_err(|e| format!("{}: {e}", file.path))?;
-                wrote = true;
             }
             None => {
                 let restored = backend
@@ -228,11 +337,53 @@ pub fn restore(
                         file.path
                     ));
                 }
-                wrote = true;
+            }
+        }
+        wrote = true;
+    }
+    Ok(wrote)
+}
+
+/// Removes the files inside the node's literal output folders that the record does not
+/// hold (and its patterns own): left from another run, a clean run would not have them.
+/// A folder reached through a symbolic link is not looked into.
+fn remove_strays(
+    workspace: &Path,
+    files: &[OutputFile],
+    owned: &mut Owned<'_>,
+) -> Result<bool, String> {
+    let folders: Vec<String> = owned
+        .folders()
+        .filter(|f| {
+            let prefix = format!("{f}/");
+            files.iter().any(|file| file.path.starts_with(&prefix))
+        })
+        .map(str::to_owned)
+        .collect();
+    if folders.is_empty() {
+        return Ok(false);
+    }
+    let recorded: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
+    let mut removed = false;
+    for folder in folders {
+        let full = workspace.join(&folder);
+        if !std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir())
+            || !std::fs::canonicalize(&full).is_ok_and(|real| real.starts_with(&root))
+        {
+            continue;
+        }
+        for path in walk(&full) {
+            let Some(relative) = relative_text(workspace, &path) else {
+                continue;
+            };
+            if !recorded.contains(relative.as_str()) && owned.covers(&relative)? {
+                std::fs::remove_file(&path).map_err(|e| format!("{relative}: {e}"))?;
+                removed = true;
             }
         }
     }
-    Ok(wrote)
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -270,7 +421,16 @@ mod tests {
         );
 
         std::fs::remove_dir_all(ws.join("out")).unwrap();
-        assert!(restore(&ws, &files, &store, &|_| None).unwrap());
+        assert!(
+            restore(
+                &ws,
+                &files,
+                &["out".into(), "*.log".into()],
+                &store,
+                &|_| None
+            )
+            .unwrap()
+        );
         assert_eq!(
             std::fs::read_to_string(ws.join("out/sub/b.bin")).unwrap(),
             "b"
@@ -291,16 +451,29 @@ mod tests {
             mode: 0o644,
             symlink: symlink.map(str::to_owned),
         };
+        let everything = [
+            "**".to_owned(),
+            "/tmp/abs.txt".to_owned(),
+            "../escape.txt".to_owned(),
+        ];
         for bad in [
+            file(".git/hooks/pre-commit", None),
+            file("sub/.orch/state/keys", None),
             file("../escape.txt", None),
             file("/tmp/abs.txt", None),
             file("link", Some("/etc/passwd")),
             file("sub/link", Some("../../x")),
         ] {
             assert!(
-                restore(&ws, std::slice::from_ref(&bad), &store, &|_| None)
-                    .unwrap_err()
-                    .starts_with("refused"),
+                restore(
+                    &ws,
+                    std::slice::from_ref(&bad),
+                    &everything,
+                    &store,
+                    &|_| None
+                )
+                .unwrap_err()
+                .starts_with("refused"),
                 "{bad:?}"
             );
         }
@@ -310,9 +483,15 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, ws.join("door")).unwrap();
         assert!(
-            restore(&ws, &[file("door/x.txt", None)], &store, &|_| None)
-                .unwrap_err()
-                .starts_with("refused")
+            restore(
+                &ws,
+                &[file("door/x.txt", None)],
+                &everything,
+                &store,
+                &|_| None
+            )
+            .unwrap_err()
+            .starts_with("refused")
         );
         assert!(!outside.join("x.txt").exists());
     }

@@ -830,6 +830,7 @@ impl State<'_> {
                     match outputs::restore(
                         &self.options.workspace,
                         &record.files,
+                        &work.outputs,
                         backend.as_ref(),
                         &|path| self.db.current_file(path),
                     ) {

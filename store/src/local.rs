@@ -395,8 +395,9 @@ impl Backend for LocalStore {
         }
         let finish = fs::set_permissions(&temp, fs::Permissions::from_mode(mode & 0o7777))
             .and_then(|()| {
-                if dest.is_dir() && !dest.is_symlink() {
-                    fs::remove_dir_all(dest)?;
+                // A folder in the way is never removed: the restore fails instead.
+                if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+                    return Err(std::io::Error::other("a folder is in the way"));
                 }
                 fs::rename(&temp, dest)
             });

@@ -201,3 +201,83 @@ jobs:
     assert!(!shown.contains("Zmlyc3QtbGluZS14"), "base64 shown: {shown}");
     assert!(log.contains("***"), "{log}");
 }
+
+#[test]
+fn a_restore_writes_only_the_nodes_declared_outputs() {
+    use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
+    let ws =
+        Ws::new("jobs:\n  g: { run: 'echo good > out.txt', inputs: [], outputs: [out.txt] }\n");
+    ws.write("src/main.c", "int main;\n");
+    std::fs::create_dir_all(ws.path().join(".git/hooks")).unwrap();
+    run_ok(&ws, &["run"]);
+    let key = Digest::from_hex(ws.node("g")["key"].as_str().unwrap()).unwrap();
+    let store = LocalStore::open(&ws.path().join(".orch/cache")).unwrap();
+    let evil = store.put_bytes(b"evil\n").unwrap();
+    let playbook = ws.read("orch.yml");
+    for path in [
+        ".git/hooks/pre-commit",
+        "orch.yml",
+        "src/main.c",
+        ".orch/state/keys",
+    ] {
+        let file = |path: &str| OutputFile {
+            path: path.into(),
+            digest: evil,
+            mode: 0o755,
+            symlink: None,
+        };
+        let record = ActionResult {
+            orch_version: "evil".into(),
+            exit_code: 0,
+            duration_ms: 0,
+            log: None,
+            // The declared output first: nothing at all is written when one path is refused.
+            files: vec![file("out.txt"), file(path)],
+            outputs: Vec::new(),
+            summary: String::new(),
+            result_digest: Digest::of(b"evil"),
+        };
+        store.put_action(&key, &record).unwrap();
+        std::fs::remove_file(ws.path().join("out.txt")).unwrap();
+        run_ok(&ws, &["run"]);
+        assert!(!ws.cached("g"), "{path}");
+        assert!(ws.why("g").contains("refused"), "{path}: {}", ws.why("g"));
+        assert_eq!(ws.read("out.txt"), "good\n", "the node ran instead");
+        assert!(!ws.exists(".git/hooks/pre-commit"));
+        assert_eq!(ws.read("orch.yml"), playbook);
+        assert_eq!(ws.read("src/main.c"), "int main;\n");
+    }
+}
+
+#[test]
+fn a_folder_in_the_way_of_a_restore_is_never_removed() {
+    let ws = Ws::new("jobs:\n  g: { run: 'echo good > out', inputs: [], outputs: [out] }\n");
+    run_ok(&ws, &["run"]);
+    std::fs::remove_file(ws.path().join("out")).unwrap();
+    ws.write("out/precious.txt", "mine\n");
+    let out = ws.run(&["run"]);
+    assert!(!ws.cached("g"), "{}", stderr(&out));
+    assert_eq!(ws.read("out/precious.txt"), "mine\n");
+}
+
+#[test]
+fn a_restored_output_folder_holds_only_what_was_recorded() {
+    let ws = Ws::new(
+        "vars: { more: no }
+jobs:
+  g:
+    inputs: []
+    outputs: [dist]
+    run: |
+      rm -rf dist && mkdir dist && echo a > dist/a
+      if [ '${{ vars.more }}' = yes ]; then echo b > dist/b; fi
+",
+    );
+    run_ok(&ws, &["run"]);
+    run_ok(&ws, &["run", "--var", "more=yes"]);
+    assert!(ws.exists("dist/b"));
+    run_ok(&ws, &["run"]);
+    assert!(ws.cached("g"));
+    assert!(!ws.exists("dist/b"), "a clean run would not have dist/b");
+    assert_eq!(ws.read("dist/a"), "a\n");
+}
