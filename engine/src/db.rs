@@ -96,7 +96,7 @@ pub fn input_digests<'db>(
     files: FileList,
     patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
-    let is_literal = |list: &[String]| !list.iter().any(|p| p.contains(['*', '?', '[', '{', '!']));
+    let is_literal = |list: &[String]| list.iter().all(|p| crate::files::is_literal(p));
     let selected = match patterns.patterns(db) {
         // A literal path that is a file is read through its own input only: its input set
         // then does not depend on the workspace's listing at all. A literal folder needs

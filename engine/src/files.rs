@@ -4,6 +4,15 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+/// The characters that make a pattern a glob rather than a literal path.
+pub const GLOB_CHARS: [char; 4] = ['*', '?', '[', '{'];
+
+/// A pattern that names one path (a file, or a folder and all under it): no glob
+/// characters and no `!`.
+pub fn is_literal(pattern: &str) -> bool {
+    !pattern.contains(GLOB_CHARS) && !pattern.starts_with('!')
+}
+
 /// Folders never considered part of the workspace's files.
 pub const ALWAYS_SKIPPED: &[&str] = &[".git", ".orch"];
 
@@ -29,7 +38,7 @@ impl Patterns {
                 .map_err(|e| format!("bad pattern `{pattern}`: {e}"))?;
             set.add(glob);
             // `dir/**` should also match the folder's files when written as `dir`.
-            if !text.contains(['*', '?', '[', '{']) {
+            if !text.contains(GLOB_CHARS) {
                 set.add(Glob::new(&format!("{text}/**")).map_err(|e| e.to_string())?);
             }
         }

@@ -140,6 +140,8 @@ impl Graph {
     /// outside the workspace through a symbolic link is refused before anything runs.
     pub fn check_on_disk(&self, workspace: &Path) -> Result<(), LoadError> {
         let mut problems = Vec::new();
+        let mut folders = crate::workspace::CheckedFolders::new();
+        let mut outside = Vec::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
             if let Err(mut problem) =
                 crate::workspace::check_inside(workspace, &workspace.join(relative), relative)
@@ -165,7 +167,23 @@ impl Graph {
                 let relative = self.origins[job.origin].base_dir.join(dir.as_glob());
                 check(job, "working-directory", &relative);
             }
+            // A literal input or output whose folder is a link out of the workspace (the
+            // rendered ones are checked when their node starts).
+            let patterns = job.inputs.iter().flatten().map(|t| ("input", t));
+            for (what, pattern) in patterns.chain(job.outputs.iter().map(|t| ("output", t))) {
+                if pattern.is_literal()
+                    && let Some(why) = crate::workspace::path_refusal(
+                        workspace,
+                        &pattern.as_glob(),
+                        false,
+                        &mut folders,
+                    )
+                {
+                    outside.push(Problem::general(format!("job `{}`: {what} {why}", job.id)));
+                }
+            }
         }
+        problems.extend(outside);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -229,10 +229,7 @@ pub fn list_files(workspace: &Path, respect_ignores: bool, skip: &[PathBuf]) -> 
 /// The files literal patterns (no glob, no `!`) name, found by binary search: a file
 /// itself, or everything under a folder. `None` when any pattern is a glob.
 pub fn select_literal(all: &[String], patterns: &[String]) -> Option<Vec<String>> {
-    if patterns
-        .iter()
-        .any(|p| p.contains(['*', '?', '[', '{', '!']))
-    {
+    if !patterns.iter().all(|p| crate::files::is_literal(p)) {
         return None;
     }
     let mut out = Vec::new();

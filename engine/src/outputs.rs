@@ -19,7 +19,7 @@ pub fn collect(
     let mut paths: Vec<String> = Vec::new();
     let mut globs = Vec::new();
     for pattern in patterns {
-        if pattern.contains(['*', '?', '[', '{']) || pattern.starts_with('!') {
+        if !crate::files::is_literal(pattern) {
             globs.push(pattern.clone());
             continue;
         }
@@ -172,7 +172,7 @@ impl<'a> Owned<'a> {
             if pattern.starts_with('!') {
                 owned.excluded = true;
                 owned.globs.push(pattern.clone());
-            } else if !folder.contains(['*', '?', '[', '{']) {
+            } else if !folder.contains(crate::files::GLOB_CHARS) {
                 owned.folders_or_files.push(folder);
             } else {
                 owned.globs.push(pattern.clone());

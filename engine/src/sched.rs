@@ -139,6 +139,10 @@ struct State<'g> {
     all_needs: Vec<Vec<usize>>,
     /// Interpreter and tool digests by (program, the node's PATH), found once per run.
     tool_memo: std::cell::RefCell<HashMap<(String, Option<String>), Digest>>,
+    /// Folders of rendered paths already checked to stay inside the workspace.
+    path_checks: std::cell::RefCell<crate::workspace::CheckedFolders>,
+    /// Input globs compiled to tell whether each matched a file.
+    pattern_memo: std::cell::RefCell<HashMap<String, crate::files::Patterns>>,
 }
 
 pub async fn execute(
@@ -193,6 +197,8 @@ pub async fn execute(
         env_cache: Vec::new(),
         all_needs: graph.transitive_needs(),
         tool_memo: Default::default(),
+        path_checks: Default::default(),
+        pattern_memo: Default::default(),
     };
     state.env_cache = state.render_top_env();
     state.root_scope = state.root_scope();
@@ -698,6 +704,38 @@ impl State<'_> {
         }
     }
 
+    /// The first of a node's include patterns that matches none of its input files. A
+    /// literal path or `dir/**` is looked up in the sorted inputs; other globs are
+    /// compiled once per run.
+    fn unmatched_pattern<'p>(
+        &self,
+        patterns: &'p [String],
+        inputs: &BTreeMap<String, Digest>,
+    ) -> Option<&'p str> {
+        let mut compiled = self.pattern_memo.borrow_mut();
+        patterns
+            .iter()
+            .filter(|p| !p.starts_with('!'))
+            .find(|pattern| {
+                let path = db::literal_path(pattern);
+                let folder = path.strip_suffix("/**").unwrap_or(path);
+                if !folder.contains(crate::files::GLOB_CHARS) {
+                    let under = format!("{folder}/");
+                    return !inputs.contains_key(folder)
+                        && !inputs
+                            .range(under.clone()..)
+                            .next()
+                            .is_some_and(|(k, _)| k.starts_with(&under));
+                }
+                let matcher = compiled.entry((*pattern).clone()).or_insert_with(|| {
+                    crate::files::Patterns::new(std::slice::from_ref(pattern))
+                        .unwrap_or_else(|_| crate::files::Patterns::none())
+                });
+                !inputs.keys().any(|k| matcher.matches(Path::new(k)))
+            })
+            .map(String::as_str)
+    }
+
     /// The interpreter that runs the node and each declared tool, by name → blake3 of the
     /// executable the node's PATH finds (a `stat` through the stat cache; remembered for
     /// the run). A program that is not found has a digest of its own, so it appearing later
@@ -737,6 +775,16 @@ impl State<'_> {
         let id = self.graph.nodes[node].id.clone();
         let backend = self.options.cache.backend.clone();
         work.backend = Some(backend.clone());
+        // A node whose paths or values could not be rendered fails when it runs; it is
+        // never looked up.
+        if let Some(problem) = work.render_problems.first() {
+            work.why = Some(problem.clone());
+            return self.options.plan.then(|| NodeResult {
+                plan: Some(PlanAction::Run),
+                why: Some(problem.clone()),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            });
+        }
         // A node that is never cached needs no key to run (plans still show one).
         if !job.cache && !self.options.plan {
             work.why = Some("cache: false".into());
@@ -747,7 +795,7 @@ impl State<'_> {
         self.sync_files(self.graph.nodes[node].job, false);
         let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
             patterns.iter().any(|p| {
-                p.contains(['*', '?', '[', '{', '!'])
+                !crate::files::is_literal(p)
                     || self.db.file(db::literal_path(p)).digest(&self.db).is_none()
             })
         });
@@ -775,6 +823,20 @@ impl State<'_> {
                 self.db.update_paths(&stale);
                 db::NodeKey { inputs, key } = db::node_key(&self.db, request, files).clone();
             }
+        }
+        // A pattern that matches nothing would keep the key constant whatever the files
+        // it was meant for do: the node fails instead, and says which.
+        if let Some(patterns) = &work.inputs
+            && let Some(pattern) = self.unmatched_pattern(patterns, &inputs)
+        {
+            let problem = format!("input pattern `{pattern}` matches no file");
+            work.render_problems.push(problem.clone());
+            work.why = Some(problem.clone());
+            return self.options.plan.then(|| NodeResult {
+                plan: Some(PlanAction::Run),
+                why: Some(problem),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            });
         }
         work.key_inputs = Some((self.db.stat_cache_handle(), inputs.clone()));
         // Why the key is not the last one: only a miss needs the words.
@@ -1173,7 +1235,7 @@ impl State<'_> {
         // The job's env first: what follows sees it in the `env` context.
         for (k, t) in &job.env {
             let value = t.render(&scope).unwrap_or_else(|e| {
-                problems.push(e.message);
+                problems.push(format!("an expression failed: {}", e.message));
                 String::new()
             });
             Arc::make_mut(&mut scope.env).insert(k.clone(), Value::String(value.clone()));
@@ -1181,7 +1243,7 @@ impl State<'_> {
         }
         let mut render = |t: &Template| {
             t.render(&scope).unwrap_or_else(|e| {
-                problems.push(e.message);
+                problems.push(format!("an expression failed: {}", e.message));
                 String::new()
             })
         };
@@ -1190,12 +1252,12 @@ impl State<'_> {
             .inputs
             .as_ref()
             .map(|list| list.iter().map(&mut render).collect());
-        let cwd = match &job.working_directory {
-            Some(t) => self
-                .options
-                .workspace
-                .join(&self.graph.origins[job.origin].base_dir)
-                .join(render(t)),
+        let rendered_cwd = job.working_directory.as_ref().map(|t| {
+            let relative = self.graph.origins[job.origin].base_dir.join(render(t));
+            (t.is_literal(), relative.to_string_lossy().into_owned())
+        });
+        let cwd = match &rendered_cwd {
+            Some((_, relative)) => self.options.workspace.join(relative),
             None => self.options.workspace.clone(),
         };
         let steps = match &job.body {
@@ -1217,6 +1279,28 @@ impl State<'_> {
                 continue_on_error: false,
             }],
         };
+        // Rendered paths pass the checks literal ones passed at load time, now.
+        {
+            let workspace = &self.options.workspace;
+            let mut checked = self.path_checks.borrow_mut();
+            let mut check = |what: &str, literal: bool, path: &str, folder: bool| {
+                if !literal
+                    && let Some(why) =
+                        crate::workspace::path_refusal(workspace, path, folder, &mut checked)
+                {
+                    problems.push(format!("{what} {why}"));
+                }
+            };
+            if let Some((literal, relative)) = &rendered_cwd {
+                check("working-directory", *literal, relative, true);
+            }
+            for (template, output) in job.outputs.iter().zip(&outputs) {
+                check("output", template.is_literal(), output, false);
+            }
+            for (template, input) in job.inputs.iter().flatten().zip(inputs.iter().flatten()) {
+                check("input", template.is_literal(), input, false);
+            }
+        }
         NodeWork {
             steps,
             env: base_env,
@@ -1358,8 +1442,8 @@ impl NodeWork {
         };
         if let Some(problem) = self.render_problems.first() {
             let problem = self.secrets.mask(problem);
-            let _ = writeln!(log, "orch: an expression failed: {problem}");
-            result.reason = Some(format!("an expression failed: {problem}"));
+            let _ = writeln!(log, "orch: {problem}");
+            result.reason = Some(problem.clone());
             return result;
         }
         // Beside the node's scratch folder (made only if a script file is needed).

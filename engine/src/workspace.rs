@@ -83,6 +83,62 @@ pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), P
     .with_help("orch only reads and writes inside the folder that holds the playbook"))
 }
 
+/// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
+/// stays inside the workspace once its links are resolved.
+pub type CheckedFolders = std::collections::HashMap<std::path::PathBuf, bool>;
+
+/// Why a workspace-relative path or glob (a leading `!` aside) must not be used, if it
+/// must not: it leaves the workspace as written, or the folder it lies in (for a glob, its
+/// literal part) resolves outside through a symbolic link. `whole_path_is_folder` checks
+/// the path itself (a working directory) rather than its folder. The same check for
+/// literal paths at load time and for rendered ones when a node starts.
+pub fn path_refusal(
+    workspace: &Path,
+    pattern: &str,
+    whole_path_is_folder: bool,
+    checked: &mut CheckedFolders,
+) -> Option<String> {
+    let text = pattern.strip_prefix('!').unwrap_or(pattern);
+    let path = Path::new(text);
+    let Some(normal) = crate::graph::normalize(path).filter(|_| !path.is_absolute()) else {
+        return Some(format!("`{pattern}` is outside the workspace"));
+    };
+    let literal: std::path::PathBuf = normal
+        .components()
+        .take_while(|c| {
+            !c.as_os_str()
+                .to_string_lossy()
+                .contains(crate::files::GLOB_CHARS)
+        })
+        .collect();
+    let is_glob = literal != normal;
+    let folder = if whole_path_is_folder || is_glob {
+        literal
+    } else {
+        normal.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    if folder.as_os_str().is_empty() {
+        return None;
+    }
+    let inside = *checked.entry(folder.clone()).or_insert_with(|| {
+        let full = workspace.join(&folder);
+        let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
+        match (
+            std::fs::canonicalize(workspace),
+            std::fs::canonicalize(existing),
+        ) {
+            (Ok(root), Ok(real)) => real.starts_with(root),
+            _ => true,
+        }
+    });
+    (!inside).then(|| {
+        format!(
+            "`{pattern}` lies outside the workspace: {} resolves outside it through a symbolic link",
+            folder.display()
+        )
+    })
+}
+
 /// Reads a playbook as UTF-8 text; `shown` is the path its messages name.
 pub fn read_source(path: &Path, shown: &Path) -> Result<SourceFile, Problem> {
     let bytes = std::fs::read(path)

@@ -281,3 +281,84 @@ jobs:
     assert!(!ws.exists("dist/b"), "a clean run would not have dist/b");
     assert_eq!(ws.read("dist/a"), "a\n");
 }
+
+#[test]
+fn rendered_paths_are_checked_when_rendered() {
+    let marker = format!("orch-escaped-{}", std::process::id());
+    let ws = Ws::new(&format!(
+        "vars: {{ d: sub, p: src }}
+jobs:
+  wd:
+    inputs: []
+    working-directory: ${{{{ vars.d }}}}
+    run: touch {marker}
+  globbed:
+    inputs: ['${{{{ vars.p }}}}/**']
+    run: 'true'
+  out:
+    inputs: []
+    outputs: ['${{{{ vars.p }}}}/made']
+    run: 'true'
+"
+    ));
+    ws.write("sub/keep", "");
+    ws.write("src/a", "a");
+    let out = ws.run(&[
+        "run",
+        "--keep-going",
+        "--var",
+        "d=..",
+        "--var",
+        "p=../elsewhere",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let parent = ws.path().parent().unwrap();
+    assert!(
+        !parent.join(&marker).exists(),
+        "the job ran outside the workspace"
+    );
+    for node in ["wd", "globbed", "out"] {
+        assert_eq!(ws.status(node), "failure", "{node}");
+        let reason = ws.node(node)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(reason.contains("outside the workspace"), "{node}: {reason}");
+    }
+    // The same playbook with values inside the workspace runs.
+    run_ok(&ws, &["run"]);
+    assert!(ws.exists(&format!("sub/{marker}")));
+}
+
+#[test]
+fn a_literal_input_behind_a_link_out_of_the_workspace_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "s").unwrap();
+    let ws = Ws::new("jobs:\n  a: { inputs: [door/secret.txt], run: 'true' }\n");
+    std::os::unix::fs::symlink(outside.path(), ws.path().join("door")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("resolves outside it through a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_input_pattern_that_matches_nothing_is_an_error() {
+    let ws = Ws::new("jobs:\n  a: { inputs: ['src/**', 'scr/**'], run: 'true' }\n");
+    ws.write("src/main.c", "int main;\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.status("a"), "failure");
+    assert_eq!(
+        ws.node("a")["reason"],
+        "input pattern `scr/**` matches no file"
+    );
+    ws.write(
+        "orch.yml",
+        "jobs:\n  a: { inputs: ['src/**'], run: 'true' }\n",
+    );
+    run_ok(&ws, &["run"]);
+}
