@@ -311,6 +311,15 @@ impl Database {
                             .map(|(k, v)| (k.clone(), *v)),
                     );
                 }
+                // A link's digest holds what it points to: any change may be its target's.
+                if let Ok(cache) = self.stat_cache.lock() {
+                    known.extend(
+                        cache
+                            .links
+                            .iter()
+                            .filter_map(|link| Some((link.clone(), *m.get(link)?))),
+                    );
+                }
                 known
             })
             .unwrap_or_default();
@@ -364,6 +373,18 @@ impl Database {
             .lock()
             .ok()?
             .regular_file(&self.workspace, path)
+    }
+
+    /// The first of `paths` that is a symbolic link out of the workspace.
+    pub fn first_link_out<'p>(
+        &self,
+        mut paths: impl Iterator<Item = &'p String>,
+    ) -> Option<&'p String> {
+        let cache = self.stat_cache.lock().ok()?;
+        if cache.links_out.is_empty() {
+            return None;
+        }
+        paths.find(|p| cache.links_out.contains(p.as_str()))
     }
 
     /// Before another run with this database (a watch round): see

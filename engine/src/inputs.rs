@@ -50,6 +50,13 @@ pub struct StatCache {
     /// The workspace folder, held open: a `stat` relative to it walks the path from
     /// there, not from `/` (a no-op run stats every input and output).
     root: Option<(PathBuf, OwnedFd)>,
+    /// The workspace's real path, to tell where a link leads.
+    real_root: Option<PathBuf>,
+    /// Paths found to be symbolic links (their digest depends on what they point to, so a
+    /// watcher looks at them again when anything changed), and those leading out of the
+    /// workspace (never read; an explicit input that is one is refused).
+    pub links: std::collections::HashSet<String>,
+    pub links_out: std::collections::HashSet<String>,
 }
 
 /// What one `lstat` says of a file, as the stat cache uses it.
@@ -76,7 +83,7 @@ impl StatCache {
             entries,
             dirty: false,
             hashed: 0,
-            root: None,
+            ..Self::default()
         }
     }
 
@@ -134,15 +141,46 @@ impl StatCache {
     pub fn digest(&mut self, workspace: &Path, relative: &str) -> std::io::Result<Digest> {
         let meta = self.lstat(workspace, relative)?;
         let path = workspace.join(relative);
-        // A symbolic link is its target's text: never followed, so an input link cannot
-        // make orch read a file outside the workspace.
+        // A symbolic link counts as its text and what it points to, when that lies in the
+        // workspace; orch never reads outside it, so a link out counts as its text alone.
         if meta.kind == FileType::Symlink {
             let target = std::fs::read_link(&path)?;
+            let pointed = self.pointed_digest(workspace, relative, &path);
             return Ok(Digest::of(
-                format!("symlink:{}", target.display()).as_bytes(),
+                format!("symlink:{}\0{pointed}", target.display()).as_bytes(),
             ));
         }
         self.content_digest(&path, relative, &meta)
+    }
+
+    /// What a link at `relative` leads to, as text for its digest: the content digest of
+    /// the file at the end of its chain, `folder`, `dangling`, or `outside`.
+    fn pointed_digest(&mut self, workspace: &Path, relative: &str, path: &Path) -> String {
+        self.links.insert(relative.to_owned());
+        if self.real_root.is_none() {
+            self.real_root = std::fs::canonicalize(workspace).ok();
+        }
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return "dangling".into();
+        };
+        let inside = self
+            .real_root
+            .as_ref()
+            .and_then(|root| real.strip_prefix(root).ok())
+            .and_then(Path::to_str)
+            .map(str::to_owned);
+        let Some(target) = inside else {
+            self.links_out.insert(relative.to_owned());
+            return "outside".into();
+        };
+        self.links_out.remove(relative);
+        match self.lstat(workspace, &target) {
+            Ok(meta) if meta.kind == FileType::RegularFile => self
+                .content_digest(&real, &target, &meta)
+                .map_or_else(|_| "unreadable".into(), |d| d.to_hex()),
+            Ok(meta) if meta.kind == FileType::Directory => "folder".into(),
+            _ => "other".into(),
+        }
     }
 
     /// A regular file's digest and permission bits, from one `stat`; `None` for anything

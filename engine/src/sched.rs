@@ -826,10 +826,17 @@ impl State<'_> {
         }
         // A pattern that matches nothing would keep the key constant whatever the files
         // it was meant for do: the node fails instead, and says which.
-        if let Some(patterns) = &work.inputs
-            && let Some(pattern) = self.unmatched_pattern(patterns, &inputs)
-        {
-            let problem = format!("input pattern `{pattern}` matches no file");
+        let refused = work.inputs.as_ref().and_then(|patterns| {
+            if let Some(pattern) = self.unmatched_pattern(patterns, &inputs) {
+                return Some(format!("input pattern `{pattern}` matches no file"));
+            }
+            // orch never reads outside the workspace: a declared input that leads out is
+            // refused rather than counted by its text.
+            self.db
+                .first_link_out(inputs.keys())
+                .map(|link| format!("input {link} is a symbolic link out of the workspace"))
+        });
+        if let Some(problem) = refused {
             work.render_problems.push(problem.clone());
             work.why = Some(problem.clone());
             return self.options.plan.then(|| NodeResult {

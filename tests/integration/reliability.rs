@@ -148,14 +148,25 @@ fn symbolic_links_out_of_the_workspace_are_refused() {
         stderr(&out)
     );
 
-    // An input that is a link out of the workspace is its link text: the file outside is
-    // never read, so changing it changes nothing.
+    // A declared input that links out of the workspace is refused; under the
+    // default-inputs rule such a link is its text: the file outside is never read, so
+    // changing it changes nothing.
     ws.write(
         "orch.yml",
         "jobs:\n  a: { run: 'true', inputs: ['*.lnk'] }\n",
     );
     std::os::unix::fs::symlink(outside.path().join("evil.sh"), ws.path().join("secret.lnk"))
         .unwrap();
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert!(
+        ws.node("a")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("out of the workspace")
+    );
+    std::fs::remove_file(ws.path().join("tools")).unwrap();
+    std::fs::remove_file(ws.path().join("used.yml")).unwrap();
+    ws.write("orch.yml", "jobs:\n  a: { run: 'true' }\n");
     assert_eq!(code(&ws.run(&["run"])), 0);
     std::fs::write(outside.path().join("evil.sh"), "changed\n").unwrap();
     let plan = stdout(&ws.run(&["plan"]));

@@ -362,3 +362,50 @@ fn an_input_pattern_that_matches_nothing_is_an_error() {
     );
     run_ok(&ws, &["run"]);
 }
+
+#[test]
+fn links_count_as_what_they_point_to() {
+    let ws = Ws::new(
+        "jobs:
+  scripted:
+    script: tools/run.sh
+  reads:
+    inputs: [cfg]
+    outputs: [copy.txt]
+    run: cat cfg > copy.txt
+",
+    );
+    ws.write("real/run.sh", "echo one\n");
+    ws.write("data/config.txt", "one\n");
+    std::fs::create_dir_all(ws.path().join("tools")).unwrap();
+    std::os::unix::fs::symlink("../real/run.sh", ws.path().join("tools/run.sh")).unwrap();
+    std::os::unix::fs::symlink("data/config.txt", ws.path().join("cfg")).unwrap();
+    run_ok(&ws, &["run"]);
+    run_ok(&ws, &["run"]);
+    assert!(ws.cached("scripted") && ws.cached("reads"));
+    ws.write("real/run.sh", "echo two\n");
+    ws.write("data/config.txt", "two\n");
+    run_ok(&ws, &["run"]);
+    assert!(
+        !ws.cached("scripted"),
+        "the script a link points to changed"
+    );
+    assert!(ws.log("scripted").contains("two"));
+    assert!(!ws.cached("reads"), "the input a link points to changed");
+    assert_eq!(ws.read("copy.txt"), "two\n");
+}
+
+#[test]
+fn a_declared_input_that_links_out_of_the_workspace_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("config"), "c").unwrap();
+    let ws = Ws::new("jobs:\n  a: { inputs: ['conf/*'], run: 'true' }\n");
+    std::fs::create_dir_all(ws.path().join("conf")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("config"), ws.path().join("conf/link")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        ws.node("a")["reason"],
+        "input conf/link is a symbolic link out of the workspace"
+    );
+}
