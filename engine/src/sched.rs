@@ -392,8 +392,15 @@ fn not_inputs(graph: &Graph) -> Vec<String> {
         // the exclusions keeps inputs (a miss at worst) instead of dropping everything.
         .filter(|glob| !glob.starts_with('*'))
         .collect();
-    patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns.retain(|p| !p.starts_with('!'));
+    // A rendered output (`out/${{ matrix.os }}`) may be a folder: what is under it, too.
+    let folders: Vec<String> = patterns
+        .iter()
+        .filter(|p| !crate::files::is_literal(p))
+        .map(|p| format!("{p}/**"))
+        .collect();
+    patterns.extend(folders);
+    patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns
 }
 

@@ -592,3 +592,22 @@ fn review_regressions_never_hit_wrongly() {
         "nothing was cached for the old content"
     );
 }
+
+#[test]
+fn files_under_a_rendered_output_folder_are_not_default_inputs() {
+    let ws = Ws::new(
+        "jobs:
+  a:
+    matrix: { m: [x, y] }
+    inputs: []
+    outputs: ['out/${{ matrix.m }}']
+    run: mkdir -p out/${{ matrix.m }} && echo hi > out/${{ matrix.m }}/f
+  b:
+    run: 'true'
+",
+    );
+    // a's files are a's outputs: never b's inputs, whenever b's key is taken.
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let explain = stdout(&ws.run(&["explain", "b"]));
+    assert!(!explain.contains("input out/"), "{explain}");
+}

@@ -3,6 +3,7 @@
 mod harness;
 
 mod caching;
+mod differential;
 mod errors;
 mod graph;
 mod reliability;
