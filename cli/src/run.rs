@@ -124,7 +124,7 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
     graph.check_on_disk(&located.workspace)?;
     let selected = targets::select(&graph, &chosen)?;
     check_requires(&graph)?;
-    let secrets = read_secrets(&graph, selection.secrets_file.as_deref())?;
+    let secrets = read_secrets(&graph, &selected, selection.secrets_file.as_deref())?;
     let orch_dir = located.workspace.join(".orch");
     let cache_dir = match &cli.cache_dir {
         Some(dir) => std::env::current_dir()
@@ -658,8 +658,14 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The declared secrets' values: from `--secrets-file` (dotenv) or the environment.
-fn read_secrets(graph: &Graph, file: Option<&Path>) -> Result<BTreeMap<String, String>, Problem> {
+/// The declared secrets' values: from `--secrets-file` (dotenv) or the environment. A
+/// required secret that a selected job reads and that is not set is an error, before
+/// anything runs (never a silent `""`).
+fn read_secrets(
+    graph: &Graph,
+    selected: &[bool],
+    file: Option<&Path>,
+) -> Result<BTreeMap<String, String>, Problem> {
     let from_file = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -691,7 +697,7 @@ fn read_secrets(graph: &Graph, file: Option<&Path>) -> Result<BTreeMap<String, S
         }
         None => None,
     };
-    Ok(graph
+    let values: BTreeMap<String, Option<String>> = graph
         .playbook
         .secrets
         .iter()
@@ -700,7 +706,45 @@ fn read_secrets(graph: &Graph, file: Option<&Path>) -> Result<BTreeMap<String, S
                 Some(values) => values.get(&name.value).cloned(),
                 None => std::env::var(&name.value).ok(),
             };
-            (name.value.clone(), value.unwrap_or_default())
+            (name.value.clone(), value)
         })
+        .collect();
+    let optional = &graph.playbook.optional_secrets;
+    let mut missing: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (index, job) in graph.jobs.iter().enumerate() {
+        if !job.nodes.clone().any(|n| selected[n]) {
+            continue;
+        }
+        for name in graph.secrets_read_by(index) {
+            if matches!(values.get(&name), Some(None)) && !optional.contains(&name) {
+                missing.entry(name).or_default().push(&job.id);
+            }
+        }
+    }
+    if let Some((name, jobs)) = missing.iter().next() {
+        let from = file.map_or_else(
+            || "the environment".to_owned(),
+            |f| format!("--secrets-file {}", f.display()),
+        );
+        let others: Vec<&str> = missing.keys().skip(1).map(String::as_str).collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (also unset: {})", others.join(", "))
+        };
+        return Err(Problem::general(format!(
+            "secret {name} is not set in {from}; {} reads it{also}",
+            jobs.iter()
+                .map(|j| format!("`{j}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_help(format!(
+            "set {name}, or declare it optional: `secrets: {{ {name}: {{ required: false }} }}`"
+        )));
+    }
+    Ok(values
+        .into_iter()
+        .map(|(name, value)| (name, value.unwrap_or_default()))
         .collect())
 }

@@ -101,7 +101,22 @@ pub(crate) fn schema() -> Value {
             "description": { "type": "string" },
             "vars": { "type": "object", "additionalProperties": scalar() },
             "env": env(),
-            "secrets": strings(),
+            "secrets": {
+                "oneOf": [
+                    strings(),
+                    {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "description": { "type": "string" },
+                                "required": { "type": "boolean" }
+                            },
+                            "additionalProperties": false
+                        }
+                    }
+                ]
+            },
             "defaults": {
                 "type": "object",
                 "additionalProperties": false,

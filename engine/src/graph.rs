@@ -207,6 +207,48 @@ impl Graph {
         all
     }
 
+    /// The secrets a job's expressions name (`secrets.NAME`), its playbook's `env`
+    /// included: what must be set before its nodes may run.
+    pub fn secrets_read_by(&self, job: usize) -> std::collections::BTreeSet<String> {
+        let job = &self.jobs[job];
+        let mut templates: Vec<&Template> = Vec::new();
+        let mut exprs: Vec<&Expr> = job.condition.iter().collect();
+        fn body<'a>(body: &'a Body, templates: &mut Vec<&'a Template>) {
+            match body {
+                Body::Run(t) => templates.push(t),
+                Body::Script { args, .. } => templates.extend(args),
+                Body::Uses(uses) => templates.extend(uses.with.iter().map(|(_, t)| t)),
+                Body::Steps(_) => {}
+            }
+        }
+        body(&job.body, &mut templates);
+        if let Body::Steps(steps) = &job.body {
+            for step in steps {
+                body(&step.body, &mut templates);
+                templates.extend(step.name.iter());
+                templates.extend(step.env.iter().map(|(_, t)| t));
+                exprs.extend(step.condition.iter());
+            }
+        }
+        templates.extend(job.env.iter().map(|(_, t)| t));
+        templates.extend(self.origins[job.origin].env.iter().map(|(_, t)| t));
+        templates.extend(job.working_directory.iter().chain(job.name.iter()));
+        templates.extend(job.inputs.iter().flatten().chain(&job.outputs));
+        exprs.extend(templates.iter().flat_map(|t| t.exprs().map(|(e, _)| e)));
+        let mut names = std::collections::BTreeSet::new();
+        for expr in exprs {
+            crate::expr::visit(expr, &mut |sub| {
+                if let Some((path, _)) = crate::expr::path_of(sub)
+                    && path.len() >= 2
+                    && path[0] == "secrets"
+                {
+                    names.insert(path[1].to_owned());
+                }
+            });
+        }
+        names
+    }
+
     pub fn job_index(&self, id: &str) -> Option<usize> {
         self.jobs.iter().position(|j| j.id == id)
     }

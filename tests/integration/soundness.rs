@@ -409,3 +409,42 @@ fn a_declared_input_that_links_out_of_the_workspace_is_refused() {
         "input conf/link is a symbolic link out of the workspace"
     );
 }
+
+#[test]
+fn a_missing_secret_is_an_error_unless_optional() {
+    let ws = Ws::new(
+        "secrets:
+  ORCH_TEST_TOKEN: { description: deploys }
+  ORCH_TEST_HOOK: { required: false }
+jobs:
+  deploy:
+    cache: false
+    run: echo \"token=${{ secrets.ORCH_TEST_TOKEN }}\"
+  notify:
+    cache: false
+    run: echo \"hook=[${{ secrets.ORCH_TEST_HOOK }}]\"
+",
+    );
+    let out = ws
+        .cmd(&["run"])
+        .env_remove("ORCH_TEST_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("secret ORCH_TEST_TOKEN is not set in the environment; `deploy` reads it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.exists(".orch/runs/latest"), "nothing ran");
+    // A job that does not read it runs; an optional secret reads as empty.
+    let out = ws
+        .cmd(&["run", "notify"])
+        .env_remove("ORCH_TEST_TOKEN")
+        .env_remove("ORCH_TEST_HOOK")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ws.log("notify").contains("hook=[]"));
+}

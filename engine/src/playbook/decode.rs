@@ -302,6 +302,36 @@ impl Decoder<'_> {
         shell
     }
 
+    /// `secrets: [A, B]`, or `secrets: { A: { description, required } }` (as GitHub's
+    /// reusable workflows write them); each is required unless `required: false`.
+    fn secrets(&mut self, node: &Node, playbook: &mut Playbook) {
+        if !matches!(node.value, Value::Map(_)) {
+            playbook.secrets = self.strings(node, "secrets", false).unwrap_or_default();
+            return;
+        }
+        for (name, declared) in self.map(node, "secrets", None).unwrap_or_default() {
+            playbook
+                .secrets
+                .push(Sp::new(name.value.to_owned(), name.span));
+            let what = format!("secrets.{}", name.value);
+            if matches!(declared.value, Value::Null) {
+                continue;
+            }
+            for (key, value) in self
+                .map(declared, &what, Some(&["description", "required"]))
+                .unwrap_or_default()
+            {
+                if key.value == "required"
+                    && self.bool(value, &format!("{what}.required")) == Some(false)
+                {
+                    playbook.optional_secrets.push(name.value.to_owned());
+                } else if key.value == "description" {
+                    self.text(value, &format!("{what}.description"));
+                }
+            }
+        }
+    }
+
     fn playbook(&mut self, root: &Node) -> Option<Playbook> {
         let entries = self.map(root, "the playbook", Some(TOP_KEYS))?;
         let mut playbook = Playbook {
@@ -311,6 +341,7 @@ impl Decoder<'_> {
             vars: IndexMap::new(),
             env: Vec::new(),
             secrets: Vec::new(),
+            optional_secrets: Vec::new(),
             defaults: Defaults::default(),
             requires: Requires::default(),
             profiles: IndexMap::new(),
@@ -335,9 +366,7 @@ impl Decoder<'_> {
                     }
                 }
                 "env" => playbook.env = self.env(value, "env"),
-                "secrets" => {
-                    playbook.secrets = self.strings(value, "secrets", false).unwrap_or_default()
-                }
+                "secrets" => self.secrets(value, &mut playbook),
                 "defaults" => playbook.defaults = self.defaults(value),
                 "requires" => playbook.requires = self.requires(value),
                 "profiles" => playbook.profiles = self.profiles(value),

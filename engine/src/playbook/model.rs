@@ -48,6 +48,8 @@ pub struct Playbook {
     pub vars: IndexMap<String, Sp<Scalar>>,
     pub env: Vec<(String, Sp<String>)>,
     pub secrets: Vec<Sp<String>>,
+    /// Secrets declared `required: false`: unset, they read as `""` instead of an error.
+    pub optional_secrets: Vec<String>,
     pub defaults: Defaults,
     pub requires: Requires,
     pub profiles: IndexMap<String, Profile>,
