@@ -139,6 +139,8 @@ struct State<'g> {
     all_needs: Vec<Vec<usize>>,
     /// Interpreter and tool digests by (program, the node's PATH), found once per run.
     tool_memo: std::cell::RefCell<HashMap<(String, Option<String>), Digest>>,
+    /// Problems that belong to no node (a reusable playbook's `outputs`), shown at the end.
+    warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
     path_checks: std::cell::RefCell<crate::workspace::CheckedFolders>,
     /// Input globs compiled to tell whether each matched a file.
@@ -198,10 +200,13 @@ pub async fn execute(
         all_needs: graph.transitive_needs(),
         tool_memo: Default::default(),
         path_checks: Default::default(),
+        warnings: Vec::new(),
         pattern_memo: Default::default(),
     };
-    state.env_cache = state.render_top_env();
+    let (env, problems) = state.render_top_env();
+    state.env_cache = env;
     state.root_scope = state.root_scope();
+    state.root_scope.problems = problems;
     // Each running node has its own cancel channel: a run-wide cancel reaches them all,
     // a changed input only the nodes that read it.
     let mut node_cancels: HashMap<usize, watch::Sender<u8>> = HashMap::new();
@@ -334,6 +339,9 @@ pub async fn execute(
     } else {
         RunStatus::Success
     };
+    for warning in &state.warnings {
+        observer.event(&Event::Warning(warning.clone()));
+    }
     if let Err(e) = state.db.save_stat_cache(&options.cache.stat_cache) {
         observer.event(&Event::Warning(format!("cannot save the stat cache: {e}")));
     }
@@ -424,6 +432,8 @@ struct JobOutcome {
     failed: bool,
     /// `needs.<job>` for expressions: `{ result, outputs }`.
     context: Value,
+    /// What could not be rendered (a reusable playbook's `outputs`): the job failed.
+    problems: Vec<String>,
 }
 
 // Returned by `decide` and consumed at once, like `Event`.
@@ -458,10 +468,26 @@ impl State<'_> {
         }
         // A job with nothing to run (a `uses` job, an empty matrix) ends as it starts.
         if self.unfinished[job] == 0 {
-            self.job_outcomes[job] = Some(self.job_outcome(job));
-            self.newly_finished.push(job);
+            self.end_job(job);
         }
         true
+    }
+
+    /// Records a job's outcome once all its nodes have ended. A reusable playbook whose
+    /// `outputs` could not be rendered fails the run, and says why.
+    fn end_job(&mut self, job: usize) {
+        let outcome = self.job_outcome(job);
+        if !outcome.problems.is_empty() {
+            self.run_failed = true;
+            self.warnings.extend(
+                outcome
+                    .problems
+                    .iter()
+                    .map(|p| format!("job `{}`: {p}", self.graph.jobs[job].id)),
+            );
+        }
+        self.job_outcomes[job] = Some(outcome);
+        self.newly_finished.push(job);
     }
 
     /// Whether a finished job has a failed node (continue-on-error ones included).
@@ -487,8 +513,7 @@ impl State<'_> {
         self.results[node] = Some(result);
         self.unfinished[job] -= 1;
         if self.unfinished[job] == 0 {
-            self.job_outcomes[job] = Some(self.job_outcome(job));
-            self.newly_finished.push(job);
+            self.end_job(job);
         }
     }
 
@@ -513,6 +538,7 @@ impl State<'_> {
             result,
             failed,
             context: json!({ "result": result, "outputs": outputs }),
+            problems: Vec::new(),
         }
     }
 
@@ -998,18 +1024,28 @@ impl State<'_> {
                     .insert(self.graph.jobs[m].local_id.clone(), outcome.context.clone());
             }
         }
+        let mut problems = Vec::new();
         let outputs: Map<String, Value> = uses
             .outputs
             .iter()
             .map(|(k, t)| {
-                let value = t.render(&scope).unwrap_or_default();
+                let value = t.render(&scope).unwrap_or_else(|e| {
+                    problems.push(format!("an expression failed: outputs.{k}: {}", e.message));
+                    String::new()
+                });
                 (k.clone(), Value::String(self.secrets.mask(&value)))
             })
             .collect();
+        let result = if problems.is_empty() {
+            result
+        } else {
+            "failure"
+        };
         JobOutcome {
             result,
-            failed: uses.members.iter().any(|&m| self.job_failed(m)),
+            failed: !problems.is_empty() || uses.members.iter().any(|&m| self.job_failed(m)),
             context: json!({ "result": result, "outputs": outputs }),
+            problems,
         }
     }
 
@@ -1144,9 +1180,16 @@ impl State<'_> {
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect(),
         );
-        scope.inputs = self.inputs_of(origin);
+        let (inputs, problems) = self.inputs_of(origin);
+        scope.inputs = inputs;
+        scope.problems = problems;
         for (k, t) in &spec.env {
-            let value = t.render(&scope).unwrap_or_default();
+            let value = t.render(&scope).unwrap_or_else(|e| {
+                scope
+                    .problems
+                    .push(format!("an expression failed: env.{k}: {}", e.message));
+                String::new()
+            });
             Arc::make_mut(&mut scope.env).insert(k.clone(), Value::String(value));
         }
         scope
@@ -1166,20 +1209,23 @@ impl State<'_> {
     }
 
     /// A used playbook's `inputs`: the caller's `with`, rendered in the caller's scope,
-    /// then the declared defaults.
-    fn inputs_of(&self, origin: usize) -> Map<String, Value> {
+    /// then the declared defaults; and what failed to render.
+    fn inputs_of(&self, origin: usize) -> (Map<String, Value>, Vec<String>) {
         let mut inputs = Map::new();
+        let mut problems = Vec::new();
         let spec = &self.graph.origins[origin];
         if let Some(group) = spec.group
             && let Body::Uses(uses) = &self.graph.jobs[group].body
         {
             let mut caller = self.origin_scope(self.graph.jobs[group].origin);
             caller.needs = self.needs_context(&uses.caller_needs);
+            problems.append(&mut caller.problems);
             for (k, t) in &uses.with {
-                inputs.insert(
-                    k.clone(),
-                    Value::String(t.render(&caller).unwrap_or_default()),
-                );
+                let value = t.render(&caller).unwrap_or_else(|e| {
+                    problems.push(format!("an expression failed: with.{k}: {}", e.message));
+                    String::new()
+                });
+                inputs.insert(k.clone(), Value::String(value));
             }
         }
         for (name, decl) in &spec.inputs {
@@ -1188,7 +1234,7 @@ impl State<'_> {
                 inputs.insert(name.clone(), default);
             }
         }
-        inputs
+        (inputs, problems)
     }
 
     /// What every expression of the run sees: vars, secrets and `orch` without a node.
@@ -1224,13 +1270,21 @@ impl State<'_> {
         }
     }
 
-    /// The playbook's `env`, rendered once per run.
-    fn render_top_env(&self) -> Vec<(String, String)> {
-        self.graph.origins[0]
+    /// The playbook's `env`, rendered once per run, and what failed to render.
+    fn render_top_env(&self) -> (Vec<(String, String)>, Vec<String>) {
+        let mut problems = Vec::new();
+        let env = self.graph.origins[0]
             .env
             .iter()
-            .map(|(k, t)| (k.clone(), t.render(&self.base_scope).unwrap_or_default()))
-            .collect()
+            .map(|(k, t)| {
+                let value = t.render(&self.base_scope).unwrap_or_else(|e| {
+                    problems.push(format!("an expression failed: env.{k}: {}", e.message));
+                    String::new()
+                });
+                (k.clone(), value)
+            })
+            .collect();
+        (env, problems)
     }
 
     /// Everything a node's key needs, resolved now (expressions see the needs' results);
@@ -1245,7 +1299,7 @@ impl State<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), expr::to_text(v)))
             .collect();
-        let mut problems = Vec::new();
+        let mut problems = std::mem::take(&mut scope.problems);
         // The job's env first: what follows sees it in the `env` context.
         for (k, t) in &job.env {
             let value = t.render(&scope).unwrap_or_else(|e| {
@@ -1890,6 +1944,9 @@ struct NodeScope {
     inputs: Map<String, Value>,
     /// `jobs.<id>` in a reusable playbook's outputs.
     jobs: Map<String, Value>,
+    /// What failed to render while this scope was built (a playbook's `env`, a caller's
+    /// `with`): every node in it fails with these, as with its own expressions.
+    problems: Vec<String>,
 }
 
 impl Scope for NodeScope {

@@ -448,3 +448,73 @@ jobs:
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(ws.log("notify").contains("hook=[]"));
 }
+
+#[test]
+fn render_errors_outside_a_node_fail_instead_of_becoming_empty() {
+    // The playbook's env.
+    let ws = Ws::new(
+        "vars: { bad: 'not json' }
+env: { CONFIG: '${{ fromJSON(vars.bad) }}' }
+jobs:
+  a: { cache: false, run: 'echo \"[$CONFIG]\"' }
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = ws.node("a")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("env.CONFIG"), "{reason}");
+
+    // A caller's `with`, and a used playbook's `outputs`.
+    let ws = Ws::new(
+        "vars: { bad: 'not json' }
+jobs:
+  setup:
+    uses: lib/setup.yml
+    with: { level: '${{ fromJSON(vars.bad) }}' }
+",
+    );
+    ws.write(
+        "lib/setup.yml",
+        "inputs: { level: { default: x } }
+jobs:
+  go: { cache: false, run: 'echo ${{ inputs.level }}' }
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = ws.node("setup/go")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("with.level"), "{reason}");
+
+    ws.write(
+        "orch.yml",
+        "jobs:
+  setup: { uses: lib/setup.yml }
+  after:
+    needs: setup
+    if: always()
+    cache: false
+    run: echo 'value=${{ needs.setup.outputs.value }} ${{ needs.setup.result }}'
+",
+    );
+    ws.write(
+        "lib/setup.yml",
+        "outputs: { value: '${{ fromJSON(jobs.go.outputs.v) }}' }
+jobs:
+  go: { cache: false, run: 'echo v=oops >> \"$ORCH_OUTPUT\"' }
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("outputs.value"), "{}", stderr(&out));
+    assert!(
+        ws.log("after").contains("value= failure"),
+        "{}",
+        ws.log("after")
+    );
+}
