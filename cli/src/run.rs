@@ -251,7 +251,10 @@ impl Prepared {
             .filter_map(|(node, r)| {
                 let r = r.as_ref().filter(|r| r.cached && r.has_log)?;
                 Some(runs::CachedLog {
-                    file_name: format!("{}.log", sched::file_safe(&self.graph.nodes[node].id)),
+                    file_name: format!(
+                        "{}.log",
+                        orch_engine::runs::file_safe(&self.graph.nodes[node].id)
+                    ),
                     blob: r.cached_log,
                 })
             })

@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orch_engine::event::{Event, NodeResult, NodeStatus, Observer};
 use orch_engine::graph::Graph;
-use orch_engine::sched::file_safe;
+use orch_engine::runs::file_safe;
 use orch_engine::summary::human_duration;
 use orch_store::Backend;
 

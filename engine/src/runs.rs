@@ -7,6 +7,36 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use orch_store::{Backend, Digest};
 
 /// How many runs `runs/` keeps.
+/// A node id made safe as a file name: `/`, `%`, characters some file systems refuse and
+/// control characters are %-escaped, and a name longer than a file name may be (255
+/// bytes) keeps its start and ends with a digest of the whole id, so it stays unique.
+pub fn file_safe(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => {
+                out.push_str(&format!("%{:02X}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if out.starts_with('.') {
+        out.replace_range(0..1, "%2E");
+    }
+    // Room for `.log` and the digest.
+    const LONGEST: usize = 200;
+    if out.len() > LONGEST {
+        let mut end = LONGEST - 17;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        let digest = orch_store::Digest::of(id.as_bytes()).to_hex();
+        out = format!("{}~{}", &out[..end], &digest[..16]);
+    }
+    out
+}
+
 pub const KEEP_RUNS: usize = 50;
 
 pub struct RunDir {
@@ -237,6 +267,25 @@ fn fill_log(path: &Path, blob: Option<&Digest>, backend: &dyn Backend) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn file_safe_names() {
+        assert_eq!(
+            file_safe("test[suite=unit,target=x86_64]"),
+            "test[suite=unit,target=x86_64]"
+        );
+        assert_eq!(file_safe("setup/build"), "setup%2Fbuild");
+        assert_eq!(file_safe(".hidden"), "%2Ehidden");
+    }
+
+    #[test]
+    fn long_ids_make_names_a_file_system_takes() {
+        let long = format!("test[value={}]", "é".repeat(300));
+        let name = file_safe(&long);
+        assert!(name.len() <= 200, "{}", name.len());
+        assert_ne!(name, file_safe(&format!("{long}x")), "still unique");
+        assert!(name.starts_with("test[value=é"));
+    }
+
     use super::*;
     use std::time::Duration;
 

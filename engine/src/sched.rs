@@ -76,24 +76,6 @@ pub struct RunOutcome {
     pub db: Database,
 }
 
-/// A node id made safe as a file name: `/` and control characters are %-escaped.
-pub fn file_safe(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for c in id.chars() {
-        match c {
-            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => {
-                out.push_str(&format!("%{:02X}", c as u32))
-            }
-            c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    if out.starts_with('.') {
-        out.replace_range(0..1, "%2E");
-    }
-    out
-}
-
 struct State<'g> {
     graph: &'g Graph,
     options: &'g RunOptions,
@@ -1174,6 +1156,7 @@ impl State<'_> {
         }
         let mut scope = self.base_scope.clone();
         let spec = &self.graph.origins[origin];
+        scope.base_dir.clone_from(&spec.base_dir);
         scope.vars = Arc::new(
             spec.vars
                 .iter()
@@ -1414,7 +1397,7 @@ impl State<'_> {
         }
         env.append(&mut work.env);
         work.env = env;
-        let safe = file_safe(&spec.id);
+        let safe = crate::runs::file_safe(&spec.id);
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.scratch = self.options.scratch_dir.join(&safe);
         work.secrets = self.secrets.clone();
@@ -1944,6 +1927,9 @@ struct NodeScope {
     inputs: Map<String, Value>,
     /// `jobs.<id>` in a reusable playbook's outputs.
     jobs: Map<String, Value>,
+    /// The folder of the playbook whose expressions this scope serves (relative to the
+    /// workspace): `hashFiles` patterns start there.
+    base_dir: PathBuf,
     /// What failed to render while this scope was built (a playbook's `env`, a caller's
     /// `with`): every node in it fails with these, as with its own expressions.
     problems: Vec<String>,
@@ -1990,8 +1976,20 @@ impl Scope for NodeScope {
         Some(expr::map_property(map, property))
     }
 
+    /// Patterns are relative to the playbook the expression is written in.
     fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
-        crate::files::hash_files(&self.workspace, patterns)
+        if self.base_dir.as_os_str().is_empty() {
+            return crate::files::hash_files(&self.workspace, patterns);
+        }
+        let base = self.base_dir.display();
+        let patterns: Vec<String> = patterns
+            .iter()
+            .map(|p| match p.strip_prefix('!') {
+                Some(rest) => format!("!{base}/{}", rest.strip_prefix("./").unwrap_or(rest)),
+                None => format!("{base}/{}", p.strip_prefix("./").unwrap_or(p)),
+            })
+            .collect();
+        crate::files::hash_files(&self.workspace, &patterns)
     }
 
     fn status(&self, function: &str) -> bool {
@@ -2040,15 +2038,5 @@ mod tests {
         ] {
             assert_eq!(plain_command(shell_syntax), None, "{shell_syntax}");
         }
-    }
-
-    #[test]
-    fn file_safe_names() {
-        assert_eq!(
-            file_safe("test[suite=unit,target=x86_64]"),
-            "test[suite=unit,target=x86_64]"
-        );
-        assert_eq!(file_safe("setup/build"), "setup%2Fbuild");
-        assert_eq!(file_safe(".hidden"), "%2Ehidden");
     }
 }

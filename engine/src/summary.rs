@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 
 use crate::event::{NodeResult, NodeStatus, RunStatus};
 use crate::graph::Graph;
-use crate::sched::file_safe;
+use crate::runs::file_safe;
 
 /// What the summaries are made of.
 pub struct RunReport<'a> {

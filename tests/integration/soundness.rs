@@ -518,3 +518,42 @@ jobs:
         ws.log("after")
     );
 }
+
+#[test]
+fn hash_files_in_a_used_playbook_is_relative_to_it() {
+    let ws = Ws::new(
+        "jobs:
+  root: { cache: false, run: \"echo 'root ${{ hashFiles('lib/data.txt') }}'\" }
+  lib: { uses: lib/used.yml }
+",
+    );
+    ws.write(
+        "lib/used.yml",
+        "jobs:\n  h: { cache: false, run: \"echo 'used ${{ hashFiles('data.txt') }}'\" }\n",
+    );
+    ws.write("lib/data.txt", "data\n");
+    run_ok(&ws, &["run"]);
+    let root = ws.log("root");
+    let used = ws.log("lib%2Fh");
+    let digest = |log: &str, tag: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(tag).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let expected = digest(&root, "root ");
+    assert_eq!(expected.len(), 64, "{root}");
+    assert_eq!(digest(&used, "used "), expected, "{used}");
+}
+
+#[test]
+fn long_node_ids_still_get_their_logs() {
+    let value = "v".repeat(300);
+    let ws = Ws::new(&format!(
+        "jobs:\n  t: {{ cache: false, matrix: {{ x: [{value}] }}, run: echo hello }}\n"
+    ));
+    run_ok(&ws, &["run"]);
+    let node = &ws.summary()["nodes"][0];
+    let log = node["log"].as_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(ws.path().join(".orch").join(&log)).unwrap();
+    assert!(text.contains("hello"), "{log}: {text}");
+}
