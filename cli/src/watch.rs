@@ -16,6 +16,7 @@ use orch_engine::db::Database;
 use orch_engine::diag::Problem;
 use orch_engine::event::{NodeStatus, RunStatus};
 use orch_engine::runs;
+use orch_engine::sched::EVERYTHING;
 use orch_engine::summary::human_duration;
 use tokio::sync::watch;
 
@@ -83,12 +84,14 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     loop {
         round += 1;
         // The playbook is loaded again only when a playbook file changed.
-        let playbook_changed = loaded.as_ref().is_none_or(|p| {
-            p.graph
-                .origins
-                .iter()
-                .any(|o| changed.iter().any(|c| Path::new(c) == o.path))
-        });
+        let rescan = changed.iter().any(|c| c == EVERYTHING);
+        let playbook_changed = rescan
+            || loaded.as_ref().is_none_or(|p| {
+                p.graph
+                    .origins
+                    .iter()
+                    .any(|o| changed.iter().any(|c| Path::new(c) == o.path))
+            });
         let prepared = match loaded
             .clone()
             .filter(|_| !playbook_changed)
@@ -123,7 +126,12 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                 &orch_engine::state::stat_cache_path(&prepared.orch_dir),
             )
         });
-        database.update_paths(&changed);
+        if rescan {
+            eprintln!("watch: file events were lost; looking at every file again");
+            database.refresh_files();
+        } else {
+            database.update_paths(&changed);
+        }
         let queries_before = database.executed_queries();
 
         let run_dir = runs::create(&prepared.orch_dir)
@@ -308,8 +316,10 @@ impl Ignored {
     }
 
     fn triggers(&self, relative: &str) -> bool {
-        self.classify(&self.root.join(relative))
-            .is_some_and(|(_, t)| t)
+        relative == EVERYTHING
+            || self
+                .classify(&self.root.join(relative))
+                .is_some_and(|(_, t)| t)
     }
 }
 
@@ -318,12 +328,15 @@ fn relevant(
     ignore: &Ignored,
 ) -> Vec<(String, bool)> {
     match event {
+        // Lost events (an overflowed queue, a notifier error): any file may have changed.
+        Ok(Ok(event)) if event.need_rescan() => vec![(EVERYTHING.to_owned(), true)],
+        Ok(Err(_)) => vec![(EVERYTHING.to_owned(), true)],
         Ok(Ok(event)) if !matches!(event.kind, notify::EventKind::Access(_)) => event
             .paths
             .iter()
             .filter_map(|p| ignore.classify(p))
             .collect(),
-        _ => Vec::new(),
+        Ok(Ok(_)) | Err(_) => Vec::new(),
     }
 }
 
@@ -362,4 +375,29 @@ fn wait_for_changes(
     paths.sort();
     paths.dedup();
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_events_ask_for_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let ignore = Ignored::new(dir.path(), &[]);
+        let overflow =
+            notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert_eq!(
+            relevant(Ok(Ok(overflow)), &ignore),
+            [(EVERYTHING.to_owned(), true)]
+        );
+        let error = notify::Error::generic("inotify queue overflow");
+        assert_eq!(
+            relevant(Ok(Err(error)), &ignore),
+            [(EVERYTHING.to_owned(), true)]
+        );
+        assert!(ignore.triggers(EVERYTHING));
+        let timeout = relevant(Err(RecvTimeoutError::Timeout), &ignore);
+        assert!(timeout.is_empty());
+    }
 }

@@ -48,9 +48,14 @@ pub struct RunOptions {
     /// already told the database which files changed (watch).
     pub refresh_known_files: bool,
     /// Files that change during the run (watch): a running node that reads one is
-    /// cancelled, so the next round runs it on the new content.
+    /// cancelled, so the next round runs it on the new content. [`EVERYTHING`] stands for
+    /// every file (the watcher lost events).
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
 }
+
+/// A changed path that stands for every file of the workspace: what a watcher reports
+/// when it lost events (a queue overflow, an error), so nothing is trusted to be as it was.
+pub const EVERYTHING: &str = ".";
 
 pub struct CacheOptions {
     pub backend: Arc<dyn Backend>,
@@ -532,7 +537,8 @@ impl State<'_> {
             return false;
         };
         paths.iter().any(|path| {
-            fresh.inputs.contains_key(path)
+            path == EVERYTHING
+                || fresh.inputs.contains_key(path)
                 || fresh
                     .partial
                     .command
