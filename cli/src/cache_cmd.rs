@@ -24,13 +24,14 @@ pub(crate) enum CacheCommand {
         /// Remove entries unused for this long (e.g. 7d, 12h)
         #[arg(long, value_name = "AGE")]
         max_age: Option<String>,
+        /// Never remove entries written or used less than this long ago, so that a run
+        /// beside gc is not broken (default 10m; 0s removes whatever the limits say)
+        #[arg(long, value_name = "AGE", default_value = "10m")]
+        grace: String,
     },
     /// Remove everything
     Clear,
 }
-
-/// Entries younger than this survive `gc`, so a concurrent writer is never broken.
-const GRACE: Duration = Duration::from_secs(600);
 
 pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
     let (dir, orch_dir) = cache_dir(cli)?;
@@ -72,7 +73,11 @@ pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
             );
             Ok(u8::from(!report.removed.is_empty()))
         }
-        CacheCommand::Gc { max_size, max_age } => {
+        CacheCommand::Gc {
+            max_size,
+            max_age,
+            grace,
+        } => {
             let max_size = max_size.as_deref().map(parse_size).transpose()?;
             let max_age = max_age
                 .as_deref()
@@ -83,9 +88,11 @@ pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
             if max_size.is_none() && max_age.is_none() {
                 return Err(Problem::general("gc needs --max-size or --max-age").into());
             }
-            let report = store.gc(max_size, max_age, GRACE);
+            let grace_time: Duration = parse_duration(grace)
+                .map_err(|e| Problem::general(format!("--grace {grace}: {e}")))?;
+            let report = store.gc(max_size, max_age, grace_time);
             println!(
-                "removed {} entries ({}), kept {} ({})",
+                "removed {} entries ({}), kept {} ({}); entries used in the last {grace} are always kept (--grace)",
                 report.removed,
                 bytes(report.freed_bytes),
                 report.kept,

@@ -260,6 +260,8 @@ mod tests {
         let path = format!("{}:{}", empty.display(), bin.display());
         let env = vec![("PATH".to_owned(), path)];
         assert_eq!(resolve("orch-test-tool", &env), tool);
+        // Remembered: found again without looking (gone now, a search would not find it).
+        std::fs::remove_file(&tool).unwrap();
         assert_eq!(resolve("orch-test-tool", &env), tool, "remembered");
         // Names with a slash, names not found, and relative PATH entries are left alone.
         assert_eq!(resolve("./x", &env), PathBuf::from("./x"));

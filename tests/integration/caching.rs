@@ -334,7 +334,9 @@ fn four_processes_write_one_cache_at_once() {
             let mut rounds = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let status = Command::new(&orch)
-                    .args(["cache", "gc", "--max-size", "0", "--cache-dir", &cache_arg])
+                    // No grace: gc removes whatever it finds, under the writers' feet.
+                    .args(["cache", "gc", "--max-size", "0", "--grace", "0s"])
+                    .args(["--cache-dir", &cache_arg])
                     .current_dir(&dir)
                     .stdout(Stdio::null())
                     .status()
@@ -386,14 +388,16 @@ fn four_processes_write_one_cache_at_once() {
         "{}",
         stdout(&verify)
     );
-    // Whoever wrote each entry, a fresh workspace now hits all of them, byte for byte.
+    // Whatever gc left, a fresh workspace gets the same bytes (restored or run), and then
+    // every entry is there for the next one.
+    let cache_dir = cache.path().to_str().unwrap();
     let fresh = Ws::new(playbook);
-    assert_eq!(
-        code(&fresh.run(&["run", "--cache-dir", cache.path().to_str().unwrap()])),
-        0
-    );
-    assert_eq!(fresh.summary()["counts"]["cached"], 6);
+    assert_eq!(code(&fresh.run(&["run", "--cache-dir", cache_dir])), 0);
     assert_eq!(fresh.read("out/3.bin"), workspaces[1].read("out/3.bin"));
+    let again = Ws::new(playbook);
+    assert_eq!(code(&again.run(&["run", "--cache-dir", cache_dir])), 0);
+    assert_eq!(again.summary()["counts"]["cached"], 6);
+    assert_eq!(again.read("out/3.bin"), workspaces[1].read("out/3.bin"));
 }
 
 fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
@@ -474,14 +478,42 @@ fn verify_reports_damage() {
     );
 }
 
+/// SIGKILL to every process of session `sid` at once; returns their pids.
+fn kill_session(sid: u32) -> Vec<u32> {
+    let in_session = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            // After the command's `)`: state, ppid, pgrp, session.
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(3))
+                .is_some_and(|session| session == sid.to_string())
+        })
+    };
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| in_session(*pid))
+        .collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg("-9")
+            .args(pids.iter().map(u32::to_string))
+            .status();
+    }
+    pids
+}
+
 #[test]
 fn a_killed_run_leaves_a_valid_cache() {
     let ws = Ws::new(
         "jobs:\n  big:\n    matrix: { i: [1, 2, 3, 4] }\n    outputs: ['big${{ matrix.i }}.bin']\n    run: 'head -c 3000000 /dev/zero | tr \"\\0\" \"${{ matrix.i }}\" > big${{ matrix.i }}.bin'\n    inputs: []\n",
     );
     // Twenty kills at moments spread over a run's life: before, during and after stores.
+    // Each kills orch *and* its jobs at once, as a lost machine would: orch runs in a
+    // session of its own (`setsid`), and every process of that session gets SIGKILL.
     for delay in (0..20u64).map(|i| 20 + (i * 37) % 400) {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        let mut child = Command::new("setsid")
+            .arg(assert_cmd::cargo::cargo_bin("orch"))
             .args(["run", "-j", "2"])
             .current_dir(ws.path())
             .env("CI", "true")
@@ -490,8 +522,17 @@ fn a_killed_run_leaves_a_valid_cache() {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay));
-        let _ = child.kill();
+        let killed = kill_session(child.id());
         let _ = child.wait();
+        // Killed processes are gone once reaped (their parent died with them).
+        let gone = |pid: &u32| !crate::harness::alive(*pid);
+        for _ in 0..100 {
+            if killed.iter().all(gone) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(killed.iter().all(gone), "{killed:?} outlived the kill");
     }
     let verify = ws.run(&["cache", "verify"]);
     assert!(
@@ -530,6 +571,12 @@ fn cache_stats_gc_clear_and_privacy() {
     // Everything is younger than the grace period: gc keeps it.
     let gc = stdout(&ws.run(&["cache", "gc", "--max-size", "0"]));
     assert!(gc.starts_with("removed 0 entries"), "{gc}");
+    assert!(gc.contains("used in the last 10m are always kept"), "{gc}");
+    // Without the grace, the size limit removes everything.
+    let gc = stdout(&ws.run(&["cache", "gc", "--max-size", "0", "--grace", "0s"]));
+    assert!(!gc.starts_with("removed 0 entries"), "{gc}");
+    assert!(stdout(&ws.run(&["cache", "stats"])).contains("records    0"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
     assert_eq!(code(&ws.run(&["cache", "gc", "--max-size", "lots"])), 2);
     assert_eq!(code(&ws.run(&["cache", "clear"])), 0);
     assert!(stdout(&ws.run(&["cache", "stats"])).contains("records    0"));

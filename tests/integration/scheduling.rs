@@ -22,29 +22,50 @@ fn needs_order_and_parallelism() {
     assert_eq!(ws.read("last.txt"), "made\n");
 }
 
+/// Each node notes its start and end in one file; the most nodes seen running at once.
+const NOTE_OVERLAP: &str = "echo start >> events; sleep 0.4; echo end >> events";
+
+fn most_at_once(ws: &Ws) -> usize {
+    let (mut running, mut most) = (0usize, 0usize);
+    for line in ws.read("events").lines() {
+        if line == "start" {
+            running += 1;
+            most = most.max(running);
+        } else {
+            running -= 1;
+        }
+    }
+    most
+}
+
 #[test]
 fn jobs_limit_is_respected() {
-    // With -j 1 the barrier can never be met: proof that only one node runs at a time.
-    let ws = Ws::new(
-        "jobs:\n  l: { script: b.sh, args: [l, r], timeout: 3s }\n  r: { script: b.sh, args: [r, l], timeout: 3s }\n",
-    );
-    ws.write("b.sh", BARRIER);
-    let out = ws.run(&["run", "-j", "1", "--keep-going"]);
-    assert_eq!(code(&out), 1);
+    let ws = Ws::new(&format!(
+        "jobs:\n  a: {{ cache: false, run: '{NOTE_OVERLAP}' }}\n  b: {{ cache: false, run: '{NOTE_OVERLAP}' }}\n  c: {{ cache: false, run: '{NOTE_OVERLAP}' }}\n"
+    ));
+    let out = ws.run(&["run", "-j", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(most_at_once(&ws), 1);
+    // The same check sees concurrency when it is allowed.
+    std::fs::remove_file(ws.path().join("events")).unwrap();
+    assert_eq!(code(&ws.run(&["run", "-j", "3"])), 0);
+    assert!(most_at_once(&ws) >= 2, "{}", ws.read("events"));
 }
 
 #[test]
 fn max_parallel_limits_a_matrix() {
-    let ws = Ws::new(
+    let ws = Ws::new(&format!(
         "jobs:
   m:
-    matrix: { i: [1, 2, 3, 4] }
-    strategy: { max-parallel: 1 }
-    run: 'mkdir lock || { echo overlap; exit 1; }; sleep 0.1; rmdir lock'
-",
-    );
+    matrix: {{ i: [1, 2, 3, 4] }}
+    strategy: {{ max-parallel: 2 }}
+    cache: false
+    run: '{NOTE_OVERLAP}'
+"
+    ));
     let out = ws.run(&["run", "-j", "4"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(most_at_once(&ws), 2, "{}", ws.read("events"));
 }
 
 #[test]
