@@ -156,6 +156,80 @@ impl KeyComponents {
     }
 }
 
+/// A note, kept in the cache beside each stored result, of the host that produced it: a
+/// record (no files; the platform and each tool's digest as outputs) under a key over
+/// everything but the host, in a domain of its own so that it never names a node's
+/// record. A miss reads it to say when the result it lacks exists for another host.
+pub struct HostNote {
+    pub key: Digest,
+    pub record: orch_store::ActionResult,
+}
+
+const HOST_NOTE: &str = "host-note";
+
+impl HostNote {
+    pub fn of(partial: &KeyComponents, inputs: &BTreeMap<String, Digest>) -> Self {
+        let hostless = KeyComponents {
+            platform: String::new(),
+            tools: BTreeMap::new(),
+            ..partial.clone()
+        };
+        let mut bytes = b"orch-host-note\0".to_vec();
+        bytes.extend_from_slice(&KeyView::new(&hostless, inputs).digest().0);
+        let mut outputs = vec![("platform".to_owned(), partial.platform.clone())];
+        outputs.extend(
+            partial
+                .tools
+                .iter()
+                .map(|(name, digest)| (format!("tool {name}"), digest.to_hex())),
+        );
+        HostNote {
+            key: Digest::of(&bytes),
+            record: orch_store::ActionResult {
+                orch_version: HOST_NOTE.to_owned(),
+                exit_code: 0,
+                duration_ms: 0,
+                log: None,
+                files: Vec::new(),
+                outputs,
+                summary: String::new(),
+                result_digest: Digest::default(),
+            },
+        }
+    }
+
+    /// Why `found` (the note in the cache) is not this host, in words; `None` when it is.
+    pub fn differs(&self, found: &orch_store::ActionResult) -> Option<String> {
+        if found.orch_version != HOST_NOTE {
+            return None;
+        }
+        let value = |record: &orch_store::ActionResult, name: &str| {
+            record
+                .outputs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (here, there) = (value(&self.record, "platform"), value(found, "platform"));
+        if here != there {
+            return Some(format!(
+                "the cache holds this node's result from another platform ({}, here {})",
+                there.unwrap_or_default(),
+                here.unwrap_or_default()
+            ));
+        }
+        self.record
+            .outputs
+            .iter()
+            .chain(&found.outputs)
+            .find_map(|(name, _)| {
+                let tool = name.strip_prefix("tool ")?;
+                (value(&self.record, name) != value(found, name))
+                    .then(|| format!("the cache holds this node's result made with another {tool}"))
+            })
+    }
+}
+
 pub fn short(digest: &Digest) -> String {
     digest.to_hex()[..12].to_owned()
 }
@@ -290,6 +364,31 @@ mod tests {
             digest.to_hex(),
             "26df50094156813411256c81c92517af091b7925a53f6832f7a013ab8ce7e616"
         );
+    }
+
+    #[test]
+    fn host_notes_name_the_other_host() {
+        let mac = KeyComponents {
+            platform: "macos-aarch64".into(),
+            ..base()
+        };
+        let linux = KeyComponents {
+            platform: "linux-x86_64".into(),
+            ..base()
+        };
+        let (there, here) = (
+            HostNote::of(&mac, &mac.inputs),
+            HostNote::of(&linux, &linux.inputs),
+        );
+        assert_eq!(there.key, here.key, "one note key for every host");
+        assert_ne!(here.key, linux.digest(), "never a node's key");
+        assert_eq!(
+            here.differs(&there.record).as_deref(),
+            Some(
+                "the cache holds this node's result from another platform (macos-aarch64, here linux-x86_64)"
+            )
+        );
+        assert_eq!(here.differs(&here.record), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatu
 use crate::expr::{self, Expr, Scope, Template};
 use crate::graph::{Body, Graph, Uses};
 use crate::inputs;
-use crate::key::{KEY_VERSION, KeyComponents, KeyView};
+use crate::key::{HostNote, KEY_VERSION, KeyComponents, KeyView};
 use crate::mask::Secrets;
 use crate::outputs;
 use crate::playbook::Shell;
@@ -936,14 +936,28 @@ impl State<'_> {
                         Err(why) => miss(format!("cached outputs could not be restored: {why}")),
                     }
                 }
-                Ok(None) => miss(
-                    since_last(&id)
-                        .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
-                ),
+                Ok(None) => {
+                    // A node this workspace never ran may have a result from another
+                    // host: say so rather than "no previous run".
+                    let elsewhere = last_keys.key(&id).is_none().then(|| {
+                        let note = HostNote::of(&partial, &inputs);
+                        let found = backend.get_action(&note.key).ok().flatten()?;
+                        note.differs(&found)
+                    });
+                    let elsewhere = elsewhere.flatten();
+                    miss(
+                        elsewhere
+                            .or_else(|| since_last(&id))
+                            .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
+                    )
+                }
                 Err(e) => miss(format!("the cache could not be read: {e}")),
             }
         };
         let why = verdict.and_then(|r| r.why);
+        if work.store && !self.options.plan {
+            work.host_note = Some(HostNote::of(&partial, &inputs));
+        }
         work.why.clone_from(&why);
         self.options.plan.then(|| NodeResult {
             plan: Some(PlanAction::Run),
@@ -1378,6 +1392,7 @@ impl State<'_> {
             backend: None,
             store: false,
             key_inputs: None,
+            host_note: None,
         }
     }
 
@@ -1465,6 +1480,8 @@ struct NodeWork {
     store: bool,
     /// The input digests the key was made of, checked again before the result is stored.
     key_inputs: Option<KeyInputs>,
+    /// Stored beside the result: which host produced it.
+    host_note: Option<HostNote>,
 }
 
 impl NodeWork {
@@ -1604,6 +1621,7 @@ impl NodeWork {
         let exit_code = result.exit_code.unwrap_or(0);
         let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
         let key_inputs = self.key_inputs.clone();
+        let host_note = self.host_note.as_ref().map(|n| (n.key, n.record.clone()));
         let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
             let unique = || {
                 Digest::of(
@@ -1659,6 +1677,10 @@ impl NodeWork {
                 backend
                     .put_action(&key, &record)
                     .map_err(|e| (digest, format!("the result was not cached: {e}")))?;
+                if let Some((note_key, note)) = &host_note {
+                    // Only words for other hosts' misses: a failure here costs nothing.
+                    let _ = backend.put_action(note_key, note);
+                }
             }
             Ok(digest)
         })

@@ -133,18 +133,6 @@ fn the_interpreter_and_declared_tools_are_in_the_key() {
     assert_eq!(ws.read("tooled.txt"), "tool two\n");
 }
 
-/// The one file under a cache folder (`ac/` holds one record after one node ran).
-fn only_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut found = Vec::new();
-    for shard in std::fs::read_dir(dir).unwrap() {
-        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            found.push(entry.unwrap().path());
-        }
-    }
-    assert_eq!(found.len(), 1, "{found:?}");
-    found.remove(0)
-}
-
 #[test]
 fn every_damaged_byte_of_a_record_is_a_miss() {
     let ws = Ws::new(
@@ -158,7 +146,12 @@ fn every_damaged_byte_of_a_record_is_a_miss() {
 ",
     );
     run_ok(&ws, &["run"]);
-    let record = only_file(&ws.path().join(".orch/cache/ac"));
+    let key = ws.node("g")["key"].as_str().unwrap().to_owned();
+    let record = ws
+        .path()
+        .join(".orch/cache/ac")
+        .join(&key[..2])
+        .join(&key[2..]);
     let good = std::fs::read(&record).unwrap();
     for at in 0..good.len() {
         let mut damaged = good.clone();
@@ -556,4 +549,33 @@ fn long_node_ids_still_get_their_logs() {
     let log = node["log"].as_str().unwrap().to_owned();
     let text = std::fs::read_to_string(ws.path().join(".orch").join(&log)).unwrap();
     assert!(text.contains("hello"), "{log}: {text}");
+}
+
+#[test]
+fn a_miss_says_when_the_shared_cache_holds_another_hosts_result() {
+    let playbook = "jobs:\n  t: { inputs: [], shell: 'orch-test-interp {0}', run: anything }\n";
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let first = Ws::new(playbook);
+    let path = tool(&first, "orch-test-interp", "echo one");
+    let out = first
+        .cmd(&["run", "--cache-dir", cache_dir])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Another runner, with another interpreter under the same name, has no run of its own.
+    let second = Ws::new(playbook);
+    let path = tool(&second, "orch-test-interp", "echo two");
+    let out = second
+        .cmd(&["run", "--cache-dir", cache_dir])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!second.cached("t"));
+    assert_eq!(
+        second.why("t"),
+        "the cache holds this node's result made with another orch-test-interp"
+    );
 }
