@@ -13,6 +13,16 @@ pub fn is_literal(pattern: &str) -> bool {
     !pattern.contains(GLOB_CHARS) && !pattern.starts_with('!')
 }
 
+/// A relative path already in normal form (`a/b/c`: no `.`, `..`, empty or leading `/`
+/// parts), as orch writes paths into keys and records.
+pub fn is_plain_relative(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('/')
+        && text
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 /// Folders never considered part of the workspace's files.
 pub const ALWAYS_SKIPPED: &[&str] = &[".git", ".orch"];
 

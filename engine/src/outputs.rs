@@ -216,31 +216,32 @@ impl<'a> Owned<'a> {
 /// Why a record's file must not be written, if it must not: outside the workspace, under
 /// `.git/` or `.orch/`, not one of the node's declared outputs, or a link out.
 fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, String> {
-    let Some(relative) = normalize(Path::new(&file.path)).filter(|p| !p.as_os_str().is_empty())
-    else {
+    // orch writes plain relative paths only: anything else is not its record.
+    if !crate::files::is_plain_relative(&file.path) {
         return Ok(Some(format!(
             "the record names {} outside the workspace",
             file.path
         )));
-    };
-    if relative.components().any(|c| {
-        crate::files::ALWAYS_SKIPPED
-            .iter()
-            .any(|s| c.as_os_str() == *s)
-    }) {
+    }
+    if file
+        .path
+        .split('/')
+        .any(|part| crate::files::ALWAYS_SKIPPED.contains(&part))
+    {
         return Ok(Some(format!(
             "the record names {}, inside .git/ or .orch/",
             file.path
         )));
     }
-    if !owned.covers(&relative.to_string_lossy())? {
+    if !owned.covers(&file.path)? {
         return Ok(Some(format!(
             "the record names {}, which the node's outputs do not declare",
             file.path
         )));
     }
+    let relative = Path::new(&file.path);
     if let Some(target) = &file.symlink
-        && !link_stays_inside(&relative, target)
+        && !link_stays_inside(relative, target)
     {
         return Ok(Some(format!(
             "{} would link out of the workspace ({target})",
@@ -256,7 +257,8 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, S
 /// (an `Err` starting with "refused"), as is writing through a symlinked folder. A blob
 /// that is missing or does not verify, or something in the way that is not a file (a
 /// folder is never removed), fails the restore too. Files inside a declared output folder
-/// that the record does not hold are removed: a clean run would not have them.
+/// that the record does not hold are removed when `sweep` (the record is not the one this
+/// workspace last had for the node): a clean run would not have them.
 ///
 /// `current` answers a file's present content: a file that already holds the cached
 /// content is left alone. Returns whether anything in the workspace was written.
@@ -264,6 +266,7 @@ pub fn restore(
     workspace: &Path,
     files: &[OutputFile],
     declared: &[String],
+    sweep: bool,
     backend: &dyn Backend,
     current: &CurrentFile<'_>,
 ) -> Result<bool, String> {
@@ -273,7 +276,7 @@ pub fn restore(
             return Err(format!("refused: {why}"));
         }
     }
-    let mut wrote = remove_strays(workspace, files, &mut owned)?;
+    let mut wrote = sweep && remove_strays(workspace, files, &mut owned)?;
     // Most hits find their outputs in place (a no-op run): that costs a stat each, and
     // nothing is written, so no folder needs checking.
     let stale: Vec<&OutputFile> = files
@@ -426,6 +429,7 @@ mod tests {
                 &ws,
                 &files,
                 &["out".into(), "*.log".into()],
+                true,
                 &store,
                 &|_| None
             )
@@ -469,6 +473,7 @@ mod tests {
                     &ws,
                     std::slice::from_ref(&bad),
                     &everything,
+                    true,
                     &store,
                     &|_| None
                 )
@@ -487,6 +492,7 @@ mod tests {
                 &ws,
                 &[file("door/x.txt", None)],
                 &everything,
+                true,
                 &store,
                 &|_| None
             )

@@ -125,7 +125,9 @@ struct State<'g> {
     /// `Graph::transitive_needs`: whose results each job's keys hold.
     all_needs: Vec<Vec<usize>>,
     /// Interpreter and tool digests by (program, the node's PATH), found once per run.
-    tool_memo: std::cell::RefCell<HashMap<(String, Option<String>), Digest>>,
+    tool_memo: std::cell::RefCell<Vec<(String, Option<String>, Digest)>>,
+    /// `key::platform()`, once.
+    platform: String,
     /// Problems that belong to no node (a reusable playbook's `outputs`), shown at the end.
     warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
@@ -186,6 +188,7 @@ pub async fn execute(
         env_cache: Vec::new(),
         all_needs: graph.transitive_needs(),
         tool_memo: Default::default(),
+        platform: crate::key::platform(),
         path_checks: Default::default(),
         warnings: Vec::new(),
         pattern_memo: Default::default(),
@@ -719,7 +722,7 @@ impl State<'_> {
             inputs: BTreeMap::new(),
             env_inputs,
             outputs: work.outputs.clone(),
-            platform: crate::key::platform(),
+            platform: self.platform.clone(),
             tools: self.tool_digests(work, &job.tools),
             needs,
         }
@@ -762,28 +765,33 @@ impl State<'_> {
     /// the run). A program that is not found has a digest of its own, so it appearing later
     /// is a change.
     fn tool_digests(&self, work: &NodeWork, tools: &[String]) -> BTreeMap<String, Digest> {
-        let interpreter = work.shell.command_line("").into_iter().next();
-        let mut memo = self.tool_memo.borrow_mut();
-        interpreter
+        let path = work
+            .env
             .iter()
-            .chain(tools)
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let mut memo = self.tool_memo.borrow_mut();
+        std::iter::once(work.shell.program())
+            .chain(tools.iter().map(String::as_str))
             .map(|name| {
-                let path = work
-                    .env
+                // A few entries per run: found by comparison, without building a key.
+                let known = memo
                     .iter()
-                    .rev()
-                    .find(|(k, _)| k == "PATH")
-                    .map(|(_, v)| v.clone());
-                let digest = *memo.entry((name.clone(), path)).or_insert_with(|| {
+                    .find(|(n, p, _)| n == name && p.as_deref() == path)
+                    .map(|(_, _, d)| *d);
+                let digest = known.unwrap_or_else(|| {
                     let found = process::resolve(name, &work.env);
-                    found
+                    let digest = found
                         .is_absolute()
                         .then(|| std::fs::canonicalize(&found).ok())
                         .flatten()
                         .and_then(|real| self.db.current_digest(&real.to_string_lossy()))
-                        .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()))
+                        .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()));
+                    memo.push((name.to_owned(), path.map(str::to_owned), digest));
+                    digest
                 });
-                (name.clone(), digest)
+                (name.to_owned(), digest)
             })
             .collect()
     }
@@ -921,6 +929,8 @@ impl State<'_> {
                         &self.options.workspace,
                         &record.files,
                         &work.outputs,
+                        // The record this workspace last had for the node left no strays.
+                        last_keys.key(&id) != Some(key),
                         backend.as_ref(),
                         &|path| self.db.current_file(path),
                     ) {

@@ -99,42 +99,52 @@ pub fn path_refusal(
     checked: &mut CheckedFolders,
 ) -> Option<String> {
     let text = pattern.strip_prefix('!').unwrap_or(pattern);
-    let path = Path::new(text);
-    let Some(normal) = crate::graph::normalize(path).filter(|_| !path.is_absolute()) else {
-        return Some(format!("`{pattern}` is outside the workspace"));
-    };
-    let literal: std::path::PathBuf = normal
-        .components()
-        .take_while(|c| {
-            !c.as_os_str()
-                .to_string_lossy()
-                .contains(crate::files::GLOB_CHARS)
-        })
-        .collect();
-    let is_glob = literal != normal;
-    let folder = if whole_path_is_folder || is_glob {
-        literal
+    let text = text.strip_prefix("./").unwrap_or(text);
+    // Most paths are plain already (`in/3.txt`): taken as text, without building paths.
+    let normalized;
+    let normal: &str = if crate::files::is_plain_relative(text) {
+        text
     } else {
-        normal.parent().map(Path::to_path_buf).unwrap_or_default()
+        let path = Path::new(text);
+        let Some(normal) = crate::graph::normalize(path).filter(|_| !path.is_absolute()) else {
+            return Some(format!("`{pattern}` is outside the workspace"));
+        };
+        normalized = normal.to_string_lossy().into_owned();
+        &normalized
     };
-    if folder.as_os_str().is_empty() {
+    // The literal folders before the first glob, the path itself, or the path's folder.
+    let parts: Vec<&str> = normal.split('/').filter(|p| !p.is_empty()).collect();
+    let literal = parts
+        .iter()
+        .position(|part| part.contains(crate::files::GLOB_CHARS));
+    let folder = match literal {
+        Some(at) => &parts[..at],
+        None if whole_path_is_folder => &parts[..],
+        None => &parts[..parts.len().saturating_sub(1)],
+    };
+    if folder.is_empty() {
         return None;
     }
-    let inside = *checked.entry(folder.clone()).or_insert_with(|| {
-        let full = workspace.join(&folder);
-        let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
-        match (
-            std::fs::canonicalize(workspace),
-            std::fs::canonicalize(existing),
-        ) {
-            (Ok(root), Ok(real)) => real.starts_with(root),
-            _ => true,
+    let folder = folder.join("/");
+    let inside = match checked.get(Path::new(&folder)) {
+        Some(known) => *known,
+        None => {
+            let full = workspace.join(&folder);
+            let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
+            let inside = match (
+                std::fs::canonicalize(workspace),
+                std::fs::canonicalize(existing),
+            ) {
+                (Ok(root), Ok(real)) => real.starts_with(root),
+                _ => true,
+            };
+            checked.insert(std::path::PathBuf::from(&folder), inside);
+            inside
         }
-    });
+    };
     (!inside).then(|| {
         format!(
-            "`{pattern}` lies outside the workspace: {} resolves outside it through a symbolic link",
-            folder.display()
+            "`{pattern}` lies outside the workspace: {folder} resolves outside it through a symbolic link"
         )
     })
 }

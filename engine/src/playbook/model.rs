@@ -113,6 +113,18 @@ impl Shell {
         })
     }
 
+    /// The program that interprets the node's scripts (a template's first word).
+    pub fn program(&self) -> &str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Sh => "sh",
+            Shell::Python => "python3",
+            Shell::Pwsh => "pwsh",
+            Shell::Node => "node",
+            Shell::Template(template) => template.split_whitespace().next().unwrap_or_default(),
+        }
+    }
+
     /// The program and arguments that run `script_file`.
     pub fn command_line(&self, script_file: &str) -> Vec<String> {
         let fixed: &[&str] = match self {
