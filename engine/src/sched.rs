@@ -744,12 +744,20 @@ impl State<'_> {
                 let path = db::literal_path(pattern);
                 let folder = path.strip_suffix("/**").unwrap_or(path);
                 if !folder.contains(crate::files::GLOB_CHARS) {
-                    let under = format!("{folder}/");
+                    // The file itself, or the first path after it that lies under it.
+                    let under = |k: &String| {
+                        k.len() > folder.len()
+                            && k.starts_with(folder)
+                            && k.as_bytes()[folder.len()] == b'/'
+                    };
                     return !inputs.contains_key(folder)
                         && !inputs
-                            .range(under.clone()..)
-                            .next()
-                            .is_some_and(|(k, _)| k.starts_with(&under));
+                            .range::<str, _>((
+                                std::ops::Bound::Excluded(folder),
+                                std::ops::Bound::Unbounded,
+                            ))
+                            .take_while(|(k, _)| k.starts_with(folder))
+                            .any(|(k, _)| under(k));
                 }
                 let matcher = compiled.entry((*pattern).clone()).or_insert_with(|| {
                     crate::files::Patterns::new(std::slice::from_ref(pattern))

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use orch_store::{ActionResult, Digest, decode_record};
+use orch_store::{ActionResult, Digest, decode_kept_record};
 
 use crate::key::{KeyComponents, KeyView};
 
@@ -154,7 +154,8 @@ impl LastKeys {
     /// The result found under the node's key at its last run, if `key` is still its key.
     pub fn record(&self, id: &str, key: &Digest) -> Option<ActionResult> {
         let entry = self.entry(id).filter(|e| e.key == *key)?;
-        decode_record(&self.bytes[entry.record.clone()])
+        // The whole file's checksum covered this record when it was loaded.
+        decode_kept_record(&self.bytes[entry.record.clone()])
     }
 
     fn record_bytes(&self, id: &str) -> &[u8] {

@@ -112,24 +112,21 @@ pub fn path_refusal(
         normalized = normal.to_string_lossy().into_owned();
         &normalized
     };
-    // The literal folders before the first glob, the path itself, or the path's folder.
-    let parts: Vec<&str> = normal.split('/').filter(|p| !p.is_empty()).collect();
-    let literal = parts
-        .iter()
-        .position(|part| part.contains(crate::files::GLOB_CHARS));
-    let folder = match literal {
-        Some(at) => &parts[..at],
-        None if whole_path_is_folder => &parts[..],
-        None => &parts[..parts.len().saturating_sub(1)],
+    // The literal folders before the first glob, the path itself, or the path's folder,
+    // as a slice of the text.
+    let end = match normal.find(crate::files::GLOB_CHARS) {
+        Some(at) => normal[..at].rfind('/').unwrap_or(0),
+        None if whole_path_is_folder => normal.len(),
+        None => normal.rfind('/').unwrap_or(0),
     };
+    let folder = normal[..end].trim_end_matches('/');
     if folder.is_empty() {
         return None;
     }
-    let folder = folder.join("/");
-    let inside = match checked.get(Path::new(&folder)) {
+    let inside = match checked.get(Path::new(folder)) {
         Some(known) => *known,
         None => {
-            let full = workspace.join(&folder);
+            let full = workspace.join(folder);
             let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
             let inside = match (
                 std::fs::canonicalize(workspace),
@@ -138,7 +135,7 @@ pub fn path_refusal(
                 (Ok(root), Ok(real)) => real.starts_with(root),
                 _ => true,
             };
-            checked.insert(std::path::PathBuf::from(&folder), inside);
+            checked.insert(std::path::PathBuf::from(folder), inside);
             inside
         }
     };

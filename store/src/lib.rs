@@ -21,7 +21,9 @@ mod sealed;
 
 pub use digest::Digest;
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file, open_folder};
-pub use record::{ActionResult, FORMAT_VERSION, OutputFile, decode_record, encode_record};
+pub use record::{
+    ActionResult, FORMAT_VERSION, OutputFile, decode_kept_record, decode_record, encode_record,
+};
 pub use sealed::{seal, unseal};
 
 use std::io::Read;

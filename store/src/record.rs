@@ -52,7 +52,17 @@ pub fn encode_record(result: &ActionResult) -> Vec<u8> {
 
 /// `None` for anything that is not a whole record of this format version.
 pub fn decode_record(bytes: &[u8]) -> Option<ActionResult> {
-    let body = crate::unseal(bytes)?.strip_prefix(MAGIC.as_slice())?;
+    decode_body(crate::unseal(bytes)?)
+}
+
+/// A record kept inside a file whose own checksum was verified when it was read (the key
+/// state remembers records so): its checksum is not computed a second time.
+pub fn decode_kept_record(bytes: &[u8]) -> Option<ActionResult> {
+    decode_body(bytes.get(..bytes.len().checked_sub(32)?)?)
+}
+
+fn decode_body(bytes: &[u8]) -> Option<ActionResult> {
+    let body = bytes.strip_prefix(MAGIC.as_slice())?;
     let (version, body) = body.split_first_chunk::<4>()?;
     if u32::from_le_bytes(*version) != FORMAT_VERSION {
         return None;
