@@ -251,14 +251,16 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, S
     Ok(None)
 }
 
-/// Puts a cached result's files back. Every recorded path is checked first, so a refused
+/// Puts a cached result's files back. With `first_here` (not the record this workspace
+/// last restored for the node under the same key, whose checks depend only on the record
+/// and the declared outputs, which are in the key), every recorded path is checked first, so a refused
 /// record writes nothing: a path outside the workspace, under `.git/` or `.orch/`, not
 /// matched by the node's own `declared` outputs, or a link out of the workspace is refused
 /// (an `Err` starting with "refused"), as is writing through a symlinked folder. A blob
 /// that is missing or does not verify, or something in the way that is not a file (a
 /// folder is never removed), fails the restore too. Files inside a declared output folder
-/// that the record does not hold are removed when `sweep` (the record is not the one this
-/// workspace last had for the node): a clean run would not have them.
+/// that the record does not hold are removed (`first_here` too): a clean run would not
+/// have them.
 ///
 /// `current` answers a file's present content: a file that already holds the cached
 /// content is left alone. Returns whether anything in the workspace was written.
@@ -266,17 +268,20 @@ pub fn restore(
     workspace: &Path,
     files: &[OutputFile],
     declared: &[String],
-    sweep: bool,
+    first_here: bool,
     backend: &dyn Backend,
     current: &CurrentFile<'_>,
 ) -> Result<bool, String> {
-    let mut owned = Owned::new(declared);
-    for file in files {
-        if let Some(why) = refusal(file, &mut owned)? {
-            return Err(format!("refused: {why}"));
+    let mut wrote = false;
+    if first_here {
+        let mut owned = Owned::new(declared);
+        for file in files {
+            if let Some(why) = refusal(file, &mut owned)? {
+                return Err(format!("refused: {why}"));
+            }
         }
+        wrote = remove_strays(workspace, files, &mut owned)?;
     }
-    let mut wrote = sweep && remove_strays(workspace, files, &mut owned)?;
     // Most hits find their outputs in place (a no-op run): that costs a stat each, and
     // nothing is written, so no folder needs checking.
     let stale: Vec<&OutputFile> = files

@@ -937,8 +937,9 @@ impl State<'_> {
                         &self.options.workspace,
                         &record.files,
                         &work.outputs,
-                        // The record this workspace last had for the node left no strays.
-                        last_keys.key(&id) != Some(key),
+                        // The record remembered under this very key passed every check
+                        // when it was restored here, and left no strays.
+                        !matches!(remember, RecordUpdate::Keep),
                         backend.as_ref(),
                         &|path| self.db.current_file(path),
                     ) {

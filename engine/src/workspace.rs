@@ -85,7 +85,7 @@ pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), P
 
 /// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
 /// stays inside the workspace once its links are resolved.
-pub type CheckedFolders = std::collections::HashMap<std::path::PathBuf, bool>;
+pub type CheckedFolders = std::collections::HashMap<String, bool>;
 
 /// Why a workspace-relative path or glob (a leading `!` aside) must not be used, if it
 /// must not: it leaves the workspace as written, or the folder it lies in (for a glob, its
@@ -123,7 +123,7 @@ pub fn path_refusal(
     if folder.is_empty() {
         return None;
     }
-    let inside = match checked.get(Path::new(folder)) {
+    let inside = match checked.get(folder) {
         Some(known) => *known,
         None => {
             let full = workspace.join(folder);
@@ -135,7 +135,7 @@ pub fn path_refusal(
                 (Ok(root), Ok(real)) => real.starts_with(root),
                 _ => true,
             };
-            checked.insert(std::path::PathBuf::from(folder), inside);
+            checked.insert(folder.to_owned(), inside);
             inside
         }
     };
