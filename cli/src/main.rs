@@ -1,6 +1,22 @@
 //! The `orch` command: arguments → one function per command. All decisions live in
 //! orch-engine; this crate parses, prints and exits.
 
+/// `println!` that ignores a reader gone away: `orch run | head` goes on with its jobs.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr, for the same reason.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cache_cmd;
 mod graph_out;
 mod report;
@@ -100,7 +116,7 @@ enum Command {
         /// Set a var (repeatable)
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
-        /// Set a matrix axis's values for the targeted jobs
+        /// Replace the values of a matrix axis, in the jobs that have it (of the targets, when named)
         #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
         matrix: Vec<String>,
     },
@@ -116,6 +132,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A command that only prints ends quietly when its reader goes away (`orch plan |
+    // head -1`), as every Unix tool does. `run` and `watch` keep going without their
+    // reader: their jobs and summaries matter more than the output.
+    if !matches!(cli.command, Command::Run(_) | Command::Watch(_)) {
+        end_quietly_on_closed_pipe();
+    }
     let color = cli.color;
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -123,6 +145,16 @@ fn main() -> ExitCode {
             report::load_error(&error, color);
             ExitCode::from(2)
         }
+    }
+}
+
+/// The default action for SIGPIPE (Rust ignores it, so a write to a closed pipe panics).
+#[allow(unsafe_code)]
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default touches no Rust state; it runs
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

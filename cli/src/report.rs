@@ -59,8 +59,11 @@ pub(crate) fn problem(problem: &Problem, color: Color) {
     let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
     let mut out = String::new();
     match handler.render_report(&mut out, &report) {
-        Ok(()) => eprint!("{out}"),
-        Err(_) => eprintln!("error: {problem}"),
+        Ok(()) => {
+            use std::io::Write as _;
+            let _ = write!(std::io::stderr(), "{out}");
+        }
+        Err(_) => tell!("error: {problem}"),
     }
 }
 
@@ -69,6 +72,6 @@ pub(crate) fn load_error(error: &LoadError, color: Color) {
         problem(p, color);
     }
     if error.problems.len() > 1 {
-        eprintln!("{} problems found; nothing was run", error.problems.len());
+        tell!("{} problems found; nothing was run", error.problems.len());
     }
 }

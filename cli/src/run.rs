@@ -28,7 +28,7 @@ pub(crate) struct Selection {
     /// Set a var (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
-    /// Set a matrix axis's values for the targeted jobs (repeatable)
+    /// Replace the values of a matrix axis, in the jobs that have it (of the targets, when named; repeatable)
     #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
     matrix: Vec<String>,
     /// Use a profile's vars and targets
@@ -82,7 +82,7 @@ pub(crate) struct ExplainArgs {
     /// Set a var (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
-    /// Set a matrix axis's values (repeatable)
+    /// Replace the values of a matrix axis, in the jobs that have it (repeatable)
     #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
     matrix: Vec<String>,
     /// Use a profile's vars
@@ -137,7 +137,7 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
     let store: Arc<dyn Backend> = match LocalStore::open_with_mode(&cache_dir, group) {
         Ok(store) => Arc::new(store),
         Err(e) => {
-            eprintln!(
+            tell!(
                 "warning: the cache is off for this run: cannot open {}: {e}",
                 cache_dir.display()
             );
@@ -272,20 +272,20 @@ impl Prepared {
             self.store.as_ref(),
         );
         if let Err(e) = state::save_keys(&self.orch_dir, &outcome.last_keys, &outcome.fresh_keys) {
-            eprintln!("warning: cannot save node keys: {e}");
+            tell!("warning: cannot save node keys: {e}");
         }
         let report = self.report(run_dir, outcome, duration);
         let json = run_dir.path.join("summary.json");
         if let Err(e) = std::fs::File::create(&json).and_then(|f| report.write_json(f)) {
-            eprintln!("warning: cannot write {}: {e}", json.display());
+            tell!("warning: cannot write {}: {e}", json.display());
         }
         let markdown = report.markdown();
         write_file(&run_dir.path.join("summary.md"), &markdown);
         if let Err(e) = runs::set_latest(&self.orch_dir, &run_dir.id) {
-            eprintln!("warning: cannot update runs/latest: {e}");
+            tell!("warning: cannot update runs/latest: {e}");
         }
         if let Err(e) = runs::prune(&self.orch_dir) {
-            eprintln!("warning: cannot prune old runs: {e}");
+            tell!("warning: cannot prune old runs: {e}");
         }
         (json, markdown)
     }
@@ -324,7 +324,7 @@ struct Silent;
 impl Observer for Silent {
     fn event(&self, event: &Event) {
         if let Event::Warning(warning) = event {
-            eprintln!("warning: {warning}");
+            tell!("warning: {warning}");
         }
     }
 }
@@ -365,7 +365,7 @@ fn print_plan(graph: &Graph, outcome: &RunOutcome, as_json: bool) {
             .iter()
             .map(|(id, action, why)| json!({ "id": id, "action": action, "reason": why }))
             .collect();
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&json!({ "nodes": nodes })).unwrap_or_default()
         );
@@ -373,10 +373,10 @@ fn print_plan(graph: &Graph, outcome: &RunOutcome, as_json: bool) {
     }
     let width = rows.iter().map(|(id, _, _)| id.len()).max().unwrap_or(0);
     for (id, action, why) in &rows {
-        println!("{action:<8} {id:<width$}  {why}");
+        say!("{action:<8} {id:<width$}  {why}");
     }
     let count = |a: &str| rows.iter().filter(|(_, action, _)| *action == a).count();
-    println!(
+    say!(
         "{} nodes: {} cached, {} to run, {} blocked",
         rows.len(),
         count("cached"),
@@ -423,28 +423,28 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
                 .unwrap_or_default()
         )
     });
-    println!("node {id}");
-    println!("{verdict}");
+    say!("node {id}");
+    say!("{verdict}");
     let Some(components) = outcome
         .fresh_keys
         .iter()
         .find(|f| f.node == *id)
         .map(|f| f.view().to_components())
     else {
-        println!("its key cannot be computed yet: it depends on results that are not known");
+        say!("its key cannot be computed yet: it depends on results that are not known");
         return Ok(0);
     };
-    println!("key {}", components.digest());
-    println!("  shell              {}", components.shell);
+    say!("key {}", components.digest());
+    say!("  shell              {}", components.shell);
     for (i, step) in components.command.iter().enumerate() {
         let first = step.lines().next().unwrap_or("");
         let shown: String = first.chars().take(60).collect();
-        println!(
+        say!(
             "  command[{i}]         {}  {shown}",
             short(&orch_store::Digest::of(step.as_bytes()))
         );
     }
-    println!(
+    say!(
         "  working-directory  {}",
         if components.working_directory.is_empty() {
             "."
@@ -453,30 +453,30 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         }
     );
     for (name, value) in &components.env {
-        println!(
+        say!(
             "  env {name:<14} {}  (value not shown)",
             short(&orch_store::Digest::of(value.as_bytes()))
         );
     }
     for (axis, value) in &components.matrix {
-        println!("  matrix {axis:<11} {value}");
+        say!("  matrix {axis:<11} {value}");
     }
     for (path, digest) in &components.inputs {
-        println!("  input {path}  {}", short(digest));
+        say!("  input {path}  {}", short(digest));
     }
     for (name, digest) in &components.env_inputs {
-        println!("  env-input {name}  {}", short(digest));
+        say!("  env-input {name}  {}", short(digest));
     }
     for (need, digest) in &components.needs {
-        println!("  need {need}  result {}", short(digest));
+        say!("  need {need}  result {}", short(digest));
     }
     match state::LastKeys::load(&prepared.orch_dir).components(id) {
-        None => println!("no previous run recorded"),
-        Some(old) if old == components => println!("unchanged since the last run"),
+        None => say!("no previous run recorded"),
+        Some(old) if old == components => say!("unchanged since the last run"),
         Some(old) => {
-            println!("changed since the last run:");
+            say!("changed since the last run:");
             for line in components.differences(&old) {
-                println!("  {line}");
+                say!("  {line}");
             }
         }
     }
@@ -531,7 +531,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     if let Some(path) = &args.json_summary
         && let Err(e) = std::fs::copy(&json, path)
     {
-        eprintln!("warning: cannot write {}: {e}", path.display());
+        tell!("warning: cannot write {}: {e}", path.display());
     }
     if let Some(path) = &args.junit {
         write_file(path, &report.junit());
@@ -547,7 +547,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             RunStatus::Failure => "❌",
             RunStatus::Cancelled => "⚪",
         };
-        eprintln!(
+        tell!(
             "{mark} {} {}: {} nodes, {} succeeded ({} cached), {} failed, {} skipped, {} cancelled in {} — {}",
             playbook_name,
             outcome.status.as_str(),
@@ -607,7 +607,7 @@ pub(crate) async fn on_signals(mut react: impl FnMut()) {
 
 fn write_file(path: &Path, text: &str) {
     if let Err(e) = std::fs::write(path, text) {
-        eprintln!("warning: cannot write {}: {e}", path.display());
+        tell!("warning: cannot write {}: {e}", path.display());
     }
 }
 
@@ -619,7 +619,7 @@ fn append_file(path: &Path, text: &str) {
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = result {
-        eprintln!("warning: cannot append to {}: {e}", path.display());
+        tell!("warning: cannot append to {}: {e}", path.display());
     }
 }
 

@@ -210,7 +210,7 @@ impl Observer for Ui {
                     }
                     None if self.verbose => {
                         let _guard = self.out.lock();
-                        println!(
+                        say!(
                             "▶ {id}{}",
                             if *attempt > 1 {
                                 format!(" (attempt {attempt})")
@@ -257,13 +257,13 @@ impl Observer for Ui {
                 Some(live) => {
                     let _ = live.multi.println(format!("warning: {warning}"));
                 }
-                None => eprintln!("warning: {warning}"),
+                None => tell!("warning: {warning}"),
             },
             Event::Cancelling => {
                 let message = "cancelling: stopping running nodes (Ctrl-C again to kill at once)";
                 match &self.view {
                     Some(live) => live.overall.set_message(message),
-                    None => eprintln!("{message}"),
+                    None => tell!("{message}"),
                 }
             }
         }

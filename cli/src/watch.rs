@@ -102,7 +102,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             Err(Failure::Load(error)) => {
                 loaded = None;
                 report::load_error(&error, cli.color);
-                eprintln!("watching for a fix…");
+                tell!("watching for a fix…");
                 changed = wait_for_changes(&events, &ignore, &stopped, None);
                 if stopped.load(Ordering::SeqCst) {
                     return Ok(130);
@@ -127,7 +127,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             )
         });
         if rescan {
-            eprintln!("watch: file events were lost; looking at every file again");
+            tell!("watch: file events were lost; looking at every file again");
             database.refresh_files();
         } else {
             database.update_paths(&changed);
@@ -242,7 +242,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             RunStatus::Failure => "FAILED",
             RunStatus::Cancelled => "restarted",
         };
-        println!(
+        say!(
             "[{round}] {what} · ran {ran}, cached {cached}, failed {failed} · {} · {status} · {queries} queries re-executed",
             human_duration(duration)
         );

@@ -19,6 +19,56 @@ use indexmap::IndexMap;
 
 use crate::playbook::{Combination, Command, InputDecl, Job, Playbook, Scalar, Shell};
 
+impl Overrides {
+    /// Whether `--matrix` applies to the job `id`: every job without targets, else the
+    /// jobs the targets name (by id or glob).
+    fn applies_to(&self, id: &str) -> bool {
+        !self.matrix.is_empty()
+            && (self.matrix_jobs.is_empty()
+                || self.matrix_jobs.iter().any(|pattern| {
+                    pattern == id
+                        || globset::Glob::new(pattern)
+                            .is_ok_and(|g| g.compile_matcher().is_match(id))
+                }))
+    }
+}
+
+/// `--matrix` naming an axis that none of the jobs it applies to has: a typo must not
+/// silently do nothing.
+fn unknown_matrix_axes(jobs: &[CompiledJob], overrides: &Overrides) -> Vec<Problem> {
+    let applies: Vec<&CompiledJob> = jobs
+        .iter()
+        .filter(|j| overrides.applies_to(&j.id))
+        .collect();
+    overrides
+        .matrix
+        .iter()
+        .filter(|(axis, _)| !applies.iter().any(|j| j.axes.contains(axis)))
+        .map(|(axis, _)| {
+            let known: BTreeSet<&str> = applies
+                .iter()
+                .flat_map(|j| j.axes.iter().map(String::as_str))
+                .collect();
+            let whose = if overrides.matrix_jobs.is_empty() {
+                "no job".to_owned()
+            } else {
+                format!("none of {}", overrides.matrix_jobs.join(", "))
+            };
+            let mut problem = Problem::general(format!(
+                "--matrix {axis}: {whose} has a matrix axis `{axis}`"
+            ));
+            problem.help = did_you_mean(axis, known.iter().copied()).or_else(|| {
+                Some(if known.is_empty() {
+                    "--matrix sets the values of an axis a job's `matrix` declares".to_owned()
+                } else {
+                    format!("axes: {}", known.into_iter().collect::<Vec<_>>().join(", "))
+                })
+            });
+            problem
+        })
+        .collect()
+}
+
 /// Where a playbook's values come from besides the file: the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct Overrides {
@@ -454,6 +504,7 @@ pub fn compile(
         }
     }
     check_cycles(&origin_playbooks, &jobs, &job_graph, &mut problems);
+    problems.extend(unknown_matrix_axes(&jobs, overrides));
     for index in 0..jobs.len() {
         let needs = jobs[index].needs.clone();
         for n in needs {
@@ -696,27 +747,17 @@ impl<'p> Compiler<'p> {
         vars
     }
 
+    /// A job's matrix combinations; `--matrix AXIS=…` replaces the values of an axis the
+    /// job has (only the targeted jobs', when targets are named).
     fn combinations(&mut self, job: &Job, overrides: &Overrides, prefix: &str) -> Vec<Combination> {
         let id = format!("{prefix}{}", job.id.value);
-        let named = |pattern: &String| {
-            *pattern == id
-                || globset::Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(&id))
-        };
-        let applies = !overrides.matrix.is_empty()
-            && (overrides.matrix_jobs.is_empty() || overrides.matrix_jobs.iter().any(named));
         let mut matrix = job.matrix.clone();
-        if applies {
-            let m = matrix.get_or_insert_with(|| crate::playbook::Matrix {
-                axes: Vec::new(),
-                include: Vec::new(),
-                exclude: Vec::new(),
-                span: job.id.span,
-            });
+        if overrides.applies_to(&id)
+            && let Some(m) = matrix.as_mut()
+        {
             for (axis, values) in &overrides.matrix {
-                let values: Vec<Scalar> = values.iter().map(|v| Scalar::Str(v.clone())).collect();
-                match m.axes.iter_mut().find(|(a, _)| &a.value == axis) {
-                    Some((_, existing)) => *existing = values,
-                    None => m.axes.push((Sp::new(axis.clone(), job.id.span), values)),
+                if let Some((_, existing)) = m.axes.iter_mut().find(|(a, _)| &a.value == axis) {
+                    *existing = values.iter().map(|v| Scalar::Str(v.clone())).collect();
                 }
             }
         }

@@ -97,8 +97,21 @@ fn matrix_override_from_command_line() {
     let ws = Ws::new("jobs:\n  t: { run: 'true', matrix: { os: [a, b] } }\n  u: { run: 'true' }\n");
     let text = stdout(&ws.run(&["graph", "--matrix", "os=x,y,z", "t"]));
     assert_eq!(text, "t[os=x]\nt[os=y]\nt[os=z]\n");
+    // Without targets, only the jobs that have the axis get the values.
     let text = stdout(&ws.run(&["graph", "--matrix", "os=q"]));
-    assert_eq!(text, "t[os=q]\nu[os=q]\n");
+    assert_eq!(text, "t[os=q]\nu\n");
+    // An axis no job has is an error, with a suggestion.
+    let out = ws.run(&["graph", "--matrix", "oss=q"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--matrix oss: no job has a matrix axis `oss`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("os"), "{}", stderr(&out));
+    let out = ws.run(&["graph", "--matrix", "os=q", "u"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("none of u has"), "{}", stderr(&out));
 }
 
 #[test]

@@ -1,0 +1,45 @@
+//! What a new user meets first: closed pipes, `--matrix`, gc's grace and durations,
+//! `fail-fast: false`.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::{Ws, code, stderr, stdout};
+
+/// `orch ARGS` with its stdout and stderr read by nobody (`orch plan | head -0`).
+fn with_closed_pipes(ws: &Ws, args: &[&str]) -> std::process::ExitStatus {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(args)
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_orch_quietly() {
+    let many: String = (0..300)
+        .map(|i| format!("  j{i}: {{ cache: false, run: 'seq 1 200' }}\n"))
+        .collect();
+    let ws = Ws::new(&format!("jobs:\n{many}"));
+    for args in [
+        &["plan"][..],
+        &["explain", "j1"],
+        &["list"],
+        &["graph"],
+        &["cache", "stats"],
+    ] {
+        let status = with_closed_pipes(&ws, args);
+        // Ended by SIGPIPE as a Unix tool is, or exited: never a panic (101).
+        assert_ne!(status.code(), Some(101), "orch {args:?}: {status:?}");
+    }
+    // A run goes on without its reader: every job ran and the summary was written.
+    let status = with_closed_pipes(&ws, &["run", "-j", "2"]);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(ws.summary()["counts"]["success"], 300);
+}
