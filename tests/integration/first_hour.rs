@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::harness::{Ws, code, stderr, stdout};
+use crate::harness::Ws;
 
 /// `orch ARGS` with its stdout and stderr read by nobody (`orch plan | head -0`).
 fn with_closed_pipes(ws: &Ws, args: &[&str]) -> std::process::ExitStatus {
