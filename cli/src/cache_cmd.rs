@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use orch_engine::diag::Problem;
-use orch_engine::playbook::decode::parse_duration;
 use orch_engine::workspace;
 use orch_store::LocalStore;
 
@@ -18,10 +17,10 @@ pub(crate) enum CacheCommand {
     Verify,
     /// Evict least recently used entries
     Gc {
-        /// Keep the cache under this size (e.g. 2GiB, 500MB)
+        /// Keep the cache under this size (e.g. 2GiB, 500MB); entries used within --grace stay
         #[arg(long, value_name = "SIZE")]
         max_size: Option<String>,
-        /// Remove entries unused for this long (e.g. 7d, 12h)
+        /// Remove entries unused for this long (e.g. 7d, 7days, 12h, 1h 30m)
         #[arg(long, value_name = "AGE")]
         max_age: Option<String>,
         /// Never remove entries written or used less than this long ago, so that a run
@@ -31,6 +30,14 @@ pub(crate) enum CacheCommand {
     },
     /// Remove everything
     Clear,
+}
+
+/// A duration as people write it (`7d`, `7days`, `12h`, `1h 30m`, `90s`, `0`).
+fn age(flag: &str, text: &str) -> Result<Duration, Problem> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        Problem::general(format!("{flag} {text}: {e}"))
+            .with_help("a duration such as 7d, 7days, 12h, 1h 30m, 90s or 0")
+    })
 }
 
 pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
@@ -81,15 +88,12 @@ pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
             let max_size = max_size.as_deref().map(parse_size).transpose()?;
             let max_age = max_age
                 .as_deref()
-                .map(|a| {
-                    parse_duration(a).map_err(|e| Problem::general(format!("--max-age {a}: {e}")))
-                })
+                .map(|a| age("--max-age", a))
                 .transpose()?;
             if max_size.is_none() && max_age.is_none() {
                 return Err(Problem::general("gc needs --max-size or --max-age").into());
             }
-            let grace_time: Duration = parse_duration(grace)
-                .map_err(|e| Problem::general(format!("--grace {grace}: {e}")))?;
+            let grace_time = age("--grace", grace)?;
             let report = store.gc(max_size, max_age, grace_time);
             println!(
                 "removed {} entries ({}), kept {} ({}); entries used in the last {grace} are always kept (--grace)",

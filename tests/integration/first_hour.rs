@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::harness::Ws;
+use crate::harness::{Ws, code, stderr, stdout};
 
 /// `orch ARGS` with its stdout and stderr read by nobody (`orch plan | head -0`).
 fn with_closed_pipes(ws: &Ws, args: &[&str]) -> std::process::ExitStatus {
@@ -42,4 +42,25 @@ fn a_closed_pipe_ends_orch_quietly() {
     let status = with_closed_pipes(&ws, &["run", "-j", "2"]);
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert_eq!(ws.summary()["counts"]["success"], 300);
+}
+
+#[test]
+fn gc_says_its_grace_and_takes_usual_durations() {
+    let ws = Ws::new("jobs:\n  a: { inputs: [], outputs: [o], run: 'echo o > o' }\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let out = ws.run(&["cache", "gc", "--max-age", "7days"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("removed 0 entries") && said.contains("--grace"),
+        "{said}"
+    );
+    let help = stdout(&ws.run(&["cache", "gc", "--help"]));
+    assert!(help.contains("--grace"), "{help}");
+    let out = ws.run(&["cache", "gc", "--max-size", "0", "--grace", "0"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stdout(&out).starts_with("removed 0"), "{}", stdout(&out));
+    let out = ws.run(&["cache", "gc", "--max-age", "soon"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--max-age soon"));
 }
