@@ -493,7 +493,9 @@ impl State<'_> {
         let spec = &self.graph.jobs[job];
         if result.status == NodeStatus::Failure && !spec.continue_on_error {
             self.run_failed = true;
-            if !self.options.keep_going {
+            // `fail-fast: false` says, as on GitHub, that this job's failure stops nothing:
+            // its other legs and independent jobs go on (its dependents are skipped).
+            if !self.options.keep_going && spec.fail_fast {
                 self.halted = true;
             }
             if spec.fail_fast && spec.nodes.len() > 1 {

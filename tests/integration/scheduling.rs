@@ -88,6 +88,30 @@ fn fail_fast_cancels_the_rest_of_the_matrix() {
 }
 
 #[test]
+fn fail_fast_false_lets_the_other_legs_and_independent_jobs_go_on() {
+    let ws = Ws::new(
+        "jobs:
+  m:
+    matrix: { i: [1, 2, 3] }
+    strategy: { fail-fast: false, max-parallel: 1 }
+    run: 'touch ran-${{ matrix.i }}; [ ${{ matrix.i }} != 1 ]'
+  other: { needs: m, if: always(), run: 'true' }
+  after: { needs: m, run: 'touch after' }
+  alone: { run: 'sleep 0.3; touch alone' }
+",
+    );
+    // No --keep-going: as on GitHub, the failed leg stops neither its siblings nor
+    // independent jobs; what needs it is skipped.
+    assert_eq!(code(&ws.run(&["run", "-j", "1"])), 1);
+    assert_eq!(ws.status("m[i=1]"), "failure");
+    assert_eq!(ws.status("m[i=2]"), "success");
+    assert_eq!(ws.status("m[i=3]"), "success");
+    assert_eq!(ws.status("alone"), "success");
+    assert_eq!(ws.status("other"), "success");
+    assert_eq!(ws.status("after"), "skipped");
+}
+
+#[test]
 fn keep_going_runs_what_does_not_need_the_failure() {
     let playbook = "jobs:\n  bad: { run: 'exit 1' }\n  after: { needs: bad, run: 'touch after' }\n  other: { run: 'touch other' }\n";
     let ws = Ws::new(playbook);
