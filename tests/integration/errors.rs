@@ -178,3 +178,13 @@ fn paths_outside_the_workspace_are_refused() {
         assert!(err.contains("orch.yml:2:"), "{key}: {err}");
     }
 }
+
+#[test]
+fn a_wrong_axis_in_exclude_is_pointed_at() {
+    let err = rejected(
+        "jobs:\n  t:\n    matrix:\n      os: [linux, mac]\n      exclude:\n        - oss: linux\n    run: touch ran\n",
+    );
+    assert!(err.contains("t.matrix.exclude names `oss`"), "{err}");
+    assert!(err.contains("orch.yml:6:11"), "{err}");
+    assert!(err.contains("did you mean `os`?"), "{err}");
+}

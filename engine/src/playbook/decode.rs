@@ -722,6 +722,8 @@ impl Decoder<'_> {
             exclude: Vec::new(),
             span: node.span,
         };
+        // Where each `exclude` entry names its axes, to point at the one that is wrong.
+        let mut exclude_keys: Vec<(String, Span)> = Vec::new();
         for (key, value) in entries {
             match key.value {
                 "include" | "exclude" => {
@@ -730,6 +732,18 @@ impl Decoder<'_> {
                         continue;
                     };
                     let mut list = Vec::with_capacity(items.len());
+                    if key.value == "exclude" {
+                        for item in items {
+                            if let Value::Map(pairs) = &item.value {
+                                exclude_keys.extend(pairs.iter().filter_map(
+                                    |(k, _)| match &k.value {
+                                        Value::Str(name) => Some((name.clone(), k.span)),
+                                        _ => None,
+                                    },
+                                ));
+                            }
+                        }
+                    }
                     for item in items {
                         list.extend(
                             self.combination(item, &format!("each entry of {what}.{}", key.value)),
@@ -765,11 +779,16 @@ impl Decoder<'_> {
             for (axis, _) in entry {
                 if !matrix.axes.iter().any(|(a, _)| &a.value == axis) {
                     let axes = matrix.axes.iter().map(|(a, _)| a.value.as_str());
+                    let at = exclude_keys
+                        .iter()
+                        .find(|(name, _)| name == axis)
+                        .map_or(node.span, |(_, span)| *span);
                     let mut problem = Problem::at(
                         self.source,
-                        node.span,
+                        at,
                         format!("{what}.exclude names `{axis}`, which is not an axis"),
-                    );
+                    )
+                    .with_label("not an axis");
                     problem.help = did_you_mean(axis, axes);
                     self.problems.push(problem);
                 }
