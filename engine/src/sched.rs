@@ -502,6 +502,12 @@ impl State<'_> {
                 self.failed_fast[job] = true;
             }
         }
+        if result.status == NodeStatus::Failure && result.attempts > 0 {
+            let id = &self.graph.nodes[node].id;
+            if let Some(fresh) = self.fresh_keys.iter_mut().rev().find(|f| f.node == *id) {
+                fresh.record = RecordUpdate::Failed;
+            }
+        }
         self.results[node] = Some(result);
         self.unfinished[job] -= 1;
         if self.unfinished[job] == 0 {
@@ -966,8 +972,12 @@ impl State<'_> {
                         note.differs(&found)
                     });
                     let elsewhere = elsewhere.flatten();
+                    let failed = last_keys
+                        .failed(&id, &key)
+                        .then(|| "it failed last time (failures are not cached)".to_owned());
                     miss(
                         elsewhere
+                            .or(failed)
                             .or_else(|| since_last(&id))
                             .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
                     )

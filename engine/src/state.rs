@@ -52,7 +52,13 @@ pub enum RecordUpdate {
     Set(Vec<u8>),
     /// None: the node ran, or its key has no result.
     Clear,
+    /// The node ran under this key and failed (failures are not cached): kept so that
+    /// the next miss says so.
+    Failed,
 }
+
+/// What the state holds for a key whose run failed: no record decodes from it.
+const FAILED: &[u8] = b"failed";
 
 /// Each node's key at its last run, as `.orch/state/keys` holds them, with the result
 /// the cache had under it when that run found it there. The file is read whole and
@@ -158,6 +164,12 @@ impl LastKeys {
         decode_kept_record(&self.bytes[entry.record.clone()])
     }
 
+    /// Whether the node's last run, under this same key, failed.
+    pub fn failed(&self, id: &str, key: &Digest) -> bool {
+        self.entry(id)
+            .is_some_and(|e| e.key == *key && &self.bytes[e.record.clone()] == FAILED)
+    }
+
     fn record_bytes(&self, id: &str) -> &[u8] {
         self.entry(id)
             .map_or(&[], |e| &self.bytes[e.record.clone()])
@@ -177,6 +189,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
                 last.record_bytes(&f.node).to_vec()
             }
             RecordUpdate::Set(bytes) => bytes.clone(),
+            RecordUpdate::Failed => FAILED.to_vec(),
             RecordUpdate::Keep | RecordUpdate::Clear => Vec::new(),
         }
     };
@@ -186,6 +199,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
                 RecordUpdate::Keep => true,
                 RecordUpdate::Set(bytes) => bytes.as_slice() == last.record_bytes(&f.node),
                 RecordUpdate::Clear => last.record_bytes(&f.node).is_empty(),
+                RecordUpdate::Failed => last.record_bytes(&f.node) == FAILED,
             }
     };
     if fresh.iter().all(unchanged) {

@@ -579,3 +579,14 @@ fn a_miss_says_when_the_shared_cache_holds_another_hosts_result() {
         "the cache holds this node's result made with another orch-test-interp"
     );
 }
+
+#[test]
+fn a_node_that_failed_last_time_says_so() {
+    let ws = Ws::new("jobs:\n  flaky: { inputs: [], run: 'exit 1' }\n");
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert_eq!(
+        ws.why("flaky"),
+        "it failed last time (failures are not cached)"
+    );
+}
