@@ -47,6 +47,17 @@ pub fn collect(
                 .filter(|p| matcher.matches(Path::new(p))),
         );
     }
+    // `!` patterns take out what literal folders brought in too: a restore checks every
+    // file against all the patterns, so what is stored must be what they own.
+    let excluded: Vec<String> = patterns
+        .iter()
+        .filter_map(|p| p.strip_prefix('!'))
+        .map(str::to_owned)
+        .collect();
+    if !excluded.is_empty() {
+        let excluded = Patterns::new(&excluded)?;
+        paths.retain(|p| !excluded.matches(Path::new(p)));
+    }
     paths.sort();
     paths.dedup();
     if paths.is_empty() {
@@ -251,16 +262,17 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, S
     Ok(None)
 }
 
-/// Puts a cached result's files back. With `first_here` (not the record this workspace
-/// last restored for the node under the same key, whose checks depend only on the record
-/// and the declared outputs, which are in the key), every recorded path is checked first, so a refused
-/// record writes nothing: a path outside the workspace, under `.git/` or `.orch/`, not
-/// matched by the node's own `declared` outputs, or a link out of the workspace is refused
-/// (an `Err` starting with "refused"), as is writing through a symlinked folder. A blob
-/// that is missing or does not verify, or something in the way that is not a file (a
-/// folder is never removed), fails the restore too. Files inside a declared output folder
-/// that the record does not hold are removed (`first_here` too): a clean run would not
-/// have them.
+/// Puts a cached result's files back. Nothing is written or removed before every check
+/// passed, so a refused record changes nothing. With `first_here` (not the record this
+/// workspace last restored for the node under the same key — its path checks depend only
+/// on the record and the declared outputs, which are in the key) every recorded path is
+/// checked: outside the workspace, under `.git/` or `.orch/`, not matched by the node's
+/// own `declared` outputs, or a link out of the workspace is refused (an `Err` starting
+/// with "refused"); and the files inside the node's literal output folders that the record
+/// does not hold are removed (a clean run would not have them), except what `others`
+/// (another node's declared outputs) claims. Every file to write is checked not to go
+/// through a symlinked folder. A blob that is missing or does not verify, or a folder in
+/// the way of a file (never removed), fails the restore.
 ///
 /// `current` answers a file's present content: a file that already holds the cached
 /// content is left alone. Returns whether anything in the workspace was written.
@@ -269,48 +281,54 @@ pub fn restore(
     files: &[OutputFile],
     declared: &[String],
     first_here: bool,
+    others: &dyn Fn(&str) -> bool,
     backend: &dyn Backend,
     current: &CurrentFile<'_>,
 ) -> Result<bool, String> {
-    let mut wrote = false;
+    let mut owned = Owned::new(declared);
     if first_here {
-        let mut owned = Owned::new(declared);
         for file in files {
             if let Some(why) = refusal(file, &mut owned)? {
                 return Err(format!("refused: {why}"));
             }
         }
-        wrote = remove_strays(workspace, files, &mut owned)?;
     }
-    // Most hits find their outputs in place (a no-op run): that costs a stat each, and
-    // nothing is written, so no folder needs checking.
+    // Most hits find their outputs in place (a no-op run): that costs a stat each.
     let stale: Vec<&OutputFile> = files
         .iter()
         .filter(|file| !in_place(workspace, file, current))
         .collect();
-    if stale.is_empty() {
-        return Ok(wrote);
+    if stale.is_empty() && !first_here {
+        return Ok(false);
     }
     let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
-    // Folders already made and checked: outputs share a few folders, and a check is a
-    // path walk.
+    // The nearest existing folder of each file to write, checked before anything changes:
+    // a symlinked folder on the way must not get anything written outside the workspace.
     let mut checked: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for file in stale {
-        let relative = normalize(Path::new(&file.path)).unwrap_or_default();
-        let dest = root.join(&relative);
-        if let Some(parent) = dest.parent()
-            && !checked.contains(parent)
+    for file in &stale {
+        let dest = root.join(&file.path);
+        let Some(parent) = dest.parent() else {
+            continue;
+        };
+        let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(&root);
+        if checked.insert(existing.to_path_buf())
+            && !std::fs::canonicalize(existing).is_ok_and(|real| real.starts_with(&root))
         {
-            // Check the nearest folder that exists before creating any: a symlinked folder
-            // on the way must not get folders made outside the workspace.
-            let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(&root);
-            if !std::fs::canonicalize(existing).is_ok_and(|real| real.starts_with(&root)) {
-                return Err(format!(
-                    "refused: {} would be written through a link out of the workspace",
-                    file.path
-                ));
-            }
+            return Err(format!(
+                "refused: {} would be written through a link out of the workspace",
+                file.path
+            ));
+        }
+    }
+    let mut wrote = first_here && remove_strays(workspace, &root, files, &mut owned, others)?;
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for file in stale {
+        let dest = root.join(&file.path);
+        if let Some(parent) = dest.parent()
+            && !made.contains(parent)
+        {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", file.path))?;
+            // Checked again once made: nothing may have swapped a folder meanwhile.
             let real = std::fs::canonicalize(parent).map_err(|e| format!("{}: {e}", file.path))?;
             if !real.starts_with(&root) {
                 return Err(format!(
@@ -318,7 +336,7 @@ pub fn restore(
                     file.path
                 ));
             }
-            checked.insert(parent.to_path_buf());
+            made.insert(parent.to_path_buf());
         }
         let in_the_way = std::fs::symlink_metadata(&dest).ok();
         if in_the_way.as_ref().is_some_and(|m| m.is_dir()) {
@@ -353,39 +371,42 @@ pub fn restore(
 }
 
 /// Removes the files inside the node's literal output folders that the record does not
-/// hold (and its patterns own): left from another run, a clean run would not have them.
-/// A folder reached through a symbolic link is not looked into.
+/// hold, that its patterns own and that no other node's outputs claim: left from
+/// another run, a clean run would not have them. A folder reached through a symbolic link
+/// is not looked into.
 fn remove_strays(
     workspace: &Path,
+    root: &Path,
     files: &[OutputFile],
     owned: &mut Owned<'_>,
+    others: &dyn Fn(&str) -> bool,
 ) -> Result<bool, String> {
+    // A folder now, and not a file in the record (a folder in the way of a recorded file
+    // is the user's, and the restore will fail on it).
     let folders: Vec<String> = owned
         .folders()
-        .filter(|f| {
-            let prefix = format!("{f}/");
-            files.iter().any(|file| file.path.starts_with(&prefix))
-        })
+        .filter(|f| !files.iter().any(|file| file.path == *f))
+        .filter(|f| std::fs::symlink_metadata(workspace.join(f)).is_ok_and(|m| m.is_dir()))
         .map(str::to_owned)
         .collect();
     if folders.is_empty() {
         return Ok(false);
     }
     let recorded: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let root = std::fs::canonicalize(workspace).map_err(|e| format!("workspace: {e}"))?;
     let mut removed = false;
     for folder in folders {
         let full = workspace.join(&folder);
-        if !std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir())
-            || !std::fs::canonicalize(&full).is_ok_and(|real| real.starts_with(&root))
-        {
+        if !std::fs::canonicalize(&full).is_ok_and(|real| real.starts_with(root)) {
             continue;
         }
         for path in walk(&full) {
             let Some(relative) = relative_text(workspace, &path) else {
                 continue;
             };
-            if !recorded.contains(relative.as_str()) && owned.covers(&relative)? {
+            if !recorded.contains(relative.as_str())
+                && owned.covers(&relative)?
+                && !others(&relative)
+            {
                 std::fs::remove_file(&path).map_err(|e| format!("{relative}: {e}"))?;
                 removed = true;
             }
@@ -435,6 +456,7 @@ mod tests {
                 &files,
                 &["out".into(), "*.log".into()],
                 true,
+                &|_| false,
                 &store,
                 &|_| None
             )
@@ -479,6 +501,7 @@ mod tests {
                     std::slice::from_ref(&bad),
                     &everything,
                     true,
+                    &|_| false,
                     &store,
                     &|_| None
                 )
@@ -498,6 +521,7 @@ mod tests {
                 &[file("door/x.txt", None)],
                 &everything,
                 true,
+                &|_| false,
                 &store,
                 &|_| None
             )

@@ -132,6 +132,8 @@ struct State<'g> {
     warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
     path_checks: std::cell::RefCell<crate::workspace::CheckedFolders>,
+    /// Each job's view of the other jobs' declared outputs (`claimed_by_others`).
+    others_outputs: std::cell::RefCell<HashMap<usize, crate::files::Patterns>>,
     /// Input globs compiled to tell whether each matched a file.
     pattern_memo: std::cell::RefCell<HashMap<String, crate::files::Patterns>>,
 }
@@ -192,6 +194,7 @@ pub async fn execute(
         path_checks: Default::default(),
         warnings: Vec::new(),
         pattern_memo: Default::default(),
+        others_outputs: Default::default(),
     };
     let (env, problems) = state.render_top_env();
     state.env_cache = env;
@@ -736,6 +739,31 @@ impl State<'_> {
         }
     }
 
+    /// Whether another job's declared outputs (expressions counting as `*`) match `path`:
+    /// a restore never sweeps it away as a stray. Compiled once per job, when asked.
+    fn claimed_by_others(&self, job: usize, path: &str) -> bool {
+        let mut memo = self.others_outputs.borrow_mut();
+        let patterns = memo.entry(job).or_insert_with(|| {
+            let mut globs: Vec<String> = Vec::new();
+            for (index, other) in self.graph.jobs.iter().enumerate() {
+                if index == job {
+                    continue;
+                }
+                for output in &other.outputs {
+                    let glob = output.as_glob();
+                    if !glob.starts_with('!') {
+                        if !output.is_literal() {
+                            globs.push(format!("{glob}/**"));
+                        }
+                        globs.push(glob);
+                    }
+                }
+            }
+            crate::files::Patterns::new(&globs).unwrap_or_else(|_| crate::files::Patterns::none())
+        });
+        patterns.matches(Path::new(path))
+    }
+
     /// The first of a node's include patterns that matches none of its input files. A
     /// literal path or `dir/**` is looked up in the sorted inputs; other globs are
     /// compiled once per run.
@@ -948,6 +976,7 @@ impl State<'_> {
                         // The record remembered under this very key passed every check
                         // when it was restored here, and left no strays.
                         !matches!(remember, RecordUpdate::Keep),
+                        &|path| self.claimed_by_others(self.graph.nodes[node].job, path),
                         backend.as_ref(),
                         &|path| self.db.current_file(path),
                     ) {

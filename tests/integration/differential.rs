@@ -328,6 +328,18 @@ fn check(jobs: Vec<JobSpec>, edits: Vec<Edit>) -> Result<(), TestCaseError> {
         let clean_cache = tempfile::tempdir().unwrap();
         world.lay_out(clean.path());
         run(&clean, &world, &["--no-cache"], clean_cache.path())?;
+        // Nothing changed in the first round: everything must come from the cache, or a
+        // cache that always misses would pass this test.
+        if edit.is_none() {
+            let summary = incremental.summary();
+            let nodes = summary["nodes"].as_array().unwrap();
+            prop_assert!(
+                nodes.iter().all(|n| n["cached"] == true),
+                "an unchanged playbook missed: {:#}\n{}",
+                summary,
+                world.playbook()
+            );
+        }
         let (files, nodes) = observed(incremental.path(), &incremental.summary());
         let (want_files, want_nodes) = observed(clean.path(), &clean.summary());
         prop_assert_eq!(

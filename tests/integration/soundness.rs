@@ -153,6 +153,11 @@ fn every_damaged_byte_of_a_record_is_a_miss() {
         .join(&key[..2])
         .join(&key[2..]);
     let good = std::fs::read(&record).unwrap();
+    // The intact record is a hit, so a miss below is the damage's doing.
+    let _ = std::fs::remove_file(ws.path().join(".orch/state/keys"));
+    let out = ws.run(&["plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["nodes"][0]["action"], "cached", "{plan:#}");
     for at in 0..good.len() {
         let mut damaged = good.clone();
         damaged[at] ^= 0x01;
@@ -198,8 +203,9 @@ jobs:
 #[test]
 fn a_restore_writes_only_the_nodes_declared_outputs() {
     use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
-    let ws =
-        Ws::new("jobs:\n  g: { run: 'echo good > out.txt', inputs: [], outputs: [out.txt] }\n");
+    let ws = Ws::new(
+        "jobs:\n  g: { run: 'if [ -e out.txt ]; then touch existed; fi; echo good > out.txt', inputs: [], outputs: [out.txt] }\n",
+    );
     ws.write("src/main.c", "int main;\n");
     std::fs::create_dir_all(ws.path().join(".git/hooks")).unwrap();
     run_ok(&ws, &["run"]);
@@ -236,6 +242,10 @@ fn a_restore_writes_only_the_nodes_declared_outputs() {
         assert!(!ws.cached("g"), "{path}");
         assert!(ws.why("g").contains("refused"), "{path}: {}", ws.why("g"));
         assert_eq!(ws.read("out.txt"), "good\n", "the node ran instead");
+        assert!(
+            !ws.exists("existed"),
+            "{path}: the refused record wrote out.txt first"
+        );
         assert!(!ws.exists(".git/hooks/pre-commit"));
         assert_eq!(ws.read("orch.yml"), playbook);
         assert_eq!(ws.read("src/main.c"), "int main;\n");
@@ -589,4 +599,66 @@ fn a_node_that_failed_last_time_says_so() {
         ws.why("flaky"),
         "it failed last time (failures are not cached)"
     );
+}
+
+#[test]
+fn excluded_outputs_are_neither_stored_nor_a_reason_to_miss() {
+    let ws = Ws::new(
+        "jobs:\n  g:\n    inputs: []\n    outputs: [dist, '!dist/*.map']\n    run: mkdir -p dist && echo js > dist/a.js && echo map > dist/a.js.map\n",
+    );
+    run_ok(&ws, &["run"]);
+    std::fs::remove_dir_all(ws.path().join("dist")).unwrap();
+    run_ok(&ws, &["run"]);
+    assert!(ws.cached("g"), "{}", ws.why("g"));
+    assert_eq!(ws.read("dist/a.js"), "js\n");
+    assert!(
+        !ws.exists("dist/a.js.map"),
+        "an excluded output is not restored"
+    );
+}
+
+#[test]
+fn a_restore_never_sweeps_away_another_nodes_outputs() {
+    use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
+    let ws = Ws::new(
+        "jobs:
+  docs:
+    inputs: []
+    outputs: [build/docs]
+    run: mkdir -p build/docs && echo docs > build/docs/x.html
+  site:
+    needs: docs
+    inputs: []
+    outputs: [build]
+    run: mkdir -p build && echo site > build/index.html
+",
+    );
+    run_ok(&ws, &["run"]);
+    // A record of site made before docs wrote build/docs (another run order, another
+    // runner): it does not hold docs' file.
+    let key = Digest::from_hex(ws.node("site")["key"].as_str().unwrap()).unwrap();
+    let store = LocalStore::open(&ws.path().join(".orch/cache")).unwrap();
+    let index = store.put_bytes(b"site\n").unwrap();
+    let files = vec![OutputFile {
+        path: "build/index.html".into(),
+        digest: index,
+        mode: 0o644,
+        symlink: None,
+    }];
+    let record = ActionResult {
+        orch_version: "test".into(),
+        exit_code: 0,
+        duration_ms: 0,
+        log: None,
+        result_digest: orch_engine::key::result_digest(&files, &Default::default()),
+        files,
+        outputs: Vec::new(),
+        summary: String::new(),
+    };
+    store.put_action(&key, &record).unwrap();
+    std::fs::remove_file(ws.path().join(".orch/state/keys")).unwrap();
+    run_ok(&ws, &["run"]);
+    assert!(ws.cached("docs") && ws.cached("site"));
+    // site's sweep of build/ must leave docs' file alone: nothing would bring it back.
+    assert_eq!(ws.read("build/docs/x.html"), "docs\n");
 }
