@@ -375,16 +375,17 @@ impl Database {
             .regular_file(&self.workspace, path)
     }
 
-    /// The first of `paths` that is a symbolic link out of the workspace.
-    pub fn first_link_out<'p>(
+    /// The first of `paths` that a declared input must not be (a link out of the
+    /// workspace, a link to a folder), with why.
+    pub fn first_refused_link<'p>(
         &self,
         mut paths: impl Iterator<Item = &'p String>,
-    ) -> Option<&'p String> {
+    ) -> Option<(&'p String, &'static str)> {
         let cache = self.stat_cache.lock().ok()?;
-        if cache.links_out.is_empty() {
+        if cache.refused_links.is_empty() {
             return None;
         }
-        paths.find(|p| cache.links_out.contains(p.as_str()))
+        paths.find_map(|p| Some((p, *cache.refused_links.get(p.as_str())?)))
     }
 
     /// Before another run with this database (a watch round): see

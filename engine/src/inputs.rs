@@ -53,10 +53,11 @@ pub struct StatCache {
     /// The workspace's real path, to tell where a link leads.
     real_root: Option<PathBuf>,
     /// Paths found to be symbolic links (their digest depends on what they point to, so a
-    /// watcher looks at them again when anything changed), and those leading out of the
-    /// workspace (never read; an explicit input that is one is refused).
+    /// watcher looks at them again when anything changed), and those a declared input
+    /// must not be, with why: a link out of the workspace (never read), or a link to a
+    /// folder (whose files are not behind the link in any listing).
     pub links: std::collections::HashSet<String>,
-    pub links_out: std::collections::HashSet<String>,
+    pub refused_links: HashMap<String, &'static str>,
 }
 
 /// What one `lstat` says of a file, as the stat cache uses it.
@@ -170,15 +171,22 @@ impl StatCache {
             .and_then(Path::to_str)
             .map(str::to_owned);
         let Some(target) = inside else {
-            self.links_out.insert(relative.to_owned());
+            self.refused_links
+                .insert(relative.to_owned(), "a symbolic link out of the workspace");
             return "outside".into();
         };
-        self.links_out.remove(relative);
+        self.refused_links.remove(relative);
         match self.lstat(workspace, &target) {
             Ok(meta) if meta.kind == FileType::RegularFile => self
                 .content_digest(&real, &target, &meta)
                 .map_or_else(|_| "unreadable".into(), |d| d.to_hex()),
-            Ok(meta) if meta.kind == FileType::Directory => "folder".into(),
+            Ok(meta) if meta.kind == FileType::Directory => {
+                self.refused_links.insert(
+                    relative.to_owned(),
+                    "a symbolic link to a folder (name the folder it points to)",
+                );
+                "folder".into()
+            }
             _ => "other".into(),
         }
     }

@@ -74,16 +74,47 @@ pub(crate) fn resolve(program: &str, env: &[(String, String)]) -> PathBuf {
     if dirs.iter().any(|d| !d.is_absolute()) {
         return PathBuf::from(program);
     }
-    let Some(hit) = dirs.iter().map(|d| d.join(program)).find(|candidate| {
-        std::fs::metadata(candidate).is_ok_and(|m| m.is_file())
-            && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
-    }) else {
+    let Some(hit) = dirs
+        .iter()
+        .map(|d| d.join(program))
+        .find(|candidate| executable(candidate))
+    else {
         return PathBuf::from(program);
     };
     if let Ok(mut m) = found.lock() {
         m.insert(key, hit.clone());
     }
     hit
+}
+
+/// The program the OS would run for `program`, started in `cwd` with `env`'s PATH (or
+/// orch's): execvp's search, where an empty PATH entry is the current folder and a
+/// relative one is relative to it. `None` when nothing executable is found.
+pub(crate) fn locate(
+    program: &str,
+    env: &[(String, String)],
+    cwd: &std::path::Path,
+) -> Option<PathBuf> {
+    if program.contains('/') {
+        let candidate = cwd.join(program);
+        return executable(&candidate).then_some(candidate);
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// A file the OS would execute: a regular file with execute permission for us.
+fn executable(candidate: &std::path::Path) -> bool {
+    std::fs::metadata(candidate).is_ok_and(|m| m.is_file())
+        && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
 /// Sends `signal` to every process of the group `pgid`.

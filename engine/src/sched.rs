@@ -53,6 +53,10 @@ pub struct RunOptions {
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
 }
 
+/// A program found for a node's key: (name, the node's PATH, the folder the search
+/// depended on, the executable's digest).
+type FoundTool = (String, Option<String>, Option<PathBuf>, Digest);
+
 /// A changed path that stands for every file of the workspace: what a watcher reports
 /// when it lost events (a queue overflow, an error), so nothing is trusted to be as it was.
 pub const EVERYTHING: &str = ".";
@@ -125,9 +129,11 @@ struct State<'g> {
     /// `Graph::transitive_needs`: whose results each job's keys hold.
     all_needs: Vec<Vec<usize>>,
     /// Interpreter and tool digests by (program, the node's PATH), found once per run.
-    tool_memo: std::cell::RefCell<Vec<(String, Option<String>, Digest)>>,
+    tool_memo: std::cell::RefCell<Vec<FoundTool>>,
     /// `key::platform()`, once.
     platform: String,
+    /// orch's own PATH, what a node without one of its own searches.
+    host_path: String,
     /// Problems that belong to no node (a reusable playbook's `outputs`), shown at the end.
     warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
@@ -191,6 +197,7 @@ pub async fn execute(
         all_needs: graph.transitive_needs(),
         tool_memo: Default::default(),
         platform: crate::key::platform(),
+        host_path: std::env::var("PATH").unwrap_or_default(),
         path_checks: Default::default(),
         warnings: Vec::new(),
         pattern_memo: Default::default(),
@@ -815,24 +822,33 @@ impl State<'_> {
             .rev()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_str());
+        // Where the search depends on the working directory (a relative or empty PATH
+        // entry, a name with a `/`), that is part of what is remembered.
+        let path_is_absolute = path
+            .unwrap_or(&self.host_path)
+            .split(':')
+            .all(|dir| dir.starts_with('/'));
         let mut memo = self.tool_memo.borrow_mut();
         std::iter::once(work.shell.program())
             .chain(tools.iter().map(String::as_str))
             .map(|name| {
+                let cwd = (!path_is_absolute || name.contains('/')).then_some(&work.cwd);
                 // A few entries per run: found by comparison, without building a key.
                 let known = memo
                     .iter()
-                    .find(|(n, p, _)| n == name && p.as_deref() == path)
-                    .map(|(_, _, d)| *d);
+                    .find(|(n, p, c, _)| n == name && p.as_deref() == path && c.as_ref() == cwd)
+                    .map(|(_, _, _, d)| *d);
                 let digest = known.unwrap_or_else(|| {
-                    let found = process::resolve(name, &work.env);
-                    let digest = found
-                        .is_absolute()
-                        .then(|| std::fs::canonicalize(&found).ok())
-                        .flatten()
+                    let digest = process::locate(name, &work.env, &work.cwd)
+                        .and_then(|found| std::fs::canonicalize(found).ok())
                         .and_then(|real| self.db.current_digest(&real.to_string_lossy()))
                         .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()));
-                    memo.push((name.to_owned(), path.map(str::to_owned), digest));
+                    memo.push((
+                        name.to_owned(),
+                        path.map(str::to_owned),
+                        cwd.cloned(),
+                        digest,
+                    ));
                     digest
                 });
                 (name.to_owned(), digest)
@@ -906,8 +922,8 @@ impl State<'_> {
             // orch never reads outside the workspace: a declared input that leads out is
             // refused rather than counted by its text.
             self.db
-                .first_link_out(inputs.keys())
-                .map(|link| format!("input {link} is a symbolic link out of the workspace"))
+                .first_refused_link(inputs.keys())
+                .map(|(link, why)| format!("input {link} is {why}"))
         });
         if let Some(problem) = refused {
             work.render_problems.push(problem.clone());

@@ -662,3 +662,34 @@ fn a_restore_never_sweeps_away_another_nodes_outputs() {
     // site's sweep of build/ must leave docs' file alone: nothing would bring it back.
     assert_eq!(ws.read("build/docs/x.html"), "docs\n");
 }
+
+#[test]
+fn an_interpreter_found_through_a_relative_path_entry_is_in_the_key() {
+    let ws = Ws::new("jobs:\n  t: { inputs: [], shell: 'orch-test-rel {0}', run: anything }\n");
+    tool(&ws, "orch-test-rel", "echo one");
+    // `bin` relative to the node's folder, and an empty entry, as `PATH=$PATH:` makes.
+    let path = format!("bin:{}:", std::env::var("PATH").unwrap_or_default());
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    tool(&ws, "orch-test-rel", "echo two");
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ws.cached("t"), "the interpreter changed");
+}
+
+#[test]
+fn a_declared_input_that_links_to_a_folder_is_refused() {
+    let ws = Ws::new("jobs:\n  a: { inputs: [vendor], run: 'true' }\n");
+    ws.write("third_party/vendor/x.c", "x");
+    std::os::unix::fs::symlink("third_party/vendor", ws.path().join("vendor")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = ws.node("a")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("input vendor is a symbolic link to a folder"),
+        "{reason}"
+    );
+}
