@@ -287,14 +287,25 @@ impl Graph {
         exprs.extend(templates.iter().flat_map(|t| t.exprs().map(|(e, _)| e)));
         let mut names = std::collections::BTreeSet::new();
         for expr in exprs {
+            // The longest path read at each place: `secrets.A` names A; `secrets` alone
+            // (`toJSON(secrets)`, `secrets[format(…)]`) may read any of them.
+            let mut longest: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
             crate::expr::visit(expr, &mut |sub| {
-                if let Some((path, _)) = crate::expr::path_of(sub)
-                    && path.len() >= 2
+                if let Some((path, at)) = crate::expr::path_of(sub)
                     && path[0] == "secrets"
+                    && longest.get(&at).is_none_or(|p| p.len() < path.len())
                 {
-                    names.insert(path[1].to_owned());
+                    longest.insert(at, path.into_iter().map(str::to_owned).collect());
                 }
             });
+            for path in longest.values() {
+                match path.get(1) {
+                    Some(name) => {
+                        names.insert(name.clone());
+                    }
+                    None => names.extend(self.playbook.secrets.iter().map(|s| s.value.clone())),
+                }
+            }
         }
         names
     }

@@ -13,7 +13,8 @@ pub struct Secrets {
 
 /// Every text that gives a secret away: the value, each of its lines on its own (a job
 /// that prints line by line, as GitHub masks), and its common encodings (base64, JSON
-/// string escapes, URL escapes). Blank lines are not secrets.
+/// string escapes, URL escapes). Lines of fewer than three characters (`{`, `}`, `--`)
+/// are not secrets on their own: masking them would garble every log and output.
 pub fn forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_owned()];
     if value.contains('\n') {
@@ -21,7 +22,7 @@ pub fn forms(value: &str) -> Vec<String> {
             value
                 .lines()
                 .map(|line| line.trim())
-                .filter(|line| !line.is_empty())
+                .filter(|line| line.chars().count() >= 3)
                 .map(str::to_owned),
         );
     }
@@ -183,6 +184,10 @@ mod tests {
         assert_eq!(s.mask("b64 cEBzcyB3b3JkXA=="), "b64 ***");
         assert_eq!(s.mask(r#"{"pw":"p@ss word\\"}"#), r#"{"pw":"***"}"#);
         assert_eq!(s.mask("?pw=p%40ss%20word%5C"), "?pw=***");
+        // Short lines of a JSON secret are not secrets on their own.
+        let s = Secrets::new(["{\n  \"token\": \"abcdef\"\n}"]);
+        assert_eq!(s.mask("{ } ok"), "{ } ok");
+        assert_eq!(s.mask("\"token\": \"abcdef\""), "***");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"abc"), "YWJj");

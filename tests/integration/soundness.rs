@@ -450,6 +450,18 @@ jobs:
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(ws.log("notify").contains("hook=[]"));
+    // Reading the whole context may read any secret.
+    ws.write(
+        "orch.yml",
+        "secrets: [ORCH_TEST_TOKEN]\njobs:\n  all: { cache: false, run: \"echo '${{ toJSON(secrets) }}'\" }\n",
+    );
+    let out = ws
+        .cmd(&["run"])
+        .env_remove("ORCH_TEST_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("`all` reads it"), "{}", stderr(&out));
 }
 
 #[test]
