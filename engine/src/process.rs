@@ -58,13 +58,7 @@ pub(crate) fn resolve(program: &str, env: &[(String, String)]) -> PathBuf {
     if program.contains('/') || program.is_empty() {
         return PathBuf::from(program);
     }
-    let path = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| OsString::from(v))
-        .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_default();
+    let path = child_path(env);
     let found = FOUND.get_or_init(Mutex::default);
     let key = (path, program.to_owned());
     if let Some(hit) = found.lock().ok().and_then(|m| m.get(&key).cloned()) {
@@ -99,16 +93,20 @@ pub(crate) fn locate(
         let candidate = cwd.join(program);
         return executable(&candidate).then_some(candidate);
     }
-    let path = env
-        .iter()
+    let path = child_path(env);
+    std::env::split_paths(&path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// The PATH a child started with `env` searches: its own, or orch's.
+fn child_path(env: &[(String, String)]) -> OsString {
+    env.iter()
         .rev()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| OsString::from(v))
         .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| executable(candidate))
+        .unwrap_or_default()
 }
 
 /// A file the OS would execute: a regular file with execute permission for us.

@@ -94,6 +94,14 @@ impl Ws {
             .to_owned()
     }
 
+    /// Why a node failed, was skipped or was cancelled in the latest run.
+    pub(crate) fn reason(&self, node: &str) -> String {
+        self.node(node)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub(crate) fn cached(&self, node: &str) -> bool {
         self.node(node)["cached"] == true
     }

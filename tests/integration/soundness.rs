@@ -322,10 +322,7 @@ jobs:
     );
     for node in ["wd", "globbed", "out"] {
         assert_eq!(ws.status(node), "failure", "{node}");
-        let reason = ws.node(node)["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let reason = ws.reason(node);
         assert!(reason.contains("outside the workspace"), "{node}: {reason}");
     }
     // The same playbook with values inside the workspace runs.
@@ -355,10 +352,7 @@ fn an_input_pattern_that_matches_nothing_is_an_error() {
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(ws.status("a"), "failure");
-    assert_eq!(
-        ws.node("a")["reason"],
-        "input pattern `scr/**` matches no file"
-    );
+    assert_eq!(ws.reason("a"), "input pattern `scr/**` matches no file");
     ws.write(
         "orch.yml",
         "jobs:\n  a: { inputs: ['src/**'], run: 'true' }\n",
@@ -408,7 +402,7 @@ fn a_declared_input_that_links_out_of_the_workspace_is_refused() {
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(
-        ws.node("a")["reason"],
+        ws.reason("a"),
         "input conf/link is a symbolic link out of the workspace"
     );
 }
@@ -476,10 +470,7 @@ jobs:
     );
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.node("a")["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let reason = ws.reason("a");
     assert!(reason.contains("env.CONFIG"), "{reason}");
 
     // A caller's `with`, and a used playbook's `outputs`.
@@ -500,10 +491,7 @@ jobs:
     );
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.node("setup/go")["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let reason = ws.reason("setup/go");
     assert!(reason.contains("with.level"), "{reason}");
 
     ws.write(
@@ -696,10 +684,7 @@ fn a_declared_input_that_links_to_a_folder_is_refused() {
     std::os::unix::fs::symlink("third_party/vendor", ws.path().join("vendor")).unwrap();
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.node("a")["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let reason = ws.reason("a");
     assert!(
         reason.contains("input vendor is a symbolic link to a folder"),
         "{reason}"
