@@ -148,6 +148,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `1 node`, `2 nodes`: a count with its noun.
+pub(crate) fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The default action for SIGPIPE (Rust ignores it, so a write to a closed pipe panics).
 #[allow(unsafe_code)]
 fn end_quietly_on_closed_pipe() {
@@ -192,10 +201,10 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let (located, graph) = load(&cli, Overrides::default())?;
             if !cli.quiet {
                 println!(
-                    "{}: ok ({} jobs, {} nodes)",
+                    "{}: ok ({}, {})",
                     located.source.path.display(),
-                    graph.jobs.len(),
-                    graph.nodes.len()
+                    counted(graph.jobs.len(), "job"),
+                    counted(graph.nodes.len(), "node")
                 );
             }
             Ok(0)
@@ -312,7 +321,7 @@ fn list(graph: &Graph) -> String {
             }
         }
         if !job.axes.is_empty() {
-            details.push(format!("{} nodes", job.nodes.len()));
+            details.push(counted(job.nodes.len(), "node"));
         }
         details.extend(job.description.clone());
         let line = format!("{:width$}  {}", job.id, details.join(" · "));

@@ -377,8 +377,8 @@ fn print_plan(graph: &Graph, outcome: &RunOutcome, as_json: bool) {
     }
     let count = |a: &str| rows.iter().filter(|(_, action, _)| *action == a).count();
     say!(
-        "{} nodes: {} cached, {} to run, {} blocked",
-        rows.len(),
+        "{}: {} cached, {} to run, {} blocked",
+        crate::counted(rows.len(), "node"),
         count("cached"),
         count("run"),
         count("blocked")
@@ -548,10 +548,10 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             RunStatus::Cancelled => "⚪",
         };
         tell!(
-            "{mark} {} {}: {} nodes, {} succeeded ({} cached), {} failed, {} skipped, {} cancelled in {} — {}",
+            "{mark} {} {}: {}, {} succeeded ({} cached), {} failed, {} skipped, {} cancelled in {} — {}",
             playbook_name,
             outcome.status.as_str(),
-            c.total,
+            crate::counted(c.total, "node"),
             c.success,
             c.cached,
             c.failure,

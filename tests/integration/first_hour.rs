@@ -64,3 +64,26 @@ fn gc_says_its_grace_and_takes_usual_durations() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--max-age soon"));
 }
+
+#[test]
+fn counts_read_as_english() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    let out = ws.run(&["run"]);
+    assert!(
+        stderr(&out).contains(": 1 node, 1 succeeded"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws.run(&["validate"]);
+    assert!(
+        stdout(&out).contains("ok (1 job, 1 node)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = ws.run(&["plan"]);
+    assert!(
+        stdout(&out).contains("1 node: 1 cached"),
+        "{}",
+        stdout(&out)
+    );
+}
