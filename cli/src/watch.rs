@@ -307,6 +307,7 @@ impl Ignored {
         }
         let is_dir = path.is_dir();
         let triggers = !is_dir
+            && !is_editor_temporary(relative)
             && !self.outputs.matches(relative)
             && !self
                 .gitignore
@@ -321,6 +322,24 @@ impl Ignored {
                 .classify(&self.root.join(relative))
                 .is_some_and(|(_, t)| t)
     }
+}
+
+/// Files editors and tools write beside the one being saved, and remove at once (vim's
+/// `.swp` and `4913`, `~` backups, emacs' `#x#` and `.#x`, `sed -i`'s `sedXXXXXX`): they
+/// start no round. Were they inputs, the database still learns of them.
+fn is_editor_temporary(relative: &Path) -> bool {
+    let Some(name) = relative.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let sed_temporary = name.len() == 9
+        && name.starts_with("sed")
+        && name[3..].chars().all(|c| c.is_ascii_alphanumeric());
+    name.ends_with('~')
+        || name == "4913"
+        || [".swp", ".swx", ".swo"].iter().any(|s| name.ends_with(s))
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name.starts_with(".#")
+        || sed_temporary
 }
 
 fn relevant(
@@ -380,6 +399,23 @@ fn wait_for_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn editor_temporaries_start_no_round() {
+        for name in [
+            "src/sedRnbV1D",
+            "src/.main.c.swp",
+            "src/main.c~",
+            "4913",
+            "#a.c#",
+            ".#a.c",
+        ] {
+            assert!(is_editor_temporary(Path::new(name)), "{name}");
+        }
+        for name in ["src/main.c", "sed.txt", "src/sedimentary", "README.md"] {
+            assert!(!is_editor_temporary(Path::new(name)), "{name}");
+        }
+    }
 
     #[test]
     fn lost_events_ask_for_everything() {
