@@ -53,7 +53,9 @@ Examples:
   orch graph --format dot | dot -Tsvg > graph.svg
   orch validate -f ci/orch.yml
 
-Exit status: 0 success, 1 a node failed, 2 invalid playbook or command line, 130 interrupted.";
+Exit status: 0 success, 1 a node failed, 2 invalid playbook or command line, 130 interrupted.
+Every playbook key, with an example: docs/reference.md in orch's repository; expressions:
+docs/expressions.md; `orch schema` prints the playbook's JSON Schema.";
 
 #[derive(Debug, Parser)]
 #[command(name = "orch", version, about = "A content-addressed DAG engine for automation playbooks", after_help = EXAMPLES)]

@@ -87,3 +87,31 @@ fn counts_read_as_english() {
         stdout(&out)
     );
 }
+
+#[test]
+fn the_reference_covers_every_key_and_help_points_to_it() {
+    let reference = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reference.md"),
+    )
+    .unwrap();
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&ws.run(&["schema"]))).unwrap();
+    // Every key the loader takes (the schema is kept equal to it) is in the reference.
+    let mut keys: Vec<String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let job = &schema["properties"]["jobs"]["additionalProperties"]["properties"];
+    keys.extend(job.as_object().unwrap().keys().cloned());
+    for key in &keys {
+        assert!(
+            reference.contains(&format!("`{key}`")),
+            "docs/reference.md lacks `{key}`"
+        );
+    }
+    assert!(keys.len() > 30, "{keys:?}");
+    let help = stdout(&ws.run(&["--help"]));
+    assert!(help.contains("docs/reference.md"), "{help}");
+}
