@@ -558,12 +558,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             c.skipped,
             c.cancelled,
             human_duration(duration),
-            run_dir
-                .path
-                .join("summary.md")
-                .strip_prefix(&located.workspace)
-                .unwrap_or(&run_dir.path)
-                .display()
+            shown_from_here(&run_dir.path.join("summary.md")).display()
         );
     }
     let code = match outcome.status {
@@ -659,6 +654,14 @@ fn check_requires(graph: &Graph) -> Result<(), Problem> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A path as the user would type it from the current folder.
+fn shown_from_here(path: &Path) -> PathBuf {
+    match std::env::current_dir() {
+        Ok(cwd) => orch_engine::workspace::shown_from(&cwd, path),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 /// The declared secrets' values: from `--secrets-file` (dotenv) or the environment. A

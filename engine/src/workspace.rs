@@ -44,10 +44,7 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
                 ))
                 .with_help("create orch.yml, or name one with -f PATH"));
             };
-            let shown = found
-                .strip_prefix(cwd)
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|_| found.clone());
+            let shown = shown_from(cwd, &found);
             (found, shown)
         }
     };
@@ -81,6 +78,24 @@ pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), P
         real.display()
     ))
     .with_help("orch only reads and writes inside the folder that holds the playbook"))
+}
+
+/// `path` as a person in `cwd` would type it: relative (`../orch.yml`,
+/// `.orch/runs/…/summary.md`), or absolute when the two share nothing but `/`.
+pub fn shown_from(cwd: &Path, path: &Path) -> std::path::PathBuf {
+    let (from, to): (Vec<_>, Vec<_>) = (cwd.components().collect(), path.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return path.to_path_buf();
+    }
+    let mut shown = std::path::PathBuf::new();
+    for _ in common..from.len() {
+        shown.push("..");
+    }
+    for part in &to[common..] {
+        shown.push(part);
+    }
+    shown
 }
 
 /// Folders already checked by [`path_refusal`], by workspace-relative path: whether each

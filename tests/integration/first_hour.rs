@@ -115,3 +115,22 @@ fn the_reference_covers_every_key_and_help_points_to_it() {
     let help = stdout(&ws.run(&["--help"]));
     assert!(help.contains("docs/reference.md"), "{help}");
 }
+
+#[test]
+fn paths_are_shown_from_the_current_folder() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    std::fs::create_dir_all(ws.path().join("sub/deeper")).unwrap();
+    let out = ws
+        .cmd(&["run"])
+        .current_dir(ws.path().join("sub/deeper"))
+        .output()
+        .unwrap();
+    let said = stderr(&out);
+    assert!(said.contains("../../orch.yml success"), "{said}");
+    let summary = said.rsplit(" — ").next().unwrap().trim();
+    assert!(summary.starts_with("../../.orch/runs/"), "{said}");
+    assert!(
+        ws.path().join("sub/deeper").join(summary).is_file(),
+        "{summary}"
+    );
+}
