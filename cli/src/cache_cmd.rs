@@ -62,8 +62,14 @@ pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
                 } else {
                     100.0 * cached as f64 / (cached + ran) as f64
                 };
+                // The rate is the recent runs', not the cache's: an emptied cache says so.
+                let now = if stats.actions == 0 {
+                    "; the cache is empty now"
+                } else {
+                    ""
+                };
                 println!(
-                    "hit rate   {rate:.1}% ({cached} cached, {ran} run, over the last {runs} runs)"
+                    "hit rate   {rate:.1}% ({cached} cached, {ran} run, over the last {runs} runs{now})"
                 );
             }
             Ok(0)

@@ -493,6 +493,22 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let located = &prepared.located;
     let graph = prepared.graph.clone();
     let orch_dir = prepared.orch_dir.clone();
+    let default_inputs = graph
+        .jobs
+        .iter()
+        .any(|j| j.inputs.is_none() && j.cache && j.nodes.clone().any(|n| prepared.selected[n]));
+    let in_git = located
+        .workspace
+        .ancestors()
+        .any(|d| d.join(".git").exists());
+    if !cli.quiet && default_inputs && !in_git && !orch_dir.join("runs").exists() {
+        tell!(
+            "note: {} is not in a git repository, so every file in it is an input of the jobs \
+             that declare no `inputs`: a file one job writes makes the others run again. \
+             Declare what each job writes (`outputs`), or what it reads (`inputs`).",
+            shown_from_here(&located.workspace).display()
+        );
+    }
     let run_dir = runs::create(&orch_dir).map_err(|e| {
         Problem::general(format!(
             "cannot create {}: {e}",

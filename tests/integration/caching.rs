@@ -580,7 +580,9 @@ fn cache_stats_gc_clear_and_privacy() {
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert_eq!(code(&ws.run(&["cache", "gc", "--max-size", "lots"])), 2);
     assert_eq!(code(&ws.run(&["cache", "clear"])), 0);
-    assert!(stdout(&ws.run(&["cache", "stats"])).contains("records    0"));
+    let stats = stdout(&ws.run(&["cache", "stats"]));
+    assert!(stats.contains("records    0"), "{stats}");
+    assert!(stats.contains("the cache is empty now"), "{stats}");
     assert_eq!(
         row(&plan(&ws), "gen"),
         ("run", "not in the cache (evicted or cleared)")

@@ -134,3 +134,19 @@ fn paths_are_shown_from_the_current_folder() {
         "{summary}"
     );
 }
+
+#[test]
+fn outside_git_the_first_run_says_what_default_inputs_mean() {
+    let ws = Ws::new("jobs:\n  a: { run: 'echo x > made.txt' }\n");
+    let first = stderr(&ws.run(&["run"]));
+    assert!(first.contains("is not in a git repository"), "{first}");
+    let second = stderr(&ws.run(&["run"]));
+    assert!(
+        !second.contains("is not in a git repository"),
+        "said once: {second}"
+    );
+    // In a git repository, nothing to say.
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    std::fs::create_dir_all(ws.path().join(".git")).unwrap();
+    assert!(!stderr(&ws.run(&["run"])).contains("git repository"));
+}
