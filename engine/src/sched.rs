@@ -542,10 +542,11 @@ impl State<'_> {
             }
         }
         let result = self.compute_job_result(job);
+        let outcome = self.job_status(job, false);
         JobOutcome {
             result,
             failed,
-            context: json!({ "result": result, "outputs": outputs }),
+            context: json!({ "result": result, "outcome": outcome, "outputs": outputs }),
             problems: Vec::new(),
         }
     }
@@ -1136,13 +1137,18 @@ impl State<'_> {
 
     /// `needs.<job>.result` as GitHub computes it over a job's nodes.
     fn compute_job_result(&self, job: usize) -> &'static str {
-        let spec = &self.graph.jobs[job];
-        let statuses: Vec<&str> = spec
+        self.job_status(job, self.graph.jobs[job].continue_on_error)
+    }
+
+    /// Over a job's nodes: with `allow_failure` (continue-on-error), a failure counts as
+    /// success — GitHub's `result`; without, it is the job's real `outcome`.
+    fn job_status(&self, job: usize, allow_failure: bool) -> &'static str {
+        let statuses: Vec<&str> = self.graph.jobs[job]
             .nodes
             .clone()
             .filter_map(|n| self.results[n].as_ref().map(|r| r.status))
             .map(|s| match s {
-                NodeStatus::Failure if spec.continue_on_error => "success",
+                NodeStatus::Failure if allow_failure => "success",
                 s => s.as_str(),
             })
             .collect();

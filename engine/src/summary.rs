@@ -213,12 +213,21 @@ impl RunReport<'_> {
             }
             md.push_str(" |\n");
         }
-        let failures: Vec<(usize, &NodeResult)> = self
-            .nodes()
-            .filter(|(_, r)| r.status == NodeStatus::Failure)
-            .collect();
-        if !failures.is_empty() {
-            let _ = writeln!(md, "\n## Failures");
+        // A continue-on-error job's failure is allowed: it does not fail the run, and
+        // `needs.*.result` says success; it is listed apart from the run's failures.
+        let allowed = |i: usize| self.graph.jobs[self.graph.nodes[i].job].continue_on_error;
+        for (title, allowed_ones) in [
+            ("Failures", false),
+            ("Allowed failures (continue-on-error)", true),
+        ] {
+            let failures: Vec<(usize, &NodeResult)> = self
+                .nodes()
+                .filter(|(i, r)| r.status == NodeStatus::Failure && allowed(*i) == allowed_ones)
+                .collect();
+            if failures.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "\n## {title}");
             for (i, r) in failures {
                 let _ = writeln!(md, "\n### `{}`\n", self.graph.nodes[i].id);
                 if let Some(reason) = &r.reason {

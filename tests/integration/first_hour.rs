@@ -150,3 +150,28 @@ fn outside_git_the_first_run_says_what_default_inputs_mean() {
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
     assert!(!stderr(&ws.run(&["run"])).contains("git repository"));
 }
+
+#[test]
+fn an_allowed_failure_reads_as_one_with_its_real_outcome() {
+    let ws = Ws::new(
+        "jobs:
+  flaky: { continue-on-error: true, cache: false, run: 'exit 3' }
+  after:
+    needs: flaky
+    cache: false
+    run: echo 'result=${{ needs.flaky.result }} outcome=${{ needs.flaky.outcome }}'
+",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(
+        ws.log("after").contains("result=success outcome=failure"),
+        "{}",
+        ws.log("after")
+    );
+    let md = std::fs::read_to_string(ws.latest_run().join("summary.md")).unwrap();
+    assert!(
+        md.contains("## Allowed failures (continue-on-error)"),
+        "{md}"
+    );
+    assert!(!md.contains("## Failures"), "{md}");
+}
