@@ -1148,7 +1148,15 @@ impl<'p> Compiler<'p> {
             "env" => None,
             other => Some((
                 format!("unknown context `{other}`"),
-                did_you_mean(other, CONTEXTS.iter().copied()),
+                if other == "github" || other == "runner" {
+                    Some(
+                        "orch's own context is `orch` (run_id, workspace, os, arch, job, node); \
+                         for git facts, ask git in the job (`git rev-parse HEAD`)"
+                            .to_owned(),
+                    )
+                } else {
+                    did_you_mean(other, CONTEXTS.iter().copied())
+                },
             )),
         }
     }

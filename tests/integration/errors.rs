@@ -188,3 +188,26 @@ fn a_wrong_axis_in_exclude_is_pointed_at() {
     assert!(err.contains("orch.yml:6:11"), "{err}");
     assert!(err.contains("did you mean `os`?"), "{err}");
 }
+
+#[test]
+fn github_habits_get_the_orch_spelling() {
+    let err = rejected(
+        "on: push
+jobs:
+  build:
+    timeout-minutes: 5
+    strategy: { matrix: { os: [a] } }
+    outputs: { version: '${{ steps.v.outputs.version }}' }
+    run: touch ran
+",
+    );
+    assert!(err.contains("orch has no triggers"), "{err}");
+    assert!(err.contains("orch spells it `timeout: 10m`"), "{err}");
+    assert!(
+        err.contains("orch puts `matrix:` on the job itself"),
+        "{err}"
+    );
+    assert!(err.contains("\"$ORCH_OUTPUT\""), "{err}");
+    let err = rejected("jobs:\n  a: { run: 'echo ${{ github.sha }} && touch ran' }\n");
+    assert!(err.contains("orch's own context is `orch`"), "{err}");
+}

@@ -138,7 +138,9 @@ impl Decoder<'_> {
                 )
                 .with_label("unknown key");
                 problem.help = Some(
-                    did_you_mean(name, allowed.iter().copied())
+                    github_spelling(name)
+                        .map(str::to_owned)
+                        .or_else(|| did_you_mean(name, allowed.iter().copied()))
                         .unwrap_or_else(|| format!("expected one of: {}", allowed.join(", "))),
                 );
                 self.problems.push(problem);
@@ -584,6 +586,19 @@ impl Decoder<'_> {
                     job.env_inputs = self.strings(value, &field, false).unwrap_or_default()
                 }
                 "tools" => job.tools = self.strings(value, &field, false).unwrap_or_default(),
+                "outputs" if matches!(value.value, Value::Map(_)) => {
+                    let problem = Problem::at(
+                        self.source,
+                        value.span,
+                        format!("{field} must be a list of the files the job makes"),
+                    )
+                    .with_label("a map, as GitHub's job outputs")
+                    .with_help(
+                        "job outputs are what the job writes to \"$ORCH_OUTPUT\" (name=value); \
+                         `outputs:` lists files, folders or globs it makes",
+                    );
+                    self.problems.push(problem);
+                }
                 "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
                 "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
                 "timeout" => job.timeout = self.duration(value, &field),
@@ -817,6 +832,27 @@ pub fn is_job_id(id: &str) -> bool {
 }
 
 /// `90s`, `10m`, `1h30m`, `500ms`, `2d`.
+/// The orch way to say what a GitHub Actions key says, for a key orch does not take: a
+/// workflow habit deserves the right spelling, not the nearest word.
+fn github_spelling(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "on" => "orch has no triggers: `orch run` (or CI calling it) runs the playbook; drop `on:`",
+        "runs-on" | "container" | "services" => {
+            "orch runs jobs on this machine; `requires:` checks the commands and env they need"
+        }
+        "timeout-minutes" => "orch spells it `timeout: 10m`",
+        "id" => {
+            "an orch step is named with `name:`; values go to \"$ORCH_OUTPUT\" as the job's outputs"
+        }
+        "permissions" | "concurrency" | "environment" => "not an orch key: drop it",
+        "defaults.run" | "run-name" => {
+            "orch spells defaults as `defaults: { shell: bash, working-directory: dir }`"
+        }
+        "matrix" => "orch puts `matrix:` on the job itself, beside `strategy:`",
+        _ => return None,
+    })
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
