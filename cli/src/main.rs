@@ -19,6 +19,7 @@ macro_rules! tell {
 
 mod cache_cmd;
 mod graph_out;
+mod history;
 mod report;
 mod run;
 mod schema;
@@ -104,6 +105,16 @@ enum Command {
     Explain(run::ExplainArgs),
     /// Run, then re-run what each edit affects, as files change
     Watch(watch::WatchArgs),
+    /// The kept runs, newest first: status, duration, nodes, cached, failed
+    Runs,
+    /// A node's log from the latest run (every node's, for a job id)
+    Logs {
+        /// A node id (`test[suite=unit]`) or a job id
+        node: String,
+        /// A run id from `orch runs` (default: the latest)
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+    },
     /// Inspect and maintain the cache
     Cache {
         #[command(subcommand)]
@@ -233,6 +244,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Explain(args) => run::explain(&cli, args),
         Command::Watch(args) => watch::watch(&cli, args),
         Command::Cache { command } => cache_cmd::cache(&cli, command),
+        Command::Runs => history::runs(&cli),
+        Command::Logs { node, run } => history::logs(&cli, node, run.as_deref()),
     }
 }
 

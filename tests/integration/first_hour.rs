@@ -175,3 +175,40 @@ fn an_allowed_failure_reads_as_one_with_its_real_outcome() {
     );
     assert!(!md.contains("## Failures"), "{md}");
 }
+
+#[test]
+fn runs_and_logs_show_the_history() {
+    let ws = Ws::new(
+        "jobs:\n  t: { inputs: [], matrix: { i: [1, 2] }, run: 'echo hello ${{ matrix.i }}' }\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let first = ws.read(".orch/runs/latest").trim().to_owned();
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let runs = stdout(&ws.run(&["runs"]));
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(lines.len(), 2, "{runs}");
+    assert!(
+        lines[0].contains("2 nodes: 2 cached"),
+        "newest first: {runs}"
+    );
+    assert!(
+        lines[1].starts_with(&first) && lines[1].contains("0 cached"),
+        "{runs}"
+    );
+    // A job's id shows each node's log; a node id one; a cached node's log is the one
+    // its run recorded.
+    let both = stdout(&ws.run(&["logs", "t"]));
+    assert!(
+        both.contains("hello 1") && both.contains("hello 2"),
+        "{both}"
+    );
+    let one = stdout(&ws.run(&["logs", "t[i=2]", "--run", &first]));
+    assert!(one.contains("hello 2") && !one.contains("hello 1"), "{one}");
+    let out = ws.run(&["logs", "nope"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("has no node or job `nope`"),
+        "{}",
+        stderr(&out)
+    );
+}
