@@ -210,6 +210,9 @@ pub async fn execute(
     // Each running node has its own cancel channel: a run-wide cancel reaches them all,
     // a changed input only the nodes that read it.
     let mut node_cancels: HashMap<usize, watch::Sender<u8>> = HashMap::new();
+    // Nodes started after the first interrupt (their `if` asked to): only a second one
+    // stops them.
+    let mut cleanups: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
     for &job in &graph.topo_order {
         state.release_if_ready(job);
@@ -256,7 +259,15 @@ pub async fn execute(
                         state.running += 1;
                         state.running_per_job[job] += 1;
                         let observer = observer.clone();
-                        let (cancel_tx, cancel) = watch::channel(state.cancel_level);
+                        // A node that starts after a first Ctrl-C because its `if` says so
+                        // (`always()`, `cancelled()`: cleanup, a report) runs to its end, as
+                        // on GitHub; a second Ctrl-C still kills it.
+                        let cleanup = state.cancel_level == 1;
+                        let level = if cleanup { 0 } else { state.cancel_level };
+                        let (cancel_tx, cancel) = watch::channel(level);
+                        if cleanup {
+                            cleanups.insert(node);
+                        }
                         node_cancels.insert(node, cancel_tx);
                         tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
                     }
@@ -302,8 +313,10 @@ pub async fn execute(
                         observer.event(&Event::Cancelling);
                     }
                     state.cancel_level = level;
-                    for cancel in node_cancels.values() {
-                        let _ = cancel.send(level);
+                    for (node, cancel) in &node_cancels {
+                        if level >= 2 || !cleanups.contains(node) {
+                            let _ = cancel.send(level);
+                        }
                     }
                 }
             }

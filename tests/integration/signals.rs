@@ -136,3 +136,24 @@ fn the_terminal_gets_a_live_view() {
         "no plain log lines on a terminal: {screen}"
     );
 }
+
+#[test]
+fn an_always_job_started_after_ctrl_c_runs_to_its_end() {
+    let ws = Ws::new(
+        "jobs:
+  long: { run: 'touch started; sleep 120' }
+  cleanup:
+    needs: long
+    if: always()
+    cache: false
+    run: 'sleep 0.5; echo ${{ needs.long.result }} > cleaned'
+",
+    );
+    let mut child = spawn_orch(&ws, &[]);
+    wait_for_file(&ws.path().join("started"));
+    send("INT", &child);
+    let exit = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(exit.code(), Some(130));
+    assert_eq!(ws.status("cleanup"), "success", "{:#}", ws.summary());
+    assert_eq!(ws.read("cleaned"), "cancelled\n");
+}
