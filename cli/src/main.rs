@@ -20,6 +20,7 @@ macro_rules! tell {
 mod cache_cmd;
 mod graph_out;
 mod history;
+mod init;
 mod report;
 mod run;
 mod schema;
@@ -105,6 +106,12 @@ enum Command {
     Explain(run::ExplainArgs),
     /// Run, then re-run what each edit affects, as files change
     Watch(watch::WatchArgs),
+    /// Write a starter orch.yml for the project here (Cargo, npm, Python, make)
+    Init {
+        /// Replace an orch.yml that is already there
+        #[arg(long)]
+        force: bool,
+    },
     /// The kept runs, newest first: status, duration, nodes, cached, failed
     Runs,
     /// A node's log from the latest run (every node's, for a job id)
@@ -124,6 +131,8 @@ enum Command {
     Graph {
         /// Job ids, node ids or globs; `!PATTERN` removes
         targets: Vec<String>,
+        /// How to draw it: text (one node a line, with what it needs), dot (Graphviz),
+        /// mermaid, or json
         #[arg(long, value_enum, default_value = "text")]
         format: graph_out::Format,
         /// Set a var (repeatable)
@@ -245,6 +254,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Watch(args) => watch::watch(&cli, args),
         Command::Cache { command } => cache_cmd::cache(&cli, command),
         Command::Runs => history::runs(&cli),
+        Command::Init { force } => init::init(*force),
         Command::Logs { node, run } => history::logs(&cli, node, run.as_deref()),
     }
 }

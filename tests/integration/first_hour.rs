@@ -212,3 +212,43 @@ fn runs_and_logs_show_the_history() {
         stderr(&out)
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_loads() {
+    for (marker, text, job) in [
+        ("Cargo.toml", "[package]\nname = \"x\"\n", "lint"),
+        (
+            "package.json",
+            "{\"scripts\": {\"test\": \"true\"}}",
+            "test",
+        ),
+        ("pyproject.toml", "", "test"),
+        ("Makefile", "all:\n", "build"),
+    ] {
+        let ws = Ws::new("");
+        std::fs::remove_file(ws.path().join("orch.yml")).unwrap();
+        ws.write(marker, text);
+        ws.write("src/main.rs", "fn main() {}\n");
+        let out = ws.run(&["init"]);
+        assert_eq!(code(&out), 0, "{marker}: {}", stderr(&out));
+        let out = ws.run(&["validate"]);
+        assert_eq!(
+            code(&out),
+            0,
+            "{marker}: {}\n{}",
+            stderr(&out),
+            ws.read("orch.yml")
+        );
+        assert!(stdout(&ws.run(&["list"])).contains(job), "{marker}");
+    }
+    // Nothing known: a playbook that runs, and hits the cache the second time.
+    let ws = Ws::new("");
+    std::fs::remove_file(ws.path().join("orch.yml")).unwrap();
+    assert_eq!(code(&ws.run(&["init"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(ws.cached("hello"));
+    let out = ws.run(&["init"]);
+    assert_eq!(code(&out), 2, "an orch.yml is there");
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+}
