@@ -420,6 +420,16 @@ mod tests {
     use super::*;
     use orch_store::LocalStore;
 
+    /// A first restore with these declared outputs, nothing in place, no other node.
+    fn first_restore(
+        ws: &Path,
+        files: &[OutputFile],
+        declared: &[String],
+        store: &LocalStore,
+    ) -> Result<bool, String> {
+        restore(ws, files, declared, true, &|_| false, store, &|_| None)
+    }
+
     #[test]
     fn collect_then_restore() {
         let dir = tempfile::tempdir().unwrap();
@@ -450,18 +460,7 @@ mod tests {
         );
 
         std::fs::remove_dir_all(ws.join("out")).unwrap();
-        assert!(
-            restore(
-                &ws,
-                &files,
-                &["out".into(), "*.log".into()],
-                true,
-                &|_| false,
-                &store,
-                &|_| None
-            )
-            .unwrap()
-        );
+        assert!(first_restore(&ws, &files, &["out".into(), "*.log".into()], &store).unwrap());
         assert_eq!(
             std::fs::read_to_string(ws.join("out/sub/b.bin")).unwrap(),
             "b"
@@ -496,17 +495,9 @@ mod tests {
             file("sub/link", Some("../../x")),
         ] {
             assert!(
-                restore(
-                    &ws,
-                    std::slice::from_ref(&bad),
-                    &everything,
-                    true,
-                    &|_| false,
-                    &store,
-                    &|_| None
-                )
-                .unwrap_err()
-                .starts_with("refused"),
+                first_restore(&ws, std::slice::from_ref(&bad), &everything, &store)
+                    .unwrap_err()
+                    .starts_with("refused"),
                 "{bad:?}"
             );
         }
@@ -516,17 +507,9 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, ws.join("door")).unwrap();
         assert!(
-            restore(
-                &ws,
-                &[file("door/x.txt", None)],
-                &everything,
-                true,
-                &|_| false,
-                &store,
-                &|_| None
-            )
-            .unwrap_err()
-            .starts_with("refused")
+            first_restore(&ws, &[file("door/x.txt", None)], &everything, &store)
+                .unwrap_err()
+                .starts_with("refused")
         );
         assert!(!outside.join("x.txt").exists());
     }
