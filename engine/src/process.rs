@@ -115,20 +115,17 @@ fn executable(candidate: &std::path::Path) -> bool {
         && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
-/// Sends `signal` to every process of the group `pgid`.
-#[allow(unsafe_code)]
-fn kill_group(pgid: u32, signal: libc::c_int) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+/// Sends `signal` to every process of the group `pgid`: the group `spawn` created for
+/// the node (pgid == the child's pid), never orch's own or init's.
+fn kill_group(pgid: u32, signal: rustix::process::Signal) {
+    let Some(pgid) = i32::try_from(pgid)
+        .ok()
+        .filter(|&p| p > 1)
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
-    if pgid <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) has no memory effects; a negative pid addresses the process group
-    // that `spawn` created for this node (pgid == the child's pid), never orch's own.
-    unsafe {
-        libc::kill(-pgid, signal);
-    }
+    let _ = rustix::process::kill_process_group(pgid, signal);
 }
 
 /// Runs one process to its end, appending its output to `log`.
@@ -220,7 +217,7 @@ pub async fn run(
         }
     };
     // Whatever the job left running in its group goes with it, as on a CI runner.
-    kill_group(pgid, libc::SIGKILL);
+    kill_group(pgid, rustix::process::Signal::KILL);
     // A process that left the group may hold the pipe open: do not wait for it forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), pump).await;
     outcome
@@ -237,7 +234,7 @@ async fn cancelled(cancel: &mut Cancel) {
 /// SIGTERM to the tree, then SIGKILL after the grace period (at once on a second Ctrl-C).
 async fn stop_tree(pgid: u32, child: &mut tokio::process::Child, cancel: &mut Cancel) {
     if *cancel.borrow() < 2 {
-        kill_group(pgid, libc::SIGTERM);
+        kill_group(pgid, rustix::process::Signal::TERM);
         let hurry = async {
             let _ = cancel.wait_for(|level| *level >= 2).await;
         };
@@ -247,7 +244,7 @@ async fn stop_tree(pgid: u32, child: &mut tokio::process::Child, cancel: &mut Ca
             () = hurry => {}
         }
     }
-    kill_group(pgid, libc::SIGKILL);
+    kill_group(pgid, rustix::process::Signal::KILL);
     let _ = child.wait().await;
 }
 
