@@ -1197,7 +1197,9 @@ impl State<'_> {
         }
         let needs_ok = spec.needs.iter().all(|&n| self.job_result(n) == "success");
         if !spec.condition_decides {
-            if self.halted {
+            // What needs a failure is skipped, as on GitHub, whether or not the run halted;
+            // what the halt alone kept from starting is cancelled.
+            if self.halted && needs_ok {
                 return Decision::Finish(NodeResult::not_run(
                     NodeStatus::Cancelled,
                     "an earlier node failed (use --keep-going to run the rest)",
