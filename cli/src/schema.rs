@@ -125,7 +125,8 @@ pub(crate) fn schema() -> Value {
                     "timeout": duration(),
                     "retries": { "type": "integer", "minimum": 0 },
                     "working-directory": { "type": "string" },
-                    "inputs": strings()
+                    "inputs": strings(),
+                    "tools": strings()
                 }
             },
             "inputs": {

@@ -882,7 +882,16 @@ impl<'p> Compiler<'p> {
             inputs,
             outputs,
             env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),
-            tools: job.tools.iter().map(|e| e.value.clone()).collect(),
+            // The playbook's default tools, then the job's own (each once).
+            tools: {
+                let mut tools: Vec<String> = Vec::new();
+                for tool in defaults.tools.iter().chain(&job.tools) {
+                    if !tools.contains(&tool.value) {
+                        tools.push(tool.value.clone());
+                    }
+                }
+                tools
+            },
             axes,
         }
     }

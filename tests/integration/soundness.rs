@@ -131,6 +131,21 @@ fn the_interpreter_and_declared_tools_are_in_the_key() {
         "orch-test-interp is another program than the one that produced the last result"
     );
     assert_eq!(ws.read("tooled.txt"), "tool two\n");
+
+    // Tools every job declares, from `defaults`.
+    ws.write(
+        "orch.yml",
+        "defaults: { tools: [orch-test-tool] }\njobs:\n  plain: { inputs: [], run: 'true' }\n",
+    );
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    tool(&ws, "orch-test-tool", "echo tool three");
+    let out = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ws.why("plain"),
+        "orch-test-tool is another program than the one that produced the last result"
+    );
 }
 
 #[test]

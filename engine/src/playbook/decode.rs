@@ -58,7 +58,14 @@ pub const STEP_KEYS: &[&str] = &[
     "if",
     "continue-on-error",
 ];
-const DEFAULTS_KEYS: &[&str] = &["shell", "timeout", "retries", "working-directory", "inputs"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "shell",
+    "timeout",
+    "retries",
+    "working-directory",
+    "inputs",
+    "tools",
+];
 const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
 const REQUIRES_KEYS: &[&str] = &["commands", "env"];
 const PROFILE_KEYS: &[&str] = &["vars", "targets", "description"];
@@ -441,6 +448,11 @@ impl Decoder<'_> {
                     defaults.working_directory = self.string(value, "defaults.working-directory");
                 }
                 "inputs" => defaults.inputs = self.strings(value, "defaults.inputs", false),
+                "tools" => {
+                    defaults.tools = self
+                        .strings(value, "defaults.tools", false)
+                        .unwrap_or_default()
+                }
                 _ => unreachable!("keys were checked"),
             }
         }

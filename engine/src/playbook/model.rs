@@ -75,6 +75,8 @@ pub struct Defaults {
     pub retries: Option<u32>,
     pub working_directory: Option<Sp<String>>,
     pub inputs: Option<Vec<Sp<String>>>,
+    /// Tools in every job's key, besides each job's own.
+    pub tools: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
