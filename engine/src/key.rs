@@ -366,16 +366,17 @@ mod tests {
         );
     }
 
+    /// `base()` as produced on `platform`.
+    fn on(platform: &str) -> KeyComponents {
+        KeyComponents {
+            platform: platform.into(),
+            ..base()
+        }
+    }
+
     #[test]
     fn host_notes_name_the_other_host() {
-        let mac = KeyComponents {
-            platform: "macos-aarch64".into(),
-            ..base()
-        };
-        let linux = KeyComponents {
-            platform: "linux-x86_64".into(),
-            ..base()
-        };
+        let (mac, linux) = (on("macos-aarch64"), on("linux-x86_64"));
         let (there, here) = (
             HostNote::of(&mac, &mac.inputs),
             HostNote::of(&linux, &linux.inputs),
@@ -393,14 +394,7 @@ mod tests {
 
     #[test]
     fn host_changes_are_named() {
-        let old = KeyComponents {
-            platform: "macos-aarch64".into(),
-            ..base()
-        };
-        let new = KeyComponents {
-            platform: "linux-x86_64".into(),
-            ..base()
-        };
+        let (old, new) = (on("macos-aarch64"), on("linux-x86_64"));
         assert_eq!(
             new.why_changed(&old),
             "last result was produced on another platform (macos-aarch64, now linux-x86_64)"

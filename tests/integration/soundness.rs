@@ -2,6 +2,13 @@
 
 use crate::harness::{Ws, code, stderr};
 
+/// `orch run` fails (exit 1); why `node` failed.
+fn failure_of(ws: &Ws, node: &str) -> String {
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    ws.reason(node)
+}
+
 fn run_ok(ws: &Ws, args: &[&str]) {
     let out = ws.run(args);
     assert_eq!(code(&out), 0, "orch {args:?}: {}", stderr(&out));
@@ -483,9 +490,7 @@ jobs:
   a: { cache: false, run: 'echo \"[$CONFIG]\"' }
 ",
     );
-    let out = ws.run(&["run"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.reason("a");
+    let reason = failure_of(&ws, "a");
     assert!(reason.contains("env.CONFIG"), "{reason}");
 
     // A caller's `with`, and a used playbook's `outputs`.
@@ -504,9 +509,7 @@ jobs:
   go: { cache: false, run: 'echo ${{ inputs.level }}' }
 ",
     );
-    let out = ws.run(&["run"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.reason("setup/go");
+    let reason = failure_of(&ws, "setup/go");
     assert!(reason.contains("with.level"), "{reason}");
 
     ws.write(
@@ -697,9 +700,7 @@ fn a_declared_input_that_links_to_a_folder_is_refused() {
     let ws = Ws::new("jobs:\n  a: { inputs: [vendor], run: 'true' }\n");
     ws.write("third_party/vendor/x.c", "x");
     std::os::unix::fs::symlink("third_party/vendor", ws.path().join("vendor")).unwrap();
-    let out = ws.run(&["run"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let reason = ws.reason("a");
+    let reason = failure_of(&ws, "a");
     assert!(
         reason.contains("input vendor is a symbolic link to a folder"),
         "{reason}"
