@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use orch_engine::diag::Problem;
-use orch_engine::workspace;
+use orch_engine::load::diag::Problem;
+use orch_engine::load::workspace;
 use orch_store::LocalStore;
 
 use crate::{Cli, Failure};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use orch_engine::graph::Graph;
+use orch_engine::compile::graph::Graph;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

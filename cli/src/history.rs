@@ -4,9 +4,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use orch_engine::diag::Problem;
-use orch_engine::summary::human_duration;
-use orch_engine::workspace;
+use orch_engine::load::diag::Problem;
+use orch_engine::load::workspace;
+use orch_engine::report::summary::human_duration;
 use serde_json::Value;
 
 use crate::{Cli, Failure};
@@ -96,7 +96,7 @@ pub(crate) fn logs(cli: &Cli, node: &str, run: Option<&str>) -> Result<u8, Failu
     if chosen.is_empty() {
         let ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
         let mut problem = Problem::general(format!("run {id} has no node or job `{node}`"));
-        problem.help = orch_engine::diag::did_you_mean(node, ids.iter().copied());
+        problem.help = orch_engine::load::diag::did_you_mean(node, ids.iter().copied());
         return Err(problem.into());
     }
     let orch_dir = dir.parent().unwrap_or(&dir);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use orch_engine::diag::Problem;
+use orch_engine::load::diag::Problem;
 
 use crate::Failure;
 

@@ -32,10 +32,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use orch_engine::compile::graph::{Graph, Overrides};
 use orch_engine::db;
-use orch_engine::diag::{LoadError, Problem};
-use orch_engine::graph::{Graph, Overrides};
-use orch_engine::workspace::{self, Located};
+use orch_engine::load::diag::{LoadError, Problem};
+use orch_engine::load::workspace::{self, Located};
 
 use report::Color;
 
@@ -244,7 +244,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => {
             let overrides = overrides(vars, matrix, targets)?;
             let (_, graph) = load(&cli, overrides)?;
-            let selected = orch_engine::targets::select(&graph, targets)?;
+            let selected = orch_engine::compile::targets::select(&graph, targets)?;
             print!("{}", graph_out::render(&graph, &selected, *format));
             Ok(0)
         }
@@ -323,7 +323,7 @@ fn list(graph: &Graph) -> String {
     let width = graph.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
     for job in &graph.jobs {
         let mut details = Vec::new();
-        if let orch_engine::graph::Body::Uses(uses) = &job.body {
+        if let orch_engine::compile::graph::Body::Uses(uses) = &job.body {
             details.push(format!("uses {}", uses.path.display()));
             let inputs: Vec<String> = graph.origins[uses.origin]
                 .inputs

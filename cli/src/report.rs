@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
-use orch_engine::diag::{LoadError, Problem};
+use orch_engine::load::diag::{LoadError, Problem};
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{message}")]

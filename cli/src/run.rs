@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use orch_engine::diag::{Problem, did_you_mean};
-use orch_engine::event::{Event, Observer, RunStatus};
-use orch_engine::graph::Graph;
-use orch_engine::key::short;
-use orch_engine::sched::{self, CacheOptions, RunOptions, RunOutcome};
-use orch_engine::summary::{RunReport, human_duration};
-use orch_engine::workspace::Located;
-use orch_engine::{runs, state, targets};
+use orch_engine::cache::key::short;
+use orch_engine::cache::state;
+use orch_engine::compile::graph::Graph;
+use orch_engine::compile::targets;
+use orch_engine::exec::scheduler::{self, CacheOptions, RunOptions, RunOutcome};
+use orch_engine::load::diag::{Problem, did_you_mean};
+use orch_engine::load::workspace::Located;
+use orch_engine::report::event::{Event, Observer, RunStatus};
+use orch_engine::report::runs;
+use orch_engine::report::summary::{RunReport, human_duration};
 use orch_store::{Backend, LocalStore, NoStore};
 use serde_json::json;
 use tokio::sync::watch;
@@ -216,7 +218,7 @@ impl Prepared {
         Ok(runtime.block_on(async {
             let (interrupt_tx, interrupt_rx) = watch::channel(0u8);
             tokio::spawn(forward_signals(interrupt_tx));
-            sched::execute(graph, options, observer, interrupt_rx).await
+            scheduler::execute(graph, options, observer, interrupt_rx).await
         }))
     }
 
@@ -253,7 +255,7 @@ impl Prepared {
                 Some(runs::CachedLog {
                     file_name: format!(
                         "{}.log",
-                        orch_engine::runs::file_safe(&self.graph.nodes[node].id)
+                        orch_engine::report::runs::file_safe(&self.graph.nodes[node].id)
                     ),
                     blob: r.cached_log,
                 })
@@ -675,7 +677,7 @@ fn is_executable(path: &Path) -> bool {
 /// A path as the user would type it from the current folder.
 fn shown_from_here(path: &Path) -> PathBuf {
     match std::env::current_dir() {
-        Ok(cwd) => orch_engine::workspace::shown_from(&cwd, path),
+        Ok(cwd) => orch_engine::load::workspace::shown_from(&cwd, path),
         Err(_) => path.to_path_buf(),
     }
 }

@@ -172,7 +172,7 @@ pub(crate) fn schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orch_engine::playbook::decode::{JOB_KEYS, STEP_KEYS, TOP_KEYS};
+    use orch_engine::load::decode::{JOB_KEYS, STEP_KEYS, TOP_KEYS};
 
     fn keys(v: &Value) -> Vec<String> {
         let mut k: Vec<String> = v

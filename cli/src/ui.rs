@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use orch_engine::event::{Event, NodeResult, NodeStatus, Observer};
-use orch_engine::graph::Graph;
-use orch_engine::runs::file_safe;
-use orch_engine::summary::human_duration;
+use orch_engine::compile::graph::Graph;
+use orch_engine::report::event::{Event, NodeResult, NodeStatus, Observer};
+use orch_engine::report::runs::file_safe;
+use orch_engine::report::summary::human_duration;
 use orch_store::Backend;
 
 pub(crate) struct Ui {
@@ -115,7 +115,7 @@ impl Ui {
                 {
                     Some(blob) => Box::new(BufReader::new(blob)),
                     None => Box::new(std::io::Cursor::new(
-                        orch_engine::runs::MISSING_LOG.as_bytes(),
+                        orch_engine::report::runs::MISSING_LOG.as_bytes(),
                     )),
                 },
             );

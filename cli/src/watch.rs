@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use orch_engine::db::Database;
-use orch_engine::diag::Problem;
-use orch_engine::event::{NodeStatus, RunStatus};
-use orch_engine::runs;
-use orch_engine::sched::EVERYTHING;
-use orch_engine::summary::human_duration;
+use orch_engine::exec::scheduler::EVERYTHING;
+use orch_engine::load::diag::Problem;
+use orch_engine::report::event::{NodeStatus, RunStatus};
+use orch_engine::report::runs;
+use orch_engine::report::summary::human_duration;
 use tokio::sync::watch;
 
 use crate::run::{Selection, default_jobs, prepare};
@@ -42,7 +42,7 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = orch_engine::workspace::locate(cli.file.as_deref(), &cwd)?;
+    let located = orch_engine::load::workspace::locate(cli.file.as_deref(), &cwd)?;
     let workspace = std::fs::canonicalize(&located.workspace).unwrap_or(located.workspace.clone());
     let (sender, events) = std::sync::mpsc::channel();
     // Shared by the waiting loop and the listener that runs beside a run.
@@ -123,7 +123,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
         let mut database = db.take().unwrap_or_else(|| {
             Database::for_workspace(
                 &prepared.located.workspace,
-                &orch_engine::state::stat_cache_path(&prepared.orch_dir),
+                &orch_engine::cache::state::stat_cache_path(&prepared.orch_dir),
             )
         });
         if rescan {
@@ -202,7 +202,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                     }
                 })
             };
-            let outcome = runtime.block_on(orch_engine::sched::execute(
+            let outcome = runtime.block_on(orch_engine::exec::scheduler::execute(
                 graph,
                 options,
                 ui.clone(),
@@ -219,7 +219,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
         ui.finish();
         let queries = outcome.db.executed_queries() - queries_before;
         prepared.keep(&run_dir, &outcome, duration);
-        let count = |f: &dyn Fn(&orch_engine::event::NodeResult) -> bool| {
+        let count = |f: &dyn Fn(&orch_engine::report::event::NodeResult) -> bool| {
             outcome.results.iter().flatten().filter(|r| f(r)).count()
         };
         let ran = count(&|r| r.attempts > 0 && !r.cached);

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::diag::{LoadError, SourceFile};
+use crate::cache::inputs::{self, StatCache};
+use crate::cache::key::{KeyComponents, KeyView};
+use crate::compile::graph::{self, Graph, Overrides};
 use crate::files::Patterns;
-use crate::graph::{self, Graph, Overrides};
-use crate::inputs::{self, StatCache};
-use crate::key::{KeyComponents, KeyView};
-use crate::playbook::{Playbook, decode, tree};
+use crate::load::diag::{LoadError, SourceFile};
+use crate::load::{decode, model::Playbook, tree};
 use orch_store::Digest;
 use salsa::Setter;
 
@@ -210,8 +210,8 @@ impl Db for Database {
             return Ok(source);
         }
         let full = self.workspace.join(path);
-        crate::workspace::check_inside(&self.workspace, &full, path)?;
-        let file = crate::workspace::read_source(&full, path)?;
+        crate::load::workspace::check_inside(&self.workspace, &full, path)?;
+        let file = crate::load::workspace::read_source(&full, path)?;
         let source = PlaybookSource::new(self, file);
         if let Ok(mut used) = self.used.lock() {
             used.insert(path.to_path_buf(), source);

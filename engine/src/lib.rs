@@ -1,23 +1,16 @@
-//! orch's engine: every decision, no printing.
+//! orch's engine: every decision, no printing. Its folders are the pipeline's stages:
 //!
-//! file → [`workspace`] → [`db`] (salsa: [`playbook`] parse/decode, [`graph`] compile)
-//! → [`targets`] → scheduler → events → summaries.
+//! [`load`] (find, parse and check the playbook) → [`compile`] (reusable playbooks,
+//! matrices, the job graph, expressions, targets) → [`cache`] (keys, inputs, the stat
+//! cache, outputs collected and restored) → [`exec`] (the scheduler, running nodes)
+//! → [`report`] (events, summaries, run folders).
+//!
+//! Shared by every stage: [`db`] (the salsa database the queries of `compile` and `cache`
+//! run in) and [`files`] (the workspace's files: globs, walking, paths).
+pub mod cache;
+pub mod compile;
 pub mod db;
-pub mod diag;
-pub mod event;
-pub mod expr;
+pub mod exec;
 pub mod files;
-pub mod graph;
-pub mod inputs;
-pub mod key;
-pub mod mask;
-pub mod matrix;
-pub mod outputs;
-pub mod playbook;
-pub mod process;
-pub mod runs;
-pub mod sched;
-pub mod state;
-pub mod summary;
-pub mod targets;
-pub mod workspace;
+pub mod load;
+pub mod report;

@@ -668,7 +668,7 @@ fn a_restore_never_sweeps_away_another_nodes_outputs() {
         exit_code: 0,
         duration_ms: 0,
         log: None,
-        result_digest: orch_engine::key::result_digest(&files, &Default::default()),
+        result_digest: orch_engine::cache::key::result_digest(&files, &Default::default()),
         files,
         outputs: Vec::new(),
         summary: String::new(),

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::event::{NodeResult, NodeStatus, RunStatus};
-use crate::graph::Graph;
-use crate::runs::file_safe;
+use crate::compile::graph::Graph;
+use crate::report::event::{NodeResult, NodeStatus, RunStatus};
+use crate::report::runs::file_safe;
 
 /// What the summaries are made of.
 pub struct RunReport<'a> {
@@ -392,7 +392,7 @@ struct JsonNode<'a> {
 }
 
 /// A node's matrix values as a JSON object (numbers stay numbers).
-struct JsonMatrix<'a>(&'a crate::playbook::Combination);
+struct JsonMatrix<'a>(&'a crate::load::model::Combination);
 
 impl Serialize for JsonMatrix<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::diag::{SourceFile, Sp};
+use crate::load::diag::{SourceFile, Sp};
 
 /// A scalar value (vars, matrix values): kept as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,5 +249,5 @@ pub struct Matrix {
     pub axes: Vec<(Sp<String>, Vec<Scalar>)>,
     pub include: Vec<Combination>,
     pub exclude: Vec<Combination>,
-    pub span: crate::diag::Span,
+    pub span: crate::load::diag::Span,
 }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
-use crate::expr::{self, Expr, Template};
-use crate::matrix;
+use crate::compile::expr::{self, Expr, Template};
+use crate::compile::matrix;
+use crate::load::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 use indexmap::IndexMap;
 
-use crate::playbook::{Combination, Command, InputDecl, Job, Playbook, Scalar, Shell};
+use crate::load::model::{Combination, Command, InputDecl, Job, Playbook, Scalar, Shell};
 
 impl Overrides {
     /// Whether `--matrix` applies to the job `id`: every job without targets, else the
@@ -190,11 +190,11 @@ impl Graph {
     /// outside the workspace through a symbolic link is refused before anything runs.
     pub fn check_on_disk(&self, workspace: &Path) -> Result<(), LoadError> {
         let mut problems = Vec::new();
-        let mut folders = crate::workspace::CheckedFolders::new();
+        let mut folders = crate::load::workspace::CheckedFolders::new();
         let mut outside = Vec::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
             if let Err(mut problem) =
-                crate::workspace::check_inside(workspace, &workspace.join(relative), relative)
+                crate::load::workspace::check_inside(workspace, &workspace.join(relative), relative)
             {
                 problem.message = format!("job `{}`: {what} {}", job.id, problem.message);
                 problems.push(problem);
@@ -222,7 +222,7 @@ impl Graph {
             let patterns = job.inputs.iter().flatten().map(|t| ("input", t));
             for (what, pattern) in patterns.chain(job.outputs.iter().map(|t| ("output", t))) {
                 if pattern.is_literal()
-                    && let Some(why) = crate::workspace::path_refusal(
+                    && let Some(why) = crate::load::workspace::path_refusal(
                         workspace,
                         &pattern.as_glob(),
                         false,
@@ -290,8 +290,8 @@ impl Graph {
             // The longest path read at each place: `secrets.A` names A; `secrets` alone
             // (`toJSON(secrets)`, `secrets[format(…)]`) may read any of them.
             let mut longest: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
-            crate::expr::visit(expr, &mut |sub| {
-                if let Some((path, at)) = crate::expr::path_of(sub)
+            crate::compile::expr::visit(expr, &mut |sub| {
+                if let Some((path, at)) = crate::compile::expr::path_of(sub)
                     && path[0] == "secrets"
                     && longest.get(&at).is_none_or(|p| p.len() < path.len())
                 {
@@ -1281,7 +1281,7 @@ fn cycle_path(graph: &DiGraph<usize, ()>, component: &[NodeIndex]) -> Vec<NodeIn
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::playbook::{decode, tree};
+    use crate::load::{decode, tree};
 
     fn compile_text(text: &str) -> Result<Graph, LoadError> {
         let source = SourceFile {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use orch_store::{ActionResult, Digest, decode_kept_record};
 
-use crate::key::{KeyComponents, KeyView};
+use crate::cache::key::{KeyComponents, KeyView};
 
 const KEYS_MAGIC: &[u8; 8] = b"ORCHKYv3";
 

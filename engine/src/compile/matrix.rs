@@ -7,7 +7,7 @@
 //!    overwritten, original ones never); an entry that fits none becomes a combination of
 //!    its own.
 
-use crate::playbook::{Combination, Matrix, Scalar};
+use crate::load::model::{Combination, Matrix, Scalar};
 
 /// Largest number of combinations one job may expand to; checked before expanding.
 pub const MAX_COMBINATIONS: u128 = 100_000;
@@ -153,8 +153,8 @@ pub fn node_id(job: &str, combination: &Combination) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::{SourceFile, Sp, Span};
-    use crate::playbook::{decode, tree};
+    use crate::load::diag::{SourceFile, Sp, Span};
+    use crate::load::{decode, tree};
 
     fn matrix_of(yaml: &str) -> Matrix {
         let source = SourceFile {

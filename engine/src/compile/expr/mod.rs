@@ -349,7 +349,7 @@ impl Parser {
                         .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
                     else {
                         let names = FUNCTIONS.iter().map(|(f, _, _)| *f);
-                        let hint = crate::diag::did_you_mean(&word, names)
+                        let hint = crate::load::diag::did_you_mean(&word, names)
                             .map(|h| format!("; {h}"))
                             .unwrap_or_default();
                         return err(at, format!("unknown function `{word}`{hint}"));

@@ -9,7 +9,7 @@ use super::model::{
     Shell, Step, Strategy,
 };
 use super::tree::{Node, Value};
-use crate::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
+use crate::load::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 
 pub const TOP_KEYS: &[&str] = &[
     "name",
@@ -905,7 +905,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::playbook::tree;
+    use crate::load::tree;
 
     fn load(text: &str) -> Result<Playbook, LoadError> {
         let source = SourceFile {
@@ -1011,7 +1011,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::playbook::tree;
+    use crate::load::tree;
     use proptest::prelude::*;
 
     proptest! {

@@ -3,8 +3,8 @@
 
 use globset::{Glob, GlobMatcher};
 
-use crate::diag::{Problem, did_you_mean};
-use crate::graph::Graph;
+use crate::compile::graph::Graph;
+use crate::load::diag::{Problem, did_you_mean};
 
 /// Which nodes of the graph are selected (indexed like `graph.nodes`).
 pub fn select(graph: &Graph, targets: &[String]) -> Result<Vec<bool>, Problem> {
@@ -85,9 +85,9 @@ fn no_match(graph: &Graph, target: &str) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::SourceFile;
-    use crate::graph::{Overrides, compile};
-    use crate::playbook::{decode, tree};
+    use crate::compile::graph::{Overrides, compile};
+    use crate::load::diag::SourceFile;
+    use crate::load::{decode, tree};
     use std::sync::Arc;
 
     fn graph() -> Graph {
@@ -99,7 +99,7 @@ mod tests {
         compile(
             Arc::new(playbook),
             &Overrides::default(),
-            &mut crate::graph::tests::no_uses,
+            &mut crate::compile::graph::tests::no_uses,
         )
         .unwrap()
     }

@@ -13,17 +13,17 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::cache::inputs;
+use crate::cache::key::{HostNote, KEY_VERSION, KeyComponents, KeyView};
+use crate::cache::outputs;
+use crate::cache::state::{FreshKey, LastKeys, RecordUpdate};
+use crate::compile::expr::{self, Expr, Scope, Template};
+use crate::compile::graph::{Body, Graph, Uses};
 use crate::db::{self, Database, Db, FileList};
-use crate::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatus};
-use crate::expr::{self, Expr, Scope, Template};
-use crate::graph::{Body, Graph, Uses};
-use crate::inputs;
-use crate::key::{HostNote, KEY_VERSION, KeyComponents, KeyView};
-use crate::mask::Secrets;
-use crate::outputs;
-use crate::playbook::Shell;
-use crate::process::{self, Cancel, Outcome, Spawn};
-use crate::state::{FreshKey, LastKeys, RecordUpdate};
+use crate::exec::mask::Secrets;
+use crate::exec::process::{self, Cancel, Outcome, Spawn};
+use crate::load::model::Shell;
+use crate::report::event::{Event, NodeResult, NodeStatus, Observer, PlanAction, RunStatus};
 use orch_store::{Backend, Digest};
 use salsa::Setter;
 
@@ -137,7 +137,7 @@ struct State<'g> {
     /// Problems that belong to no node (a reusable playbook's `outputs`), shown at the end.
     warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
-    path_checks: std::cell::RefCell<crate::workspace::CheckedFolders>,
+    path_checks: std::cell::RefCell<crate::load::workspace::CheckedFolders>,
     /// Each job's view of the other jobs' declared outputs (`claimed_by_others`).
     others_outputs: std::cell::RefCell<HashMap<usize, crate::files::Patterns>>,
     /// Input globs compiled to tell whether each matched a file.
@@ -196,7 +196,7 @@ pub async fn execute(
         env_cache: Vec::new(),
         all_needs: graph.transitive_needs(),
         tool_memo: Default::default(),
-        platform: crate::key::platform(),
+        platform: crate::cache::key::platform(),
         host_path: std::env::var("PATH").unwrap_or_default(),
         path_checks: Default::default(),
         warnings: Vec::new(),
@@ -646,7 +646,7 @@ impl State<'_> {
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .flat_map(|(name, value)| {
-                crate::mask::forms(value)
+                crate::exec::mask::forms(value)
                     .into_iter()
                     .map(move |form| (name, form))
             })
@@ -1454,7 +1454,7 @@ impl State<'_> {
             let mut check = |what: &str, literal: bool, path: &str, folder: bool| {
                 if !literal
                     && let Some(why) =
-                        crate::workspace::path_refusal(workspace, path, folder, &mut checked)
+                        crate::load::workspace::path_refusal(workspace, path, folder, &mut checked)
                 {
                     problems.push(format!("{what} {why}"));
                 }
@@ -1516,7 +1516,7 @@ impl State<'_> {
         }
         env.append(&mut work.env);
         work.env = env;
-        let safe = crate::runs::file_safe(&spec.id);
+        let safe = crate::report::runs::file_safe(&spec.id);
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.scratch = self.options.scratch_dir.join(&safe);
         work.secrets = self.secrets.clone();
@@ -1705,7 +1705,7 @@ impl NodeWork {
     /// the digest is unique, so nothing downstream can wrongly look unchanged.
     async fn keep_result(&self, result: &NodeResult) -> (Digest, Option<String>) {
         let Some(backend) = self.backend.clone() else {
-            return (crate::key::result_digest(&[], &result.outputs), None);
+            return (crate::cache::key::result_digest(&[], &result.outputs), None);
         };
         // A node that is never cached may have effects no digest sees (a download into an
         // ignored folder): its result is new every time, so its dependents run again.
@@ -1743,7 +1743,7 @@ impl NodeWork {
                     .as_bytes(),
                 )
             } else {
-                crate::key::result_digest(&files, &outputs)
+                crate::cache::key::result_digest(&files, &outputs)
             };
             // An input that changed while the node ran (a user's edit, a job beside it)
             // makes the result not the key's: it is not stored.
@@ -1910,7 +1910,10 @@ impl NodeWork {
                 }
                 Outcome::TimedOut => {
                     let limit = self.timeout.unwrap_or_default();
-                    let why = format!("timed out after {}", crate::summary::human_duration(limit));
+                    let why = format!(
+                        "timed out after {}",
+                        crate::report::summary::human_duration(limit)
+                    );
                     let _ = writeln!(log, "orch: {why}; its process tree was killed");
                     return (NodeStatus::Failure, None, Some(why));
                 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use crate::event::{Event, Observer};
+use crate::report::event::{Event, Observer};
 
 /// How long a process tree gets between SIGTERM and SIGKILL: 1.5 s, or `ORCH_KILL_GRACE`.
 pub fn kill_grace() -> Duration {
@@ -22,7 +22,7 @@ pub fn kill_grace() -> Duration {
     *GRACE.get_or_init(|| {
         std::env::var("ORCH_KILL_GRACE")
             .ok()
-            .and_then(|v| crate::playbook::decode::parse_duration(&v).ok())
+            .and_then(|v| crate::load::decode::parse_duration(&v).ok())
             .unwrap_or(Duration::from_millis(1500))
     })
 }
@@ -37,7 +37,7 @@ pub struct Spawn {
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
     /// Secret values to mask in what the process prints.
-    pub secrets: crate::mask::Secrets,
+    pub secrets: crate::exec::mask::Secrets,
 }
 
 #[derive(Debug)]

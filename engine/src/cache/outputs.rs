@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use orch_store::{Backend, Digest, OutputFile};
 
+use crate::compile::graph::normalize;
 use crate::files::Patterns;
-use crate::graph::normalize;
 
 /// Stores the files that `patterns` name (files, folders, globs) and describes them.
 /// A literal path that does not exist is an error: the job did not make what it declared.

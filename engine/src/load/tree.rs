@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::diag::{Problem, SourceFile, Span};
+use crate::load::diag::{Problem, SourceFile, Span};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Problem, SourceFile};
+use crate::load::diag::{Problem, SourceFile};
 
 pub const PLAYBOOK_NAMES: &[&str] = &["orch.yml", "orch.yaml", "orch.json"];
 
@@ -121,7 +121,8 @@ pub fn path_refusal(
         text
     } else {
         let path = Path::new(text);
-        let Some(normal) = crate::graph::normalize(path).filter(|_| !path.is_absolute()) else {
+        let Some(normal) = crate::compile::graph::normalize(path).filter(|_| !path.is_absolute())
+        else {
             return Some(format!("`{pattern}` is outside the workspace"));
         };
         normalized = normal.to_string_lossy().into_owned();

@@ -1,0 +1,6 @@
+//! Compiling: the model of one playbook (and those it `uses`) into the sealed graph of
+//! jobs and nodes, with matrices expanded and expressions parsed and checked.
+pub mod expr;
+pub mod graph;
+pub mod matrix;
+pub mod targets;

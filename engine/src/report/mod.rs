@@ -1,0 +1,4 @@
+//! Reporting: the events of a run, its summaries and its folder under `.orch/runs`.
+pub mod event;
+pub mod runs;
+pub mod summary;
