@@ -1,0 +1,293 @@
+//! Running a node: its attempts (retries), each its steps in order, each step a process.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::command::{plain_command, script_extension, split_command, write_private};
+use super::output_file::parse_outputs;
+use super::prepare::{NodeWork, StepCommand};
+use crate::compile::expr;
+use crate::exec::process::{self, Cancel, Outcome, Spawn};
+use crate::load::model::Shell;
+use crate::report::event::{Event, NodeResult, NodeStatus, Observer};
+
+impl NodeWork {
+    pub(super) async fn run(
+        self,
+        node: usize,
+        observer: Arc<dyn Observer>,
+        cancel: Cancel,
+    ) -> NodeResult {
+        let started = Instant::now();
+        let mut result = NodeResult {
+            status: NodeStatus::Failure,
+            exit_code: None,
+            attempts: 0,
+            duration: Duration::ZERO,
+            outputs: BTreeMap::new(),
+            summary: String::new(),
+            reason: None,
+            has_log: true,
+            cached: false,
+            cached_log: None,
+            key: self.key,
+            why: self.why.clone(),
+            result_digest: None,
+            plan: None,
+        };
+        let mut log = match File::create(&self.log_path) {
+            Ok(f) => f,
+            Err(e) => {
+                result.reason = Some(format!(
+                    "cannot create its log {}: {e}",
+                    self.log_path.display()
+                ));
+                result.has_log = false;
+                return result;
+            }
+        };
+        if let Some(problem) = self.render_problems.first() {
+            let problem = self.secrets.mask(problem);
+            let _ = writeln!(log, "orch: {problem}");
+            result.reason = Some(problem.clone());
+            return result;
+        }
+        // Beside the node's scratch folder (made only if a script file is needed).
+        let beside = |suffix: &str| {
+            let mut name = self.scratch.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let output_file = beside(".output");
+        let summary_file = beside(".summary.md");
+        for attempt in 1..=self.retries.saturating_add(1) {
+            result.attempts = attempt;
+            observer.event(&Event::NodeStarted { node, attempt });
+            if attempt > 1 {
+                let _ = writeln!(log, "orch: attempt {attempt} of {}", self.retries + 1);
+            }
+            // Each attempt starts with empty files; a job's `>>` creates them (the first
+            // attempt finds none: nothing to remove).
+            if attempt > 1 {
+                for file in [&output_file, &summary_file] {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            let (status, exit_code, reason) = self
+                .attempt(
+                    node,
+                    &observer,
+                    &cancel,
+                    &mut log,
+                    &output_file,
+                    &summary_file,
+                )
+                .await;
+            result.status = status;
+            result.exit_code = exit_code;
+            result.reason = reason;
+            if status != NodeStatus::Failure || *cancel.borrow() > 0 {
+                break;
+            }
+        }
+        if result.status == NodeStatus::Success {
+            match std::fs::read_to_string(&output_file).map(|t| parse_outputs(&t)) {
+                Ok(Ok(outputs)) => result.outputs = outputs,
+                Ok(Err(why)) => {
+                    let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
+                    result.status = NodeStatus::Failure;
+                    result.reason = Some(format!("bad $ORCH_OUTPUT: {why}"));
+                }
+                Err(_) => {}
+            }
+        }
+        result.summary = self
+            .secrets
+            .mask(&std::fs::read_to_string(&summary_file).unwrap_or_default());
+        for value in result.outputs.values_mut() {
+            *value = self.secrets.mask(value);
+        }
+        result.reason = result.reason.map(|r| self.secrets.mask(&r));
+        // Scratch files may hold rendered secrets: gone as soon as the node ends (the
+        // folder exists only if a script file was written).
+        if self.scratch.exists() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+        for file in [&output_file, &summary_file] {
+            if file.exists() {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        result.duration = started.elapsed();
+        if result.status == NodeStatus::Success {
+            drop(log);
+            let (digest, warning) = self.keep_result(&result).await;
+            result.result_digest = Some(digest);
+            if let Some(warning) = warning {
+                if let Ok(mut log) = File::options().append(true).open(&self.log_path) {
+                    let _ = writeln!(log, "orch: warning: {warning}");
+                }
+                observer.event(&Event::Warning(format!("{}: {warning}", self.scope.node)));
+            }
+        }
+        result
+    }
+
+    /// One attempt: every step in order; the first failing step ends it.
+    pub(super) async fn attempt(
+        &self,
+        node: usize,
+        observer: &Arc<dyn Observer>,
+        cancel: &Cancel,
+        log: &mut File,
+        output_file: &Path,
+        summary_file: &Path,
+    ) -> (NodeStatus, Option<i32>, Option<String>) {
+        let mut failed = false;
+        let mut last_code = None;
+        let many = self.steps.len() > 1;
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Some(condition) = &step.condition {
+                let mut scope = self.scope.clone();
+                scope.success = !failed;
+                scope.failure = failed;
+                let run = match expr::eval(condition, &scope) {
+                    Ok(v) => {
+                        if expr::calls_status_function(condition) {
+                            expr::truthy(&v)
+                        } else {
+                            !failed && expr::truthy(&v)
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(log, "orch: step {}: its `if` failed: {e}", index + 1);
+                        return (NodeStatus::Failure, None, Some(e.message));
+                    }
+                };
+                if !run {
+                    continue;
+                }
+            } else if failed {
+                continue;
+            }
+            if many {
+                let name = step
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("step {}", index + 1));
+                let _ = writeln!(log, "orch: ── {name}");
+            }
+            let (program, args) = match &step.command {
+                // Passed as an argument when that is safe (no secret in it, not huge): no
+                // file to write. Otherwise a private file, as a runner does.
+                // A plain command (words only, no shell syntax) under bash or sh runs
+                // without the shell: the same result, one process less.
+                StepCommand::Inline(text)
+                    if matches!(self.shell, Shell::Bash | Shell::Sh)
+                        && !self.secrets.appears_in(text)
+                        && plain_command(text).is_some() =>
+                {
+                    split_command(plain_command(text).unwrap_or_default())
+                }
+                StepCommand::Inline(text)
+                    if text.len() < 64 * 1024
+                        && !self.secrets.appears_in(text)
+                        && self.shell.inline(text).is_some() =>
+                {
+                    split_command(self.shell.inline(text).unwrap_or_default())
+                }
+                StepCommand::Inline(text) => {
+                    let script = self
+                        .scratch
+                        .join(format!("step{index}.{}", script_extension(&self.shell)));
+                    if let Err(e) = std::fs::create_dir_all(&self.scratch)
+                        .and_then(|()| write_private(&script, text))
+                    {
+                        return (
+                            NodeStatus::Failure,
+                            None,
+                            Some(format!("cannot write its script: {e}")),
+                        );
+                    }
+                    split_command(self.shell.command_line(&script.display().to_string()))
+                }
+                StepCommand::Script { path, args } => {
+                    let script = self.workspace.join(path);
+                    let mut line = self.shell.command_line(&script.display().to_string());
+                    line.extend(args.iter().cloned());
+                    split_command(line)
+                }
+            };
+            let mut env = self.env.clone();
+            env.push(("ORCH_OUTPUT".into(), output_file.display().to_string()));
+            env.push(("ORCH_SUMMARY".into(), summary_file.display().to_string()));
+            env.extend(step.env.iter().cloned());
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let spawn = Spawn {
+                program,
+                args,
+                cwd: self.cwd.clone(),
+                env,
+                timeout,
+                secrets: self.secrets.clone(),
+            };
+            match process::run(spawn, log, node, observer, cancel.clone()).await {
+                Outcome::Exited(status) if status.success() => last_code = Some(0),
+                Outcome::Exited(status) => {
+                    last_code = status.code();
+                    let why = match status.code() {
+                        Some(code) => format!("exit code {code}"),
+                        None => "killed by a signal".to_owned(),
+                    };
+                    if !step.continue_on_error {
+                        let _ = writeln!(log, "orch: failed: {why}");
+                        failed = true;
+                        if !many {
+                            return (NodeStatus::Failure, last_code, Some(why));
+                        }
+                    }
+                }
+                Outcome::TimedOut => {
+                    let limit = self.timeout.unwrap_or_default();
+                    let why = format!(
+                        "timed out after {}",
+                        crate::report::summary::human_duration(limit)
+                    );
+                    let _ = writeln!(log, "orch: {why}; its process tree was killed");
+                    return (NodeStatus::Failure, None, Some(why));
+                }
+                Outcome::Cancelled => {
+                    let _ = writeln!(log, "orch: cancelled");
+                    return (
+                        NodeStatus::Cancelled,
+                        None,
+                        Some("the run was cancelled".into()),
+                    );
+                }
+                Outcome::NotStarted(why) => {
+                    let _ = writeln!(log, "orch: {why}");
+                    if !step.continue_on_error {
+                        return (NodeStatus::Failure, None, Some(why));
+                    }
+                }
+            }
+        }
+        if failed {
+            (
+                NodeStatus::Failure,
+                last_code,
+                Some(format!(
+                    "a step failed (exit code {})",
+                    last_code.map_or("-".into(), |c| c.to_string())
+                )),
+            )
+        } else {
+            (NodeStatus::Success, last_code.or(Some(0)), None)
+        }
+    }
+}

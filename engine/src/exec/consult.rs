@@ -1,0 +1,366 @@
+//! Consulting the cache for a ready node: its key computed on up-to-date files, looked
+//! up, and on a hit its outputs restored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::prepare::NodeWork;
+use super::scheduler::State;
+use crate::cache::inputs;
+use crate::cache::key::{HostNote, KeyView};
+use crate::cache::outputs;
+use crate::cache::state::{FreshKey, RecordUpdate};
+use crate::db::{self, Db, FileList};
+use crate::report::event::{NodeResult, NodeStatus, PlanAction};
+use orch_store::{Backend, Digest};
+use salsa::Setter;
+
+impl State<'_> {
+    /// Brings the key database up to date for a job's keys: files it knows are stat-ed
+    /// again (changed ones re-hashed) and, when the job's patterns need it, the workspace
+    /// is listed. Both only when something ran or was restored since, and only for jobs
+    /// released after that: a node's inputs may come from its needs, not from nodes
+    /// running beside it.
+    pub(super) fn sync_files(&mut self, job: usize, needs_listing: bool) -> FileList {
+        let epoch = self.job_epoch[job];
+        if self.refreshed_at.is_none_or(|at| at < epoch) {
+            if self.refreshed_at.is_some() || self.options.refresh_known_files {
+                self.db.refresh_files();
+            }
+            self.refreshed_at = Some(self.changes);
+        }
+        let files = match self.db.file_list {
+            Some(files) => files,
+            None => {
+                let files = FileList::new(
+                    &self.db,
+                    Arc::default(),
+                    Arc::default(),
+                    self.not_inputs.clone(),
+                );
+                self.db.file_list = Some(files);
+                files
+            }
+        };
+        if *files.not_inputs(&self.db) != self.not_inputs {
+            files
+                .set_not_inputs(&mut self.db)
+                .to(self.not_inputs.clone());
+        }
+        if needs_listing && self.listed_at.is_none_or(|at| at < epoch) {
+            let workspace = &self.options.workspace;
+            let skip = &self.options.cache.skip_dirs;
+            let all = Arc::new(inputs::list_files(workspace, false, skip));
+            let default = Arc::new(inputs::list_files(workspace, true, skip));
+            // Setters start a new revision: only for a real change.
+            if **files.all(&self.db) != *all {
+                files.set_all(&mut self.db).to(all);
+            }
+            if **files.default(&self.db) != *default {
+                files.set_default(&mut self.db).to(default);
+            }
+            self.listed_at = Some(self.changes);
+        }
+        files
+    }
+
+    /// Whether another job's declared outputs (expressions counting as `*`) match `path`:
+    /// a restore never sweeps it away as a stray. Compiled once per job, when asked.
+    pub(super) fn claimed_by_others(&self, job: usize, path: &str) -> bool {
+        let mut memo = self.others_outputs.borrow_mut();
+        let patterns = memo.entry(job).or_insert_with(|| {
+            let mut globs: Vec<String> = Vec::new();
+            for (index, other) in self.graph.jobs.iter().enumerate() {
+                if index == job {
+                    continue;
+                }
+                for output in &other.outputs {
+                    let glob = output.as_glob();
+                    if !glob.starts_with('!') {
+                        if !output.is_literal() {
+                            globs.push(format!("{glob}/**"));
+                        }
+                        globs.push(glob);
+                    }
+                }
+            }
+            crate::files::Patterns::new(&globs).unwrap_or_else(|_| crate::files::Patterns::none())
+        });
+        patterns.matches(Path::new(path))
+    }
+
+    /// The first of a node's include patterns that matches none of its input files. A
+    /// literal path or `dir/**` is looked up in the sorted inputs; other globs are
+    /// compiled once per run.
+    pub(super) fn unmatched_pattern<'p>(
+        &self,
+        patterns: &'p [String],
+        inputs: &BTreeMap<String, Digest>,
+    ) -> Option<&'p str> {
+        let mut compiled = self.pattern_memo.borrow_mut();
+        patterns
+            .iter()
+            .filter(|p| !p.starts_with('!'))
+            .find(|pattern| {
+                let path = db::literal_path(pattern);
+                let folder = path.strip_suffix("/**").unwrap_or(path);
+                if !folder.contains(crate::files::GLOB_CHARS) {
+                    // The file itself, or the first path after it that lies under it.
+                    let under = |k: &String| {
+                        k.len() > folder.len()
+                            && k.starts_with(folder)
+                            && k.as_bytes()[folder.len()] == b'/'
+                    };
+                    return !inputs.contains_key(folder)
+                        && !inputs
+                            .range::<str, _>((
+                                std::ops::Bound::Excluded(folder),
+                                std::ops::Bound::Unbounded,
+                            ))
+                            .take_while(|(k, _)| k.starts_with(folder))
+                            .any(|(k, _)| under(k));
+                }
+                let matcher = compiled.entry((*pattern).clone()).or_insert_with(|| {
+                    crate::files::Patterns::new(std::slice::from_ref(pattern))
+                        .unwrap_or_else(|_| crate::files::Patterns::none())
+                });
+                !inputs.keys().any(|k| matcher.matches(Path::new(k)))
+            })
+            .map(String::as_str)
+    }
+
+    /// Computes the node's key and looks it up. A hit is restored (or, in a plan, noted)
+    /// and returned; a miss fills in the key, the reason and what to store after the run.
+    pub(super) fn consult_cache(&mut self, node: usize, work: &mut NodeWork) -> Option<NodeResult> {
+        let started = Instant::now();
+        let job = &self.graph.jobs[self.graph.nodes[node].job];
+        let id = self.graph.nodes[node].id.clone();
+        let backend = self.options.cache.backend.clone();
+        work.backend = Some(backend.clone());
+        // A node whose paths or values could not be rendered fails when it runs; it is
+        // never looked up.
+        if let Some(problem) = work.render_problems.first() {
+            work.why = Some(problem.clone());
+            return self.options.plan.then(|| NodeResult {
+                plan: Some(PlanAction::Run),
+                why: Some(problem.clone()),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            });
+        }
+        // A node that is never cached needs no key to run (plans still show one).
+        if !job.cache && !self.options.plan {
+            work.why = Some("cache: false".into());
+            return None;
+        }
+        // Known files first (their digests brought up to date), then: literal paths of
+        // existing files are read through their own inputs, with no listing.
+        self.sync_files(self.graph.nodes[node].job, false);
+        let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
+            patterns.iter().any(|p| {
+                !crate::files::is_literal(p)
+                    || self.db.file(db::literal_path(p)).digest(&self.db).is_none()
+            })
+        });
+        let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
+        let partial = Arc::new(self.partial_components(node, work));
+        let request = self
+            .db
+            .node_input(&id, partial.clone(), work.inputs.clone());
+        let db::NodeKey {
+            mut inputs,
+            mut key,
+        } = db::node_key(&self.db, request, files).clone();
+        // Something ran since this job was released: its inputs' digests may be old. Look
+        // at them again (a stat each) and recompute until the key stands.
+        if self.changes > self.job_epoch[self.graph.nodes[node].job] {
+            for _ in 0..3 {
+                let stale: Vec<String> = inputs
+                    .iter()
+                    .filter(|(path, digest)| self.db.current_digest(path) != Some(**digest))
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                if stale.is_empty() {
+                    break;
+                }
+                self.db.update_paths(&stale);
+                db::NodeKey { inputs, key } = db::node_key(&self.db, request, files).clone();
+            }
+        }
+        // A pattern that matches nothing would keep the key constant whatever the files
+        // it was meant for do: the node fails instead, and says which.
+        let refused = work.inputs.as_ref().and_then(|patterns| {
+            if let Some(pattern) = self.unmatched_pattern(patterns, &inputs) {
+                return Some(format!("input pattern `{pattern}` matches no file"));
+            }
+            // orch never reads outside the workspace: a declared input that leads out is
+            // refused rather than counted by its text.
+            self.db
+                .first_refused_link(inputs.keys())
+                .map(|(link, why)| format!("input {link} is {why}"))
+        });
+        if let Some(problem) = refused {
+            work.render_problems.push(problem.clone());
+            work.why = Some(problem.clone());
+            return self.options.plan.then(|| NodeResult {
+                plan: Some(PlanAction::Run),
+                why: Some(problem),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            });
+        }
+        work.key_inputs = Some((self.db.stat_cache_handle(), inputs.clone()));
+        // Why the key is not the last one: only a miss needs the words.
+        let options = self.options;
+        let last_keys = &options.cache.last_keys;
+        let since_last = |id: &str| match last_keys.key(id) {
+            None => Some("no previous run".to_owned()),
+            Some(old) if old == key => None,
+            Some(_) => Some(last_keys.components(id).map_or_else(
+                || "key changed".to_owned(),
+                |old| {
+                    KeyView::new(&partial, &inputs)
+                        .to_components()
+                        .why_changed(&old)
+                },
+            )),
+        };
+        self.fresh_keys.push(FreshKey {
+            node: id.clone(),
+            key,
+            partial: partial.clone(),
+            inputs: inputs.clone(),
+            record: RecordUpdate::Clear,
+        });
+        work.key = Some(key);
+
+        let miss = |why: String| -> Option<NodeResult> {
+            Some(NodeResult {
+                why: Some(why),
+                ..NodeResult::not_run(NodeStatus::Success, "")
+            })
+        };
+        let verdict = if !job.cache {
+            miss("cache: false".into())
+        } else if self.options.cache.force {
+            work.store = true;
+            miss("--no-cache".into())
+        } else {
+            work.store = true;
+            match self.look_up(&id, &key, backend.as_ref()) {
+                Ok(Some((record, _))) if self.options.plan => {
+                    return Some(NodeResult {
+                        plan: Some(PlanAction::Cached),
+                        why: Some("key found in cache".into()),
+                        key: Some(key),
+                        cached: true,
+                        outputs: record.outputs.into_iter().collect(),
+                        result_digest: Some(record.result_digest),
+                        ..NodeResult::not_run(NodeStatus::Success, "")
+                    });
+                }
+                Ok(Some((record, remember))) => {
+                    match outputs::restore(
+                        &self.options.workspace,
+                        &record.files,
+                        &work.outputs,
+                        // The record remembered under this very key passed every check
+                        // when it was restored here, and left no strays.
+                        !matches!(remember, RecordUpdate::Keep),
+                        &|path| self.claimed_by_others(self.graph.nodes[node].job, path),
+                        backend.as_ref(),
+                        &|path| self.db.current_file(path),
+                    ) {
+                        Ok(wrote) => {
+                            if wrote {
+                                self.changes += 1;
+                            }
+                            if let Some(fresh) = self.fresh_keys.last_mut() {
+                                fresh.record = remember;
+                            }
+                            return Some(self.restored(key, record, started));
+                        }
+                        Err(why) => miss(format!("cached outputs could not be restored: {why}")),
+                    }
+                }
+                Ok(None) => {
+                    // A node this workspace never ran may have a result from another
+                    // host: say so rather than "no previous run".
+                    let elsewhere = last_keys.key(&id).is_none().then(|| {
+                        let note = HostNote::of(&partial, &inputs);
+                        let found = backend.get_action(&note.key).ok().flatten()?;
+                        note.differs(&found)
+                    });
+                    let elsewhere = elsewhere.flatten();
+                    let failed = last_keys
+                        .failed(&id, &key)
+                        .then(|| "it failed last time (failures are not cached)".to_owned());
+                    miss(
+                        elsewhere
+                            .or(failed)
+                            .or_else(|| since_last(&id))
+                            .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
+                    )
+                }
+                Err(e) => miss(format!("the cache could not be read: {e}")),
+            }
+        };
+        let why = verdict.and_then(|r| r.why);
+        if work.store && !self.options.plan {
+            work.host_note = Some(HostNote::of(&partial, &inputs));
+        }
+        work.why.clone_from(&why);
+        self.options.plan.then(|| NodeResult {
+            plan: Some(PlanAction::Run),
+            why,
+            key: Some(key),
+            ..NodeResult::not_run(NodeStatus::Success, "")
+        })
+    }
+
+    /// The result recorded under a node's key. The one remembered from the node's last
+    /// run (`LastKeys::record`) is used when the cache still has the key — a `stat`
+    /// instead of a read; otherwise the cache's record is read, to be remembered next.
+    pub(super) fn look_up(
+        &self,
+        id: &str,
+        key: &Digest,
+        backend: &dyn Backend,
+    ) -> Result<Option<(orch_store::ActionResult, RecordUpdate)>, orch_store::StoreError> {
+        if let Some(record) = self.options.cache.last_keys.record(id, key) {
+            return Ok(backend
+                .has_action(key)?
+                .then_some((record, RecordUpdate::Keep)));
+        }
+        Ok(backend.get_action(key)?.map(|record| {
+            let bytes = orch_store::encode_record(&record);
+            (record, RecordUpdate::Set(bytes))
+        }))
+    }
+
+    /// A cache hit, its outputs already restored. Its log is placed into the run's logs
+    /// when the run ends (`runs::place_logs`), all cached logs at once.
+    pub(super) fn restored(
+        &self,
+        key: Digest,
+        record: orch_store::ActionResult,
+        started: Instant,
+    ) -> NodeResult {
+        NodeResult {
+            status: NodeStatus::Success,
+            exit_code: Some(record.exit_code),
+            attempts: 1,
+            duration: started.elapsed(),
+            outputs: record.outputs.into_iter().collect(),
+            summary: record.summary,
+            reason: None,
+            has_log: true,
+            cached: true,
+            cached_log: record.log,
+            key: Some(key),
+            why: Some("key found in cache".into()),
+            result_digest: Some(record.result_digest),
+            plan: None,
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! A node's key components as the scheduler builds them: its commands, env, needs'
+//! results, tools and platform (the input files join in `cache::queries`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::prepare::{NodeWork, StepCommand};
+use super::scheduler::{EVERYTHING, State};
+use super::scope::NodeScope;
+use crate::cache::key::{KEY_VERSION, KeyComponents};
+use crate::compile::expr::{self, Expr};
+use crate::db::Db;
+use crate::exec::process;
+use crate::report::event::NodeStatus;
+use orch_store::Digest;
+
+/// The context values an expression reads (longest paths: `vars.profile`, not `vars`),
+/// as text, for keys.
+pub(super) fn condition_values(condition: &Expr, scope: &NodeScope) -> Vec<(String, String)> {
+    let mut longest: BTreeMap<usize, (Vec<String>, Expr)> = BTreeMap::new();
+    expr::visit(condition, &mut |sub| {
+        if let Some((path, at)) = expr::path_of(sub)
+            && longest.get(&at).is_none_or(|(p, _)| p.len() < path.len())
+        {
+            longest.insert(
+                at,
+                (path.into_iter().map(str::to_owned).collect(), sub.clone()),
+            );
+        }
+    });
+    longest
+        .into_values()
+        .map(|(path, sub)| {
+            let value = expr::eval(&sub, scope)
+                .map(|v| expr::to_text(&v))
+                .unwrap_or_default();
+            (path.join("."), value)
+        })
+        .collect()
+}
+
+/// A program found for a node's key: (name, the node's PATH, the folder the search
+/// depended on, the executable's digest).
+pub(super) type FoundTool = (String, Option<String>, Option<PathBuf>, Digest);
+
+impl State<'_> {
+    /// Text for a key: each secret's value replaced by a marker naming it, so no key holds
+    /// a secret, yet using another secret in a command is still a change.
+    pub(super) fn key_text(&self, text: &str) -> String {
+        let mut named: Vec<(&String, String)> = self
+            .options
+            .secrets
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .flat_map(|(name, value)| {
+                crate::exec::mask::forms(value)
+                    .into_iter()
+                    .map(move |form| (name, form))
+            })
+            .collect();
+        named.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+        let mut out = text.to_owned();
+        for (name, value) in named {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("${{{{ secrets.{name} }}}}"));
+            }
+        }
+        out
+    }
+
+    /// Everything that goes into a node's key but its input files (see `key.rs`).
+    pub(super) fn partial_components(&self, node: usize, work: &NodeWork) -> KeyComponents {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut command = Vec::with_capacity(work.steps.len());
+        let mut env: BTreeMap<String, String> = work
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("ORCH_"))
+            .map(|(k, v)| (k.clone(), self.key_text(v)))
+            .collect();
+        for (index, step) in work.steps.iter().enumerate() {
+            let condition = step
+                .condition
+                .as_ref()
+                .map(|c| format!(" if {c}"))
+                .unwrap_or_default();
+            let text = match &step.command {
+                StepCommand::Inline(text) => format!("run{condition}:{}", self.key_text(text)),
+                StepCommand::Script { path, args } => {
+                    let digest = self
+                        .db
+                        .file(path)
+                        .digest(&self.db)
+                        .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
+                    let args: Vec<String> = args.iter().map(|a| self.key_text(a)).collect();
+                    format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
+                }
+            };
+            command.push(format!(
+                "{}{text}",
+                if step.continue_on_error {
+                    "continue-on-error "
+                } else {
+                    ""
+                }
+            ));
+            for (k, v) in &step.env {
+                env.insert(format!("step{index}.{k}"), self.key_text(v));
+            }
+            // A step's `if` is decided when it runs: the values it reads are part of the
+            // key (its text already is), so `--var` or an input that flips it is a miss.
+            if let Some(condition) = &step.condition {
+                for (path, value) in condition_values(condition, &work.scope) {
+                    env.insert(format!("step{index}.if {path}"), self.key_text(&value));
+                }
+            }
+        }
+        let mut needs = BTreeMap::new();
+        for &need in &self.all_needs[spec.job] {
+            for n in self.graph.job_nodes(need) {
+                let digest = match &self.results[n] {
+                    // A need that failed (and did not stop us: continue-on-error) has no
+                    // result to compare: a fresh digest, so this node never hits on it.
+                    Some(r) if r.status == NodeStatus::Failure => Digest::of(
+                        format!("failed {} {}", self.options.run_id, self.graph.nodes[n].id)
+                            .as_bytes(),
+                    ),
+                    Some(r) => r.result_digest.unwrap_or_else(|| {
+                        Digest::of(format!("status:{}", r.status.as_str()).as_bytes())
+                    }),
+                    None => Digest::of(b"status:not-selected"),
+                };
+                needs.insert(self.graph.nodes[n].id.clone(), digest);
+            }
+        }
+        let env_inputs = job
+            .env_inputs
+            .iter()
+            .map(|name| {
+                let value = std::env::var_os(name)
+                    .map_or_else(|| b"\0unset".to_vec(), |v| v.into_encoded_bytes());
+                (name.clone(), Digest::of(&value))
+            })
+            .collect();
+        KeyComponents {
+            version: KEY_VERSION,
+            node: spec.id.clone(),
+            shell: work.shell.name().to_owned(),
+            command,
+            env,
+            matrix: spec
+                .matrix
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            working_directory: work.cwd.strip_prefix(&self.options.workspace).map_or_else(
+                |_| work.cwd.display().to_string(),
+                |p| p.display().to_string(),
+            ),
+            inputs: BTreeMap::new(),
+            env_inputs,
+            outputs: work.outputs.clone(),
+            platform: self.platform.clone(),
+            tools: self.tool_digests(work, &job.tools),
+            needs,
+        }
+    }
+
+    /// The interpreter that runs the node and each declared tool, by name → blake3 of the
+    /// executable the node's PATH finds (a `stat` through the stat cache; remembered for
+    /// the run). A program that is not found has a digest of its own, so it appearing later
+    /// is a change.
+    pub(super) fn tool_digests(
+        &self,
+        work: &NodeWork,
+        tools: &[String],
+    ) -> BTreeMap<String, Digest> {
+        let path = work
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        // Where the search depends on the working directory (a relative or empty PATH
+        // entry, a name with a `/`), that is part of what is remembered.
+        let path_is_absolute = path
+            .unwrap_or(&self.host_path)
+            .split(':')
+            .all(|dir| dir.starts_with('/'));
+        let mut memo = self.tool_memo.borrow_mut();
+        std::iter::once(work.shell.program())
+            .chain(tools.iter().map(String::as_str))
+            .map(|name| {
+                let cwd = (!path_is_absolute || name.contains('/')).then_some(&work.cwd);
+                // A few entries per run: found by comparison, without building a key.
+                let known = memo
+                    .iter()
+                    .find(|(n, p, c, _)| n == name && p.as_deref() == path && c.as_ref() == cwd)
+                    .map(|(_, _, _, d)| *d);
+                let digest = known.unwrap_or_else(|| {
+                    let digest = process::locate(name, &work.env, &work.cwd)
+                        .and_then(|found| std::fs::canonicalize(found).ok())
+                        .and_then(|real| self.db.current_digest(&real.to_string_lossy()))
+                        .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()));
+                    memo.push((
+                        name.to_owned(),
+                        path.map(str::to_owned),
+                        cwd.cloned(),
+                        digest,
+                    ));
+                    digest
+                });
+                (name.to_owned(), digest)
+            })
+            .collect()
+    }
+
+    /// Whether a node's key covers any of `paths` (an input file or a script). A node
+    /// without a key (`cache: false`) is not known to read anything.
+    pub(super) fn reads_any(&self, node: usize, paths: &[String]) -> bool {
+        let id = &self.graph.nodes[node].id;
+        let Some(fresh) = self.fresh_keys.iter().rev().find(|f| f.node == *id) else {
+            return false;
+        };
+        paths.iter().any(|path| {
+            path == EVERYTHING
+                || fresh.inputs.contains_key(path)
+                || fresh
+                    .partial
+                    .command
+                    .iter()
+                    .any(|c| c.contains(&format!(":{path}:")))
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! A node made ready to key and run: its expressions rendered and its rendered paths
+//! checked (`prepare`), then what only running needs (`for_running`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::scheduler::State;
+use super::scope::NodeScope;
+use crate::cache::inputs;
+use crate::cache::key::HostNote;
+use crate::compile::expr::{self, Expr, Template};
+use crate::compile::graph::Body;
+use crate::exec::mask::Secrets;
+use crate::load::model::Shell;
+use orch_store::{Backend, Digest};
+
+pub(super) enum StepCommand {
+    Inline(String),
+    Script { path: String, args: Vec<String> },
+}
+
+pub(super) fn command(body: &Body, render: &mut impl FnMut(&Template) -> String) -> StepCommand {
+    match body {
+        Body::Run(t) => StepCommand::Inline(render(t)),
+        Body::Script { path, args } => StepCommand::Script {
+            path: path.clone(),
+            args: args.iter().map(render).collect(),
+        },
+        // Neither has a command of its own: steps are listed separately, and a `uses` job
+        // has no nodes.
+        Body::Steps(_) | Body::Uses(_) => StepCommand::Inline(String::new()),
+    }
+}
+
+pub(super) struct StepWork {
+    pub(super) name: Option<String>,
+    pub(super) command: StepCommand,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) condition: Option<Expr>,
+    pub(super) continue_on_error: bool,
+}
+
+/// The stat cache and the input digests a key was made of.
+pub(super) type KeyInputs = (
+    Arc<std::sync::Mutex<inputs::StatCache>>,
+    Arc<BTreeMap<String, Digest>>,
+);
+
+pub(super) struct NodeWork {
+    pub(super) steps: Vec<StepWork>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) cwd: PathBuf,
+    pub(super) shell: Shell,
+    pub(super) workspace: PathBuf,
+    pub(super) timeout: Option<Duration>,
+    pub(super) retries: u32,
+    pub(super) log_path: PathBuf,
+    pub(super) scratch: PathBuf,
+    pub(super) render_problems: Vec<String>,
+    pub(super) scope: NodeScope,
+    pub(super) secrets: Secrets,
+    pub(super) key: Option<Digest>,
+    pub(super) why: Option<String>,
+    /// Declared outputs, relative to the workspace.
+    pub(super) outputs: Vec<String>,
+    pub(super) inputs: Option<Vec<String>>,
+    pub(super) backend: Option<Arc<dyn Backend>>,
+    /// Record the result under the key after a success.
+    pub(super) store: bool,
+    /// The input digests the key was made of, checked again before the result is stored.
+    pub(super) key_inputs: Option<KeyInputs>,
+    /// Stored beside the result: which host produced it.
+    pub(super) host_note: Option<HostNote>,
+}
+
+impl State<'_> {
+    /// Everything a node's key needs, resolved now (expressions see the needs' results);
+    /// what only running needs is added by [`State::for_running`].
+    pub(super) fn prepare(&self, node: usize) -> NodeWork {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut scope = self.scope(node, Some(true));
+        // The env of the node's own playbook (a used playbook does not inherit its caller's).
+        let mut base_env: Vec<(String, String)> = scope
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expr::to_text(v)))
+            .collect();
+        let mut problems = std::mem::take(&mut scope.problems);
+        // The job's env first: what follows sees it in the `env` context.
+        for (k, t) in &job.env {
+            let value = t.render(&scope).unwrap_or_else(|e| {
+                problems.push(format!("an expression failed: {}", e.message));
+                String::new()
+            });
+            Arc::make_mut(&mut scope.env).insert(k.clone(), Value::String(value.clone()));
+            base_env.push((k.clone(), value));
+        }
+        let mut render = |t: &Template| {
+            t.render(&scope).unwrap_or_else(|e| {
+                problems.push(format!("an expression failed: {}", e.message));
+                String::new()
+            })
+        };
+        let outputs: Vec<String> = job.outputs.iter().map(&mut render).collect();
+        let inputs: Option<Vec<String>> = job
+            .inputs
+            .as_ref()
+            .map(|list| list.iter().map(&mut render).collect());
+        let rendered_cwd = job.working_directory.as_ref().map(|t| {
+            let relative = self.graph.origins[job.origin].base_dir.join(render(t));
+            (t.is_literal(), relative.to_string_lossy().into_owned())
+        });
+        let cwd = match &rendered_cwd {
+            Some((_, relative)) => self.options.workspace.join(relative),
+            None => self.options.workspace.clone(),
+        };
+        let steps = match &job.body {
+            Body::Steps(steps) => steps
+                .iter()
+                .map(|s| StepWork {
+                    name: s.name.as_ref().map(&mut render),
+                    command: command(&s.body, &mut render),
+                    env: s.env.iter().map(|(k, t)| (k.clone(), render(t))).collect(),
+                    condition: s.condition.clone(),
+                    continue_on_error: s.continue_on_error,
+                })
+                .collect(),
+            body => vec![StepWork {
+                name: None,
+                command: command(body, &mut render),
+                env: Vec::new(),
+                condition: None,
+                continue_on_error: false,
+            }],
+        };
+        // Rendered paths pass the checks literal ones passed at load time, now.
+        {
+            let workspace = &self.options.workspace;
+            let mut checked = self.path_checks.borrow_mut();
+            let mut check = |what: &str, literal: bool, path: &str, folder: bool| {
+                if !literal
+                    && let Some(why) =
+                        crate::load::workspace::path_refusal(workspace, path, folder, &mut checked)
+                {
+                    problems.push(format!("{what} {why}"));
+                }
+            };
+            if let Some((literal, relative)) = &rendered_cwd {
+                check("working-directory", *literal, relative, true);
+            }
+            for (template, output) in job.outputs.iter().zip(&outputs) {
+                check("output", template.is_literal(), output, false);
+            }
+            // Literal inputs too: a need may have made a folder on the way a link since load.
+            for input in inputs.iter().flatten() {
+                check("input", false, input, false);
+            }
+        }
+        NodeWork {
+            steps,
+            env: base_env,
+            cwd,
+            shell: job.shell.clone(),
+            workspace: self.options.workspace.clone(),
+            timeout: job.timeout,
+            retries: job.retries,
+            log_path: PathBuf::new(),
+            scratch: PathBuf::new(),
+            render_problems: problems,
+            scope,
+            secrets: Secrets::default(),
+            key: None,
+            why: None,
+            outputs,
+            inputs,
+            backend: None,
+            store: false,
+            key_inputs: None,
+            host_note: None,
+        }
+    }
+
+    /// What only a node that runs needs: `ORCH_*` (first, as the spec lists them), its
+    /// log and scratch paths, the secrets to mask. A cached node never pays for these.
+    pub(super) fn for_running(&self, node: usize, work: &mut NodeWork) {
+        let spec = &self.graph.nodes[node];
+        let job = &self.graph.jobs[spec.job];
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "ORCH_WORKSPACE".into(),
+                self.options.workspace.display().to_string(),
+            ),
+            ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
+            ("ORCH_JOB".into(), job.id.clone()),
+            ("ORCH_NODE".into(), spec.id.clone()),
+        ];
+        for (axis, value) in &spec.matrix {
+            env.push((
+                format!("ORCH_MATRIX_{}", axis.to_uppercase().replace('-', "_")),
+                value.to_string(),
+            ));
+        }
+        env.append(&mut work.env);
+        work.env = env;
+        let safe = crate::report::runs::file_safe(&spec.id);
+        work.log_path = self.options.log_dir.join(format!("{safe}.log"));
+        work.scratch = self.options.scratch_dir.join(&safe);
+        work.secrets = self.secrets.clone();
+    }
+}

@@ -1,0 +1,103 @@
+//! After a success: the node's outputs and record into the store, and its result's
+//! digest for its dependents' keys.
+
+use super::prepare::NodeWork;
+use crate::cache::outputs;
+use crate::report::event::NodeResult;
+use orch_store::Digest;
+
+impl NodeWork {
+    /// After a success: the outputs into the store, the result's digest, and (when the
+    /// node may be cached) its record under the key. Store failures are warnings: the
+    /// run's result stands, only the cache misses out. When the outputs cannot be read,
+    /// the digest is unique, so nothing downstream can wrongly look unchanged.
+    pub(super) async fn keep_result(&self, result: &NodeResult) -> (Digest, Option<String>) {
+        let Some(backend) = self.backend.clone() else {
+            return (crate::cache::key::result_digest(&[], &result.outputs), None);
+        };
+        // A node that is never cached may have effects no digest sees (a download into an
+        // ignored folder): its result is new every time, so its dependents run again.
+        let never_cached = !self.store;
+        let workspace = self.workspace.clone();
+        let patterns = self.outputs.clone();
+        let log_path = self.log_path.clone();
+        let record_key = self.key.filter(|_| self.store);
+        let outputs = result.outputs.clone();
+        let summary = result.summary.clone();
+        let exit_code = result.exit_code.unwrap_or(0);
+        let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
+        let key_inputs = self.key_inputs.clone();
+        let host_note = self.host_note.as_ref().map(|n| (n.key, n.record.clone()));
+        let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
+            let unique = || {
+                Digest::of(
+                    format!(
+                        "uncollected {:?} {}",
+                        std::time::SystemTime::now(),
+                        std::process::id()
+                    )
+                    .as_bytes(),
+                )
+            };
+            let files = outputs::collect(&workspace, &patterns, backend.as_ref())
+                .map_err(|e| (unique(), e))?;
+            let digest = if never_cached {
+                Digest::of(
+                    format!(
+                        "uncached {:?} {}",
+                        std::time::SystemTime::now(),
+                        std::process::id()
+                    )
+                    .as_bytes(),
+                )
+            } else {
+                crate::cache::key::result_digest(&files, &outputs)
+            };
+            // An input that changed while the node ran (a user's edit, a job beside it)
+            // makes the result not the key's: it is not stored.
+            let changed = key_inputs.as_ref().and_then(|(stat, inputs)| {
+                let mut stat = stat.lock().ok()?;
+                inputs
+                    .iter()
+                    .find(|(path, digest)| stat.digest(&workspace, path).ok() != Some(**digest))
+                    .map(|(p, _)| p.clone())
+            });
+            if let (Some(path), Some(_)) = (&changed, record_key) {
+                return Err((
+                    digest,
+                    format!("input {path} changed while it ran; the result was not cached"),
+                ));
+            }
+            if let Some(key) = record_key {
+                let log = backend.put_file(&log_path).ok();
+                let record = orch_store::ActionResult {
+                    orch_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    exit_code,
+                    duration_ms,
+                    log,
+                    files,
+                    outputs: outputs.into_iter().collect(),
+                    summary,
+                    result_digest: digest,
+                };
+                backend
+                    .put_action(&key, &record)
+                    .map_err(|e| (digest, format!("the result was not cached: {e}")))?;
+                if let Some((note_key, note)) = &host_note {
+                    // Only words for other hosts' misses: a failure here costs nothing.
+                    let _ = backend.put_action(note_key, note);
+                }
+            }
+            Ok(digest)
+        })
+        .await;
+        match kept {
+            Ok(Ok(digest)) => (digest, None),
+            Ok(Err((digest, warning))) => (digest, Some(warning)),
+            Err(e) => (
+                Digest::of(format!("{e}").as_bytes()),
+                Some(format!("storing the result failed: {e}")),
+            ),
+        }
+    }
+}
