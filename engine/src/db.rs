@@ -1,35 +1,22 @@
-//! The salsa database: the incremental query layer.
-//!
-//! Inputs: the playbook's source file and the command line's overrides. Tracked queries:
-//! `parse_playbook` (text → checked model) and `compile_graph` (model + overrides →
-//! sealed graph). An edit that leaves the parsed model equal is backdated by salsa, so
-//! the graph is not rebuilt. Node keys join as more queries with the caching work.
+//! The salsa database every stage's queries run in (the playbook queries of
+//! `compile::queries`, the key queries of `cache::queries`), and the state behind its
+//! inputs: the playbooks `uses` reached, the workspace files' digest inputs through the
+//! stat cache, and each node's key input kept by id across runs (watch).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::cache::inputs::{self, StatCache};
-use crate::cache::key::{KeyComponents, KeyView};
-use crate::compile::graph::{self, Graph, Overrides};
-use crate::files::Patterns;
+use crate::cache::inputs::StatCache;
+use crate::cache::key::KeyComponents;
+use crate::cache::queries::{FileList, NodeKeyInput, WorkspaceFile};
+use crate::compile::graph::{Graph, Overrides};
+use crate::compile::queries::{PlaybookSource, Settings, compile_graph, parse_playbook};
 use crate::load::diag::{LoadError, SourceFile};
-use crate::load::{decode, model::Playbook, tree};
+use crate::load::model::Playbook;
 use orch_store::Digest;
 use salsa::Setter;
-
-#[salsa::input]
-pub struct PlaybookSource {
-    #[returns(ref)]
-    pub file: SourceFile,
-}
-
-#[salsa::input]
-pub struct Settings {
-    #[returns(ref)]
-    pub overrides: Overrides,
-}
 
 /// The database as queries see it: salsa's, plus the files that `uses` reaches.
 #[salsa::db]
@@ -39,150 +26,6 @@ pub trait Db: salsa::Database {
     fn used_source(&self, path: &Path) -> Result<PlaybookSource, LoadError>;
     /// The digest input of a workspace file, created (through the stat cache) on first use.
     fn file(&self, path: &str) -> WorkspaceFile;
-}
-
-/// One workspace file's content digest (`None` when it cannot be read).
-#[salsa::input]
-pub struct WorkspaceFile {
-    #[returns(copy)]
-    pub digest: Option<Digest>,
-}
-
-/// The workspace's file names: every file, those the default-inputs rule sees, and the
-/// patterns that rule leaves out (declared outputs, playbooks). Set when files are added
-/// or removed, not when one changes.
-#[salsa::input]
-pub struct FileList {
-    #[returns(ref)]
-    pub all: Arc<Vec<String>>,
-    #[returns(ref)]
-    pub default: Arc<Vec<String>>,
-    #[returns(ref)]
-    pub not_inputs: Vec<String>,
-}
-
-/// A node's input patterns as rendered (`None`: the default-inputs rule). Interned, so
-/// that nodes with the same patterns (every default-inputs node, a matrix sharing one
-/// glob) share one selection of the workspace's files.
-#[salsa::interned]
-pub struct InputPatterns<'db> {
-    #[returns(ref)]
-    pub patterns: Option<Vec<String>>,
-}
-
-/// Everything in a node's key but its input files, and its input patterns as rendered:
-/// known when the node is ready.
-#[salsa::input]
-pub struct NodeKeyInput {
-    #[returns(ref)]
-    pub partial: Arc<KeyComponents>,
-    #[returns(ref)]
-    pub patterns: Option<Vec<String>>,
-}
-
-/// A node's input files with their digests, and its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeKey {
-    pub inputs: Arc<BTreeMap<String, Digest>>,
-    pub key: Digest,
-}
-
-/// The files a pattern set names, with their digests. Depends on the file list and on
-/// the digest input of each matched file only: editing one file re-runs just the sets
-/// that contain it.
-#[salsa::tracked(returns(ref))]
-pub fn input_digests<'db>(
-    db: &'db dyn Db,
-    files: FileList,
-    patterns: InputPatterns<'db>,
-) -> Arc<BTreeMap<String, Digest>> {
-    let is_literal = |list: &[String]| list.iter().all(|p| crate::files::is_literal(p));
-    let selected = match patterns.patterns(db) {
-        // A literal path that is a file is read through its own input only: its input set
-        // then does not depend on the workspace's listing at all. A literal folder needs
-        // the listing.
-        Some(list) if is_literal(list) => {
-            let mut digests = BTreeMap::new();
-            let mut folders = Vec::new();
-            for path in list {
-                let path = literal_path(path);
-                match db.file(path).digest(db) {
-                    Some(digest) => {
-                        digests.insert(path.to_owned(), digest);
-                    }
-                    None => folders.push(path.to_owned()),
-                }
-            }
-            if !folders.is_empty() {
-                for file in inputs::select_literal(files.all(db), &folders).unwrap_or_default() {
-                    if let Some(digest) = db.file(&file).digest(db) {
-                        digests.insert(file, digest);
-                    }
-                }
-            }
-            return Arc::new(digests);
-        }
-        Some(list) => {
-            let compiled = Patterns::new(list).unwrap_or_else(|_| Patterns::none());
-            inputs::select(
-                files.all(db),
-                files.default(db),
-                Some(&compiled),
-                &Patterns::none(),
-            )
-        }
-        None => {
-            let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
-            inputs::select(files.all(db), files.default(db), None, &excluded)
-        }
-    };
-    let digests = selected
-        .into_iter()
-        .filter_map(|path| {
-            let digest = db.file(&path).digest(db)?;
-            Some((path, digest))
-        })
-        .collect();
-    Arc::new(digests)
-}
-
-/// A literal input path as the key names it: no leading `./`, no trailing `/`.
-pub fn literal_path(pattern: &str) -> &str {
-    pattern
-        .strip_prefix("./")
-        .unwrap_or(pattern)
-        .trim_end_matches('/')
-}
-
-/// A node's input files and key (the partial components and the inputs are shared, not
-/// copied into one value).
-#[salsa::tracked(returns(ref))]
-pub fn node_key(db: &dyn Db, node: NodeKeyInput, files: FileList) -> NodeKey {
-    let patterns = InputPatterns::new(db, node.patterns(db).clone());
-    let inputs = input_digests(db, files, patterns).clone();
-    let key = KeyView::new(node.partial(db), &inputs).digest();
-    NodeKey { inputs, key }
-}
-
-#[salsa::tracked(returns(ref))]
-pub fn parse_playbook(db: &dyn Db, source: PlaybookSource) -> Result<Arc<Playbook>, LoadError> {
-    let file = source.file(db);
-    let root = tree::parse(file)?;
-    decode::decode(file, &root).map(Arc::new)
-}
-
-#[salsa::tracked(returns(ref))]
-pub fn compile_graph(
-    db: &dyn Db,
-    source: PlaybookSource,
-    settings: Settings,
-) -> Result<Arc<Graph>, LoadError> {
-    let playbook = parse_playbook(db, source).clone()?;
-    let mut resolve = |path: &Path| -> Result<Arc<Playbook>, LoadError> {
-        let used = db.used_source(path)?;
-        parse_playbook(db, used).clone()
-    };
-    graph::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
 }
 
 #[salsa::db]
@@ -461,6 +304,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::queries::node_key;
     use salsa::Setter;
 
     #[test]

@@ -3,4 +3,5 @@
 pub mod inputs;
 pub mod key;
 pub mod outputs;
+pub mod queries;
 pub mod state;

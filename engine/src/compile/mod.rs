@@ -3,4 +3,5 @@
 pub mod expr;
 pub mod graph;
 pub mod matrix;
+pub mod queries;
 pub mod targets;

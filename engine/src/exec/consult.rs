@@ -11,8 +11,9 @@ use super::scheduler::State;
 use crate::cache::inputs;
 use crate::cache::key::{HostNote, KeyView};
 use crate::cache::outputs;
+use crate::cache::queries::{self, FileList};
 use crate::cache::state::{FreshKey, RecordUpdate};
-use crate::db::{self, Db, FileList};
+use crate::db::Db;
 use crate::report::event::{NodeResult, NodeStatus, PlanAction};
 use orch_store::{Backend, Digest};
 use salsa::Setter;
@@ -104,7 +105,7 @@ impl State<'_> {
             .iter()
             .filter(|p| !p.starts_with('!'))
             .find(|pattern| {
-                let path = db::literal_path(pattern);
+                let path = queries::literal_path(pattern);
                 let folder = path.strip_suffix("/**").unwrap_or(path);
                 if !folder.contains(crate::files::GLOB_CHARS) {
                     // The file itself, or the first path after it that lies under it.
@@ -160,7 +161,11 @@ impl State<'_> {
         let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
             patterns.iter().any(|p| {
                 !crate::files::is_literal(p)
-                    || self.db.file(db::literal_path(p)).digest(&self.db).is_none()
+                    || self
+                        .db
+                        .file(queries::literal_path(p))
+                        .digest(&self.db)
+                        .is_none()
             })
         });
         let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
@@ -168,10 +173,10 @@ impl State<'_> {
         let request = self
             .db
             .node_input(&id, partial.clone(), work.inputs.clone());
-        let db::NodeKey {
+        let queries::NodeKey {
             mut inputs,
             mut key,
-        } = db::node_key(&self.db, request, files).clone();
+        } = queries::node_key(&self.db, request, files).clone();
         // Something ran since this job was released: its inputs' digests may be old. Look
         // at them again (a stat each) and recompute until the key stands.
         if self.changes > self.job_epoch[self.graph.nodes[node].job] {
@@ -185,7 +190,8 @@ impl State<'_> {
                     break;
                 }
                 self.db.update_paths(&stale);
-                db::NodeKey { inputs, key } = db::node_key(&self.db, request, files).clone();
+                queries::NodeKey { inputs, key } =
+                    queries::node_key(&self.db, request, files).clone();
             }
         }
         // A pattern that matches nothing would keep the key constant whatever the files

@@ -1,0 +1,44 @@
+//! The playbook queries: a source file parsed and decoded into the model, and the model
+//! with the command line's overrides compiled into the graph. An edit that parses to an
+//! equal model is backdated by salsa, so the graph is not rebuilt.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::compile::graph::{self, Graph, Overrides};
+use crate::db::Db;
+use crate::load::diag::{LoadError, SourceFile};
+use crate::load::{decode, model::Playbook, tree};
+
+#[salsa::input]
+pub struct PlaybookSource {
+    #[returns(ref)]
+    pub file: SourceFile,
+}
+
+#[salsa::input]
+pub struct Settings {
+    #[returns(ref)]
+    pub overrides: Overrides,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn parse_playbook(db: &dyn Db, source: PlaybookSource) -> Result<Arc<Playbook>, LoadError> {
+    let file = source.file(db);
+    let root = tree::parse(file)?;
+    decode::decode(file, &root).map(Arc::new)
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn compile_graph(
+    db: &dyn Db,
+    source: PlaybookSource,
+    settings: Settings,
+) -> Result<Arc<Graph>, LoadError> {
+    let playbook = parse_playbook(db, source).clone()?;
+    let mut resolve = |path: &Path| -> Result<Arc<Playbook>, LoadError> {
+        let used = db.used_source(path)?;
+        parse_playbook(db, used).clone()
+    };
+    graph::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
+}
