@@ -677,7 +677,7 @@ fn is_executable(path: &Path) -> bool {
 /// A path as the user would type it from the current folder.
 fn shown_from_here(path: &Path) -> PathBuf {
     match std::env::current_dir() {
-        Ok(cwd) => orch_engine::load::workspace::shown_from(&cwd, path),
+        Ok(cwd) => orch_engine::files::paths::shown_from(&cwd, path),
         Err(_) => path.to_path_buf(),
     }
 }

@@ -275,7 +275,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
 /// and what `.gitignore`/`.orchignore` ignore (the default-inputs rules).
 struct Ignored {
     root: PathBuf,
-    outputs: orch_engine::files::Patterns,
+    outputs: orch_engine::files::glob::Patterns,
     gitignore: ignore::gitignore::Gitignore,
 }
 
@@ -287,8 +287,8 @@ impl Ignored {
         }
         Self {
             root: root.to_path_buf(),
-            outputs: orch_engine::files::Patterns::new(outputs)
-                .unwrap_or_else(|_| orch_engine::files::Patterns::none()),
+            outputs: orch_engine::files::glob::Patterns::new(outputs)
+                .unwrap_or_else(|_| orch_engine::files::glob::Patterns::none()),
             gitignore: builder
                 .build()
                 .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty()),

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::cache::inputs::StatCache;
 use crate::cache::key::KeyComponents;
 use crate::cache::queries::{FileList, NodeKeyInput, WorkspaceFile};
+use crate::cache::stat_cache::StatCache;
 use crate::compile::graph::{Graph, Overrides};
 use crate::compile::queries::{PlaybookSource, Settings, compile_graph, parse_playbook};
 use crate::load::diag::{LoadError, SourceFile};
@@ -53,7 +53,7 @@ impl Db for Database {
             return Ok(source);
         }
         let full = self.workspace.join(path);
-        crate::load::workspace::check_inside(&self.workspace, &full, path)?;
+        crate::files::paths::check_inside(&self.workspace, &full, path)?;
         let file = crate::load::workspace::read_source(&full, path)?;
         let source = PlaybookSource::new(self, file);
         if let Ok(mut used) = self.used.lock() {

@@ -4,4 +4,5 @@ pub mod inputs;
 pub mod key;
 pub mod outputs;
 pub mod queries;
+pub mod stat_cache;
 pub mod state;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use orch_store::{Backend, Digest, OutputFile};
 
-use crate::compile::graph::normalize;
-use crate::files::Patterns;
+use crate::files::glob::Patterns;
+use crate::files::paths::normalize;
 
 /// Stores the files that `patterns` name (files, folders, globs) and describes them.
 /// A literal path that does not exist is an error: the job did not make what it declared.
@@ -19,7 +19,7 @@ pub fn collect(
     let mut paths: Vec<String> = Vec::new();
     let mut globs = Vec::new();
     for pattern in patterns {
-        if !crate::files::is_literal(pattern) {
+        if !crate::files::glob::is_literal(pattern) {
             globs.push(pattern.clone());
             continue;
         }
@@ -113,18 +113,8 @@ fn relative_text(workspace: &Path, path: &Path) -> Option<String> {
 
 /// Every file and symlink under `dir` (not following links), skipping `.git` and `.orch`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .hidden(false)
-        .filter_entry(|e| {
-            !crate::files::ALWAYS_SKIPPED
-                .iter()
-                .any(|s| e.file_name() == *s)
-        })
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file() || t.is_symlink()))
-        .map(|e| e.path().to_path_buf())
+    crate::files::walk::entries(dir, false, &[])
+        .map(|(path, _)| path)
         .collect()
 }
 
@@ -183,7 +173,7 @@ impl<'a> Owned<'a> {
             if pattern.starts_with('!') {
                 owned.excluded = true;
                 owned.globs.push(pattern.clone());
-            } else if !folder.contains(crate::files::GLOB_CHARS) {
+            } else if !folder.contains(crate::files::glob::GLOB_CHARS) {
                 owned.folders_or_files.push(folder);
             } else {
                 owned.globs.push(pattern.clone());
@@ -228,7 +218,7 @@ impl<'a> Owned<'a> {
 /// `.git/` or `.orch/`, not one of the node's declared outputs, or a link out.
 fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, String> {
     // orch writes plain relative paths only: anything else is not its record.
-    if !crate::files::is_plain_relative(&file.path) {
+    if !crate::files::paths::is_plain_relative(&file.path) {
         return Ok(Some(format!(
             "the record names {} outside the workspace",
             file.path
@@ -237,7 +227,7 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<String>, S
     if file
         .path
         .split('/')
-        .any(|part| crate::files::ALWAYS_SKIPPED.contains(&part))
+        .any(|part| crate::files::walk::ALWAYS_SKIPPED.contains(&part))
     {
         return Ok(Some(format!(
             "the record names {}, inside .git/ or .orch/",

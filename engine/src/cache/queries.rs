@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::cache::inputs;
 use crate::cache::key::{KeyComponents, KeyView};
 use crate::db::Db;
-use crate::files::Patterns;
+use crate::files::glob::Patterns;
 use orch_store::Digest;
 
 /// One workspace file's content digest (`None` when it cannot be read).
@@ -66,7 +66,7 @@ pub fn input_digests<'db>(
     files: FileList,
     patterns: InputPatterns<'db>,
 ) -> Arc<BTreeMap<String, Digest>> {
-    let is_literal = |list: &[String]| list.iter().all(|p| crate::files::is_literal(p));
+    let is_literal = |list: &[String]| list.iter().all(|p| crate::files::glob::is_literal(p));
     let selected = match patterns.patterns(db) {
         // A literal path that is a file is read through its own input only: its input set
         // then does not depend on the workspace's listing at all. A literal folder needs

@@ -14,6 +14,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::compile::expr::{self, Expr, Template};
 use crate::compile::matrix;
+use crate::files::paths::normalize;
 use crate::load::diag::{LoadError, Problem, SourceFile, Sp, Span, did_you_mean};
 use indexmap::IndexMap;
 
@@ -190,11 +191,11 @@ impl Graph {
     /// outside the workspace through a symbolic link is refused before anything runs.
     pub fn check_on_disk(&self, workspace: &Path) -> Result<(), LoadError> {
         let mut problems = Vec::new();
-        let mut folders = crate::load::workspace::CheckedFolders::new();
+        let mut folders = crate::files::paths::CheckedFolders::new();
         let mut outside = Vec::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
             if let Err(mut problem) =
-                crate::load::workspace::check_inside(workspace, &workspace.join(relative), relative)
+                crate::files::paths::check_inside(workspace, &workspace.join(relative), relative)
             {
                 problem.message = format!("job `{}`: {what} {}", job.id, problem.message);
                 problems.push(problem);
@@ -222,7 +223,7 @@ impl Graph {
             let patterns = job.inputs.iter().flatten().map(|t| ("input", t));
             for (what, pattern) in patterns.chain(job.outputs.iter().map(|t| ("output", t))) {
                 if pattern.is_literal()
-                    && let Some(why) = crate::load::workspace::path_refusal(
+                    && let Some(why) = crate::files::paths::path_refusal(
                         workspace,
                         &pattern.as_glob(),
                         false,
@@ -548,24 +549,6 @@ impl UsesTarget {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     }
-}
-
-/// `a/./b/../c` → `a/c`; None when the path climbs out of its root or is absolute.
-pub fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::Normal(c) => out.push(c),
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 fn axes_of(combinations: &[Combination]) -> Vec<String> {

@@ -55,7 +55,7 @@ fn matching(graph: &Graph, target: &str) -> Result<Vec<usize>, Problem> {
     if let Some(node) = graph.nodes.iter().position(|n| n.id == target) {
         return Ok(vec![node]);
     }
-    if !target.contains(crate::files::GLOB_CHARS) {
+    if !target.contains(crate::files::glob::GLOB_CHARS) {
         return Ok(Vec::new());
     }
     let matcher: GlobMatcher = Glob::new(target)

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use super::prepare::NodeWork;
 use super::scheduler::State;
-use crate::cache::inputs;
 use crate::cache::key::{HostNote, KeyView};
 use crate::cache::outputs;
 use crate::cache::queries::{self, FileList};
@@ -53,8 +52,8 @@ impl State<'_> {
         if needs_listing && self.listed_at.is_none_or(|at| at < epoch) {
             let workspace = &self.options.workspace;
             let skip = &self.options.cache.skip_dirs;
-            let all = Arc::new(inputs::list_files(workspace, false, skip));
-            let default = Arc::new(inputs::list_files(workspace, true, skip));
+            let all = Arc::new(crate::files::walk::list_files(workspace, false, skip));
+            let default = Arc::new(crate::files::walk::list_files(workspace, true, skip));
             // Setters start a new revision: only for a real change.
             if **files.all(&self.db) != *all {
                 files.set_all(&mut self.db).to(all);
@@ -87,7 +86,8 @@ impl State<'_> {
                     }
                 }
             }
-            crate::files::Patterns::new(&globs).unwrap_or_else(|_| crate::files::Patterns::none())
+            crate::files::glob::Patterns::new(&globs)
+                .unwrap_or_else(|_| crate::files::glob::Patterns::none())
         });
         patterns.matches(Path::new(path))
     }
@@ -107,7 +107,7 @@ impl State<'_> {
             .find(|pattern| {
                 let path = queries::literal_path(pattern);
                 let folder = path.strip_suffix("/**").unwrap_or(path);
-                if !folder.contains(crate::files::GLOB_CHARS) {
+                if !folder.contains(crate::files::glob::GLOB_CHARS) {
                     // The file itself, or the first path after it that lies under it.
                     let under = |k: &String| {
                         k.len() > folder.len()
@@ -124,8 +124,8 @@ impl State<'_> {
                             .any(|(k, _)| under(k));
                 }
                 let matcher = compiled.entry((*pattern).clone()).or_insert_with(|| {
-                    crate::files::Patterns::new(std::slice::from_ref(pattern))
-                        .unwrap_or_else(|_| crate::files::Patterns::none())
+                    crate::files::glob::Patterns::new(std::slice::from_ref(pattern))
+                        .unwrap_or_else(|_| crate::files::glob::Patterns::none())
                 });
                 !inputs.keys().any(|k| matcher.matches(Path::new(k)))
             })
@@ -160,7 +160,7 @@ impl State<'_> {
         self.sync_files(self.graph.nodes[node].job, false);
         let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
             patterns.iter().any(|p| {
-                !crate::files::is_literal(p)
+                !crate::files::glob::is_literal(p)
                     || self
                         .db
                         .file(queries::literal_path(p))

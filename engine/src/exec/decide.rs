@@ -11,21 +11,21 @@ use crate::report::event::{NodeResult, NodeStatus, PlanAction};
 
 /// A job's result from its parts' results: any failure fails it, then any cancellation
 /// cancels it; all skipped is skipped; else success.
-pub(super) fn aggregate(results: &[&str]) -> &'static str {
-    if results.contains(&"failure") {
-        "failure"
-    } else if results.contains(&"cancelled") {
-        "cancelled"
-    } else if !results.is_empty() && results.iter().all(|r| *r == "skipped") {
-        "skipped"
+pub(super) fn aggregate(results: &[NodeStatus]) -> NodeStatus {
+    if results.contains(&NodeStatus::Failure) {
+        NodeStatus::Failure
+    } else if results.contains(&NodeStatus::Cancelled) {
+        NodeStatus::Cancelled
+    } else if !results.is_empty() && results.iter().all(|r| *r == NodeStatus::Skipped) {
+        NodeStatus::Skipped
     } else {
-        "success"
+        NodeStatus::Success
     }
 }
 
 #[derive(Clone)]
 pub(super) struct JobOutcome {
-    pub(super) result: &'static str,
+    pub(super) result: NodeStatus,
     pub(super) failed: bool,
     /// `needs.<job>` for expressions: `{ result, outputs }`.
     pub(super) context: Value,
@@ -143,7 +143,7 @@ impl State<'_> {
         JobOutcome {
             result,
             failed,
-            context: json!({ "result": result, "outcome": outcome, "outputs": outputs }),
+            context: json!({ "result": result.as_str(), "outcome": outcome.as_str(), "outputs": outputs }),
             problems: Vec::new(),
         }
     }
@@ -158,7 +158,7 @@ impl State<'_> {
     /// A `uses` job ends with its members: their combined result, and the used playbook's
     /// `outputs` evaluated over `jobs.<id>`.
     pub(super) fn uses_outcome(&self, uses: &Uses) -> JobOutcome {
-        let results: Vec<&str> = uses.members.iter().map(|&m| self.job_result(m)).collect();
+        let results: Vec<NodeStatus> = uses.members.iter().map(|&m| self.job_result(m)).collect();
         let result = aggregate(&results);
         let mut scope = self.origin_scope(uses.origin);
         for &m in &uses.members {
@@ -183,38 +183,38 @@ impl State<'_> {
         let result = if problems.is_empty() {
             result
         } else {
-            "failure"
+            NodeStatus::Failure
         };
         JobOutcome {
             result,
             failed: !problems.is_empty() || uses.members.iter().any(|&m| self.job_failed(m)),
-            context: json!({ "result": result, "outputs": outputs }),
+            context: json!({ "result": result.as_str(), "outputs": outputs }),
             problems,
         }
     }
 
     /// `needs.<job>.result` of a finished job.
-    pub(super) fn job_result(&self, job: usize) -> &'static str {
+    pub(super) fn job_result(&self, job: usize) -> NodeStatus {
         self.job_outcomes[job]
             .as_ref()
-            .map_or("cancelled", |o| o.result)
+            .map_or(NodeStatus::Cancelled, |o| o.result)
     }
 
     /// `needs.<job>.result` as GitHub computes it over a job's nodes.
-    pub(super) fn compute_job_result(&self, job: usize) -> &'static str {
+    pub(super) fn compute_job_result(&self, job: usize) -> NodeStatus {
         self.job_status(job, self.graph.jobs[job].continue_on_error)
     }
 
     /// Over a job's nodes: with `allow_failure` (continue-on-error), a failure counts as
     /// success — GitHub's `result`; without, it is the job's real `outcome`.
-    pub(super) fn job_status(&self, job: usize, allow_failure: bool) -> &'static str {
-        let statuses: Vec<&str> = self.graph.jobs[job]
+    pub(super) fn job_status(&self, job: usize, allow_failure: bool) -> NodeStatus {
+        let statuses: Vec<NodeStatus> = self.graph.jobs[job]
             .nodes
             .clone()
             .filter_map(|n| self.results[n].as_ref().map(|r| r.status))
             .map(|s| match s {
-                NodeStatus::Failure if allow_failure => "success",
-                s => s.as_str(),
+                NodeStatus::Failure if allow_failure => NodeStatus::Success,
+                s => s,
             })
             .collect();
         aggregate(&statuses)
@@ -247,7 +247,10 @@ impl State<'_> {
                 ..NodeResult::not_run(NodeStatus::Success, "")
             });
         }
-        let needs_ok = spec.needs.iter().all(|&n| self.job_result(n) == "success");
+        let needs_ok = spec
+            .needs
+            .iter()
+            .all(|&n| self.job_result(n) == NodeStatus::Success);
         if !spec.condition_decides {
             // What needs a failure is skipped, as on GitHub, whether or not the run halted;
             // what the halt alone kept from starting is cancelled.
@@ -261,7 +264,7 @@ impl State<'_> {
                 let blocked = spec
                     .needs
                     .iter()
-                    .find(|&&n| self.job_result(n) != "success")
+                    .find(|&&n| self.job_result(n) != NodeStatus::Success)
                     .map_or("", |&n| self.graph.jobs[n].id.as_str());
                 return Decision::Finish(NodeResult::not_run(
                     NodeStatus::Skipped,

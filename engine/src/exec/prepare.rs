@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use super::scheduler::State;
 use super::scope::NodeScope;
-use crate::cache::inputs;
 use crate::cache::key::HostNote;
 use crate::compile::expr::{self, Expr, Template};
 use crate::compile::graph::Body;
@@ -46,7 +45,7 @@ pub(super) struct StepWork {
 
 /// The stat cache and the input digests a key was made of.
 pub(super) type KeyInputs = (
-    Arc<std::sync::Mutex<inputs::StatCache>>,
+    Arc<std::sync::Mutex<crate::cache::stat_cache::StatCache>>,
     Arc<BTreeMap<String, Digest>>,
 );
 
@@ -145,7 +144,7 @@ impl State<'_> {
             let mut check = |what: &str, literal: bool, path: &str, folder: bool| {
                 if !literal
                     && let Some(why) =
-                        crate::load::workspace::path_refusal(workspace, path, folder, &mut checked)
+                        crate::files::paths::path_refusal(workspace, path, folder, &mut checked)
                 {
                     problems.push(format!("{what} {why}"));
                 }

@@ -126,11 +126,11 @@ pub(super) struct State<'g> {
     /// Problems that belong to no node (a reusable playbook's `outputs`), shown at the end.
     pub(super) warnings: Vec<String>,
     /// Folders of rendered paths already checked to stay inside the workspace.
-    pub(super) path_checks: std::cell::RefCell<crate::load::workspace::CheckedFolders>,
+    pub(super) path_checks: std::cell::RefCell<crate::files::paths::CheckedFolders>,
     /// Each job's view of the other jobs' declared outputs (`claimed_by_others`).
-    pub(super) others_outputs: std::cell::RefCell<HashMap<usize, crate::files::Patterns>>,
+    pub(super) others_outputs: std::cell::RefCell<HashMap<usize, crate::files::glob::Patterns>>,
     /// Input globs compiled to tell whether each matched a file.
-    pub(super) pattern_memo: std::cell::RefCell<HashMap<String, crate::files::Patterns>>,
+    pub(super) pattern_memo: std::cell::RefCell<HashMap<String, crate::files::glob::Patterns>>,
 }
 
 pub async fn execute(
@@ -381,7 +381,7 @@ pub(super) fn not_inputs(graph: &Graph) -> Vec<String> {
     // A rendered output (`out/${{ matrix.os }}`) may be a folder: what is under it, too.
     let folders: Vec<String> = patterns
         .iter()
-        .filter(|p| !crate::files::is_literal(p))
+        .filter(|p| !crate::files::glob::is_literal(p))
         .map(|p| format!("{p}/**"))
         .collect();
     patterns.extend(folders);

@@ -82,7 +82,7 @@ impl Scope for NodeScope {
     /// Patterns are relative to the playbook the expression is written in.
     fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
         if self.base_dir.as_os_str().is_empty() {
-            return crate::files::hash_files(&self.workspace, patterns);
+            return crate::files::hash::hash_files(&self.workspace, patterns);
         }
         let base = self.base_dir.display();
         let patterns: Vec<String> = patterns
@@ -92,7 +92,7 @@ impl Scope for NodeScope {
                 None => format!("{base}/{}", p.strip_prefix("./").unwrap_or(p)),
             })
             .collect();
-        crate::files::hash_files(&self.workspace, &patterns)
+        crate::files::hash::hash_files(&self.workspace, &patterns)
     }
 
     fn status(&self, function: &str) -> bool {

@@ -1,0 +1,136 @@
+//! Workspace-relative paths: their normal form, and the checks that keep every path orch
+//! reads or writes inside the workspace, also through symbolic links.
+
+use std::path::{Path, PathBuf};
+
+use crate::load::diag::Problem;
+
+/// `a/./b/../c` → `a/c`; None when the path climbs out of its root or is absolute.
+pub fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(c) => out.push(c),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A relative path already in normal form (`a/b/c`: no `.`, `..`, empty or leading `/`
+/// parts), as orch writes paths into keys and records.
+pub fn is_plain_relative(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('/')
+        && text
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Refuses a path that, once symbolic links are resolved, lies outside the workspace.
+/// A path that does not exist (yet) is left to whoever uses it.
+pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), Problem> {
+    let (Ok(root), Ok(real)) = (
+        std::fs::canonicalize(workspace),
+        std::fs::canonicalize(path),
+    ) else {
+        return Ok(());
+    };
+    if real.starts_with(&root) {
+        return Ok(());
+    }
+    Err(Problem::general(format!(
+        "{} resolves outside the workspace (to {}) through a symbolic link",
+        shown.display(),
+        real.display()
+    ))
+    .with_help("orch only reads and writes inside the folder that holds the playbook"))
+}
+
+/// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
+/// stays inside the workspace once its links are resolved.
+pub type CheckedFolders = std::collections::HashMap<String, bool>;
+
+/// Why a workspace-relative path or glob (a leading `!` aside) must not be used, if it
+/// must not: it leaves the workspace as written, or the folder it lies in (for a glob, its
+/// literal part) resolves outside through a symbolic link. `whole_path_is_folder` checks
+/// the path itself (a working directory) rather than its folder. The same check for
+/// literal paths at load time and for rendered ones when a node starts.
+pub fn path_refusal(
+    workspace: &Path,
+    pattern: &str,
+    whole_path_is_folder: bool,
+    checked: &mut CheckedFolders,
+) -> Option<String> {
+    let text = pattern.strip_prefix('!').unwrap_or(pattern);
+    let text = text.strip_prefix("./").unwrap_or(text);
+    // Most paths are plain already (`in/3.txt`): taken as text, without building paths.
+    let normalized;
+    let normal: &str = if crate::files::paths::is_plain_relative(text) {
+        text
+    } else {
+        let path = Path::new(text);
+        let Some(normal) = crate::files::paths::normalize(path).filter(|_| !path.is_absolute())
+        else {
+            return Some(format!("`{pattern}` is outside the workspace"));
+        };
+        normalized = normal.to_string_lossy().into_owned();
+        &normalized
+    };
+    // The literal folders before the first glob, the path itself, or the path's folder,
+    // as a slice of the text.
+    let end = match normal.find(crate::files::glob::GLOB_CHARS) {
+        Some(at) => normal[..at].rfind('/').unwrap_or(0),
+        None if whole_path_is_folder => normal.len(),
+        None => normal.rfind('/').unwrap_or(0),
+    };
+    let folder = normal[..end].trim_end_matches('/');
+    if folder.is_empty() {
+        return None;
+    }
+    let inside = match checked.get(folder) {
+        Some(known) => *known,
+        None => {
+            let full = workspace.join(folder);
+            let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
+            let inside = match (
+                std::fs::canonicalize(workspace),
+                std::fs::canonicalize(existing),
+            ) {
+                (Ok(root), Ok(real)) => real.starts_with(root),
+                _ => true,
+            };
+            checked.insert(folder.to_owned(), inside);
+            inside
+        }
+    };
+    (!inside).then(|| {
+        format!(
+            "`{pattern}` lies outside the workspace: {folder} resolves outside it through a symbolic link"
+        )
+    })
+}
+
+/// `path` as a person in `cwd` would type it: relative (`../orch.yml`,
+/// `.orch/runs/…/summary.md`), or absolute when the two share nothing but `/`.
+pub fn shown_from(cwd: &Path, path: &Path) -> std::path::PathBuf {
+    let (from, to): (Vec<_>, Vec<_>) = (cwd.components().collect(), path.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return path.to_path_buf();
+    }
+    let mut shown = std::path::PathBuf::new();
+    for _ in common..from.len() {
+        shown.push("..");
+    }
+    for part in &to[common..] {
+        shown.push(part);
+    }
+    shown
+}
