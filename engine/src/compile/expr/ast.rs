@@ -1,0 +1,159 @@
+//! The expression tree, its canonical text (parsing it gives the tree back), and walks
+//! over it.
+
+use serde_json::Value;
+
+use super::STATUS_FUNCTIONS;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    Literal(Value),
+    /// A context root such as `matrix`, `vars` or `needs`.
+    Context {
+        name: String,
+        at: usize,
+    },
+    Property {
+        target: Box<Expr>,
+        name: String,
+        at: usize,
+    },
+    Index {
+        target: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        at: usize,
+    },
+    Not(Box<Expr>),
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinOp {
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+        }
+    }
+}
+
+/// The canonical text of an expression: binary operations parenthesized, strings quoted
+/// with `''` escapes. Parsing it gives back the same expression.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Literal(Value::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
+            Expr::Literal(v) => write!(f, "{v}"),
+            Expr::Context { name, .. } => f.write_str(name),
+            Expr::Property { target, name, .. } => write!(f, "{}.{name}", Postfix(target)),
+            Expr::Index { target, index } => write!(f, "{}[{index}]", Postfix(target)),
+            Expr::Call { name, args, .. } => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+            Expr::Not(inner) => write!(f, "!({inner})"),
+            Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.text()),
+        }
+    }
+}
+
+/// The target of `.name` or `[index]`: parenthesized unless it is a path or a call, so
+/// `(0).a` and `(!x).a` do not print as `0.a` (a bad number) or `!x.a` (another meaning).
+pub(super) struct Postfix<'e>(&'e Expr);
+
+impl std::fmt::Display for Postfix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Expr::Context { .. }
+            | Expr::Property { .. }
+            | Expr::Index { .. }
+            | Expr::Call { .. } => write!(f, "{}", self.0),
+            other => write!(f, "({other})"),
+        }
+    }
+}
+
+/// Does the expression call a status function (then it decides for itself)?
+pub fn calls_status_function(expr: &Expr) -> bool {
+    let mut found = false;
+    visit(expr, &mut |e| {
+        if let Expr::Call { name, .. } = e
+            && STATUS_FUNCTIONS.contains(&name.as_str())
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// Calls `f` on every sub-expression.
+pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(expr);
+    match expr {
+        Expr::Literal(_) | Expr::Context { .. } => {}
+        Expr::Property { target, .. } => visit(target, f),
+        Expr::Index { target, index } => {
+            visit(target, f);
+            visit(index, f);
+        }
+        Expr::Call { args, .. } => args.iter().for_each(|a| visit(a, f)),
+        Expr::Not(inner) => visit(inner, f),
+        Expr::Binary { left, right, .. } => {
+            visit(left, f);
+            visit(right, f);
+        }
+    }
+}
+
+/// A context path such as `matrix.os` or `needs.build.result`: its root and the
+/// property names that follow (indexes with string literals included).
+pub fn path_of(expr: &Expr) -> Option<(Vec<&str>, usize)> {
+    match expr {
+        Expr::Context { name, at } => Some((vec![name.as_str()], *at)),
+        Expr::Property { target, name, .. } => {
+            let (mut path, at) = path_of(target)?;
+            path.push(name);
+            Some((path, at))
+        }
+        Expr::Index { target, index } => match index.as_ref() {
+            Expr::Literal(Value::String(s)) => {
+                let (mut path, at) = path_of(target)?;
+                path.push(s);
+                Some((path, at))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,100 @@
+//! Tokens of an expression, with the byte offset of each.
+
+use super::{ExprError, err};
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Tok {
+    Ident(String),
+    Str(String),
+    Num(f64),
+    Punct(&'static str),
+}
+
+pub(super) fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == b'\'' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match text[i..].find('\'') {
+                    None => return err(start, "unterminated string"),
+                    Some(j) => {
+                        s.push_str(&text[i..i + j]);
+                        i += j + 1;
+                        if bytes.get(i) == Some(&b'\'') {
+                            s.push('\'');
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            tokens.push((Tok::Str(s), start));
+            continue;
+        }
+        if c.is_ascii_digit() || (c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            i += 1;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric()
+                    || bytes[i] == b'.'
+                    // An exponent's sign: `2.99e-2`, `1e+16`.
+                    || (matches!(bytes[i], b'+' | b'-') && matches!(bytes[i - 1], b'e' | b'E') && !text[start..i].starts_with("0x")))
+            {
+                i += 1;
+            }
+            let word = &text[start..i];
+            let number = if let Some(hex) = word.strip_prefix("0x") {
+                i64::from_str_radix(hex, 16).ok().map(|n| n as f64)
+            } else {
+                word.parse::<f64>().ok()
+            };
+            match number {
+                Some(n) => tokens.push((Tok::Num(n), start)),
+                None => return err(start, format!("bad number `{word}`")),
+            }
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+            {
+                i += 1;
+            }
+            tokens.push((Tok::Ident(text[start..i].to_owned()), start));
+            continue;
+        }
+        let two = text.get(i..i + 2).unwrap_or("");
+        let punct = match two {
+            "&&" | "||" | "==" | "!=" | "<=" | ">=" => {
+                i += 2;
+                ["&&", "||", "==", "!=", "<=", ">="]
+                    .into_iter()
+                    .find(|p| *p == two)
+            }
+            _ => {
+                i += 1;
+                ["(", ")", "[", "]", ".", ",", "!", "<", ">", "*"]
+                    .into_iter()
+                    .find(|p| p.as_bytes()[0] == c)
+            }
+        };
+        match punct {
+            Some(p) => tokens.push((Tok::Punct(p), start)),
+            None => {
+                let ch = text[start..].chars().next().unwrap_or('?');
+                return err(start, format!("unexpected character `{ch}`"));
+            }
+        }
+    }
+    Ok(tokens)
+}

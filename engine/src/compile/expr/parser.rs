@@ -1,0 +1,262 @@
+//! Precedence climbing over the tokens, nesting capped at [`MAX_DEPTH`], calls checked
+//! against [`FUNCTIONS`] for name and arity.
+
+use serde_json::Value;
+
+use super::lexer::{Tok, lex};
+use super::template::find_close;
+use super::{BinOp, Expr, ExprError, FUNCTIONS, MAX_DEPTH, Part, Template, err};
+
+pub(super) struct Parser {
+    tokens: Vec<(Tok, usize)>,
+    pos: usize,
+    end: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|(t, _)| t)
+    }
+    fn at(&self) -> usize {
+        self.tokens.get(self.pos).map_or(self.end, |(_, a)| *a)
+    }
+    fn eat(&mut self, punct: &str) -> bool {
+        if self.peek()
+            == Some(&Tok::Punct(match punct {
+                "(" => "(",
+                ")" => ")",
+                "[" => "[",
+                "]" => "]",
+                "." => ".",
+                "," => ",",
+                "!" => "!",
+                _ => return self.eat_op(punct),
+            }))
+        {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_op(&mut self, op: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Punct(p)) if *p == op) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, punct: &str) -> Result<(), ExprError> {
+        if self.eat(punct) {
+            Ok(())
+        } else {
+            err(self.at(), format!("expected `{punct}`"))
+        }
+    }
+    fn deeper(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(
+                self.at(),
+                format!("expression nested deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        Ok(())
+    }
+
+    fn binary(&mut self, level: usize) -> Result<Expr, ExprError> {
+        const LEVELS: &[&[BinOp]] = &[
+            &[BinOp::Or],
+            &[BinOp::And],
+            &[BinOp::Eq, BinOp::Ne],
+            &[BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge],
+        ];
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut left = self.binary(level + 1)?;
+        'outer: loop {
+            for op in LEVELS[level] {
+                if self.eat_op(op.text()) {
+                    self.deeper()?;
+                    let right = self.binary(level + 1)?;
+                    self.depth -= 1;
+                    left = Expr::Binary {
+                        op: *op,
+                        left: Box::new(left),
+                        right: Box::new(right),
+                    };
+                    continue 'outer;
+                }
+            }
+            return Ok(left);
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ExprError> {
+        if self.eat("!") {
+            self.deeper()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ExprError> {
+        let mut expr = self.primary()?;
+        loop {
+            if self.eat(".") {
+                let at = self.at();
+                match self.peek().cloned() {
+                    Some(Tok::Ident(name)) => {
+                        self.pos += 1;
+                        expr = Expr::Property {
+                            target: Box::new(expr),
+                            name,
+                            at,
+                        };
+                    }
+                    Some(Tok::Punct("*")) => return err(at, "`.*` filters are not supported"),
+                    _ => return err(at, "expected a property name after `.`"),
+                }
+            } else if self.eat("[") {
+                self.deeper()?;
+                let index = self.binary(0)?;
+                self.depth -= 1;
+                self.expect("]")?;
+                expr = Expr::Index {
+                    target: Box::new(expr),
+                    index: Box::new(index),
+                };
+            } else {
+                return Ok(expr);
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, ExprError> {
+        let at = self.at();
+        let Some(token) = self.peek().cloned() else {
+            return err(at, "expected a value");
+        };
+        self.pos += 1;
+        match token {
+            Tok::Str(s) => Ok(Expr::Literal(Value::String(s))),
+            Tok::Num(n) => Ok(Expr::Literal(number(n))),
+            Tok::Punct("(") => {
+                self.deeper()?;
+                let inner = self.binary(0)?;
+                self.depth -= 1;
+                self.expect(")")?;
+                Ok(inner)
+            }
+            Tok::Ident(word) => match word.as_str() {
+                "true" => Ok(Expr::Literal(Value::Bool(true))),
+                "false" => Ok(Expr::Literal(Value::Bool(false))),
+                "null" => Ok(Expr::Literal(Value::Null)),
+                _ if self.eat("(") => {
+                    let Some(&(_, min, max)) = FUNCTIONS
+                        .iter()
+                        .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
+                    else {
+                        let names = FUNCTIONS.iter().map(|(f, _, _)| *f);
+                        let hint = crate::load::diag::did_you_mean(&word, names)
+                            .map(|h| format!("; {h}"))
+                            .unwrap_or_default();
+                        return err(at, format!("unknown function `{word}`{hint}"));
+                    };
+                    let mut args = Vec::new();
+                    if !self.eat(")") {
+                        loop {
+                            self.deeper()?;
+                            args.push(self.binary(0)?);
+                            self.depth -= 1;
+                            if self.eat(")") {
+                                break;
+                            }
+                            self.expect(",")?;
+                        }
+                    }
+                    if args.len() < min || args.len() > max {
+                        return err(at, format!("`{word}` takes {}", arity(min, max)));
+                    }
+                    let name = FUNCTIONS
+                        .iter()
+                        .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
+                        .map_or(word, |(f, _, _)| (*f).to_owned());
+                    Ok(Expr::Call { name, args, at })
+                }
+                _ => Ok(Expr::Context { name: word, at }),
+            },
+            Tok::Punct(p) => err(at, format!("unexpected `{p}`")),
+        }
+    }
+}
+
+pub(super) fn arity(min: usize, max: usize) -> String {
+    match (min, max) {
+        (0, 0) => "no arguments".into(),
+        (a, b) if a == b => format!("{a} argument{}", if a == 1 { "" } else { "s" }),
+        (a, usize::MAX) => format!("at least {a} argument{}", if a == 1 { "" } else { "s" }),
+        (a, b) => format!("{a} to {b} arguments"),
+    }
+}
+
+pub(super) fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// Parses one expression (the text between `${{` and `}}`, or an `if`).
+pub fn parse(text: &str) -> Result<Expr, ExprError> {
+    let mut parser = Parser {
+        tokens: lex(text)?,
+        pos: 0,
+        end: text.len(),
+        depth: 0,
+    };
+    let expr = parser.binary(0)?;
+    if parser.pos < parser.tokens.len() {
+        return err(parser.at(), "unexpected text after the expression");
+    }
+    Ok(expr)
+}
+
+/// An `if`: with or without `${{ }}` around it.
+pub fn parse_condition(text: &str) -> Result<Expr, ExprError> {
+    let trimmed = text.trim();
+    if let Some(inner) = trimmed
+        .strip_prefix("${{")
+        .and_then(|t| t.strip_suffix("}}"))
+        && find_close(inner).is_none()
+    {
+        let offset = text.find("${{").unwrap_or(0) + 3;
+        return parse(inner).map_err(|e| ExprError {
+            message: e.message,
+            at: offset + e.at,
+        });
+    }
+    if text.contains("${{") {
+        // `if: ${{ a }} == b` and the like: GitHub renders the template, then tests it.
+        let template = Template::parse(text)?;
+        return Ok(Expr::Call {
+            name: "__template".into(),
+            args: template
+                .parts
+                .into_iter()
+                .map(|p| match p {
+                    Part::Text(t) => Expr::Literal(Value::String(t)),
+                    Part::Expr(e, _) => e,
+                })
+                .collect(),
+            at: 0,
+        });
+    }
+    parse(text)
+}
