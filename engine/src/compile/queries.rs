@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::compile::graph::{self, Graph, Overrides};
+use crate::compile::build;
+use crate::compile::graph::{Graph, Overrides};
 use crate::db::Db;
 use crate::load::diag::{LoadError, SourceFile};
 use crate::load::{decode, model::Playbook, tree};
@@ -40,5 +41,5 @@ pub fn compile_graph(
         let used = db.used_source(path)?;
         parse_playbook(db, used).clone()
     };
-    graph::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
+    build::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
 }

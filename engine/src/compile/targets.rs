@@ -85,7 +85,8 @@ fn no_match(graph: &Graph, target: &str) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::graph::{Overrides, compile};
+    use crate::compile::build::compile;
+    use crate::compile::graph::Overrides;
     use crate::load::diag::SourceFile;
     use crate::load::{decode, tree};
     use std::sync::Arc;
@@ -99,7 +100,7 @@ mod tests {
         compile(
             Arc::new(playbook),
             &Overrides::default(),
-            &mut crate::compile::graph::tests::no_uses,
+            &mut crate::compile::build::tests::no_uses,
         )
         .unwrap()
     }
