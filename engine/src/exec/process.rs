@@ -22,7 +22,7 @@ pub fn kill_grace() -> Duration {
     *GRACE.get_or_init(|| {
         std::env::var("ORCH_KILL_GRACE")
             .ok()
-            .and_then(|v| crate::load::decode::parse_duration(&v).ok())
+            .and_then(|v| crate::load::decode::values::parse_duration(&v).ok())
             .unwrap_or(Duration::from_millis(1500))
     })
 }

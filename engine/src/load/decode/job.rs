@@ -1,0 +1,373 @@
+//! One job: its keys, its command (`run`, `script`, `steps`, `uses`), its strategy and
+//! matrix.
+
+use super::{Decoder, NamedTexts};
+use crate::load::diag::{Problem, Sp, Span, did_you_mean};
+use crate::load::model::{Combination, Command, Job, Matrix, Step, Strategy};
+use crate::load::tree::{Node, Value};
+
+pub const JOB_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "run",
+    "script",
+    "args",
+    "steps",
+    "uses",
+    "with",
+    "shell",
+    "needs",
+    "if",
+    "matrix",
+    "strategy",
+    "env",
+    "working-directory",
+    "inputs",
+    "env-inputs",
+    "tools",
+    "outputs",
+    "cache",
+    "timeout",
+    "retries",
+    "continue-on-error",
+];
+
+pub const STEP_KEYS: &[&str] = &[
+    "name",
+    "run",
+    "script",
+    "args",
+    "env",
+    "if",
+    "continue-on-error",
+];
+
+pub(super) const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
+
+pub(super) fn is_job_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Decoder<'_> {
+    pub(super) fn job(&mut self, id: Sp<&str>, node: &Node) -> Option<Job> {
+        if !is_job_id(id.value) {
+            let problem = Problem::at(
+                self.source,
+                id.span,
+                format!("invalid job id `{}`", id.value),
+            )
+            .with_label("not a valid id")
+            .with_help(
+                "job ids start with a letter or `_` and contain only letters, digits, `_` and `-`",
+            );
+            self.problems.push(problem);
+        }
+        let what = format!("job `{}`", id.value);
+        let entries = self.map(node, &what, Some(JOB_KEYS))?;
+        let mut job = Job {
+            id: Sp::new(id.value.to_owned(), id.span),
+            name: None,
+            description: None,
+            command: Command::Run(Sp::new(String::new(), node.span)),
+            shell: None,
+            needs: Vec::new(),
+            condition: None,
+            matrix: None,
+            strategy: Strategy::default(),
+            env: Vec::new(),
+            working_directory: None,
+            inputs: None,
+            env_inputs: Vec::new(),
+            tools: Vec::new(),
+            outputs: Vec::new(),
+            cache: true,
+            timeout: None,
+            retries: None,
+            continue_on_error: false,
+        };
+        let mut commands: Vec<(Sp<&str>, Command)> = Vec::new();
+        let mut args: Option<(Span, Vec<Sp<String>>)> = None;
+        let mut with: Option<(Span, NamedTexts)> = None;
+        for (key, value) in entries {
+            let field = format!("{}.{}", id.value, key.value);
+            match key.value {
+                "name" => job.name = self.text(value, &field),
+                "description" => job.description = self.text(value, &field).map(|s| s.value),
+                "run" => {
+                    commands.extend(self.string(value, &field).map(|s| (key, Command::Run(s))))
+                }
+                "script" => commands.extend(self.string(value, &field).map(|path| {
+                    (
+                        key,
+                        Command::Script {
+                            path,
+                            args: Vec::new(),
+                        },
+                    )
+                })),
+                "steps" => {
+                    commands.extend(self.steps(value, &field).map(|s| (key, Command::Steps(s))))
+                }
+                "uses" => commands.extend(self.string(value, &field).map(|path| {
+                    (
+                        key,
+                        Command::Uses {
+                            path,
+                            with: Vec::new(),
+                        },
+                    )
+                })),
+                "args" => args = self.args(value, &field).map(|a| (key.span, a)),
+                "with" => with = Some((key.span, self.env(value, &field))),
+                "shell" => job.shell = self.shell(value, &field),
+                "needs" => job.needs = self.strings(value, &field, true).unwrap_or_default(),
+                "if" => job.condition = self.text(value, &field),
+                "matrix" => job.matrix = self.matrix(value, &field),
+                "strategy" => job.strategy = self.strategy(value, &field),
+                "env" => job.env = self.env(value, &field),
+                "working-directory" => job.working_directory = self.string(value, &field),
+                "inputs" => job.inputs = self.strings(value, &field, false),
+                "env-inputs" => {
+                    job.env_inputs = self.strings(value, &field, false).unwrap_or_default()
+                }
+                "tools" => job.tools = self.strings(value, &field, false).unwrap_or_default(),
+                "outputs" if matches!(value.value, Value::Map(_)) => {
+                    let problem = Problem::at(
+                        self.source,
+                        value.span,
+                        format!("{field} must be a list of the files the job makes"),
+                    )
+                    .with_label("a map, as GitHub's job outputs")
+                    .with_help(
+                        "job outputs are what the job writes to \"$ORCH_OUTPUT\" (name=value); \
+                         `outputs:` lists files, folders or globs it makes",
+                    );
+                    self.problems.push(problem);
+                }
+                "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
+                "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
+                "timeout" => job.timeout = self.duration(value, &field),
+                "retries" => job.retries = self.count(value, &field),
+                "continue-on-error" => {
+                    job.continue_on_error = self.bool(value, &field).unwrap_or(false)
+                }
+                _ => unreachable!("keys were checked against JOB_KEYS"),
+            }
+        }
+        match commands.len() {
+            0 => {
+                let problem =
+                    Problem::at(self.source, id.span, format!("{what} has nothing to do"))
+                        .with_label("no run, script, steps or uses")
+                        .with_help(
+                            "give the job exactly one of `run`, `script`, `steps` or `uses`",
+                        );
+                self.problems.push(problem);
+            }
+            1 => {}
+            _ => {
+                let names: Vec<&str> = commands.iter().map(|(k, _)| k.value).collect();
+                let problem = Problem::at(
+                    self.source,
+                    commands[1].0.span,
+                    format!("{what} has both `{}` and `{}`", names[0], names[1]),
+                )
+                .with_label("second command")
+                .with_help("give the job exactly one of `run`, `script`, `steps` or `uses`");
+                self.problems.push(problem);
+            }
+        }
+        if let Some((_, command)) = commands.into_iter().next() {
+            job.command = command;
+        }
+        match (&mut job.command, args) {
+            (Command::Script { args, .. }, Some((_, given))) => *args = given,
+            (_, Some((span, _))) => self.error(span, "`args` only goes with `script`"),
+            _ => {}
+        }
+        match (&mut job.command, with) {
+            (Command::Uses { with, .. }, Some((_, given))) => *with = given,
+            (_, Some((span, _))) => self.error(span, "`with` only goes with `uses`"),
+            _ => {}
+        }
+        Some(job)
+    }
+
+    pub(super) fn args(&mut self, node: &Node, what: &str) -> Option<Vec<Sp<String>>> {
+        let Value::Seq(items) = &node.value else {
+            self.type_error(node, what, "a list");
+            return None;
+        };
+        Some(items.iter().filter_map(|i| self.text(i, what)).collect())
+    }
+
+    pub(super) fn steps(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {
+        let Value::Seq(items) = &node.value else {
+            self.type_error(node, what, "a list of steps");
+            return None;
+        };
+        let mut steps = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let what = format!("{what}[{index}]");
+            let Some(entries) = self.map(item, &what, Some(STEP_KEYS)) else {
+                continue;
+            };
+            let mut step = Step {
+                name: None,
+                command: Command::Run(Sp::new(String::new(), item.span)),
+                env: Vec::new(),
+                condition: None,
+                continue_on_error: false,
+            };
+            let mut command = None;
+            let mut args = Vec::new();
+            for (key, value) in entries {
+                let field = format!("{what}.{}", key.value);
+                match key.value {
+                    "name" => step.name = self.text(value, &field),
+                    "run" | "script" if command.is_some() => {
+                        self.error(key.span, format!("{what} has both `run` and `script`"));
+                    }
+                    "run" => command = self.string(value, &field).map(Command::Run),
+                    "script" => {
+                        command = self.string(value, &field).map(|path| Command::Script {
+                            path,
+                            args: Vec::new(),
+                        });
+                    }
+                    "args" => args = self.args(value, &field).unwrap_or_default(),
+                    "env" => step.env = self.env(value, &field),
+                    "if" => step.condition = self.text(value, &field),
+                    "continue-on-error" => {
+                        step.continue_on_error = self.bool(value, &field).unwrap_or(false)
+                    }
+                    _ => unreachable!("keys were checked against STEP_KEYS"),
+                }
+            }
+            match command {
+                Some(Command::Script { path, .. }) => step.command = Command::Script { path, args },
+                Some(c) => step.command = c,
+                None => self.error(item.span, format!("{what} needs `run` or `script`")),
+            }
+            steps.push(step);
+        }
+        Some(steps)
+    }
+
+    pub(super) fn strategy(&mut self, node: &Node, what: &str) -> Strategy {
+        let mut strategy = Strategy::default();
+        for (key, value) in self
+            .map(node, what, Some(STRATEGY_KEYS))
+            .unwrap_or_default()
+        {
+            let field = format!("{what}.{}", key.value);
+            match key.value {
+                "fail-fast" => strategy.fail_fast = self.bool(value, &field).unwrap_or(true),
+                "max-parallel" => match self.count(value, &field) {
+                    Some(0) => self.error(value.span, "max-parallel must be at least 1"),
+                    Some(n) => strategy.max_parallel = usize::try_from(n).ok(),
+                    None => {}
+                },
+                _ => unreachable!("keys were checked"),
+            }
+        }
+        strategy
+    }
+
+    pub(super) fn matrix(&mut self, node: &Node, what: &str) -> Option<Matrix> {
+        let entries = self.map(node, what, None)?;
+        let mut matrix = Matrix {
+            axes: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            span: node.span,
+        };
+        // Where each `exclude` entry names its axes, to point at the one that is wrong.
+        let mut exclude_keys: Vec<(String, Span)> = Vec::new();
+        for (key, value) in entries {
+            match key.value {
+                "include" | "exclude" => {
+                    let Value::Seq(items) = &value.value else {
+                        self.type_error(value, &format!("{what}.{}", key.value), "a list of maps");
+                        continue;
+                    };
+                    let mut list = Vec::with_capacity(items.len());
+                    if key.value == "exclude" {
+                        for item in items {
+                            if let Value::Map(pairs) = &item.value {
+                                exclude_keys.extend(pairs.iter().filter_map(
+                                    |(k, _)| match &k.value {
+                                        Value::Str(name) => Some((name.clone(), k.span)),
+                                        _ => None,
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                    for item in items {
+                        list.extend(
+                            self.combination(item, &format!("each entry of {what}.{}", key.value)),
+                        );
+                    }
+                    if key.value == "include" {
+                        matrix.include = list;
+                    } else {
+                        matrix.exclude = list;
+                    }
+                }
+                axis => {
+                    let field = format!("{what}.{axis}");
+                    let Value::Seq(items) = &value.value else {
+                        self.type_error(value, &field, "a list of values");
+                        continue;
+                    };
+                    if items.is_empty() {
+                        self.error(value.span, format!("{field} has no values"));
+                        continue;
+                    }
+                    let values = items
+                        .iter()
+                        .filter_map(|i| self.scalar(i, &field))
+                        .collect();
+                    matrix
+                        .axes
+                        .push((Sp::new(axis.to_owned(), key.span), values));
+                }
+            }
+        }
+        for entry in &matrix.exclude {
+            for (axis, _) in entry {
+                if !matrix.axes.iter().any(|(a, _)| &a.value == axis) {
+                    let axes = matrix.axes.iter().map(|(a, _)| a.value.as_str());
+                    let at = exclude_keys
+                        .iter()
+                        .find(|(name, _)| name == axis)
+                        .map_or(node.span, |(_, span)| *span);
+                    let mut problem = Problem::at(
+                        self.source,
+                        at,
+                        format!("{what}.exclude names `{axis}`, which is not an axis"),
+                    )
+                    .with_label("not an axis");
+                    problem.help = did_you_mean(axis, axes);
+                    self.problems.push(problem);
+                }
+            }
+        }
+        Some(matrix)
+    }
+
+    pub(super) fn combination(&mut self, node: &Node, what: &str) -> Option<Combination> {
+        let entries = self.map(node, what, None)?;
+        Some(
+            entries
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.value.to_owned(), self.scalar(v, what)?)))
+                .collect(),
+        )
+    }
+}
