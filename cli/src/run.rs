@@ -278,11 +278,17 @@ impl Prepared {
         }
         let report = self.report(run_dir, outcome, duration);
         let json = run_dir.path.join("summary.json");
-        if let Err(e) = std::fs::File::create(&json).and_then(|f| report.write_json(f)) {
+        // Whole or not at all: a CI step or `orch runs` may read them meanwhile.
+        let whole = orch_store::Durability::Whole;
+        let temp = orch_store::temp_beside(&json);
+        if let Err(e) = orch_store::replace_through(&temp, &json, whole, |f| report.write_json(f)) {
             tell!("warning: cannot write {}: {e}", json.display());
         }
         let markdown = report.markdown();
-        write_file(&run_dir.path.join("summary.md"), &markdown);
+        let md = run_dir.path.join("summary.md");
+        if let Err(e) = orch_store::replace_file(&md, markdown.as_bytes(), whole) {
+            tell!("warning: cannot write {}: {e}", md.display());
+        }
         if let Err(e) = runs::set_latest(&self.orch_dir, &run_dir.id) {
             tell!("warning: cannot update runs/latest: {e}");
         }

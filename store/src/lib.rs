@@ -17,6 +17,7 @@
 mod digest;
 mod local;
 mod record;
+mod replace;
 mod sealed;
 
 pub use digest::Digest;
@@ -24,6 +25,7 @@ pub use local::{GcReport, LocalStore, Stats, VerifyReport, hash_file, open_folde
 pub use record::{
     ActionResult, FORMAT_VERSION, OutputFile, decode_kept_record, decode_record, encode_record,
 };
+pub use replace::{Durability, replace_file, replace_through, temp_beside, temp_name};
 pub use sealed::{seal, unseal};
 
 use std::io::Read;

@@ -6,11 +6,11 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use crate::replace::{Durability, replace_through, temp_name};
 use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_record};
 
 /// An entry's last-use mark (its mtime) is renewed when older than this: LRU needs no
@@ -62,15 +62,6 @@ pub struct GcReport {
 }
 
 /// A unique temp file name within this process.
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{n}-{nanos}.tmp", std::process::id())
-}
-
 /// blake3 of a file, streaming (or memory-mapped and parallel when large).
 pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
     let size = fs::metadata(path)?.len();
@@ -132,27 +123,15 @@ impl LocalStore {
         self.root.join("ac").join(key.sharded_path())
     }
 
-    /// Writes through a temp file in `tmp/`, fsyncs, and renames into `dest`.
+    /// Writes through a temp file in `tmp/` (which `gc` sweeps after a crash), fsyncs,
+    /// and renames into `dest`.
     fn write_atomically(
         &self,
         dest: &Path,
         write: impl FnOnce(&mut File) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let temp = self.root.join("tmp").join(temp_name());
-        let result = (|| {
-            let mut file = File::create(&temp)?;
-            write(&mut file)?;
-            file.sync_all()?;
-            drop(file);
-            if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::rename(&temp, dest)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        result.map_err(|e| StoreError::io(dest, e))
+        replace_through(&temp, dest, Durability::Synced, write).map_err(|e| StoreError::io(dest, e))
     }
 
     /// Removes an entry that failed verification; another process may have done so first.

@@ -125,15 +125,10 @@ impl StatCache {
         if !self.dirty {
             return Ok(());
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         let mut bytes = STAT_CACHE_MAGIC.to_vec();
         bytes.extend(postcard::to_allocvec(&self.entries).map_err(std::io::Error::other)?);
         orch_store::seal(&mut bytes);
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temp, bytes)?;
-        std::fs::rename(temp, path)
+        orch_store::replace_file(path, &bytes, orch_store::Durability::Whole)
     }
 
     /// The digest of `workspace/relative`.

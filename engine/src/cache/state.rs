@@ -239,11 +239,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
         bytes.extend(record.iter());
     }
     orch_store::seal(&mut bytes);
-    let path = keys_path(orch_dir);
-    std::fs::create_dir_all(dir(orch_dir))?;
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(temp, path)
+    orch_store::replace_file(&keys_path(orch_dir), &bytes, orch_store::Durability::Whole)
 }
 
 #[cfg(test)]

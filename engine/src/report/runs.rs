@@ -97,10 +97,11 @@ pub fn create(orch_dir: &Path) -> std::io::Result<RunDir> {
 
 /// Points `runs/latest` at a run (written whole, then renamed, so readers never see half).
 pub fn set_latest(orch_dir: &Path, id: &str) -> std::io::Result<()> {
-    let runs = orch_dir.join("runs");
-    let temp = runs.join(format!(".latest-{}", std::process::id()));
-    std::fs::write(&temp, format!("{id}\n"))?;
-    std::fs::rename(&temp, runs.join("latest"))
+    orch_store::replace_file(
+        &orch_dir.join("runs/latest"),
+        format!("{id}\n").as_bytes(),
+        orch_store::Durability::Whole,
+    )
 }
 
 /// Removes the oldest run directories beyond [`KEEP_RUNS`], then the log sets no run
