@@ -11,10 +11,12 @@ use orch_engine::cache::state;
 use orch_engine::compile::graph::Graph;
 use orch_engine::compile::targets;
 use orch_engine::exec::scheduler::{self, CacheOptions, RunOptions, RunOutcome};
+use orch_engine::files::paths::within_workspace;
 use orch_engine::load::diag::{Problem, did_you_mean};
 use orch_engine::load::workspace::Located;
-use orch_engine::report::event::{Event, Observer, RunStatus};
+use orch_engine::report::event::{Event, Fanout, Observer, RunStatus};
 use orch_engine::report::runs;
+use orch_engine::report::stream::EventStream;
 use orch_engine::report::summary::{RunReport, human_duration};
 use orch_store::{Backend, LocalStore, NoStore};
 use serde_json::json;
@@ -66,6 +68,10 @@ pub(crate) struct RunArgs {
     /// Write JUnit XML here (one test case per node)
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Stream the run's events as JSON lines to FILE, or to stdout with `-` (the rest
+    /// of the output then goes to stderr)
+    #[arg(long, value_name = "FILE|-", conflicts_with = "dry_run")]
+    events: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +195,7 @@ impl Prepared {
                 force,
                 last_keys: state::LastKeys::load(&self.orch_dir),
                 skip_dirs,
+                not_inputs: state::report_file_patterns(&self.orch_dir),
                 stat_cache: state::stat_cache_path(&self.orch_dir),
             },
             plan,
@@ -517,6 +524,33 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             shown_from_here(&located.workspace).display()
         );
     }
+    let to_stdout = args.events.as_deref() == Some(Path::new("-"));
+    let events = match &args.events {
+        None => None,
+        Some(_) if to_stdout => Some(Arc::new(EventStream::new(
+            graph.clone(),
+            Box::new(std::io::stdout()),
+        ))),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                Problem::general(format!("cannot write --events {}: {e}", path.display()))
+            })?;
+            Some(Arc::new(EventStream::new(graph.clone(), Box::new(file))))
+        }
+    };
+    // What this run writes into the workspace is never an input by the default rule, in
+    // this run and in every later command.
+    let report_files: Vec<String> = [&args.events, &args.summary, &args.json_summary, &args.junit]
+        .into_iter()
+        .flatten()
+        .filter(|path| !to_stdout || path.as_path() != Path::new("-"))
+        .filter_map(|path| within_workspace(&located.workspace, path))
+        .collect();
+    if !report_files.is_empty()
+        && let Err(e) = state::remember_report_files(&orch_dir, &report_files)
+    {
+        tell!("warning: cannot remember the report files: {e}");
+    }
     let run_dir = runs::create(&orch_dir).map_err(|e| {
         Problem::general(format!(
             "cannot create {}: {e}",
@@ -525,14 +559,22 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     })?;
     let _ = std::fs::write(orch_dir.join(".gitignore"), "*\n");
     let total = prepared.selected.iter().filter(|s| **s).count();
-    let ui = Arc::new(Ui::new(
+    let mut ui = Ui::new(
         graph.clone(),
         run_dir.path.join("logs"),
         prepared.store.clone(),
         total,
         cli.quiet,
         cli.verbose > 0,
-    ));
+    );
+    if to_stdout {
+        ui = ui.with_plain_to_stderr();
+    }
+    let ui = Arc::new(ui);
+    let observer: Arc<dyn Observer> = match &events {
+        Some(stream) => Arc::new(Fanout(vec![ui.clone(), stream.clone()])),
+        None => ui.clone(),
+    };
     let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
     let options = prepared.options(
         run_dir.id.clone(),
@@ -543,9 +585,12 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         false,
     );
     let started = Instant::now();
-    let outcome = prepared.execute(options, ui.clone())?;
+    let outcome = prepared.execute(options, observer)?;
     let duration = started.elapsed();
     ui.finish();
+    if let Some(e) = events.as_ref().and_then(|s| s.error()) {
+        tell!("warning: the event stream stopped: {e}");
+    }
     let (json, markdown) = prepared.keep(&run_dir, &outcome, duration);
     let playbook_name = located.source.path.display().to_string();
     let report = prepared.report(&run_dir, &outcome, duration);

@@ -27,6 +27,8 @@ pub(crate) struct Ui {
     view: Option<Live>,
     /// Serializes whole groups of plain output so nodes never interleave.
     out: Mutex<()>,
+    /// Plain output goes to stderr: stdout carries the event stream (`--events -`).
+    plain_to_stderr: bool,
 }
 
 struct Live {
@@ -68,6 +70,22 @@ impl Ui {
             github: std::env::var_os("GITHUB_ACTIONS").is_some(),
             view,
             out: Mutex::new(()),
+            plain_to_stderr: false,
+        }
+    }
+
+    /// Plain output to stderr, stdout being another stream's.
+    pub(crate) fn with_plain_to_stderr(mut self) -> Self {
+        self.plain_to_stderr = true;
+        self
+    }
+
+    /// Where plain output is written, locked for a whole group.
+    fn plain_out(&self) -> Box<dyn Write + '_> {
+        if self.plain_to_stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
         }
     }
 
@@ -157,8 +175,7 @@ impl Ui {
         }
         let id = &self.graph.nodes[node].id;
         let _guard = self.out.lock();
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        let mut out = self.plain_out();
         let header = self.status_line(node, result);
         if !result.has_log {
             let _ = writeln!(out, "{header}");
@@ -210,7 +227,8 @@ impl Observer for Ui {
                     }
                     None if self.verbose => {
                         let _guard = self.out.lock();
-                        say!(
+                        let _ = writeln!(
+                            self.plain_out(),
                             "▶ {id}{}",
                             if *attempt > 1 {
                                 format!(" (attempt {attempt})")
@@ -259,6 +277,7 @@ impl Observer for Ui {
                 }
                 None => tell!("warning: {warning}"),
             },
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
             Event::Cancelling => {
                 let message = "cancelling: stopping running nodes (Ctrl-C again to kill at once)";
                 match &self.view {

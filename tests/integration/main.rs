@@ -5,6 +5,7 @@ mod harness;
 mod caching;
 mod differential;
 mod errors;
+mod events;
 mod first_hour;
 mod graph;
 mod reliability;

@@ -26,6 +26,37 @@ fn keys_path(orch_dir: &Path) -> PathBuf {
     dir(orch_dir).join("keys")
 }
 
+fn report_files_path(orch_dir: &Path) -> PathBuf {
+    dir(orch_dir).join("report-files")
+}
+
+/// The files inside the workspace that orch wrote for some run (`--events`,
+/// `--summary`, `--json-summary`, `--junit`), as patterns: never inputs by the default
+/// rule, for every command, so that a plan agrees with the run that wrote them.
+pub fn report_file_patterns(orch_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(report_files_path(orch_dir))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(crate::files::glob::matching_exactly)
+        .collect()
+}
+
+/// Adds workspace-relative paths to the report files remembered (kept sorted, once each).
+pub fn remember_report_files(orch_dir: &Path, files: &[String]) -> std::io::Result<()> {
+    let path = report_files_path(orch_dir);
+    let known = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut all: std::collections::BTreeSet<&str> =
+        known.lines().filter(|l| !l.is_empty()).collect();
+    let before = all.len();
+    all.extend(files.iter().map(String::as_str));
+    if all.len() == before && path.exists() {
+        return Ok(());
+    }
+    let text: String = all.into_iter().map(|f| format!("{f}\n")).collect();
+    orch_store::replace_file(&path, text.as_bytes(), orch_store::Durability::Whole)
+}
+
 /// A key computed this run: the node, the key, what went into it (everything but the
 /// inputs, and the inputs), and what to remember of the result found under it.
 #[derive(Debug, Clone)]

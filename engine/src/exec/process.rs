@@ -180,19 +180,24 @@ pub async fn run(
                 return;
             };
             let mut buffer = vec![0u8; 64 * 1024];
+            let mut lines = LatestLine::default();
             loop {
                 match pipe.read(&mut buffer).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         let chunk = masker.feed(&buffer[..n]);
                         let _ = log.write_all(&chunk);
-                        if let Some(line) = last_line(&chunk) {
+                        if let Some(line) = lines.feed(&chunk) {
                             observer.event(&Event::NodeOutput { node, line });
                         }
                     }
                 }
             }
-            let _ = log.write_all(&masker.finish());
+            let rest = masker.finish();
+            let _ = log.write_all(&rest);
+            if let Some(line) = lines.finish(&rest) {
+                observer.event(&Event::NodeOutput { node, line });
+            }
         })
     };
 
@@ -248,6 +253,42 @@ async fn stop_tree(pgid: u32, child: &mut tokio::process::Child, cancel: &mut Ca
     let _ = child.wait().await;
 }
 
+/// The latest complete line of a node's output, read by read: a line the pipe delivered
+/// in two pieces is reported whole, once its end arrives. Only the latest line of each
+/// read is reported (a live view, not a copy of the log).
+#[derive(Default)]
+struct LatestLine {
+    /// The text after the last newline so far (its first bytes only: a line without end
+    /// must not grow without bound).
+    partial: Vec<u8>,
+}
+
+impl LatestLine {
+    const KEPT: usize = 4096;
+
+    fn feed(&mut self, chunk: &[u8]) -> Option<String> {
+        let Some(end) = chunk.iter().rposition(|b| *b == b'\n') else {
+            self.keep(chunk);
+            return None;
+        };
+        let mut complete = std::mem::take(&mut self.partial);
+        complete.extend_from_slice(&chunk[..end]);
+        self.keep(&chunk[end + 1..]);
+        last_line(&complete)
+    }
+
+    fn finish(&mut self, rest: &[u8]) -> Option<String> {
+        self.keep(rest);
+        last_line(&std::mem::take(&mut self.partial))
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = Self::KEPT.saturating_sub(self.partial.len());
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
 fn last_line(chunk: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(chunk);
     text.lines()
@@ -271,6 +312,23 @@ fn last_line(chunk: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn output_lines_are_reported_whole() {
+        let mut lines = LatestLine::default();
+        assert_eq!(lines.feed(b"building wit"), None);
+        assert_eq!(
+            lines.feed(b"h ***\nnext par"),
+            Some("building with ***".into())
+        );
+        assert_eq!(lines.feed(b"t\n\n"), Some("next part".into()));
+        assert_eq!(lines.feed(b"no end"), None);
+        assert_eq!(lines.finish(b" yet"), Some("no end yet".into()));
+        // A line without end keeps its first bytes only.
+        let mut long = LatestLine::default();
+        long.feed(&vec![b'x'; 100_000]);
+        assert!(long.partial.len() <= LatestLine::KEPT);
+    }
 
     #[test]
     fn programs_are_found_on_the_childs_path_once() {

@@ -58,6 +58,9 @@ pub struct CacheOptions {
     pub last_keys: LastKeys,
     /// Folders never read as inputs (the cache directory, when inside the workspace).
     pub skip_dirs: Vec<PathBuf>,
+    /// Patterns of files never inputs by the default rule besides declared outputs and
+    /// playbooks: what orch writes for runs (`state::report_file_patterns`).
+    pub not_inputs: Vec<String>,
     /// Where the stat cache lives (`.orch/state/stat-cache`).
     pub stat_cache: PathBuf,
 }
@@ -140,6 +143,12 @@ pub async fn execute(
     mut interrupts: watch::Receiver<u8>,
 ) -> RunOutcome {
     let mut options = options;
+    observer.event(&Event::RunStarted {
+        run_id: options.run_id.clone(),
+        selected: (0..graph.nodes.len())
+            .filter(|&n| options.selected[n])
+            .collect(),
+    });
     let mut changes = options.changes.take();
     let db = match options.db.take() {
         Some(db) => {
@@ -180,7 +189,10 @@ pub async fn execute(
         listed_at: None,
         changes: 0,
         job_epoch: vec![0; jobs],
-        not_inputs: not_inputs(&graph),
+        not_inputs: not_inputs(&graph)
+            .into_iter()
+            .chain(options.cache.not_inputs.iter().cloned())
+            .collect(),
         fresh_keys: Vec::new(),
         env_cache: Vec::new(),
         all_needs: graph.transitive_needs(),
@@ -347,6 +359,7 @@ pub async fn execute(
     if let Err(e) = state.db.save_stat_cache(&options.cache.stat_cache) {
         observer.event(&Event::Warning(format!("cannot save the stat cache: {e}")));
     }
+    observer.event(&Event::RunFinished { status });
     let (results, fresh_keys, db) = (state.results, state.fresh_keys, state.db);
     RunOutcome {
         status,

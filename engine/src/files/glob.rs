@@ -14,6 +14,16 @@ pub fn is_literal(pattern: &str) -> bool {
     !pattern.contains(GLOB_CHARS) && !pattern.starts_with('!')
 }
 
+/// A pattern that matches exactly this path, whatever characters its name holds.
+pub fn matching_exactly(path: &str) -> String {
+    let escaped = globset::escape(path);
+    // A leading `!` would be read as an exclusion.
+    match escaped.strip_prefix('!') {
+        Some(rest) => format!("[!]{rest}"),
+        None => escaped,
+    }
+}
+
 /// Include and exclude (`!`) patterns, compiled.
 pub struct Patterns {
     include: GlobSet,

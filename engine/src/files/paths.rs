@@ -53,6 +53,21 @@ pub fn check_inside(workspace: &Path, path: &Path, shown: &Path) -> Result<(), P
     .with_help("orch only reads and writes inside the folder that holds the playbook"))
 }
 
+/// Where a file named on the command line (it may not exist yet) lies in the workspace,
+/// as a workspace-relative path; `None` when it lies outside (links in its folder
+/// resolved).
+pub fn within_workspace(workspace: &Path, file: &Path) -> Option<String> {
+    let name = file.file_name()?;
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let real = std::fs::canonicalize(folder).ok()?.join(name);
+    let root = std::fs::canonicalize(workspace).ok()?;
+    let relative = real.strip_prefix(root).ok()?;
+    relative.to_str().map(str::to_owned)
+}
+
 /// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
 /// stays inside the workspace once its links are resolved.
 pub type CheckedFolders = std::collections::HashMap<String, bool>;

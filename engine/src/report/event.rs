@@ -115,6 +115,11 @@ impl NodeResult {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The first event of a run: its id and the nodes selected to run, in graph order.
+    RunStarted {
+        run_id: String,
+        selected: Vec<usize>,
+    },
     NodeStarted {
         node: usize,
         attempt: u32,
@@ -132,9 +137,24 @@ pub enum Event {
     Cancelling,
     /// Something went wrong that does not change the run's result (a cache write failed).
     Warning(String),
+    /// The last event of a run.
+    RunFinished {
+        status: RunStatus,
+    },
 }
 
 /// Receives events as they happen; called from the scheduler's thread, so keep it quick.
 pub trait Observer: Send + Sync {
     fn event(&self, event: &Event);
+}
+
+/// Several observers, each told every event in turn (the terminal and an event stream).
+pub struct Fanout(pub Vec<std::sync::Arc<dyn Observer>>);
+
+impl Observer for Fanout {
+    fn event(&self, event: &Event) {
+        for observer in &self.0 {
+            observer.event(event);
+        }
+    }
 }

@@ -91,27 +91,7 @@ impl RunReport<'_> {
         let c = self.counts();
         let nodes: Vec<JsonNode<'_>> = self
             .nodes()
-            .map(|(i, r)| {
-                let node = &self.graph.nodes[i];
-                JsonNode {
-                    id: &node.id,
-                    job: &self.graph.jobs[node.job].id,
-                    matrix: JsonMatrix(&node.matrix),
-                    status: r.status.as_str(),
-                    cached: r.cached,
-                    exit_code: r.exit_code,
-                    attempts: r.attempts,
-                    duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-                    key: r.key.as_ref().map(Hex),
-                    why: r.why.as_deref(),
-                    outputs: &r.outputs,
-                    log: r.has_log.then_some(LogPath {
-                        run_id: self.run_id,
-                        node: &node.id,
-                    }),
-                    reason: r.reason.as_deref(),
-                }
-            })
+            .map(|(i, r)| JsonNode::of(self.graph, self.run_id, i, r))
             .collect();
         let summary = JsonSummary {
             version: 1,
@@ -374,8 +354,9 @@ struct JsonCounts {
     cached: usize,
 }
 
+/// One node's result as `summary.json` and the event stream write it.
 #[derive(Serialize)]
-struct JsonNode<'a> {
+pub(crate) struct JsonNode<'a> {
     id: &'a str,
     job: &'a str,
     matrix: JsonMatrix<'a>,
@@ -391,8 +372,32 @@ struct JsonNode<'a> {
     reason: Option<&'a str>,
 }
 
+impl<'a> JsonNode<'a> {
+    pub(crate) fn of(graph: &'a Graph, run_id: &'a str, node: usize, r: &'a NodeResult) -> Self {
+        let spec = &graph.nodes[node];
+        JsonNode {
+            id: &spec.id,
+            job: &graph.jobs[spec.job].id,
+            matrix: JsonMatrix(&spec.matrix),
+            status: r.status.as_str(),
+            cached: r.cached,
+            exit_code: r.exit_code,
+            attempts: r.attempts,
+            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+            key: r.key.as_ref().map(Hex),
+            why: r.why.as_deref(),
+            outputs: &r.outputs,
+            log: r.has_log.then_some(LogPath {
+                run_id,
+                node: &spec.id,
+            }),
+            reason: r.reason.as_deref(),
+        }
+    }
+}
+
 /// A node's matrix values as a JSON object (numbers stay numbers).
-struct JsonMatrix<'a>(&'a crate::load::model::Combination);
+pub(crate) struct JsonMatrix<'a>(pub(crate) &'a crate::load::model::Combination);
 
 impl Serialize for JsonMatrix<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
