@@ -29,27 +29,15 @@ impl NodeWork {
         let key_inputs = self.key_inputs.clone();
         let host_note = self.host_note.as_ref().map(|n| (n.key, n.record.clone()));
         let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
-            let unique = || {
-                Digest::of(
-                    format!(
-                        "uncollected {:?} {}",
-                        std::time::SystemTime::now(),
-                        std::process::id()
-                    )
-                    .as_bytes(),
-                )
+            // A digest no other result has: what depends on it never looks unchanged.
+            let unique = |why: &str| {
+                let now = std::time::SystemTime::now();
+                Digest::of(format!("{why} {now:?} {}", std::process::id()).as_bytes())
             };
             let files = outputs::collect(&workspace, &patterns, backend.as_ref())
-                .map_err(|e| (unique(), e))?;
+                .map_err(|e| (unique("uncollected"), e))?;
             let digest = if never_cached {
-                Digest::of(
-                    format!(
-                        "uncached {:?} {}",
-                        std::time::SystemTime::now(),
-                        std::process::id()
-                    )
-                    .as_bytes(),
-                )
+                unique("uncached")
             } else {
                 crate::cache::key::result_digest(&files, &outputs)
             };
