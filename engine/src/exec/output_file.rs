@@ -3,8 +3,17 @@
 
 use std::collections::BTreeMap;
 
+/// What is wrong in an `$ORCH_OUTPUT` file: the node fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum OutputFileError {
+    #[error("`{name}<<{delimiter}` has no closing `{delimiter}` line")]
+    Unclosed { name: String, delimiter: String },
+    #[error("line `{0}` is neither `name=value` nor `name<<DELIMITER`")]
+    BadLine(String),
+}
+
 /// `name=value` lines and `name<<DELIM` … `DELIM` blocks, as GitHub's `$GITHUB_OUTPUT`.
-pub(super) fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, String> {
+pub(super) fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, OutputFileError> {
     let mut outputs = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -24,17 +33,16 @@ pub(super) fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, Stri
                 value.push(l);
             }
             if !closed {
-                return Err(format!(
-                    "`{name}<<{delimiter}` has no closing `{delimiter}` line"
-                ));
+                return Err(OutputFileError::Unclosed {
+                    name: name.to_owned(),
+                    delimiter: delimiter.to_owned(),
+                });
             }
             outputs.insert(name.trim().to_owned(), value.join("\n"));
         } else if let Some((name, value)) = line.split_once('=') {
             outputs.insert(name.trim().to_owned(), value.to_owned());
         } else {
-            return Err(format!(
-                "line `{line}` is neither `name=value` nor `name<<DELIMITER`"
-            ));
+            return Err(OutputFileError::BadLine(line.to_owned()));
         }
     }
     Ok(outputs)

@@ -1,6 +1,7 @@
 //! What a node's expressions see: the contexts of its playbook, its needs and its
 //! matrix leg.
 
+use crate::files::hash::HashFilesError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -80,7 +81,7 @@ impl Scope for NodeScope {
     }
 
     /// Patterns are relative to the playbook the expression is written in.
-    fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+    fn hash_files(&self, patterns: &[String]) -> Result<String, HashFilesError> {
         if self.base_dir.as_os_str().is_empty() {
             return crate::files::hash::hash_files(&self.workspace, patterns);
         }

@@ -35,7 +35,7 @@ impl NodeWork {
                 Digest::of(format!("{why} {now:?} {}", std::process::id()).as_bytes())
             };
             let files = outputs::collect(&workspace, &patterns, backend.as_ref())
-                .map_err(|e| (unique("uncollected"), e))?;
+                .map_err(|e| (unique("uncollected"), e.to_string()))?;
             let digest = if never_cached {
                 unique("uncached")
             } else {

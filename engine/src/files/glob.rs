@@ -24,6 +24,23 @@ pub fn matching_exactly(path: &str) -> String {
     }
 }
 
+/// A pattern globset cannot compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad pattern `{pattern}`: {message}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub message: String,
+}
+
+impl PatternError {
+    fn new(pattern: &str, error: impl std::fmt::Display) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
 /// Include and exclude (`!`) patterns, compiled.
 pub struct Patterns {
     include: GlobSet,
@@ -31,7 +48,7 @@ pub struct Patterns {
 }
 
 impl Patterns {
-    pub fn new(patterns: &[String]) -> Result<Self, String> {
+    pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
         let mut include = GlobSetBuilder::new();
         let mut exclude = GlobSetBuilder::new();
         for pattern in patterns {
@@ -43,16 +60,19 @@ impl Patterns {
             let glob = globset::GlobBuilder::new(text)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| format!("bad pattern `{pattern}`: {e}"))?;
+                .map_err(|e| PatternError::new(pattern, e))?;
             set.add(glob);
             // `dir/**` should also match the folder's files when written as `dir`.
             if !text.contains(GLOB_CHARS) {
-                set.add(Glob::new(&format!("{text}/**")).map_err(|e| e.to_string())?);
+                set.add(
+                    Glob::new(&format!("{text}/**")).map_err(|e| PatternError::new(pattern, e))?,
+                );
             }
         }
+        let all = || patterns.join(", ");
         Ok(Self {
-            include: include.build().map_err(|e| e.to_string())?,
-            exclude: exclude.build().map_err(|e| e.to_string())?,
+            include: include.build().map_err(|e| PatternError::new(&all(), e))?,
+            exclude: exclude.build().map_err(|e| PatternError::new(&all(), e))?,
         })
     }
 

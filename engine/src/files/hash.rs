@@ -2,12 +2,27 @@
 
 use std::path::Path;
 
-use super::glob::Patterns;
+use super::glob::{PatternError, Patterns};
 use super::walk::matching_files;
+
+/// Why `hashFiles` has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HashFilesError {
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("hashFiles is not available here")]
+    Unavailable,
+}
 
 /// `hashFiles(...)`: blake3 over the blake3 of each matching file, in path order; the
 /// empty string when nothing matches, as GitHub does.
-pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, String> {
+pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, HashFilesError> {
     let patterns = Patterns::new(patterns)?;
     let files = matching_files(workspace, &patterns);
     if files.is_empty() {
@@ -15,8 +30,12 @@ pub fn hash_files(workspace: &Path, patterns: &[String]) -> Result<String, Strin
     }
     let mut combined = blake3::Hasher::new();
     for file in files {
-        let digest = orch_store::hash_file(&workspace.join(&file))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let digest = orch_store::hash_file(&workspace.join(&file)).map_err(|source| {
+            HashFilesError::Read {
+                path: file.display().to_string(),
+                source,
+            }
+        })?;
         combined.update(&digest.0);
     }
     Ok(combined.finalize().to_hex().to_string())

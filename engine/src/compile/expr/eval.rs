@@ -1,6 +1,7 @@
 //! Evaluation over JSON values, with GitHub's loose equality and coercions; the
 //! contexts come from a [`Scope`].
 
+use crate::files::hash::HashFilesError;
 use serde_json::Value;
 
 use super::{BinOp, Expr, ExprError, STATUS_FUNCTIONS, err};
@@ -17,9 +18,9 @@ pub trait Scope {
     /// The answer of a status function (`success`, `failure`, `always`, `cancelled`).
     fn status(&self, function: &str) -> bool;
     /// `hashFiles(patterns)`: a digest of the workspace files matching the patterns.
-    fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+    fn hash_files(&self, patterns: &[String]) -> Result<String, HashFilesError> {
         let _ = patterns;
-        Err("hashFiles is not available here".into())
+        Err(HashFilesError::Unavailable)
     }
 }
 

@@ -31,10 +31,27 @@ pub(super) fn github_spelling(key: &str) -> Option<&'static str> {
     })
 }
 
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Why a duration (`90s`, `1h30m`, `250ms`) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("it is empty")]
+    Empty,
+    #[error("expected a number at `{0}`")]
+    NumberExpected(String),
+    #[error("the number is too large")]
+    NumberTooLarge,
+    #[error("a unit is missing after the number")]
+    UnitMissing,
+    #[error("unknown unit `{0}`")]
+    UnknownUnit(String),
+    #[error("it is too long")]
+    TooLong,
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("it is empty".into());
+        return Err(DurationError::Empty);
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -43,11 +60,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("expected a number at `{rest}`"));
+            return Err(DurationError::NumberExpected(rest.to_owned()));
         }
         let number: u64 = rest[..digits]
             .parse()
-            .map_err(|_| "the number is too large".to_owned())?;
+            .map_err(|_| DurationError::NumberTooLarge)?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -60,10 +77,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => Duration::from_secs(number.saturating_mul(60)),
             "h" => Duration::from_secs(number.saturating_mul(3600)),
             "d" => Duration::from_secs(number.saturating_mul(86400)),
-            "" => return Err("a unit is missing after the number".into()),
-            other => return Err(format!("unknown unit `{other}`")),
+            "" => return Err(DurationError::UnitMissing),
+            other => return Err(DurationError::UnknownUnit(other.to_owned())),
         };
-        total = total.checked_add(part).ok_or("it is too long")?;
+        total = total.checked_add(part).ok_or(DurationError::TooLong)?;
     }
     Ok(total)
 }
