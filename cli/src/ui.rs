@@ -129,7 +129,8 @@ impl Ui {
             return Some(
                 match result
                     .cached_log
-                    .and_then(|d| self.store.open_blob(&d).ok().flatten())
+                    .and_then(|blob| self.store.local_file(&blob))
+                    .and_then(|file| std::fs::File::open(file).ok())
                 {
                     Some(blob) => Box::new(BufReader::new(blob)),
                     None => Box::new(std::io::Cursor::new(

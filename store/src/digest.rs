@@ -38,6 +38,23 @@ impl Digest {
     }
 }
 
+/// A blob's name as a remote cache needs it: its blake3 and its size in bytes (the
+/// Remote Execution API's `Digest`). The local store names files by the hash alone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct BlobDigest {
+    pub hash: Digest,
+    pub size: u64,
+}
+
+impl BlobDigest {
+    pub fn of(bytes: &[u8]) -> Self {
+        BlobDigest {
+            hash: Digest::of(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+}
+
 /// `ab/cdef…` (65 ASCII bytes), as [`Digest::sharded`] makes it.
 pub struct ShardedPath([u8; 65]);
 

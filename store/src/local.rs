@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use crate::backend::{StoreFuture, ready};
 use crate::replace::{Durability, replace_through, temp_name};
-use crate::{ActionResult, Backend, Digest, StoreError, decode_record, encode_record};
+use crate::{ActionResult, Backend, BlobDigest, Digest, StoreError, decode_record, encode_record};
 
 /// An entry's last-use mark (its mtime) is renewed when older than this: LRU needs no
 /// finer grain, and a read that only reads is cheaper.
@@ -80,6 +81,15 @@ pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
         }
     }
     Ok(hasher.finalize().into())
+}
+
+/// A file's blob digest: its hash and its size (one `stat`, one read).
+pub fn blob_of_file(path: &Path) -> Result<BlobDigest, StoreError> {
+    let size = fs::metadata(path)
+        .map_err(|e| StoreError::io(path, e))?
+        .len();
+    let hash = hash_file(path).map_err(|e| StoreError::io(path, e))?;
+    Ok(BlobDigest { hash, size })
 }
 
 impl LocalStore {
@@ -295,37 +305,52 @@ impl LocalStore {
     }
 }
 
-impl Backend for LocalStore {
-    fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
-        let digest = hash_file(path).map_err(|e| StoreError::io(path, e))?;
-        let dest = self.blob_path(&digest);
-        // Present with the right size: trusted here, verified when read. A wrong size is
-        // damage: written anew.
-        let size = fs::metadata(path)
-            .map_err(|e| StoreError::io(path, e))?
-            .len();
-        if fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
-            Self::touch(&dest);
-            return Ok(digest);
+/// The store's own calls, synchronous: what the `Backend` implementation answers with,
+/// and what `orch cache` and tests use.
+impl LocalStore {
+    /// Whether the blob is here with its size (trusted so, verified when read): marks it
+    /// used. A wrong size is damage, to be written anew.
+    pub fn holds(&self, blob: &BlobDigest) -> bool {
+        let path = self.blob_path(&blob.hash);
+        let held = fs::metadata(&path).is_ok_and(|m| m.len() == blob.size);
+        if held {
+            Self::touch(&path);
         }
+        held
+    }
+
+    /// Stores a file as the blob it was hashed to; refused if it is not that any more.
+    pub fn store_file(&self, blob: &BlobDigest, path: &Path) -> Result<(), StoreError> {
+        let dest = self.blob_path(&blob.hash);
         self.write_atomically(&dest, |out| {
             let mut source = File::open(path)?;
             std::io::copy(&mut source, out)?;
             Ok(())
         })?;
-        // The file may have changed while it was copied: keep the blob only if it is
-        // what was hashed.
-        if !matches!(hash_file(&dest), Ok(d) if d == digest) {
+        // The file may have changed since it was hashed or while it was copied: keep the
+        // blob only if it is what was hashed.
+        let stored = fs::metadata(&dest).is_ok_and(|m| m.len() == blob.size)
+            && matches!(hash_file(&dest), Ok(d) if d == blob.hash);
+        if !stored {
             Self::discard(&dest);
             return Err(StoreError::io(
                 path,
                 std::io::Error::other("the file changed while it was stored"),
             ));
         }
-        Ok(digest)
+        Ok(())
     }
 
-    fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+    /// Stores a file's content; returns its digest.
+    pub fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        let blob = blob_of_file(path)?;
+        if !self.holds(&blob) {
+            self.store_file(&blob, path)?;
+        }
+        Ok(blob.hash)
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
         let dest = self.blob_path(&digest);
         if fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
@@ -336,7 +361,7 @@ impl Backend for LocalStore {
         Ok(digest)
     }
 
-    fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn read_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.blob_path(digest);
         match Self::read_and_touch(&path) {
             Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
@@ -349,7 +374,12 @@ impl Backend for LocalStore {
         }
     }
 
-    fn restore_blob(&self, digest: &Digest, dest: &Path, mode: u32) -> Result<bool, StoreError> {
+    pub fn restore_blob(
+        &self,
+        digest: &Digest,
+        dest: &Path,
+        mode: u32,
+    ) -> Result<bool, StoreError> {
         let blob = self.blob_path(digest);
         if !blob.exists() {
             return Ok(false);
@@ -388,7 +418,7 @@ impl Backend for LocalStore {
         Ok(true)
     }
 
-    fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError> {
+    pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError> {
         let path = self.action_path(key);
         match Self::read_and_touch(&path) {
             Ok(bytes) => match decode_record(&bytes) {
@@ -403,12 +433,14 @@ impl Backend for LocalStore {
         }
     }
 
-    fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
+    pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
         let bytes = encode_record(result);
         self.write_atomically(&self.action_path(key), |out| out.write_all(&bytes))
     }
 
-    fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
+    /// Whether a result is recorded under a node key, without reading it: one `stat`
+    /// relative to `ac/`, held open; marks it used, as a read does.
+    pub fn has_action(&self, key: &Digest) -> Result<bool, StoreError> {
         let actions = self
             .actions
             .get_or_init(|| open_folder(&self.root.join("ac")));
@@ -432,42 +464,119 @@ impl Backend for LocalStore {
             Err(e) => Err(StoreError::io(&self.action_path(key), e.into())),
         }
     }
+}
 
-    fn open_blob(&self, digest: &Digest) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
-        let path = self.blob_path(digest);
-        match File::open(&path) {
-            Ok(file) => Ok(Some(Box::new(file))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(&path, e)),
-        }
+/// The local store answers every call at once: its futures are ready when made.
+impl Backend for LocalStore {
+    fn has_actions<'a>(&'a self, keys: &'a [Digest]) -> StoreFuture<'a, Vec<bool>> {
+        ready(keys.iter().map(|key| self.has_action(key)).collect())
     }
-
-    fn link_blob(&self, digest: &Digest, dest: &Path) -> Result<bool, StoreError> {
-        // A hard link costs one call; a blob changed through it later fails its next
-        // verification and is removed. Elsewhere (another filesystem), a verified copy.
-        let blob = self.blob_path(digest);
-        match fs::hard_link(&blob, dest) {
-            Ok(()) => return Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let _ = fs::remove_file(dest);
-                if fs::hard_link(&blob, dest).is_ok() {
-                    return Ok(true);
-                }
-            }
-            Err(_) => {}
-        }
-        match self.read_blob(digest)? {
-            Some(bytes) => fs::write(dest, bytes)
-                .map(|()| true)
-                .map_err(|e| StoreError::io(dest, e)),
-            None => Ok(false),
-        }
+    fn get_action<'a>(&'a self, key: &'a Digest) -> StoreFuture<'a, Option<ActionResult>> {
+        ready(LocalStore::get_action(self, key))
+    }
+    fn put_action<'a>(&'a self, key: &'a Digest, result: &'a ActionResult) -> StoreFuture<'a, ()> {
+        ready(LocalStore::put_action(self, key, result))
+    }
+    fn find_missing_blobs<'a>(
+        &'a self,
+        blobs: &'a [BlobDigest],
+    ) -> StoreFuture<'a, Vec<BlobDigest>> {
+        ready(Ok(blobs
+            .iter()
+            .filter(|b| !self.holds(b))
+            .copied()
+            .collect()))
+    }
+    fn upload_files<'a>(&'a self, files: &'a [(BlobDigest, PathBuf)]) -> StoreFuture<'a, ()> {
+        ready(
+            files
+                .iter()
+                .try_for_each(|(blob, path)| self.store_file(blob, path)),
+        )
+    }
+    fn read_blob<'a>(&'a self, blob: &'a BlobDigest) -> StoreFuture<'a, Option<Vec<u8>>> {
+        ready(LocalStore::read_blob(self, &blob.hash))
+    }
+    fn restore_blob<'a>(
+        &'a self,
+        blob: &'a BlobDigest,
+        dest: &'a Path,
+        mode: u32,
+    ) -> StoreFuture<'a, bool> {
+        ready(LocalStore::restore_blob(self, &blob.hash, dest, mode))
+    }
+    fn local_file(&self, blob: &BlobDigest) -> Option<PathBuf> {
+        Some(self.blob_path(&blob.hash))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The answer of a local backend call, which must be ready when made: the engine
+    /// relies on it for the local store's speed through the async seam.
+    fn now<T>(future: StoreFuture<'_, T>) -> Result<T, StoreError> {
+        let mut future = future;
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(answer) => answer,
+            std::task::Poll::Pending => panic!("a local store call was not ready"),
+        }
+    }
+
+    #[test]
+    fn the_backend_seam_batches_and_names_blobs_by_size() {
+        let (dir, store) = store();
+        let backend: &dyn Backend = &store;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "aaaa").unwrap();
+        fs::write(&b, "bb").unwrap();
+        let (blob_a, blob_b) = (blob_of_file(&a).unwrap(), blob_of_file(&b).unwrap());
+        assert_eq!(blob_a, BlobDigest::of(b"aaaa"));
+        assert_eq!(
+            now(backend.find_missing_blobs(&[blob_a, blob_b])).unwrap(),
+            [blob_a, blob_b]
+        );
+        now(backend.upload_files(&[(blob_a, a.clone())])).unwrap();
+        assert_eq!(
+            now(backend.find_missing_blobs(&[blob_a, blob_b])).unwrap(),
+            [blob_b]
+        );
+        // The same hash with another size is not the blob held.
+        let wrong_size = BlobDigest { size: 3, ..blob_a };
+        assert_eq!(
+            now(backend.find_missing_blobs(&[wrong_size])).unwrap(),
+            [wrong_size]
+        );
+        // A file that changed since it was hashed is refused, and nothing is kept.
+        fs::write(&b, "changed").unwrap();
+        assert!(now(backend.upload_files(&[(blob_b, b.clone())])).is_err());
+        assert_eq!(
+            now(backend.find_missing_blobs(&[blob_b])).unwrap(),
+            [blob_b]
+        );
+        assert_eq!(
+            now(backend.read_blob(&blob_a)).unwrap().as_deref(),
+            Some(&b"aaaa"[..])
+        );
+        assert!(backend.local_file(&blob_a).is_some_and(|p| p.exists()));
+        // Existence of many keys in one call.
+        let (k1, k2) = (Digest::of(b"k1"), Digest::of(b"k2"));
+        let record = ActionResult {
+            orch_version: "t".into(),
+            exit_code: 0,
+            duration_ms: 1,
+            log: Some(blob_a),
+            files: Vec::new(),
+            outputs: vec![],
+            summary: String::new(),
+            result_digest: Digest::of(b"r"),
+        };
+        now(backend.put_action(&k2, &record)).unwrap();
+        assert_eq!(now(backend.has_actions(&[k1, k2])).unwrap(), [false, true]);
+        assert_eq!(now(backend.get_action(&k2)).unwrap(), Some(record));
+    }
     use crate::OutputFile;
 
     fn store() -> (tempfile::TempDir, LocalStore) {
@@ -519,6 +628,7 @@ mod tests {
             files: vec![OutputFile {
                 path: "a".into(),
                 digest: Digest::of(b"a"),
+                size: 1,
                 mode: 0o644,
                 symlink: None,
             }],

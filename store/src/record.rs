@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Digest;
+use crate::{BlobDigest, Digest};
 
 const MAGIC: &[u8; 8] = b"ORCHACv\0";
 /// Bumped whenever `ActionResult` changes shape.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
@@ -19,7 +19,7 @@ pub struct ActionResult {
     pub exit_code: i32,
     pub duration_ms: u64,
     /// The node's log, as a blob.
-    pub log: Option<Digest>,
+    pub log: Option<BlobDigest>,
     pub files: Vec<OutputFile>,
     /// Job outputs (`$ORCH_OUTPUT`), in name order.
     pub outputs: Vec<(String, String)>,
@@ -35,10 +35,22 @@ pub struct OutputFile {
     pub path: String,
     /// The content's blob (unused for symlinks).
     pub digest: Digest,
+    /// The content's size in bytes (0 for symlinks).
+    pub size: u64,
     /// Unix permission bits.
     pub mode: u32,
     /// The link's target, for a symbolic link.
     pub symlink: Option<String>,
+}
+
+impl OutputFile {
+    /// The blob that holds a regular file's content.
+    pub fn blob(&self) -> BlobDigest {
+        BlobDigest {
+            hash: self.digest,
+            size: self.size,
+        }
+    }
 }
 
 pub fn encode_record(result: &ActionResult) -> Vec<u8> {
@@ -82,10 +94,11 @@ mod tests {
             orch_version: "0.1.0".into(),
             exit_code: 0,
             duration_ms: 12,
-            log: Some(Digest::of(b"log")),
+            log: Some(BlobDigest::of(b"log")),
             files: vec![OutputFile {
                 path: "out/a".into(),
                 digest: Digest::of(b"a"),
+                size: 1,
                 mode: 0o644,
                 symlink: None,
             }],

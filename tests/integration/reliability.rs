@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
+use orch_store::{ActionResult, Digest, LocalStore, OutputFile};
 
 use crate::harness::{Ws, code, stderr, stdout};
 
@@ -62,18 +62,21 @@ fn a_hand_crafted_record_cannot_write_outside_the_workspace() {
         vec![OutputFile {
             path: "../pwned.txt".into(),
             digest: evil,
+            size: 5,
             mode: 0o644,
             symlink: None,
         }],
         vec![OutputFile {
             path: target.to_str().unwrap().into(),
             digest: evil,
+            size: 5,
             mode: 0o644,
             symlink: None,
         }],
         vec![OutputFile {
             path: "out.txt".into(),
             digest: evil,
+            size: 5,
             mode: 0o644,
             symlink: Some(target.to_str().unwrap().into()),
         }],

@@ -224,7 +224,7 @@ jobs:
 
 #[test]
 fn a_restore_writes_only_the_nodes_declared_outputs() {
-    use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
+    use orch_store::{ActionResult, Digest, LocalStore, OutputFile};
     let ws = Ws::new(
         "jobs:\n  g: { run: 'if [ -e out.txt ]; then touch existed; fi; echo good > out.txt', inputs: [], outputs: [out.txt] }\n",
     );
@@ -244,6 +244,7 @@ fn a_restore_writes_only_the_nodes_declared_outputs() {
         let file = |path: &str| OutputFile {
             path: path.into(),
             digest: evil,
+            size: 5,
             mode: 0o755,
             symlink: None,
         };
@@ -637,7 +638,7 @@ fn excluded_outputs_are_neither_stored_nor_a_reason_to_miss() {
 
 #[test]
 fn a_restore_never_sweeps_away_another_nodes_outputs() {
-    use orch_store::{ActionResult, Backend, Digest, LocalStore, OutputFile};
+    use orch_store::{ActionResult, Digest, LocalStore, OutputFile};
     let ws = Ws::new(
         "jobs:
   docs:
@@ -660,6 +661,7 @@ fn a_restore_never_sweeps_away_another_nodes_outputs() {
     let files = vec![OutputFile {
         path: "build/index.html".into(),
         digest: index,
+        size: 5,
         mode: 0o644,
         symlink: None,
     }];

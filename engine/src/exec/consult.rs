@@ -134,7 +134,11 @@ impl State<'_> {
 
     /// Computes the node's key and looks it up. A hit is restored (or, in a plan, noted)
     /// and returned; a miss fills in the key, the reason and what to store after the run.
-    pub(super) fn consult_cache(&mut self, node: usize, work: &mut NodeWork) -> Option<NodeResult> {
+    pub(super) async fn consult_cache(
+        &mut self,
+        node: usize,
+        work: &mut NodeWork,
+    ) -> Option<NodeResult> {
         let started = Instant::now();
         let job = &self.graph.jobs[self.graph.nodes[node].job];
         let id = self.graph.nodes[node].id.clone();
@@ -253,7 +257,7 @@ impl State<'_> {
             miss("--no-cache".into())
         } else {
             work.store = true;
-            match self.look_up(&id, &key, backend.as_ref()) {
+            match self.look_up(&id, &key, backend.as_ref()).await {
                 Ok(Some((record, _))) if self.options.plan => {
                     return Some(NodeResult {
                         plan: Some(PlanAction::Cached),
@@ -276,7 +280,9 @@ impl State<'_> {
                         &|path| self.claimed_by_others(self.graph.nodes[node].job, path),
                         backend.as_ref(),
                         &|path| self.db.current_file(path),
-                    ) {
+                    )
+                    .await
+                    {
                         Ok(wrote) => {
                             if wrote {
                                 self.changes += 1;
@@ -292,12 +298,16 @@ impl State<'_> {
                 Ok(None) => {
                     // A node this workspace never ran may have a result from another
                     // host: say so rather than "no previous run".
-                    let elsewhere = last_keys.key(&id).is_none().then(|| {
-                        let note = HostNote::of(&partial, &inputs);
-                        let found = backend.get_action(&note.key).ok().flatten()?;
-                        note.differs(&found)
-                    });
-                    let elsewhere = elsewhere.flatten();
+                    let elsewhere = match last_keys.key(&id) {
+                        None => {
+                            let note = HostNote::of(&partial, &inputs);
+                            match backend.get_action(&note.key).await {
+                                Ok(Some(found)) => note.differs(&found),
+                                _ => None,
+                            }
+                        }
+                        Some(_) => None,
+                    };
                     let failed = last_keys
                         .failed(&id, &key)
                         .then(|| "it failed last time (failures are not cached)".to_owned());
@@ -327,18 +337,21 @@ impl State<'_> {
     /// The result recorded under a node's key. The one remembered from the node's last
     /// run (`LastKeys::record`) is used when the cache still has the key — a `stat`
     /// instead of a read; otherwise the cache's record is read, to be remembered next.
-    pub(super) fn look_up(
+    pub(super) async fn look_up(
         &self,
         id: &str,
         key: &Digest,
         backend: &dyn Backend,
     ) -> Result<Option<(orch_store::ActionResult, RecordUpdate)>, orch_store::StoreError> {
         if let Some(record) = self.options.cache.last_keys.record(id, key) {
-            return Ok(backend
-                .has_action(key)?
+            let found = backend.has_actions(std::slice::from_ref(key)).await?;
+            return Ok(found
+                .first()
+                .copied()
+                .unwrap_or(false)
                 .then_some((record, RecordUpdate::Keep)));
         }
-        Ok(backend.get_action(key)?.map(|record| {
+        Ok(backend.get_action(key).await?.map(|record| {
             let bytes = orch_store::encode_record(&record);
             (record, RecordUpdate::Set(bytes))
         }))

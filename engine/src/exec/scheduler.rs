@@ -247,7 +247,7 @@ pub async fn execute(
                     }
                     Decision::Run => {
                         let mut work = state.prepare(node);
-                        if let Some(result) = state.consult_cache(node, &mut work) {
+                        if let Some(result) = state.consult_cache(node, &mut work).await {
                             observer.event(&Event::NodeFinished {
                                 node,
                                 result: result.clone(),

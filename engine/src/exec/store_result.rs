@@ -4,7 +4,9 @@
 use super::prepare::NodeWork;
 use crate::cache::outputs;
 use crate::report::event::NodeResult;
-use orch_store::Digest;
+use std::path::PathBuf;
+
+use orch_store::{BlobDigest, Digest};
 
 impl NodeWork {
     /// After a success: the outputs into the store, the result's digest, and (when the
@@ -28,13 +30,16 @@ impl NodeWork {
         let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
         let key_inputs = self.key_inputs.clone();
         let host_note = self.host_note.as_ref().map(|n| (n.key, n.record.clone()));
+        // The work runs on the blocking pool (hashing, copying); the backend's futures are
+        // driven from there through the runtime's handle.
+        let runtime = tokio::runtime::Handle::current();
         let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
             // A digest no other result has: what depends on it never looks unchanged.
             let unique = |why: &str| {
                 let now = std::time::SystemTime::now();
                 Digest::of(format!("{why} {now:?} {}", std::process::id()).as_bytes())
             };
-            let files = outputs::collect(&workspace, &patterns, backend.as_ref())
+            let files = outputs::collect(&workspace, &patterns)
                 .map_err(|e| (unique("uncollected"), e.to_string()))?;
             let digest = if never_cached {
                 unique("uncached")
@@ -57,7 +62,35 @@ impl NodeWork {
                 ));
             }
             if let Some(key) = record_key {
-                let log = backend.put_file(&log_path).ok();
+                let log = orch_store::blob_of_file(&log_path).ok();
+                // The outputs' and the log's blobs, those the backend lacks sent in one batch.
+                let blobs: Vec<(BlobDigest, PathBuf)> = files
+                    .iter()
+                    .filter(|f| f.symlink.is_none())
+                    .map(|f| (f.blob(), workspace.join(&f.path)))
+                    .chain(log.map(|blob| (blob, log_path.clone())))
+                    .collect();
+                let uploaded = runtime.block_on(async {
+                    let wanted: Vec<BlobDigest> = blobs.iter().map(|(b, _)| *b).collect();
+                    let missing: std::collections::HashSet<BlobDigest> = backend
+                        .find_missing_blobs(&wanted)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let sends: Vec<(BlobDigest, PathBuf)> = blobs
+                        .into_iter()
+                        .filter(|(b, _)| missing.contains(b))
+                        .collect();
+                    backend.upload_files(&sends).await
+                });
+                // An output that changed while it was stored is not what was hashed: the
+                // digest must not stand for it.
+                uploaded.map_err(|e| {
+                    (
+                        unique("unstored"),
+                        format!("the result was not cached: {e}"),
+                    )
+                })?;
                 let record = orch_store::ActionResult {
                     orch_version: env!("CARGO_PKG_VERSION").to_owned(),
                     exit_code,
@@ -68,12 +101,12 @@ impl NodeWork {
                     summary,
                     result_digest: digest,
                 };
-                backend
-                    .put_action(&key, &record)
+                runtime
+                    .block_on(backend.put_action(&key, &record))
                     .map_err(|e| (digest, format!("the result was not cached: {e}")))?;
                 if let Some((note_key, note)) = &host_note {
                     // Only words for other hosts' misses: a failure here costs nothing.
-                    let _ = backend.put_action(note_key, note);
+                    let _ = runtime.block_on(backend.put_action(note_key, note));
                 }
             }
             Ok(digest)

@@ -60,7 +60,7 @@ pub struct NodeResult {
     pub cached: bool,
     /// A cached node's log: a blob, put into the run's logs when the run ends
     /// (`runs::place_logs`); `None` there means the cache no longer has it.
-    pub cached_log: Option<Digest>,
+    pub cached_log: Option<orch_store::BlobDigest>,
     pub key: Option<Digest>,
     /// Why it was (or would be) run rather than restored, or "key found in cache".
     pub why: Option<String>,

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use orch_store::{Backend, Digest};
+use orch_store::{Backend, BlobDigest};
 
 /// How many runs `runs/` keeps.
 /// A node id made safe as a file name: `/`, `%`, characters some file systems refuse and
@@ -176,7 +176,7 @@ fn discard_folder(path: &Path) {
 /// A cached node's log to place: its file name in `logs/` and its blob.
 pub struct CachedLog {
     pub file_name: String,
-    pub blob: Option<Digest>,
+    pub blob: Option<BlobDigest>,
 }
 
 /// Puts cached nodes' logs into a run's `logs/` when the run ends.
@@ -187,7 +187,7 @@ pub struct CachedLog {
 /// than anything else a no-op does, so this saves one per node per run. Otherwise each
 /// cached log is linked (or copied) into the run's own `logs/`. A blob the cache no
 /// longer has becomes a line saying so.
-pub fn place_logs(
+pub async fn place_logs(
     orch_dir: &Path,
     run_path: &Path,
     cached: &[CachedLog],
@@ -200,7 +200,7 @@ pub fn place_logs(
     }
     if !anything_ran
         && cached.iter().all(|c| c.blob.is_some())
-        && let Some(set) = log_set(orch_dir, cached, backend)
+        && let Some(set) = log_set(orch_dir, cached, backend).await
         && std::fs::remove_dir(&logs).is_ok()
     {
         let target = Path::new("../../logsets").join(&set);
@@ -210,13 +210,13 @@ pub fn place_logs(
         let _ = std::fs::create_dir_all(&logs);
     }
     for log in cached {
-        fill_log(&logs.join(&log.file_name), log.blob.as_ref(), backend);
+        fill_log(&logs.join(&log.file_name), log.blob.as_ref(), backend).await;
     }
 }
 
 /// The log set holding exactly `cached`, made if missing; `None` when it cannot be made.
-fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Option<String> {
-    let mut entries: Vec<(&str, &Digest)> = cached
+async fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Option<String> {
+    let mut entries: Vec<(&str, &BlobDigest)> = cached
         .iter()
         .filter_map(|c| Some((c.file_name.as_str(), c.blob.as_ref()?)))
         .collect();
@@ -225,7 +225,7 @@ fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Opti
     for (name, blob) in &entries {
         hasher.update(name.as_bytes());
         hasher.update(&[0]);
-        hasher.update(&blob.0);
+        hasher.update(&blob.hash.0);
     }
     let name = hasher.finalize().to_hex()[..32].to_owned();
     let sets = log_sets(orch_dir);
@@ -247,9 +247,13 @@ fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Opti
     let temp = sets.join(format!(".tmp-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&temp);
     std::fs::create_dir(&temp).ok()?;
-    let made = entries
-        .iter()
-        .all(|(file, blob)| backend.link_blob(blob, &temp.join(file)).unwrap_or(false));
+    let mut made = true;
+    for (file, blob) in &entries {
+        if !place_blob(backend, blob, &temp.join(file)).await {
+            made = false;
+            break;
+        }
+    }
     // Another process may have made the same set first: then use theirs.
     let placed = made && (std::fs::rename(&temp, &set).is_ok() || set.is_dir());
     let _ = std::fs::remove_dir_all(&temp);
@@ -259,10 +263,36 @@ fn log_set(orch_dir: &Path, cached: &[CachedLog], backend: &dyn Backend) -> Opti
 /// What stands for a cached node's log that the cache no longer has.
 pub const MISSING_LOG: &str = "orch: restored from the cache; its log is no longer there\n";
 
-fn fill_log(path: &Path, blob: Option<&Digest>, backend: &dyn Backend) {
-    let linked = blob.is_some_and(|d| backend.link_blob(d, path).unwrap_or(false));
+async fn fill_log(path: &Path, blob: Option<&BlobDigest>, backend: &dyn Backend) {
+    let linked = match blob {
+        Some(blob) => place_blob(backend, blob, path).await,
+        None => false,
+    };
     if !linked {
         let _ = std::fs::write(path, MISSING_LOG);
+    }
+}
+
+/// Puts a blob (a log) at `dest` for reading: a hard link to the backend's own file
+/// where it keeps one (one call; a blob changed through the link fails its next
+/// verification and is removed), else its verified bytes written. False when the backend
+/// does not have it.
+async fn place_blob(backend: &dyn Backend, blob: &BlobDigest, dest: &Path) -> bool {
+    if let Some(file) = backend.local_file(blob) {
+        match std::fs::hard_link(&file, dest) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(dest);
+                if std::fs::hard_link(&file, dest).is_ok() {
+                    return true;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    match backend.read_blob(blob).await {
+        Ok(Some(bytes)) => std::fs::write(dest, bytes).is_ok(),
+        _ => false,
     }
 }
 

@@ -1,10 +1,10 @@
-//! After a success: the files a node's declared outputs name, put into the store and
-//! described for its record. Only what lies inside the workspace is taken.
+//! After a success: the files a node's declared outputs name, hashed and described for
+//! its record (the caller uploads them). Only what lies inside the workspace is taken.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use orch_store::{Backend, Digest, OutputFile};
+use orch_store::{Digest, OutputFile};
 
 use super::{CollectError, link_stays_inside, relative_text, walk};
 use crate::files::glob::Patterns;
@@ -17,13 +17,10 @@ fn io_error(path: &str, source: std::io::Error) -> CollectError {
     }
 }
 
-/// Stores the files that `patterns` name (files, folders, globs) and describes them.
-/// A literal path that does not exist is an error: the job did not make what it declared.
-pub fn collect(
-    workspace: &Path,
-    patterns: &[String],
-    backend: &dyn Backend,
-) -> Result<Vec<OutputFile>, CollectError> {
+/// Describes the files that `patterns` name (files, folders, globs), each regular file
+/// with its content's digest and size. A literal path that does not exist is an error:
+/// the job did not make what it declared.
+pub fn collect(workspace: &Path, patterns: &[String]) -> Result<Vec<OutputFile>, CollectError> {
     let mut paths: Vec<String> = Vec::new();
     let mut globs = Vec::new();
     for pattern in patterns {
@@ -92,14 +89,16 @@ pub fn collect(
             files.push(OutputFile {
                 path,
                 digest: Digest::of(target.as_bytes()),
+                size: 0,
                 mode: 0o777,
                 symlink: Some(target),
             });
         } else {
-            let digest = backend.put_file(&full)?;
+            let blob = orch_store::blob_of_file(&full)?;
             files.push(OutputFile {
                 path,
-                digest,
+                digest: blob.hash,
+                size: blob.size,
                 mode: meta.permissions().mode() & 0o7777,
                 symlink: None,
             });

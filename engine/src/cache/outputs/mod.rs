@@ -100,7 +100,7 @@ fn link_stays_inside(link: &Path, target: &str) -> bool {
 mod tests {
     use super::*;
     use orch_store::LocalStore;
-    use orch_store::{Backend, OutputFile};
+    use orch_store::OutputFile;
 
     /// A first restore with these declared outputs, nothing in place, no other node.
     fn first_restore(
@@ -109,7 +109,31 @@ mod tests {
         declared: &[String],
         store: &LocalStore,
     ) -> Result<bool, RestoreError> {
-        restore(ws, files, declared, true, &|_| false, store, &|_| None)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(restore(
+            ws,
+            files,
+            declared,
+            true,
+            &|_| false,
+            store,
+            &|_| None,
+        ))
+    }
+
+    /// What a node's outputs become after a success: described, and stored.
+    fn collect_into(
+        ws: &Path,
+        patterns: &[String],
+        store: &LocalStore,
+    ) -> Result<Vec<OutputFile>, CollectError> {
+        let files = collect(ws, patterns)?;
+        for file in files.iter().filter(|f| f.symlink.is_none()) {
+            store.store_file(&file.blob(), &ws.join(&file.path))?;
+        }
+        Ok(files)
     }
 
     #[test]
@@ -122,7 +146,7 @@ mod tests {
         std::fs::write(ws.join("top.log"), "log").unwrap();
         std::os::unix::fs::symlink("a.txt", ws.join("out/link")).unwrap();
         let store = LocalStore::open(&dir.path().join("cache")).unwrap();
-        let files = collect(&ws, &["out".into(), "*.log".into()], &store).unwrap();
+        let files = collect_into(&ws, &["out".into(), "*.log".into()], &store).unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["out/a.txt", "out/link", "out/sub/b.bin", "top.log"]);
         // A declared output under a folder that links out of the workspace is refused.
@@ -131,13 +155,13 @@ mod tests {
         std::fs::write(elsewhere.join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(&elsewhere, ws.join("door")).unwrap();
         assert!(
-            collect(&ws, &["door/secret".into()], &store)
+            collect_into(&ws, &["door/secret".into()], &store)
                 .unwrap_err()
                 .to_string()
                 .contains("through a symbolic link")
         );
         assert!(
-            collect(&ws, &["missing.txt".into()], &store)
+            collect_into(&ws, &["missing.txt".into()], &store)
                 .unwrap_err()
                 .to_string()
                 .contains("was not produced")
@@ -162,6 +186,7 @@ mod tests {
         let file = |path: &str, symlink: Option<&str>| OutputFile {
             path: path.into(),
             digest,
+            size: 4,
             mode: 0o644,
             symlink: symlink.map(str::to_owned),
         };

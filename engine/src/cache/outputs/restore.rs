@@ -148,7 +148,7 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<Refusal>, 
 ///
 /// `current` answers a file's present content: a file that already holds the cached
 /// content is left alone. Returns whether anything in the workspace was written.
-pub fn restore(
+pub async fn restore(
     workspace: &Path,
     files: &[OutputFile],
     declared: &[String],
@@ -220,7 +220,7 @@ pub fn restore(
                 std::os::unix::fs::symlink(target, &dest).map_err(|e| restore_io(&file.path, e))?;
             }
             None => {
-                let restored = backend.restore_blob(&file.digest, &dest, file.mode)?;
+                let restored = backend.restore_blob(&file.blob(), &dest, file.mode).await?;
                 if !restored {
                     return Err(RestoreError::BlobMissing(file.path.clone()));
                 }
