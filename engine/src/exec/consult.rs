@@ -270,19 +270,31 @@ impl State<'_> {
                     });
                 }
                 Ok(Some((record, remember))) => {
-                    match outputs::restore(
-                        &self.options.workspace,
+                    // The record remembered under this very key passed every check when it
+                    // was restored here, and left no strays.
+                    let first_here = !matches!(remember, RecordUpdate::Keep);
+                    let workspace = &self.options.workspace;
+                    let current = |path: &str| self.db.current_file(path);
+                    let restored = if outputs::already_in_place(
+                        workspace,
                         &record.files,
-                        &work.outputs,
-                        // The record remembered under this very key passed every check
-                        // when it was restored here, and left no strays.
-                        !matches!(remember, RecordUpdate::Keep),
-                        &|path| self.claimed_by_others(self.graph.nodes[node].job, path),
-                        backend.as_ref(),
-                        &|path| self.db.current_file(path),
-                    )
-                    .await
-                    {
+                        first_here,
+                        &current,
+                    ) {
+                        Ok(false)
+                    } else {
+                        outputs::restore(
+                            workspace,
+                            &record.files,
+                            &work.outputs,
+                            first_here,
+                            &|path| self.claimed_by_others(self.graph.nodes[node].job, path),
+                            backend.as_ref(),
+                            &current,
+                        )
+                        .await
+                    };
+                    match restored {
                         Ok(wrote) => {
                             if wrote {
                                 self.changes += 1;

@@ -5,7 +5,7 @@ mod collect;
 mod restore;
 
 pub use collect::collect;
-pub use restore::{CurrentFile, restore};
+pub use restore::{CurrentFile, already_in_place, restore};
 
 use std::path::{Path, PathBuf};
 

@@ -134,6 +134,18 @@ fn refusal(file: &OutputFile, owned: &mut Owned<'_>) -> Result<Option<Refusal>, 
     Ok(None)
 }
 
+/// Whether a restore would change nothing: the record is the one last restored here
+/// under the same key (its checks passed then) and every file holds its content. The
+/// common case of a no-op run, answered without entering the restore.
+pub fn already_in_place(
+    workspace: &Path,
+    files: &[OutputFile],
+    first_here: bool,
+    current: &CurrentFile<'_>,
+) -> bool {
+    !first_here && files.iter().all(|file| in_place(workspace, file, current))
+}
+
 /// Puts a cached result's files back. Nothing is written or removed before every check
 /// passed, so a refused record changes nothing. With `first_here` (not the record this
 /// workspace last restored for the node under the same key — its path checks depend only
