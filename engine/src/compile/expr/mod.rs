@@ -4,6 +4,8 @@
 //! load-time checks can point at the column inside `${{ }}`. Evaluation never executes code.
 
 mod ast;
+#[cfg(test)]
+mod conformance;
 mod eval;
 mod lexer;
 mod parser;
