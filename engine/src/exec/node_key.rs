@@ -1,6 +1,7 @@
 //! A node's key components as the scheduler builds them: its commands, env, needs'
 //! results, tools and platform (the input files join in `cache::queries`).
 
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -31,8 +32,12 @@ pub(super) fn condition_values(condition: &Expr, scope: &NodeScope) -> Vec<(Stri
     longest
         .into_values()
         .map(|(path, sub)| {
+            // An array or an object by its content: as text it would only be `Array`.
             let value = expr::eval(&sub, scope)
-                .map(|v| expr::to_text(&v))
+                .map(|v| match v {
+                    Value::Array(_) | Value::Object(_) => v.to_string(),
+                    v => expr::to_text(&v),
+                })
                 .unwrap_or_default();
             (path.join("."), value)
         })

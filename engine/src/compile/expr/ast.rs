@@ -22,6 +22,11 @@ pub enum Expr {
         target: Box<Expr>,
         index: Box<Expr>,
     },
+    /// `target.*` or `target[*]`: the values of an object or the items of an array, as
+    /// one array; a property or index after it applies to each of them.
+    Filter {
+        target: Box<Expr>,
+    },
     Call {
         name: String,
         args: Vec<Expr>,
@@ -72,6 +77,7 @@ impl std::fmt::Display for Expr {
             Expr::Context { name, .. } => f.write_str(name),
             Expr::Property { target, name, .. } => write!(f, "{}.{name}", Postfix(target)),
             Expr::Index { target, index } => write!(f, "{}[{index}]", Postfix(target)),
+            Expr::Filter { target } => write!(f, "{}.*", Postfix(target)),
             Expr::Call { name, args, .. } => {
                 write!(f, "{name}(")?;
                 for (i, a) in args.iter().enumerate() {
@@ -98,6 +104,7 @@ impl std::fmt::Display for Postfix<'_> {
             Expr::Context { .. }
             | Expr::Property { .. }
             | Expr::Index { .. }
+            | Expr::Filter { .. }
             | Expr::Call { .. } => write!(f, "{}", self.0),
             other => write!(f, "({other})"),
         }
@@ -117,12 +124,43 @@ pub fn calls_status_function(expr: &Expr) -> bool {
     found
 }
 
+/// How deeply the expression nests: GitHub refuses more than [`super::MAX_DEPTH`].
+pub fn depth(expr: &Expr) -> usize {
+    1 + match expr {
+        Expr::Literal(_) | Expr::Context { .. } => 0,
+        Expr::Property { target, .. } | Expr::Filter { target } | Expr::Not(target) => {
+            depth(target)
+        }
+        Expr::Index { target, index } => depth(target).max(depth(index)),
+        Expr::Call { args, .. } => args.iter().map(depth).max().unwrap_or(0),
+        // A chain of one logical operator (`a || b || c`) is one level, as GitHub parses it.
+        Expr::Binary {
+            op: op @ (BinOp::And | BinOp::Or),
+            left,
+            right,
+        } => chain_depth(*op, left).max(chain_depth(*op, right)),
+        Expr::Binary { left, right, .. } => depth(left).max(depth(right)),
+    }
+}
+
+/// The depth of an operand of a chain of `op`: its own operands if it continues the chain.
+fn chain_depth(op: BinOp, expr: &Expr) -> usize {
+    match expr {
+        Expr::Binary {
+            op: inner,
+            left,
+            right,
+        } if *inner == op => chain_depth(op, left).max(chain_depth(op, right)),
+        other => depth(other),
+    }
+}
+
 /// Calls `f` on every sub-expression.
 pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
     f(expr);
     match expr {
         Expr::Literal(_) | Expr::Context { .. } => {}
-        Expr::Property { target, .. } => visit(target, f),
+        Expr::Property { target, .. } | Expr::Filter { target } => visit(target, f),
         Expr::Index { target, index } => {
             visit(target, f);
             visit(index, f);

@@ -31,23 +31,10 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
             Some(v) => v,
             None => return err(*at, format!("unknown context `{name}`")),
         },
-        Expr::Property { target, name, .. } => match &**target {
-            Expr::Context { name: context, at } => match scope.context_property(context, name) {
-                Some(v) => v,
-                None => return err(*at, format!("unknown context `{context}`")),
-            },
-            target => property(&eval(target, scope)?, name),
-        },
-        Expr::Index { target, index } => {
-            let target = eval(target, scope)?;
-            match eval(index, scope)? {
-                Value::String(key) => property(&target, &key),
-                Value::Number(n) => n
-                    .as_f64()
-                    .filter(|f| *f >= 0.0)
-                    .and_then(|f| target.as_array().and_then(|a| a.get(f as usize)).cloned())
-                    .unwrap_or(Value::Null),
-                _ => Value::Null,
+        Expr::Property { .. } | Expr::Index { .. } | Expr::Filter { .. } => {
+            match access(expr, scope)? {
+                Access::One(value) => value,
+                Access::Many(items) => Value::Array(items),
             }
         }
         Expr::Not(inner) => Value::Bool(!truthy(&eval(inner, scope)?)),
@@ -70,12 +57,133 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
                 }
                 _ => {
                     let r = eval(right, scope)?;
-                    Value::Bool(compare(*op, &l, &r))
+                    // Arrays and objects are equal only to themselves, as GitHub compares
+                    // them by reference: the same path read twice.
+                    if matches!(op, BinOp::Eq | BinOp::Ne)
+                        && composite(&l)
+                        && composite(&r)
+                        && same_path(left, right)
+                    {
+                        Value::Bool(*op == BinOp::Eq)
+                    } else {
+                        Value::Bool(compare(*op, &l, &r))
+                    }
                 }
             }
         }
         Expr::Call { name, args, at } => call(name, args, *at, scope)?,
     })
+}
+
+/// What an access path gives: a value, or the items a filter (`.*`, `[*]`) selected, to
+/// which every further access applies one by one (those that find nothing drop out).
+enum Access {
+    One(Value),
+    Many(Vec<Value>),
+}
+
+fn access(expr: &Expr, scope: &dyn Scope) -> Result<Access, ExprError> {
+    Ok(match expr {
+        Expr::Property { target, name, .. } => match &**target {
+            Expr::Context { name: context, at } => match scope.context_property(context, name) {
+                Some(v) => Access::One(v),
+                None => return err(*at, format!("unknown context `{context}`")),
+            },
+            target => match access(target, scope)? {
+                Access::One(v) => Access::One(property(&v, name)),
+                Access::Many(items) => {
+                    Access::Many(items.iter().filter_map(|i| lookup(i, name)).collect())
+                }
+            },
+        },
+        Expr::Index { target, index } => {
+            let target = access(target, scope)?;
+            let index = eval(index, scope)?;
+            match target {
+                Access::One(v) => Access::One(indexed(&v, &index).unwrap_or(Value::Null)),
+                Access::Many(items) => {
+                    Access::Many(items.iter().filter_map(|i| indexed(i, &index)).collect())
+                }
+            }
+        }
+        Expr::Filter { target } => match access(target, scope)? {
+            Access::One(v) => Access::Many(children(&v)),
+            Access::Many(items) => Access::Many(items.iter().flat_map(children).collect()),
+        },
+        other => Access::One(eval(other, scope)?),
+    })
+}
+
+/// The items of an array or the values of an object; nothing for anything else.
+fn children(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => map.values().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An object's value under `name` (exactly, else ignoring case); `None` when it has none.
+fn lookup(target: &Value, name: &str) -> Option<Value> {
+    let Value::Object(map) = target else {
+        return None;
+    };
+    map.get(name)
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .cloned()
+}
+
+/// `target[index]`: an array's item at the index read as a number, an object's value
+/// under the index read as text; arrays and objects index nothing.
+fn indexed(target: &Value, index: &Value) -> Option<Value> {
+    if composite(index) {
+        return None;
+    }
+    match target {
+        Value::Array(items) => {
+            let n = to_number(index);
+            (n.is_finite() && n >= 0.0 && n.fract() == 0.0)
+                .then(|| items.get(n as usize).cloned())
+                .flatten()
+        }
+        Value::Object(_) => lookup(target, &to_text(index)),
+        _ => None,
+    }
+}
+
+fn composite(value: &Value) -> bool {
+    matches!(value, Value::Array(_) | Value::Object(_))
+}
+
+/// Whether two expressions are the same context path (`a.b[0]['c']`, names compared
+/// as GitHub does, without regard to case): reading both reads one value.
+fn same_path(a: &Expr, b: &Expr) -> bool {
+    match (a, b) {
+        (Expr::Context { name: x, .. }, Expr::Context { name: y, .. }) => x.eq_ignore_ascii_case(y),
+        (
+            Expr::Property {
+                target: t, name: x, ..
+            },
+            Expr::Property {
+                target: u, name: y, ..
+            },
+        ) => x.eq_ignore_ascii_case(y) && same_path(t, u),
+        (
+            Expr::Index {
+                target: t,
+                index: i,
+            },
+            Expr::Index {
+                target: u,
+                index: j,
+            },
+        ) => matches!(**i, Expr::Literal(_)) && i == j && same_path(t, u),
+        _ => false,
+    }
 }
 
 /// A property of a value: objects' keys match exactly, else ignoring ASCII case (as
@@ -108,24 +216,42 @@ pub(super) fn call(
     if STATUS_FUNCTIONS.contains(&name) {
         return Ok(Value::Bool(scope.status(name)));
     }
-    let values = args
-        .iter()
-        .map(|a| eval(a, scope))
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = if name == "case" {
+        // Its arguments are evaluated as it goes, not all at first.
+        Vec::new()
+    } else {
+        args.iter()
+            .map(|a| eval(a, scope))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let text = |i: usize| to_text(&values[i]);
     Ok(match name {
         "contains" => Value::Bool(match &values[0] {
             Value::Array(items) => items.iter().any(|i| compare(BinOp::Eq, i, &values[1])),
-            _ => text(0).to_lowercase().contains(&text(1).to_lowercase()),
+            _ => fold(&text(0)).contains(&fold(&text(1))),
         }),
-        "startsWith" => Value::Bool(text(0).to_lowercase().starts_with(&text(1).to_lowercase())),
-        "endsWith" => Value::Bool(text(0).to_lowercase().ends_with(&text(1).to_lowercase())),
+        "startsWith" => Value::Bool(fold(&text(0)).starts_with(&fold(&text(1)))),
+        "endsWith" => Value::Bool(fold(&text(0)).ends_with(&fold(&text(1)))),
+        "case" => {
+            // Pairs of a condition and a value, then the default: the first true wins.
+            for pair in args.chunks(2) {
+                let [condition, value] = pair else {
+                    return eval(&pair[0], scope);
+                };
+                match eval(condition, scope)? {
+                    Value::Bool(true) => return eval(value, scope),
+                    Value::Bool(false) => {}
+                    _ => return err(at, "case: each condition must be true or false"),
+                }
+            }
+            Value::Null
+        }
         "format" => Value::String(format_string(&text(0), &values[1..], at)?),
         "join" => {
-            let separator = if values.len() > 1 {
-                text(1)
-            } else {
-                ",".into()
+            // A separator that is not a plain value is the default one.
+            let separator = match values.get(1) {
+                Some(s) if !composite(s) => to_text(s),
+                _ => ",".into(),
             };
             match &values[0] {
                 Value::Array(items) => Value::String(
@@ -135,6 +261,7 @@ pub(super) fn call(
                         .collect::<Vec<_>>()
                         .join(&separator),
                 ),
+                Value::Object(_) => Value::String(String::new()),
                 other => Value::String(to_text(other)),
             }
         }
@@ -168,13 +295,27 @@ pub(super) fn format_string(pattern: &str, args: &[Value], at: usize) -> Result<
                 chars.next();
                 out.push('}');
             }
+            '}' => {
+                return err(
+                    at,
+                    format!("format: `{pattern}` has a `}}` that closes nothing (write `}}}}`)"),
+                );
+            }
             '{' => {
                 let mut digits = String::new();
+                let mut closed = false;
                 for d in chars.by_ref() {
                     if d == '}' {
+                        closed = true;
                         break;
                     }
                     digits.push(d);
+                }
+                if !closed {
+                    return err(
+                        at,
+                        format!("format: `{pattern}` has a `{{` that is not closed (write `{{{{`)"),
+                    );
                 }
                 let index: usize = digits.parse().map_err(|_| ExprError {
                     message: format!("format: `{{{digits}}}` is not an argument index"),
@@ -203,15 +344,51 @@ pub fn truthy(value: &Value) -> bool {
     }
 }
 
-/// A value as text, as substituted into a script.
+/// A value as text, as GitHub substitutes it into a script: an array is `Array`, an
+/// object `Object` (`toJSON` gives their content).
 pub fn to_text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number_text),
         Value::String(s) => s.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+        Value::Array(_) => "Array".into(),
+        Value::Object(_) => "Object".into(),
     }
+}
+
+/// A number as GitHub writes it: at most 15 significant digits, no trailing zeros, no
+/// exponent for the sizes playbooks use, `-0` as `0`.
+pub(super) fn number_text(n: f64) -> String {
+    if n == 0.0 {
+        return "0".into();
+    }
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        return format!("{}", n as i64);
+    }
+    let magnitude = n.abs().log10().floor() as i32;
+    let decimals = (14 - magnitude).clamp(0, 20) as usize;
+    let text = format!("{n:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// Text as GitHub compares it: upper-cased one character at a time, so `'a' == 'A'`,
+/// `'A' < '['` and `'ς' == 'σ' == 'Σ'`; a character whose capital is several (`ß`) or
+/// is another letter's (the dotless `ı`) stays as it is, as .NET's invariant casing.
+fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(u), None) if c != 'ı' => u,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 pub(super) fn to_number(value: &Value) -> f64 {
@@ -219,18 +396,31 @@ pub(super) fn to_number(value: &Value) -> f64 {
         Value::Null => 0.0,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-        Value::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
-                0.0
-            } else if let Some(hex) = t.strip_prefix("0x") {
-                i64::from_str_radix(hex, 16).map_or(f64::NAN, |n| n as f64)
-            } else {
-                t.parse().unwrap_or(f64::NAN)
-            }
-        }
+        Value::String(s) => number_of_text(s),
         Value::Array(_) | Value::Object(_) => f64::NAN,
     }
+}
+
+/// A string read as a number, as GitHub reads one: surrounding blanks ignored, empty is
+/// 0, `0x` hexadecimal, `0o` octal, decimals with an optional sign, leading `.` and
+/// exponent; anything else is NaN.
+pub(super) fn number_of_text(text: &str) -> f64 {
+    let t = text.trim();
+    if t.is_empty() {
+        return 0.0;
+    }
+    if let Some(hex) = t.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).map_or(f64::NAN, |n| n as f64);
+    }
+    if let Some(octal) = t.strip_prefix("0o") {
+        return i64::from_str_radix(octal, 8).map_or(f64::NAN, |n| n as f64);
+    }
+    // Rust also reads `inf` and `nan`, which GitHub does not.
+    let decimal = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-');
+    if !t.chars().all(decimal) {
+        return f64::NAN;
+    }
+    t.parse().unwrap_or(f64::NAN)
 }
 
 /// GitHub's loose comparison: same types compare directly (strings ignoring case),
@@ -238,14 +428,9 @@ pub(super) fn to_number(value: &Value) -> f64 {
 pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
     use std::cmp::Ordering;
     let ordering: Option<Ordering> = match (l, r) {
-        (Value::String(a), Value::String(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
-            if l == r && std::mem::discriminant(l) == std::mem::discriminant(r) {
-                Some(Ordering::Equal)
-            } else {
-                None
-            }
-        }
+        (Value::String(a), Value::String(b)) => Some(fold(a).cmp(&fold(b))),
+        // Equal only to themselves (see `eval`): never by content.
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => None,
         _ => to_number(l).partial_cmp(&to_number(r)),
     };
     match op {

@@ -42,22 +42,59 @@ pub(super) fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
             tokens.push((Tok::Str(s), start));
             continue;
         }
-        if c.is_ascii_digit() || (c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        let digit_at = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_digit);
+        // A number may start with a sign or a `.` (`-1`, `+1`, `.5`, `-.5`) where no value
+        // precedes it (after one, `.` is a property access).
+        let after_value = matches!(
+            tokens.last(),
+            Some((
+                Tok::Ident(_) | Tok::Str(_) | Tok::Num(_) | Tok::Punct(")" | "]" | "*"),
+                _
+            ))
+        );
+        let starts_number = c.is_ascii_digit()
+            || (!after_value
+                && ((c == b'.' && digit_at(i + 1))
+                    || (matches!(c, b'-' | b'+')
+                        && (digit_at(i + 1)
+                            || (bytes.get(i + 1) == Some(&b'.') && digit_at(i + 2))))));
+        if starts_number {
             i += 1;
             while i < bytes.len()
                 && (bytes[i].is_ascii_alphanumeric()
                     || bytes[i] == b'.'
                     // An exponent's sign: `2.99e-2`, `1e+16`.
-                    || (matches!(bytes[i], b'+' | b'-') && matches!(bytes[i - 1], b'e' | b'E') && !text[start..i].starts_with("0x")))
+                    || (matches!(bytes[i], b'+' | b'-') && matches!(bytes[i - 1], b'e' | b'E') && !text[start..i].contains("0x")))
             {
                 i += 1;
             }
             let word = &text[start..i];
-            let number = if let Some(hex) = word.strip_prefix("0x") {
-                i64::from_str_radix(hex, 16).ok().map(|n| n as f64)
-            } else {
-                word.parse::<f64>().ok()
+            let (negative, unsigned) = match word.as_bytes()[0] {
+                b'-' => (true, &word[1..]),
+                b'+' => (false, &word[1..]),
+                _ => (false, word),
             };
+            let signed = unsigned.len() < word.len();
+            let magnitude = if let Some(hex) = unsigned.strip_prefix("0x") {
+                // A sign belongs to decimals only.
+                i64::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| !signed)
+                    .map(|n| n as f64)
+            } else if let Some(octal) = unsigned.strip_prefix("0o") {
+                i64::from_str_radix(octal, 8)
+                    .ok()
+                    .filter(|_| !signed)
+                    .map(|n| n as f64)
+            } else if unsigned
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+            {
+                unsigned.parse::<f64>().ok()
+            } else {
+                None
+            };
+            let number = magnitude.map(|n| if negative { -n } else { n });
             match number {
                 Some(n) => tokens.push((Tok::Num(n), start)),
                 None => return err(start, format!("bad number `{word}`")),

@@ -11,7 +11,7 @@ mod lexer;
 mod parser;
 mod template;
 
-pub use ast::{BinOp, Expr, calls_status_function, path_of, visit};
+pub use ast::{BinOp, Expr, calls_status_function, depth, path_of, visit};
 pub use eval::{Scope, compare, eval, map_property, property, to_text, truthy};
 pub use parser::{parse, parse_condition};
 pub use template::{Part, Template};
@@ -31,8 +31,11 @@ fn err<T>(at: usize, message: impl Into<String>) -> Result<T, ExprError> {
     })
 }
 
-/// Deepest nesting accepted: hostile input must not overflow the stack.
-const MAX_DEPTH: usize = 100;
+/// Deepest nesting the parser follows: hostile input must not overflow the stack.
+const MAX_NESTING: usize = 100;
+/// Deepest expression tree accepted, as GitHub counts it (every operator, access and
+/// call one level).
+const MAX_DEPTH: usize = 50;
 
 pub const STATUS_FUNCTIONS: &[&str] = &["success", "failure", "always", "cancelled"];
 const FUNCTIONS: &[(&str, usize, usize)] = &[
@@ -48,6 +51,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("toJSON", 1, 1),
     ("fromJSON", 1, 1),
     ("hashFiles", 1, usize::MAX),
+    ("case", 3, usize::MAX),
 ];
 
 #[cfg(test)]
@@ -104,6 +108,25 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(truthy(&value(text)), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn github_forms_orch_users_write() {
+        // Context names in any case; `case`; filters; numbers as GitHub writes them.
+        assert_eq!(value("VARS.profile"), json!("release"));
+        assert_eq!(value("Matrix.os"), json!("linux"));
+        assert_eq!(
+            value("case(matrix.os == 'linux', 'penguin', 'other')"),
+            json!("penguin")
+        );
+        assert_eq!(
+            value("toJSON(fromJSON('[{\"a\":1},{\"a\":2}]').*.a)"),
+            json!("[\n  1,\n  2\n]")
+        );
+        assert_eq!(value("format('{0} {1}', .5, 0o10)"), json!("0.5 8"));
+        assert_eq!(value("format('{0}', matrix)"), json!("Object"));
+        assert!(parse("case(true, 'odd')").is_err());
+        assert!(eval(&parse("format('{0')").unwrap(), &TestScope).is_err());
     }
 
     #[test]

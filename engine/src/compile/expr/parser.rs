@@ -1,11 +1,14 @@
-//! Precedence climbing over the tokens, nesting capped at [`MAX_DEPTH`], calls checked
-//! against [`FUNCTIONS`] for name and arity.
+//! Precedence climbing over the tokens, nesting capped at [`MAX_NESTING`] while parsing
+//! and the tree's depth at [`MAX_DEPTH`] after, calls checked against [`FUNCTIONS`] for
+//! name and arity.
 
 use serde_json::Value;
 
 use super::lexer::{Tok, lex};
 use super::template::find_close;
-use super::{BinOp, Expr, ExprError, FUNCTIONS, MAX_DEPTH, Part, Template, err};
+use super::{
+    BinOp, Expr, ExprError, FUNCTIONS, MAX_DEPTH, MAX_NESTING, Part, Template, depth, err,
+};
 
 pub(super) struct Parser {
     tokens: Vec<(Tok, usize)>,
@@ -57,7 +60,7 @@ impl Parser {
     }
     fn deeper(&mut self) -> Result<(), ExprError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_NESTING {
             return err(
                 self.at(),
                 format!("expression nested deeper than {MAX_DEPTH} levels"),
@@ -107,7 +110,10 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, ExprError> {
         let mut expr = self.primary()?;
-        loop {
+        // Each access nests the tree one level deeper: counted, so a long chain is bounded
+        // like any other nesting.
+        let outer = self.depth;
+        let result = loop {
             if self.eat(".") {
                 let at = self.at();
                 match self.peek().cloned() {
@@ -119,22 +125,48 @@ impl Parser {
                             at,
                         };
                     }
-                    Some(Tok::Punct("*")) => return err(at, "`.*` filters are not supported"),
-                    _ => return err(at, "expected a property name after `.`"),
+                    Some(Tok::Punct("*")) => {
+                        self.pos += 1;
+                        expr = Expr::Filter {
+                            target: Box::new(expr),
+                        };
+                    }
+                    _ => break err(at, "expected a property name after `.`"),
                 }
             } else if self.eat("[") {
-                self.deeper()?;
-                let index = self.binary(0)?;
-                self.depth -= 1;
-                self.expect("]")?;
-                expr = Expr::Index {
-                    target: Box::new(expr),
-                    index: Box::new(index),
-                };
+                if self.eat_op("*") {
+                    if let Err(e) = self.expect("]") {
+                        break Err(e);
+                    }
+                    expr = Expr::Filter {
+                        target: Box::new(expr),
+                    };
+                } else {
+                    if let Err(e) = self.deeper() {
+                        break Err(e);
+                    }
+                    let index = match self.binary(0) {
+                        Ok(index) => index,
+                        Err(e) => break Err(e),
+                    };
+                    self.depth -= 1;
+                    if let Err(e) = self.expect("]") {
+                        break Err(e);
+                    }
+                    expr = Expr::Index {
+                        target: Box::new(expr),
+                        index: Box::new(index),
+                    };
+                }
             } else {
-                return Ok(expr);
+                break Ok(expr);
+            };
+            if let Err(e) = self.deeper() {
+                break Err(e);
             }
-        }
+        };
+        self.depth = outer;
+        result
     }
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
@@ -183,13 +215,24 @@ impl Parser {
                     if args.len() < min || args.len() > max {
                         return err(at, format!("`{word}` takes {}", arity(min, max)));
                     }
+                    if word.eq_ignore_ascii_case("case") && args.len() % 2 == 0 {
+                        return err(
+                            at,
+                            "`case` takes an odd number of arguments: pairs of a condition and a value, then a default",
+                        );
+                    }
                     let name = FUNCTIONS
                         .iter()
                         .find(|(f, _, _)| f.eq_ignore_ascii_case(&word))
                         .map_or(word, |(f, _, _)| (*f).to_owned());
                     Ok(Expr::Call { name, args, at })
                 }
-                _ => Ok(Expr::Context { name: word, at }),
+                // Context names are case-insensitive (`VARS.x` is `vars.x`); every context
+                // is named in lower case.
+                _ => Ok(Expr::Context {
+                    name: word.to_ascii_lowercase(),
+                    at,
+                }),
             },
             Tok::Punct(p) => err(at, format!("unexpected `{p}`")),
         }
@@ -224,6 +267,12 @@ pub fn parse(text: &str) -> Result<Expr, ExprError> {
     let expr = parser.binary(0)?;
     if parser.pos < parser.tokens.len() {
         return err(parser.at(), "unexpected text after the expression");
+    }
+    if depth(&expr) > MAX_DEPTH {
+        return err(
+            0,
+            format!("expression nested deeper than {MAX_DEPTH} levels"),
+        );
     }
     Ok(expr)
 }
