@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orch_engine::expr::{self, Scope, Template};
+use orch_engine::compile::expr::{self, Scope, Template};
 use serde_json::{Value, json};
 
 struct Contexts;

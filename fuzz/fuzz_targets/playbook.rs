@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use orch_engine::diag::{LoadError, Problem, SourceFile};
-use orch_engine::graph::{Overrides, compile};
-use orch_engine::playbook::{decode, tree};
+use orch_engine::compile::build::compile;
+use orch_engine::compile::graph::Overrides;
+use orch_engine::load::diag::{LoadError, Problem, SourceFile};
+use orch_engine::load::{decode, tree};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -9,7 +9,7 @@ use super::prepare::{NodeWork, StepCommand};
 use super::scheduler::{EVERYTHING, State};
 use super::scope::NodeScope;
 use crate::cache::key::{KEY_VERSION, KeyComponents};
-use crate::compile::expr::{self, Expr};
+use crate::compile::expr::{self, Expr, Val};
 use crate::db::Db;
 use crate::exec::process;
 use crate::report::event::NodeStatus;
@@ -35,7 +35,7 @@ pub(super) fn condition_values(condition: &Expr, scope: &NodeScope) -> Vec<(Stri
             // An array or an object by its content: as text it would only be `Array`.
             let value = expr::eval(&sub, scope)
                 .map(|v| match v {
-                    Value::Array(_) | Value::Object(_) => v.to_string(),
+                    Val::Json(v @ (Value::Array(_) | Value::Object(_))) => v.to_string(),
                     v => expr::to_text(&v),
                 })
                 .unwrap_or_default();

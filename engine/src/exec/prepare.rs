@@ -87,7 +87,7 @@ impl State<'_> {
         let mut base_env: Vec<(String, String)> = scope
             .env
             .iter()
-            .map(|(k, v)| (k.clone(), expr::to_text(v)))
+            .map(|(k, v)| (k.clone(), expr::json_text(v)))
             .collect();
         let mut problems = std::mem::take(&mut scope.problems);
         // The job's env first: what follows sees it in the `env` context.

@@ -5,9 +5,49 @@ use serde_json::Value;
 
 use super::STATUS_FUNCTIONS;
 
+/// The numbers JSON has no text for, written as GitHub writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    NaN,
+    Infinity,
+    NegativeInfinity,
+}
+
+impl Special {
+    pub fn value(self) -> f64 {
+        match self {
+            Special::NaN => f64::NAN,
+            Special::Infinity => f64::INFINITY,
+            Special::NegativeInfinity => f64::NEG_INFINITY,
+        }
+    }
+
+    pub fn of(n: f64) -> Option<Self> {
+        if n.is_nan() {
+            Some(Special::NaN)
+        } else if n == f64::INFINITY {
+            Some(Special::Infinity)
+        } else if n == f64::NEG_INFINITY {
+            Some(Special::NegativeInfinity)
+        } else {
+            None
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Special::NaN => "NaN",
+            Special::Infinity => "Infinity",
+            Special::NegativeInfinity => "-Infinity",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
     Literal(Value),
+    /// `NaN`, `Infinity`, `-Infinity`.
+    Special(Special),
     /// A context root such as `matrix`, `vars` or `needs`.
     Context {
         name: String,
@@ -74,6 +114,7 @@ impl std::fmt::Display for Expr {
         match self {
             Expr::Literal(Value::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
             Expr::Literal(v) => write!(f, "{v}"),
+            Expr::Special(special) => f.write_str(special.text()),
             Expr::Context { name, .. } => f.write_str(name),
             Expr::Property { target, name, .. } => write!(f, "{}.{name}", Postfix(target)),
             Expr::Index { target, index } => write!(f, "{}[{index}]", Postfix(target)),
@@ -127,7 +168,7 @@ pub fn calls_status_function(expr: &Expr) -> bool {
 /// How deeply the expression nests: GitHub refuses more than [`super::MAX_DEPTH`].
 pub fn depth(expr: &Expr) -> usize {
     1 + match expr {
-        Expr::Literal(_) | Expr::Context { .. } => 0,
+        Expr::Literal(_) | Expr::Special(_) | Expr::Context { .. } => 0,
         Expr::Property { target, .. } | Expr::Filter { target } | Expr::Not(target) => {
             depth(target)
         }
@@ -159,7 +200,7 @@ fn chain_depth(op: BinOp, expr: &Expr) -> usize {
 pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
     f(expr);
     match expr {
-        Expr::Literal(_) | Expr::Context { .. } => {}
+        Expr::Literal(_) | Expr::Special(_) | Expr::Context { .. } => {}
         Expr::Property { target, .. } | Expr::Filter { target } => visit(target, f),
         Expr::Index { target, index } => {
             visit(target, f);

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{Expr, FUNCTIONS, Scope, eval, parse, visit};
+use super::{Expr, FUNCTIONS, Scope, Val, eval, parse, visit};
 
 /// The share of cases that must pass (issue 14 asks for 99 %).
-const REQUIRED: f64 = 0.90;
+const REQUIRED: f64 = 0.99;
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/gha-expressions");
@@ -34,7 +34,11 @@ impl Scope for Contexts {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+fn kind(value: &Val) -> &'static str {
+    let value = match value {
+        Val::Json(v) => v,
+        Val::NonFinite(_) => return "Number",
+    };
     match value {
         Value::Null => "Null",
         Value::Bool(_) => "Boolean",
@@ -64,9 +68,9 @@ fn same(a: &Value, b: &Value) -> bool {
 
 /// Parses and evaluates as GitHub's test harness does: context names not among the
 /// case's contexts, and unknown functions, are errors before evaluation.
-fn outcome(text: &str, contexts: &Contexts) -> Result<Value, String> {
+fn outcome(text: &str, contexts: &Contexts) -> Result<Val, String> {
     if text.trim().is_empty() {
-        return Ok(Value::Null);
+        return Ok(Val::Json(Value::Null));
     }
     let expr = parse(text).map_err(|e| e.message)?;
     let mut unknown = None;
@@ -115,7 +119,8 @@ fn github_conformance_cases() {
                 let got = outcome(expr, &contexts);
                 let ok = match (&got, test.get("result")) {
                     (Ok(value), Some(want)) => {
-                        want["kind"] == kind(value) && same(value, &want["value"])
+                        want["kind"] == kind(value)
+                            && matches!(value, Val::Json(v) if same(v, &want["value"]))
                     }
                     (Err(_), None) => true,
                     _ => false,

@@ -6,6 +6,46 @@ use serde_json::Value;
 
 use super::{BinOp, Expr, ExprError, STATUS_FUNCTIONS, err};
 
+/// A value of the language: JSON's, or a number JSON has no text for (`NaN`,
+/// `Infinity`, `-Infinity`), which only an expression makes (contexts are JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Json(Value),
+    /// Not finite, always: a finite number is `Json`.
+    NonFinite(f64),
+}
+
+impl Val {
+    pub fn number(n: f64) -> Self {
+        if n.is_finite() {
+            Val::Json(super::parser::number(n))
+        } else {
+            Val::NonFinite(n)
+        }
+    }
+
+    /// As JSON: a number JSON cannot hold becomes its name as text.
+    pub fn into_json(self) -> Value {
+        match self {
+            Val::Json(v) => v,
+            non_finite => Value::String(to_text(&non_finite)),
+        }
+    }
+
+    fn json(&self) -> Option<&Value> {
+        match self {
+            Val::Json(v) => Some(v),
+            Val::NonFinite(_) => None,
+        }
+    }
+}
+
+impl From<Value> for Val {
+    fn from(value: Value) -> Self {
+        Val::Json(value)
+    }
+}
+
 /// What an expression can see while it is evaluated.
 pub trait Scope {
     /// The value of a context (`vars`, `matrix`, ...), or None when it does not exist.
@@ -24,20 +64,21 @@ pub trait Scope {
     }
 }
 
-pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
+pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Val, ExprError> {
     Ok(match expr {
-        Expr::Literal(v) => v.clone(),
+        Expr::Literal(v) => Val::Json(v.clone()),
+        Expr::Special(special) => Val::NonFinite(special.value()),
         Expr::Context { name, at } => match scope.context(name) {
-            Some(v) => v,
+            Some(v) => Val::Json(v),
             None => return err(*at, format!("unknown context `{name}`")),
         },
         Expr::Property { .. } | Expr::Index { .. } | Expr::Filter { .. } => {
             match access(expr, scope)? {
                 Access::One(value) => value,
-                Access::Many(items) => Value::Array(items),
+                Access::Many(items) => Val::Json(Value::Array(items)),
             }
         }
-        Expr::Not(inner) => Value::Bool(!truthy(&eval(inner, scope)?)),
+        Expr::Not(inner) => Val::Json(Value::Bool(!truthy(&eval(inner, scope)?))),
         Expr::Binary { op, left, right } => {
             let l = eval(left, scope)?;
             match op {
@@ -64,9 +105,9 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
                         && composite(&r)
                         && same_path(left, right)
                     {
-                        Value::Bool(*op == BinOp::Eq)
+                        Val::Json(Value::Bool(*op == BinOp::Eq))
                     } else {
-                        Value::Bool(compare(*op, &l, &r))
+                        Val::Json(Value::Bool(compare(*op, &l, &r)))
                     }
                 }
             }
@@ -78,7 +119,7 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
 /// What an access path gives: a value, or the items a filter (`.*`, `[*]`) selected, to
 /// which every further access applies one by one (those that find nothing drop out).
 enum Access {
-    One(Value),
+    One(Val),
     Many(Vec<Value>),
 }
 
@@ -86,11 +127,13 @@ fn access(expr: &Expr, scope: &dyn Scope) -> Result<Access, ExprError> {
     Ok(match expr {
         Expr::Property { target, name, .. } => match &**target {
             Expr::Context { name: context, at } => match scope.context_property(context, name) {
-                Some(v) => Access::One(v),
+                Some(v) => Access::One(Val::Json(v)),
                 None => return err(*at, format!("unknown context `{context}`")),
             },
             target => match access(target, scope)? {
-                Access::One(v) => Access::One(property(&v, name)),
+                Access::One(v) => Access::One(Val::Json(
+                    v.json().map_or(Value::Null, |v| property(v, name)),
+                )),
                 Access::Many(items) => {
                     Access::Many(items.iter().filter_map(|i| lookup(i, name)).collect())
                 }
@@ -100,14 +143,18 @@ fn access(expr: &Expr, scope: &dyn Scope) -> Result<Access, ExprError> {
             let target = access(target, scope)?;
             let index = eval(index, scope)?;
             match target {
-                Access::One(v) => Access::One(indexed(&v, &index).unwrap_or(Value::Null)),
+                Access::One(v) => Access::One(Val::Json(
+                    v.json()
+                        .and_then(|v| indexed(v, &index))
+                        .unwrap_or(Value::Null),
+                )),
                 Access::Many(items) => {
                     Access::Many(items.iter().filter_map(|i| indexed(i, &index)).collect())
                 }
             }
         }
         Expr::Filter { target } => match access(target, scope)? {
-            Access::One(v) => Access::Many(children(&v)),
+            Access::One(v) => Access::Many(v.json().map(children).unwrap_or_default()),
             Access::Many(items) => Access::Many(items.iter().flat_map(children).collect()),
         },
         other => Access::One(eval(other, scope)?),
@@ -139,7 +186,7 @@ fn lookup(target: &Value, name: &str) -> Option<Value> {
 
 /// `target[index]`: an array's item at the index read as a number, an object's value
 /// under the index read as text; arrays and objects index nothing.
-fn indexed(target: &Value, index: &Value) -> Option<Value> {
+fn indexed(target: &Value, index: &Val) -> Option<Value> {
     if composite(index) {
         return None;
     }
@@ -155,8 +202,8 @@ fn indexed(target: &Value, index: &Value) -> Option<Value> {
     }
 }
 
-fn composite(value: &Value) -> bool {
-    matches!(value, Value::Array(_) | Value::Object(_))
+fn composite(value: &Val) -> bool {
+    matches!(value, Val::Json(Value::Array(_) | Value::Object(_)))
 }
 
 /// Whether two expressions are the same context path (`a.b[0]['c']`, names compared
@@ -212,9 +259,11 @@ pub(super) fn call(
     args: &[Expr],
     at: usize,
     scope: &dyn Scope,
-) -> Result<Value, ExprError> {
+) -> Result<Val, ExprError> {
+    let boolean = |b: bool| Val::Json(Value::Bool(b));
+    let string = |s: String| Val::Json(Value::String(s));
     if STATUS_FUNCTIONS.contains(&name) {
-        return Ok(Value::Bool(scope.status(name)));
+        return Ok(boolean(scope.status(name)));
     }
     let values = if name == "case" {
         // Its arguments are evaluated as it goes, not all at first.
@@ -226,12 +275,14 @@ pub(super) fn call(
     };
     let text = |i: usize| to_text(&values[i]);
     Ok(match name {
-        "contains" => Value::Bool(match &values[0] {
-            Value::Array(items) => items.iter().any(|i| compare(BinOp::Eq, i, &values[1])),
+        "contains" => boolean(match &values[0] {
+            Val::Json(Value::Array(items)) => items
+                .iter()
+                .any(|i| compare(BinOp::Eq, &Val::Json(i.clone()), &values[1])),
             _ => fold(&text(0)).contains(&fold(&text(1))),
         }),
-        "startsWith" => Value::Bool(fold(&text(0)).starts_with(&fold(&text(1)))),
-        "endsWith" => Value::Bool(fold(&text(0)).ends_with(&fold(&text(1)))),
+        "startsWith" => boolean(fold(&text(0)).starts_with(&fold(&text(1)))),
+        "endsWith" => boolean(fold(&text(0)).ends_with(&fold(&text(1)))),
         "case" => {
             // Pairs of a condition and a value, then the default: the first true wins.
             for pair in args.chunks(2) {
@@ -239,14 +290,14 @@ pub(super) fn call(
                     return eval(&pair[0], scope);
                 };
                 match eval(condition, scope)? {
-                    Value::Bool(true) => return eval(value, scope),
-                    Value::Bool(false) => {}
+                    Val::Json(Value::Bool(true)) => return eval(value, scope),
+                    Val::Json(Value::Bool(false)) => {}
                     _ => return err(at, "case: each condition must be true or false"),
                 }
             }
-            Value::Null
+            Val::Json(Value::Null)
         }
-        "format" => Value::String(format_string(&text(0), &values[1..], at)?),
+        "format" => string(format_string(&text(0), &values[1..], at)?),
         "join" => {
             // A separator that is not a plain value is the default one.
             let separator = match values.get(1) {
@@ -254,35 +305,38 @@ pub(super) fn call(
                 _ => ",".into(),
             };
             match &values[0] {
-                Value::Array(items) => Value::String(
+                Val::Json(Value::Array(items)) => string(
                     items
                         .iter()
-                        .map(to_text)
+                        .map(json_text)
                         .collect::<Vec<_>>()
                         .join(&separator),
                 ),
-                Value::Object(_) => Value::String(String::new()),
-                other => Value::String(to_text(other)),
+                Val::Json(Value::Object(_)) => string(String::new()),
+                other => string(to_text(other)),
             }
         }
-        "toJSON" => Value::String(serde_json::to_string_pretty(&values[0]).unwrap_or_default()),
+        "toJSON" => string(match &values[0] {
+            Val::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+            non_finite => to_text(non_finite),
+        }),
         "fromJSON" => match serde_json::from_str(&text(0)) {
-            Ok(v) => v,
+            Ok(v) => Val::Json(v),
             Err(e) => return err(at, format!("fromJSON: {e}")),
         },
         "hashFiles" => {
             let patterns: Vec<String> = values.iter().map(to_text).collect();
             match scope.hash_files(&patterns) {
-                Ok(digest) => Value::String(digest),
+                Ok(digest) => string(digest),
                 Err(why) => return err(at, format!("hashFiles: {why}")),
             }
         }
-        "__template" => Value::String(values.iter().map(to_text).collect()),
+        "__template" => string(values.iter().map(to_text).collect()),
         _ => return err(at, format!("unknown function `{name}`")),
     })
 }
 
-pub(super) fn format_string(pattern: &str, args: &[Value], at: usize) -> Result<String, ExprError> {
+pub(super) fn format_string(pattern: &str, args: &[Val], at: usize) -> Result<String, ExprError> {
     let mut out = String::new();
     let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
@@ -334,7 +388,11 @@ pub(super) fn format_string(pattern: &str, args: &[Value], at: usize) -> Result<
 }
 
 /// GitHub's truthiness: null, false, 0, NaN and '' are false.
-pub fn truthy(value: &Value) -> bool {
+pub fn truthy(value: &Val) -> bool {
+    let value = match value {
+        Val::Json(v) => v,
+        Val::NonFinite(n) => return !n.is_nan(),
+    };
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -346,7 +404,17 @@ pub fn truthy(value: &Value) -> bool {
 
 /// A value as text, as GitHub substitutes it into a script: an array is `Array`, an
 /// object `Object` (`toJSON` gives their content).
-pub fn to_text(value: &Value) -> String {
+pub fn to_text(value: &Val) -> String {
+    match value {
+        Val::Json(v) => json_text(v),
+        Val::NonFinite(n) if n.is_nan() => "NaN".into(),
+        Val::NonFinite(n) if *n > 0.0 => "Infinity".into(),
+        Val::NonFinite(_) => "-Infinity".into(),
+    }
+}
+
+/// [`to_text`] of a JSON value.
+pub fn json_text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
@@ -391,7 +459,11 @@ fn fold(text: &str) -> String {
         .collect()
 }
 
-pub(super) fn to_number(value: &Value) -> f64 {
+pub(super) fn to_number(value: &Val) -> f64 {
+    let value = match value {
+        Val::Json(v) => v,
+        Val::NonFinite(n) => return *n,
+    };
     match value {
         Value::Null => 0.0,
         Value::Bool(b) => f64::from(u8::from(*b)),
@@ -415,6 +487,11 @@ pub(super) fn number_of_text(text: &str) -> f64 {
     if let Some(octal) = t.strip_prefix("0o") {
         return i64::from_str_radix(octal, 8).map_or(f64::NAN, |n| n as f64);
     }
+    match t {
+        "Infinity" | "+Infinity" => return f64::INFINITY,
+        "-Infinity" => return f64::NEG_INFINITY,
+        _ => {}
+    }
     // Rust also reads `inf` and `nan`, which GitHub does not.
     let decimal = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-');
     if !t.chars().all(decimal) {
@@ -425,12 +502,13 @@ pub(super) fn number_of_text(text: &str) -> f64 {
 
 /// GitHub's loose comparison: same types compare directly (strings ignoring case),
 /// different types are compared as numbers.
-pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
+pub fn compare(op: BinOp, l: &Val, r: &Val) -> bool {
     use std::cmp::Ordering;
-    let ordering: Option<Ordering> = match (l, r) {
-        (Value::String(a), Value::String(b)) => Some(fold(a).cmp(&fold(b))),
+    let ordering: Option<Ordering> = match (l.json(), r.json()) {
+        (Some(Value::String(a)), Some(Value::String(b))) => Some(fold(a).cmp(&fold(b))),
         // Equal only to themselves (see `eval`): never by content.
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => None,
+        (Some(Value::Array(_) | Value::Object(_)), _)
+        | (_, Some(Value::Array(_) | Value::Object(_))) => None,
         _ => to_number(l).partial_cmp(&to_number(r)),
     };
     match op {

@@ -52,6 +52,23 @@ pub(super) fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 _
             ))
         );
+        // `-Infinity`, `+Infinity`: a signed name, where a number may start.
+        if !after_value && matches!(c, b'-' | b'+') && text[i + 1..].starts_with("Infinity") {
+            let end = i + 1 + "Infinity".len();
+            let word_goes_on = bytes
+                .get(end)
+                .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+            if !word_goes_on {
+                let n = if c == b'-' {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                };
+                tokens.push((Tok::Num(n), start));
+                i = end;
+                continue;
+            }
+        }
         let starts_number = c.is_ascii_digit()
             || (!after_value
                 && ((c == b'.' && digit_at(i + 1))

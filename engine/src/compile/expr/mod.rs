@@ -11,8 +11,8 @@ mod lexer;
 mod parser;
 mod template;
 
-pub use ast::{BinOp, Expr, calls_status_function, depth, path_of, visit};
-pub use eval::{Scope, compare, eval, map_property, property, to_text, truthy};
+pub use ast::{BinOp, Expr, Special, calls_status_function, depth, path_of, visit};
+pub use eval::{Scope, Val, compare, eval, json_text, map_property, property, to_text, truthy};
 pub use parser::{parse, parse_condition};
 pub use template::{Part, Template};
 
@@ -75,7 +75,7 @@ mod tests {
     }
 
     fn value(text: &str) -> Value {
-        eval(&parse(text).unwrap(), &TestScope).unwrap()
+        eval(&parse(text).unwrap(), &TestScope).unwrap().into_json()
     }
 
     #[test]
@@ -106,7 +106,7 @@ mod tests {
             ("endsWith('abc', 'bc')", true),
         ];
         for (text, expected) in table {
-            assert_eq!(truthy(&value(text)), expected, "{text}");
+            assert_eq!(truthy(&Val::from(value(text))), expected, "{text}");
         }
     }
 

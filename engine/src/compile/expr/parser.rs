@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::lexer::{Tok, lex};
 use super::template::find_close;
 use super::{
-    BinOp, Expr, ExprError, FUNCTIONS, MAX_DEPTH, MAX_NESTING, Part, Template, depth, err,
+    BinOp, Expr, ExprError, FUNCTIONS, MAX_DEPTH, MAX_NESTING, Part, Special, Template, depth, err,
 };
 
 pub(super) struct Parser {
@@ -177,7 +177,10 @@ impl Parser {
         self.pos += 1;
         match token {
             Tok::Str(s) => Ok(Expr::Literal(Value::String(s))),
-            Tok::Num(n) => Ok(Expr::Literal(number(n))),
+            Tok::Num(n) => Ok(match Special::of(n) {
+                Some(special) => Expr::Special(special),
+                None => Expr::Literal(number(n)),
+            }),
             Tok::Punct("(") => {
                 self.deeper()?;
                 let inner = self.binary(0)?;
@@ -189,6 +192,8 @@ impl Parser {
                 "true" => Ok(Expr::Literal(Value::Bool(true))),
                 "false" => Ok(Expr::Literal(Value::Bool(false))),
                 "null" => Ok(Expr::Literal(Value::Null)),
+                "NaN" => Ok(Expr::Special(Special::NaN)),
+                "Infinity" => Ok(Expr::Special(Special::Infinity)),
                 _ if self.eat("(") => {
                     let Some(&(_, min, max)) = FUNCTIONS
                         .iter()
