@@ -2,20 +2,60 @@
 //! up, and on a hit its outputs restored.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::prepare::NodeWork;
 use super::scheduler::State;
-use crate::cache::key::{HostNote, KeyView};
+use crate::cache::key::{HostNote, KeyComponents, KeyView};
 use crate::cache::outputs;
 use crate::cache::queries::{self, FileList};
 use crate::cache::state::{FreshKey, RecordUpdate};
 use crate::db::Db;
 use crate::report::event::{NodeResult, NodeStatus, PlanAction};
-use orch_store::{Backend, Digest};
+use orch_store::{ActionResult, Digest, StoreError};
 use salsa::Setter;
+
+/// A node whose key is known, waiting for the cache's answer.
+pub(super) struct Pending {
+    started: Instant,
+    id: String,
+    key: Digest,
+    partial: Arc<KeyComponents>,
+    inputs: Arc<BTreeMap<String, Digest>>,
+    /// `changes` when the key was computed: an answer that comes back after files may have
+    /// changed is for an old key, and the node is keyed again.
+    pub(super) changes: u64,
+}
+
+/// What the cache said of a key: the record found (and what to remember of it), and on a
+/// miss of a node never run here, whether another host holds a result for it.
+pub(super) struct Answer {
+    found: Result<Option<(ActionResult, RecordUpdate)>, StoreError>,
+    elsewhere: Option<String>,
+}
+
+/// The question to the cache, as a future: a local store's is ready when made.
+pub(super) type Ask = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+pub(super) enum Consult {
+    /// Known without asking: `Some` finishes the node, `None` runs it.
+    Decided(Option<NodeResult>),
+    Ask(Pending, Ask),
+}
+
+/// The answer if it is there already (it always is for the local store), so the loop
+/// acts on it at once; otherwise the loop awaits it as a task and goes on meanwhile.
+pub(super) fn answer_now(ask: &mut Ask) -> Option<Answer> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match ask.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(answer) => Some(answer),
+        std::task::Poll::Pending => None,
+    }
+}
 
 impl State<'_> {
     /// Brings the key database up to date for a job's keys: files it knows are stat-ed
@@ -132,13 +172,10 @@ impl State<'_> {
             .map(String::as_str)
     }
 
-    /// Computes the node's key and looks it up. A hit is restored (or, in a plan, noted)
-    /// and returned; a miss fills in the key, the reason and what to store after the run.
-    pub(super) async fn consult_cache(
-        &mut self,
-        node: usize,
-        work: &mut NodeWork,
-    ) -> Option<NodeResult> {
+    /// Computes the node's key and asks the cache for it. What needs no answer (a node
+    /// that fails before running, `cache: false`, `--no-cache`) is decided at once; else
+    /// the question, to be answered by [`State::finish_consult`].
+    pub(super) fn start_consult(&mut self, node: usize, work: &mut NodeWork) -> Consult {
         let started = Instant::now();
         let job = &self.graph.jobs[self.graph.nodes[node].job];
         let id = self.graph.nodes[node].id.clone();
@@ -148,16 +185,16 @@ impl State<'_> {
         // never looked up.
         if let Some(problem) = work.render_problems.first() {
             work.why = Some(problem.clone());
-            return self.options.plan.then(|| NodeResult {
+            return Consult::Decided(self.options.plan.then(|| NodeResult {
                 plan: Some(PlanAction::Run),
                 why: Some(problem.clone()),
                 ..NodeResult::not_run(NodeStatus::Success, "")
-            });
+            }));
         }
         // A node that is never cached needs no key to run (plans still show one).
         if !job.cache && !self.options.plan {
             work.why = Some("cache: false".into());
-            return None;
+            return Consult::Decided(None);
         }
         // Known files first (their digests brought up to date), then: literal paths of
         // existing files are read through their own inputs, with no listing.
@@ -213,28 +250,13 @@ impl State<'_> {
         if let Some(problem) = refused {
             work.render_problems.push(problem.clone());
             work.why = Some(problem.clone());
-            return self.options.plan.then(|| NodeResult {
+            return Consult::Decided(self.options.plan.then(|| NodeResult {
                 plan: Some(PlanAction::Run),
                 why: Some(problem),
                 ..NodeResult::not_run(NodeStatus::Success, "")
-            });
+            }));
         }
         work.key_inputs = Some((self.db.stat_cache_handle(), inputs.clone()));
-        // Why the key is not the last one: only a miss needs the words.
-        let options = self.options;
-        let last_keys = &options.cache.last_keys;
-        let since_last = |id: &str| match last_keys.key(id) {
-            None => Some("no previous run".to_owned()),
-            Some(old) if old == key => None,
-            Some(_) => Some(last_keys.components(id).map_or_else(
-                || "key changed".to_owned(),
-                |old| {
-                    KeyView::new(&partial, &inputs)
-                        .to_components()
-                        .why_changed(&old)
-                },
-            )),
-        };
         self.fresh_keys.push(FreshKey {
             node: id.clone(),
             key,
@@ -244,43 +266,94 @@ impl State<'_> {
         });
         work.key = Some(key);
 
-        let miss = |why: String| -> Option<NodeResult> {
-            Some(NodeResult {
-                why: Some(why),
-                ..NodeResult::not_run(NodeStatus::Success, "")
-            })
+        let pending = Pending {
+            started,
+            id,
+            key,
+            partial,
+            inputs,
+            changes: self.changes,
         };
-        let verdict = if !job.cache {
-            miss("cache: false".into())
-        } else if self.options.cache.force {
-            work.store = true;
-            miss("--no-cache".into())
-        } else {
-            work.store = true;
-            match self.look_up(&id, &key, backend.as_ref()).await {
-                Ok(Some((record, _))) if self.options.plan => {
-                    return Some(NodeResult {
-                        plan: Some(PlanAction::Cached),
-                        why: Some("key found in cache".into()),
-                        key: Some(key),
-                        cached: true,
-                        outputs: record.outputs.into_iter().collect(),
-                        result_digest: Some(record.result_digest),
-                        ..NodeResult::not_run(NodeStatus::Success, "")
-                    });
-                }
-                Ok(Some((record, remember))) => {
-                    // The record remembered under this very key passed every check when it
-                    // was restored here, and left no strays.
-                    let first_here = !matches!(remember, RecordUpdate::Keep);
-                    let workspace = &self.options.workspace;
-                    let current = |path: &str| self.db.current_file(path);
-                    let restored = if outputs::already_in_place(
-                        workspace,
-                        &record.files,
-                        first_here,
-                        &current,
-                    ) {
+        if !job.cache {
+            return Consult::Decided(self.missed(work, &pending, "cache: false".into()));
+        }
+        work.store = true;
+        if self.options.cache.force {
+            return Consult::Decided(self.missed(work, &pending, "--no-cache".into()));
+        }
+        // The record remembered from the node's last run is used when the cache still has
+        // the key (a `stat` instead of a read); otherwise the cache's record is read, to be
+        // remembered next. A node this workspace never ran may have a result from another
+        // host: asked only on a miss, to say so rather than "no previous run".
+        let remembered = self.options.cache.last_keys.record(&pending.id, &key);
+        let note = self
+            .options
+            .cache
+            .last_keys
+            .key(&pending.id)
+            .is_none()
+            .then(|| HostNote::of(&pending.partial, &pending.inputs));
+        let ask = Box::pin(async move {
+            let found = match remembered {
+                Some(record) => backend
+                    .has_actions(std::slice::from_ref(&key))
+                    .await
+                    .map(|held| {
+                        held.first()
+                            .copied()
+                            .unwrap_or(false)
+                            .then_some((record, RecordUpdate::Keep))
+                    }),
+                None => backend.get_action(&key).await.map(|record| {
+                    record.map(|record| {
+                        let bytes = orch_store::encode_record(&record);
+                        (record, RecordUpdate::Set(bytes))
+                    })
+                }),
+            };
+            let elsewhere = match (&found, note) {
+                (Ok(None), Some(note)) => match backend.get_action(&note.key).await {
+                    Ok(Some(other)) => note.differs(&other),
+                    _ => None,
+                },
+                _ => None,
+            };
+            Answer { found, elsewhere }
+        });
+        Consult::Ask(pending, ask)
+    }
+
+    /// Acts on the cache's answer: a hit is restored (or, in a plan, noted) and returned;
+    /// a miss fills in the reason and what to store after the run.
+    pub(super) async fn finish_consult(
+        &mut self,
+        node: usize,
+        work: &mut NodeWork,
+        pending: Pending,
+        answer: Answer,
+    ) -> Option<NodeResult> {
+        let key = pending.key;
+        let backend = self.options.cache.backend.clone();
+        let why = match answer.found {
+            Ok(Some((record, _))) if self.options.plan => {
+                return Some(NodeResult {
+                    plan: Some(PlanAction::Cached),
+                    why: Some("key found in cache".into()),
+                    key: Some(key),
+                    cached: true,
+                    outputs: record.outputs.into_iter().collect(),
+                    result_digest: Some(record.result_digest),
+                    ..NodeResult::not_run(NodeStatus::Success, "")
+                });
+            }
+            Ok(Some((record, remember))) => {
+                // The record remembered under this very key passed every check when it
+                // was restored here, and left no strays.
+                let first_here = !matches!(remember, RecordUpdate::Keep);
+                let workspace = &self.options.workspace;
+                let current = |path: &str| self.db.current_file(path);
+                let restored =
+                    if outputs::already_in_place(workspace, &record.files, first_here, &current) {
                         Ok(false)
                     } else {
                         outputs::restore(
@@ -294,79 +367,61 @@ impl State<'_> {
                         )
                         .await
                     };
-                    match restored {
-                        Ok(wrote) => {
-                            if wrote {
-                                self.changes += 1;
-                            }
-                            if let Some(fresh) = self.fresh_keys.last_mut() {
-                                fresh.record = remember;
-                            }
-                            return Some(self.restored(key, record, started));
+                match restored {
+                    Ok(wrote) => {
+                        if wrote {
+                            self.changes += 1;
                         }
-                        Err(why) => miss(format!("cached outputs could not be restored: {why}")),
+                        if let Some(fresh) = self.fresh_keys.last_mut() {
+                            fresh.record = remember;
+                        }
+                        return Some(self.restored(key, record, pending.started));
                     }
+                    Err(why) => format!("cached outputs could not be restored: {why}"),
                 }
-                Ok(None) => {
-                    // A node this workspace never ran may have a result from another
-                    // host: say so rather than "no previous run".
-                    let elsewhere = match last_keys.key(&id) {
-                        None => {
-                            let note = HostNote::of(&partial, &inputs);
-                            match backend.get_action(&note.key).await {
-                                Ok(Some(found)) => note.differs(&found),
-                                _ => None,
-                            }
-                        }
-                        Some(_) => None,
-                    };
-                    let failed = last_keys
-                        .failed(&id, &key)
-                        .then(|| "it failed last time (failures are not cached)".to_owned());
-                    miss(
-                        elsewhere
-                            .or(failed)
-                            .or_else(|| since_last(&id))
-                            .unwrap_or_else(|| "not in the cache (evicted or cleared)".into()),
-                    )
-                }
-                Err(e) => miss(format!("the cache could not be read: {e}")),
             }
+            Ok(None) => {
+                let last_keys = &self.options.cache.last_keys;
+                let failed = last_keys
+                    .failed(&pending.id, &key)
+                    .then(|| "it failed last time (failures are not cached)".to_owned());
+                // Why the key is not the last one: only a miss needs the words.
+                let since_last = || match last_keys.key(&pending.id) {
+                    None => Some("no previous run".to_owned()),
+                    Some(old) if old == key => None,
+                    Some(_) => Some(last_keys.components(&pending.id).map_or_else(
+                        || "key changed".to_owned(),
+                        |old| {
+                            KeyView::new(&pending.partial, &pending.inputs)
+                                .to_components()
+                                .why_changed(&old)
+                        },
+                    )),
+                };
+                answer
+                    .elsewhere
+                    .or(failed)
+                    .or_else(since_last)
+                    .unwrap_or_else(|| "not in the cache (evicted or cleared)".into())
+            }
+            Err(e) => format!("the cache could not be read: {e}"),
         };
-        let why = verdict.and_then(|r| r.why);
-        if work.store && !self.options.plan {
-            work.host_note = Some(HostNote::of(&partial, &inputs));
-        }
-        work.why.clone_from(&why);
-        self.options.plan.then(|| NodeResult {
-            plan: Some(PlanAction::Run),
-            why,
-            key: Some(key),
-            ..NodeResult::not_run(NodeStatus::Success, "")
-        })
+        self.missed(work, &pending, why)
     }
 
-    /// The result recorded under a node's key. The one remembered from the node's last
-    /// run (`LastKeys::record`) is used when the cache still has the key — a `stat`
-    /// instead of a read; otherwise the cache's record is read, to be remembered next.
-    pub(super) async fn look_up(
-        &self,
-        id: &str,
-        key: &Digest,
-        backend: &dyn Backend,
-    ) -> Result<Option<(orch_store::ActionResult, RecordUpdate)>, orch_store::StoreError> {
-        if let Some(record) = self.options.cache.last_keys.record(id, key) {
-            let found = backend.has_actions(std::slice::from_ref(key)).await?;
-            return Ok(found
-                .first()
-                .copied()
-                .unwrap_or(false)
-                .then_some((record, RecordUpdate::Keep)));
+    /// A miss: its reason kept for the summary, what to store beside the result, and in a
+    /// plan the node's line.
+    fn missed(&self, work: &mut NodeWork, pending: &Pending, why: String) -> Option<NodeResult> {
+        if work.store && !self.options.plan {
+            work.host_note = Some(HostNote::of(&pending.partial, &pending.inputs));
         }
-        Ok(backend.get_action(key).await?.map(|record| {
-            let bytes = orch_store::encode_record(&record);
-            (record, RecordUpdate::Set(bytes))
-        }))
+        work.why = Some(why.clone());
+        self.options.plan.then(|| NodeResult {
+            plan: Some(PlanAction::Run),
+            why: Some(why),
+            key: Some(pending.key),
+            ..NodeResult::not_run(NodeStatus::Success, "")
+        })
     }
 
     /// A cache hit, its outputs already restored. Its log is placed into the run's logs

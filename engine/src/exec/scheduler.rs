@@ -9,8 +9,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::consult::{Answer, Consult, Pending, answer_now};
 use super::decide::{Decision, JobOutcome};
 use super::node_key::FoundTool;
+use super::prepare::NodeWork;
 use super::scope::NodeScope;
 use crate::cache::state::{FreshKey, LastKeys};
 use crate::compile::expr::Template;
@@ -215,6 +217,9 @@ pub async fn execute(
     // stops them.
     let mut cleanups: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
+    // Questions to a cache that did not answer at once (a remote one): awaited beside the
+    // running nodes, so scheduling never waits for the network.
+    let mut lookups: JoinSet<(usize, NodeWork, Pending, Answer)> = JoinSet::new();
     for &job in &graph.topo_order {
         state.release_if_ready(job);
     }
@@ -247,30 +252,40 @@ pub async fn execute(
                     }
                     Decision::Run => {
                         let mut work = state.prepare(node);
-                        if let Some(result) = state.consult_cache(node, &mut work).await {
-                            observer.event(&Event::NodeFinished {
-                                node,
-                                result: result.clone(),
-                            });
-                            state.finish(node, result);
-                            progressed = true;
-                            continue;
+                        let decided = match state.start_consult(node, &mut work) {
+                            Consult::Decided(result) => result,
+                            Consult::Ask(pending, mut ask) => match answer_now(&mut ask) {
+                                Some(answer) => {
+                                    state.finish_consult(node, &mut work, pending, answer).await
+                                }
+                                None => {
+                                    lookups.spawn(async move {
+                                        let answer = ask.await;
+                                        (node, work, pending, answer)
+                                    });
+                                    continue;
+                                }
+                            },
+                        };
+                        match decided {
+                            Some(result) => {
+                                observer.event(&Event::NodeFinished {
+                                    node,
+                                    result: result.clone(),
+                                });
+                                state.finish(node, result);
+                                progressed = true;
+                            }
+                            None => {
+                                let mut started = Started {
+                                    observer: &observer,
+                                    node_cancels: &mut node_cancels,
+                                    cleanups: &mut cleanups,
+                                    tasks: &mut tasks,
+                                };
+                                started.start(&mut state, node, work);
+                            }
                         }
-                        state.for_running(node, &mut work);
-                        state.running += 1;
-                        state.running_per_job[job] += 1;
-                        let observer = observer.clone();
-                        // A node that starts after a first Ctrl-C because its `if` says so
-                        // (`always()`, `cancelled()`: cleanup, a report) runs to its end, as
-                        // on GitHub; a second Ctrl-C still kills it.
-                        let cleanup = state.cancel_level == 1;
-                        let level = if cleanup { 0 } else { state.cancel_level };
-                        let (cancel_tx, cancel) = watch::channel(level);
-                        if cleanup {
-                            cleanups.insert(node);
-                        }
-                        node_cancels.insert(node, cancel_tx);
-                        tasks.spawn(async move { (node, work.run(node, observer, cancel).await) });
                     }
                 }
             }
@@ -287,10 +302,48 @@ pub async fn execute(
                 break;
             }
         }
-        if tasks.is_empty() {
+        if tasks.is_empty() && lookups.is_empty() {
             break;
         }
         tokio::select! {
+            Some(joined) = lookups.join_next(), if !lookups.is_empty() => {
+                let Ok((node, mut work, pending, answer)) = joined else { continue };
+                // Files may have changed while it waited: its key is computed again.
+                if pending.changes != state.changes {
+                    state.ready.push_front(node);
+                    continue;
+                }
+                // So may the run (a failure, a cancellation).
+                if let Decision::Finish(result) = state.decide(node) {
+                    observer.event(&Event::NodeFinished { node, result: result.clone() });
+                    state.finish(node, result);
+                    continue;
+                }
+                match state.finish_consult(node, &mut work, pending, answer).await {
+                    Some(result) => {
+                        observer.event(&Event::NodeFinished { node, result: result.clone() });
+                        state.finish(node, result);
+                    }
+                    None => {
+                        let job = graph.nodes[node].job;
+                        let room = state.running < options.jobs.max(1)
+                            && state.running_per_job[job]
+                                < graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
+                        if room {
+                            let mut started = Started {
+                                observer: &observer,
+                                node_cancels: &mut node_cancels,
+                                cleanups: &mut cleanups,
+                                tasks: &mut tasks,
+                            };
+                            started.start(&mut state, node, work);
+                        } else {
+                            // No room now: it waits its turn, and is keyed again then.
+                            state.ready.push_front(node);
+                        }
+                    }
+                }
+            }
             Some(joined) = tasks.join_next() => {
                 let Ok((node, mut result)) = joined else { continue };
                 node_cancels.remove(&node);
@@ -370,6 +423,37 @@ pub async fn execute(
     }
 }
 
+/// What starting a node's process touches besides the state: where its result comes
+/// back, its cancel channel, and whether it is a cleanup that only a second Ctrl-C stops.
+struct Started<'a> {
+    observer: &'a Arc<dyn Observer>,
+    node_cancels: &'a mut HashMap<usize, watch::Sender<u8>>,
+    cleanups: &'a mut std::collections::HashSet<usize>,
+    tasks: &'a mut JoinSet<(usize, NodeResult)>,
+}
+
+impl Started<'_> {
+    fn start(&mut self, state: &mut State<'_>, node: usize, mut work: NodeWork) {
+        let job = state.graph.nodes[node].job;
+        state.for_running(node, &mut work);
+        state.running += 1;
+        state.running_per_job[job] += 1;
+        let observer = self.observer.clone();
+        // A node that starts after a first Ctrl-C because its `if` says so (`always()`,
+        // `cancelled()`: cleanup, a report) runs to its end, as on GitHub; a second Ctrl-C
+        // still kills it.
+        let cleanup = state.cancel_level == 1;
+        let level = if cleanup { 0 } else { state.cancel_level };
+        let (cancel_tx, cancel) = watch::channel(level);
+        if cleanup {
+            self.cleanups.insert(node);
+        }
+        self.node_cancels.insert(node, cancel_tx);
+        self.tasks
+            .spawn(async move { (node, work.run(node, observer, cancel).await) });
+    }
+}
+
 pub(super) async fn next_change(
     changes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
 ) -> Option<Vec<String>> {
@@ -400,4 +484,156 @@ pub(super) fn not_inputs(graph: &Graph) -> Vec<String> {
     patterns.extend(folders);
     patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Session;
+    use crate::load::diag::SourceFile;
+    use orch_store::{ActionResult, BlobDigest, Digest, LocalStore, StoreFuture};
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store that, like a remote one, does not answer lookups at once.
+    struct Slow {
+        store: LocalStore,
+        asked: AtomicUsize,
+    }
+
+    impl Backend for Slow {
+        fn has_actions<'a>(&'a self, keys: &'a [Digest]) -> StoreFuture<'a, Vec<bool>> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                self.store.has_actions(keys).await
+            })
+        }
+        fn get_action<'a>(&'a self, key: &'a Digest) -> StoreFuture<'a, Option<ActionResult>> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                Backend::get_action(&self.store, key).await
+            })
+        }
+        fn put_action<'a>(
+            &'a self,
+            key: &'a Digest,
+            result: &'a ActionResult,
+        ) -> StoreFuture<'a, ()> {
+            Backend::put_action(&self.store, key, result)
+        }
+        fn find_missing_blobs<'a>(
+            &'a self,
+            blobs: &'a [BlobDigest],
+        ) -> StoreFuture<'a, Vec<BlobDigest>> {
+            self.store.find_missing_blobs(blobs)
+        }
+        fn upload_files<'a>(&'a self, files: &'a [(BlobDigest, PathBuf)]) -> StoreFuture<'a, ()> {
+            self.store.upload_files(files)
+        }
+        fn read_blob<'a>(&'a self, blob: &'a BlobDigest) -> StoreFuture<'a, Option<Vec<u8>>> {
+            Backend::read_blob(&self.store, blob)
+        }
+        fn restore_blob<'a>(
+            &'a self,
+            blob: &'a BlobDigest,
+            dest: &'a Path,
+            mode: u32,
+        ) -> StoreFuture<'a, bool> {
+            Backend::restore_blob(&self.store, blob, dest, mode)
+        }
+    }
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn event(&self, _: &Event) {}
+    }
+
+    fn run(ws: &Path, backend: Arc<Slow>, graph: &Arc<Graph>, last_keys: LastKeys) -> RunOutcome {
+        let options = RunOptions {
+            workspace: ws.to_path_buf(),
+            run_id: "test".into(),
+            log_dir: ws.join(".orch/logs"),
+            scratch_dir: ws.join(".orch/tmp"),
+            jobs: 2,
+            keep_going: false,
+            selected: vec![true; graph.nodes.len()],
+            secrets: BTreeMap::new(),
+            cache: CacheOptions {
+                backend,
+                force: false,
+                last_keys,
+                skip_dirs: vec![PathBuf::from(".orch")],
+                not_inputs: Vec::new(),
+                stat_cache: ws.join(".orch/stat-cache"),
+            },
+            plan: false,
+            db: None,
+            refresh_known_files: true,
+            changes: None,
+        };
+        std::fs::create_dir_all(ws.join(".orch/logs")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_tx, interrupts) = watch::channel(0u8);
+        runtime.block_on(execute(graph.clone(), options, Arc::new(Quiet), interrupts))
+    }
+
+    #[test]
+    fn a_cache_that_answers_late_gives_the_same_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::write(ws.join("in.txt"), "input").unwrap();
+        let text = "jobs:
+  a:
+    inputs: [in.txt]
+    outputs: [a.txt]
+    run: cat in.txt > a.txt; echo n=1 >> \"$ORCH_OUTPUT\"
+  b:
+    needs: a
+    inputs: [a.txt]
+    outputs: [b.txt]
+    run: cat a.txt a.txt > b.txt
+  c:
+    inputs: [in.txt]
+    outputs: [c.txt]
+    run: cp in.txt c.txt
+";
+        let source = SourceFile {
+            path: "orch.yml".into(),
+            text: text.into(),
+        };
+        let graph = Session::new(source, ws)
+            .graph(crate::compile::graph::Overrides::default())
+            .unwrap();
+        let backend = Arc::new(Slow {
+            store: LocalStore::open(&ws.join(".orch/cache")).unwrap(),
+            asked: AtomicUsize::new(0),
+        });
+        let first = run(ws, backend.clone(), &graph, LastKeys::default());
+        assert_eq!(first.status, RunStatus::Success);
+        assert!(
+            backend.asked.load(Ordering::Relaxed) >= 3,
+            "every node asked the cache"
+        );
+        assert!(first.results.iter().flatten().all(|r| !r.cached));
+        // Outputs gone, the same run again: every node comes from the slow cache.
+        for file in ["a.txt", "b.txt", "c.txt"] {
+            std::fs::remove_file(ws.join(file)).unwrap();
+        }
+        let second = run(ws, backend, &graph, LastKeys::default());
+        assert_eq!(second.status, RunStatus::Success);
+        for (node, result) in second.results.iter().enumerate() {
+            let result = result.as_ref().unwrap();
+            assert!(result.cached, "{} was not restored", graph.nodes[node].id);
+        }
+        assert_eq!(
+            std::fs::read_to_string(ws.join("b.txt")).unwrap(),
+            "inputinput"
+        );
+        assert_eq!(second.results[0].as_ref().unwrap().outputs["n"], "1");
+    }
 }
