@@ -285,13 +285,10 @@ impl State<'_> {
         // the key (a `stat` instead of a read); otherwise the cache's record is read, to be
         // remembered next. A node this workspace never ran may have a result from another
         // host: asked only on a miss, to say so rather than "no previous run".
-        let remembered = self.options.cache.last_keys.record(&pending.id, &key);
-        let note = self
-            .options
-            .cache
-            .last_keys
-            .key(&pending.id)
-            .is_none()
+        let last_keys = &self.options.cache.last_keys;
+        let remembered = last_keys.record(&pending.id, &key);
+        // A remembered record means the node ran here: no other host to ask about.
+        let note = (remembered.is_none() && last_keys.key(&pending.id).is_none())
             .then(|| HostNote::of(&pending.partial, &pending.inputs));
         let ask = Box::pin(async move {
             let found = match remembered {

@@ -418,7 +418,11 @@ pub fn json_text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number_text),
+        // Integers (matrix values, counts) the short way: most numbers rendered are.
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i.unsigned_abs() < 1_000_000_000_000_000 => i.to_string(),
+            _ => n.as_f64().map_or_else(|| n.to_string(), number_text),
+        },
         Value::String(s) => s.clone(),
         Value::Array(_) => "Array".into(),
         Value::Object(_) => "Object".into(),
