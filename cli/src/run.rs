@@ -274,19 +274,22 @@ impl Prepared {
             .flatten()
             .any(|r| r.has_log && !r.cached);
         if !cached.is_empty() {
-            // The backend answers asynchronously (a local store at once).
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime.block_on(runs::place_logs(
-                    &self.orch_dir,
-                    &run_dir.path,
-                    &cached,
-                    anything_ran,
-                    self.store.as_ref(),
-                )),
-                Err(e) => tell!("warning: cannot place the cached logs: {e}"),
+            // The backend answers asynchronously: a local store at once, without a runtime.
+            let mut placing = Box::pin(runs::place_logs(
+                &self.orch_dir,
+                &run_dir.path,
+                &cached,
+                anything_ran,
+                self.store.as_ref(),
+            ));
+            if orch_store::answered_now(&mut placing).is_none() {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(placing),
+                    Err(e) => tell!("warning: cannot place the cached logs: {e}"),
+                }
             }
         }
         if let Err(e) = state::save_keys(&self.orch_dir, &outcome.last_keys, &outcome.fresh_keys) {

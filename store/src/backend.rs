@@ -15,6 +15,16 @@ use crate::{ActionResult, BlobDigest, Digest, StoreError};
 /// What every backend call returns: a future of the answer.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// A future's output if it is ready on its first poll (a local backend's always is), so
+/// that a caller need not wait or start a runtime for it; `None` leaves it to be awaited.
+pub fn answered_now<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match Pin::new(future).poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// A future that is ready when made: what a local backend returns.
 pub fn ready<'a, T: Send + 'a>(answer: Result<T, StoreError>) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(answer))

@@ -21,7 +21,7 @@ mod record;
 mod replace;
 mod sealed;
 
-pub use backend::{Backend, NoStore, StoreFuture, ready};
+pub use backend::{Backend, NoStore, StoreFuture, answered_now, ready};
 pub use digest::{BlobDigest, Digest};
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, blob_of_file, hash_file, open_folder};
 pub use record::{

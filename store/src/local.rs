@@ -518,11 +518,7 @@ mod tests {
     /// relies on it for the local store's speed through the async seam.
     fn now<T>(future: StoreFuture<'_, T>) -> Result<T, StoreError> {
         let mut future = future;
-        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut context) {
-            std::task::Poll::Ready(answer) => answer,
-            std::task::Poll::Pending => panic!("a local store call was not ready"),
-        }
+        crate::answered_now(&mut future).expect("a local store call is ready when made")
     }
 
     #[test]

@@ -50,11 +50,7 @@ pub(super) enum Consult {
 /// The answer if it is there already (it always is for the local store), so the loop
 /// acts on it at once; otherwise the loop awaits it as a task and goes on meanwhile.
 pub(super) fn answer_now(ask: &mut Ask) -> Option<Answer> {
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match ask.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(answer) => Some(answer),
-        std::task::Poll::Pending => None,
-    }
+    orch_store::answered_now(ask)
 }
 
 impl State<'_> {
