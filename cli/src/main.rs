@@ -21,6 +21,8 @@ mod cache_cmd;
 mod graph_out;
 mod history;
 mod init;
+mod plan;
+mod prepare;
 mod report;
 mod run;
 mod schema;
@@ -101,9 +103,9 @@ enum Command {
     /// Run the targets and everything they need
     Run(run::RunArgs),
     /// Show what a run would do: each node cached, run or blocked, and why
-    Plan(run::PlanArgs),
+    Plan(plan::PlanArgs),
     /// What went into a node's key, and what changed since its last run
-    Explain(run::ExplainArgs),
+    Explain(plan::ExplainArgs),
     /// Run, then re-run what each edit affects, as files change
     Watch(watch::WatchArgs),
     /// Write a starter orch.yml for the project here (Cargo, npm, Python, make)
@@ -249,8 +251,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Run(args) => run::run(&cli, args),
-        Command::Plan(args) => run::plan(&cli, args),
-        Command::Explain(args) => run::explain(&cli, args),
+        Command::Plan(args) => plan::plan(&cli, args),
+        Command::Explain(args) => plan::explain(&cli, args),
         Command::Watch(args) => watch::watch(&cli, args),
         Command::Cache { command } => cache_cmd::cache(&cli, command),
         Command::Runs => history::runs(&cli),

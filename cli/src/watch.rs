@@ -20,7 +20,7 @@ use orch_engine::report::runs;
 use orch_engine::report::summary::human_duration;
 use tokio::sync::watch;
 
-use crate::run::{Selection, default_jobs, prepare};
+use crate::prepare::{Selection, default_jobs, prepare};
 use crate::ui::Ui;
 use crate::{Cli, Failure, report};
 
@@ -80,7 +80,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let mut changed: Vec<String> = Vec::new();
     let mut round = 0u32;
     let mut ignore = Ignored::new(&workspace, &[]);
-    let mut loaded: Option<Arc<crate::run::Prepared>> = None;
+    let mut loaded: Option<Arc<crate::prepare::Prepared>> = None;
     loop {
         round += 1;
         // The playbook is loaded again only when a playbook file changed.

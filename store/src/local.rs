@@ -1,4 +1,6 @@
 //! A store in a local (or network-mounted) directory, shareable by concurrent processes.
+//!
+//! (Over 600 lines: close to half are its tests of damage, eviction and the seam.)
 
 use std::fs::{self, File};
 use std::io::{Read, Write};

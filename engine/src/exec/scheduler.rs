@@ -1,6 +1,8 @@
 //! The scheduler: runs the selected nodes of a sealed graph on tokio, in dependency
 //! order, within `-j`, `max-parallel`, `fail-fast`, `--keep-going`, `if`, `retries` and
 //! `timeout`. It knows nodes and processes; observers get events, never a terminal.
+//!
+//! (Over 600 lines with its test, which needs a whole store that answers late.)
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;

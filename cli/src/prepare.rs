@@ -1,0 +1,440 @@
+//! What `run`, `plan`, `explain` and `watch` share: the selection from the command
+//! line, the playbook loaded and its nodes selected, `requires` checked, secrets read,
+//! the cache opened ([`Prepared`]), and the scheduler run on a fresh runtime.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orch_engine::cache::state;
+use orch_engine::compile::graph::Graph;
+use orch_engine::compile::targets;
+use orch_engine::exec::scheduler::{self, CacheOptions, RunOptions, RunOutcome};
+use orch_engine::load::diag::{Problem, did_you_mean};
+use orch_engine::load::workspace::Located;
+use orch_engine::report::event::{Event, Observer};
+use orch_engine::report::runs;
+use orch_engine::report::summary::RunReport;
+use orch_store::{Backend, LocalStore, NoStore};
+use tokio::sync::watch;
+
+use crate::run::forward_signals;
+use crate::{Cli, Failure, open, overrides};
+
+/// What to run and with which values: shared by `run` and `plan`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Selection {
+    /// Job ids, node ids or globs; `!PATTERN` removes; none means every job
+    pub(crate) targets: Vec<String>,
+    /// Set a var (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(crate) vars: Vec<String>,
+    /// Replace the values of a matrix axis, in the jobs that have it (of the targets, when named; repeatable)
+    #[arg(long = "matrix", value_name = "AXIS=V1,V2")]
+    pub(crate) matrix: Vec<String>,
+    /// Use a profile's vars and targets
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Read secrets from this dotenv file instead of the environment
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secrets_file: Option<PathBuf>,
+}
+
+/// A playbook loaded, its nodes selected, and its cache opened.
+pub(crate) struct Prepared {
+    pub(crate) located: Located,
+    pub(crate) graph: Arc<Graph>,
+    pub(crate) selected: Vec<bool>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) orch_dir: PathBuf,
+    pub(crate) store: Arc<dyn Backend>,
+    pub(crate) cache_dir: PathBuf,
+}
+
+pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
+    let (located, session) = open(cli)?;
+    let playbook = session.playbook()?;
+    // A profile's vars and targets come first; the command line's win.
+    let mut vars = Vec::new();
+    let mut chosen = selection.targets.clone();
+    if let Some(name) = &selection.profile {
+        let Some(profile) = playbook.profiles.get(name) else {
+            let mut problem = Problem::general(format!("no profile `{name}` in the playbook"));
+            problem.help = did_you_mean(name, playbook.profiles.keys().map(String::as_str));
+            return Err(problem.into());
+        };
+        vars.extend(profile.vars.iter().map(|(k, v)| format!("{k}={v}")));
+        if chosen.is_empty() {
+            chosen.clone_from(&profile.targets);
+        }
+    }
+    vars.extend(selection.vars.iter().cloned());
+    let overrides = overrides(&vars, &selection.matrix, &chosen)?;
+    let graph = session.graph(overrides)?;
+    graph.check_on_disk(&located.workspace)?;
+    let selected = targets::select(&graph, &chosen)?;
+    check_requires(&graph)?;
+    let secrets = read_secrets(&graph, &selected, selection.secrets_file.as_deref())?;
+    let orch_dir = located.workspace.join(".orch");
+    let cache_dir = match &cli.cache_dir {
+        Some(dir) => std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.clone()),
+        None => orch_dir.join("cache"),
+    };
+    // A cache that cannot be opened costs speed, never the run.
+    let group = cli.cache_mode == crate::CacheMode::Group;
+    let store: Arc<dyn Backend> = match LocalStore::open_with_mode(&cache_dir, group) {
+        Ok(store) => Arc::new(store),
+        Err(e) => {
+            tell!(
+                "warning: the cache is off for this run: cannot open {}: {e}",
+                cache_dir.display()
+            );
+            Arc::new(NoStore)
+        }
+    };
+    Ok(Prepared {
+        located,
+        graph,
+        selected,
+        secrets,
+        orch_dir,
+        store,
+        cache_dir,
+    })
+}
+
+impl Prepared {
+    pub(crate) fn options(
+        &self,
+        run_id: String,
+        run_dir: &Path,
+        jobs: usize,
+        keep_going: bool,
+        force: bool,
+        plan: bool,
+    ) -> RunOptions {
+        let workspace = &self.located.workspace;
+        let cache_dir =
+            std::fs::canonicalize(&self.cache_dir).unwrap_or_else(|_| self.cache_dir.clone());
+        let skip_dirs = cache_dir
+            .strip_prefix(workspace)
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        RunOptions {
+            workspace: workspace.clone(),
+            run_id,
+            log_dir: run_dir.join("logs"),
+            scratch_dir: run_dir.join("tmp"),
+            jobs,
+            keep_going,
+            selected: self.selected.clone(),
+            secrets: self.secrets.clone(),
+            cache: CacheOptions {
+                backend: self.store.clone(),
+                force,
+                last_keys: state::LastKeys::load(&self.orch_dir),
+                skip_dirs,
+                not_inputs: state::report_file_patterns(&self.orch_dir),
+                stat_cache: state::stat_cache_path(&self.orch_dir),
+            },
+            plan,
+            db: None,
+            refresh_known_files: true,
+            changes: None,
+        }
+    }
+
+    /// Runs the scheduler to its end on a fresh runtime, with Ctrl-C handling.
+    pub(crate) fn execute(
+        &self,
+        options: RunOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<RunOutcome, Failure> {
+        // One thread: the jobs are processes, their output is pumped asynchronously and
+        // results are hashed on the blocking pool. On the 2-core machine the suite runs
+        // on, worker threads competed with the jobs themselves (1,000 and 10,000 trivial
+        // jobs at -j 2: 1.3-1.4× ninja with one thread, 1.5-2.4× with workers, in the
+        // suite's runs). The price: while the scheduler hashes a large changed input or
+        // restores a large output, running nodes' output and timers wait for it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Problem::general(format!("cannot start the runtime: {e}")))?;
+        let graph = self.graph.clone();
+        Ok(runtime.block_on(async {
+            let (interrupt_tx, interrupt_rx) = watch::channel(0u8);
+            tokio::spawn(forward_signals(interrupt_tx));
+            scheduler::execute(graph, options, observer, interrupt_rx).await
+        }))
+    }
+
+    /// Plans the selected nodes: nothing runs, nothing is written.
+    pub(crate) fn plan(&self) -> Result<RunOutcome, Failure> {
+        let options = self.options(
+            "plan".into(),
+            &self.orch_dir.join("plan"),
+            1,
+            true,
+            false,
+            true,
+        );
+        self.execute(options, Arc::new(Silent))
+    }
+}
+
+impl Prepared {
+    /// After a run: scratch removed, keys remembered, summaries written, `latest` moved,
+    /// old runs pruned. Returns summary.json's path and summary.md's text.
+    pub(crate) fn keep(
+        &self,
+        run_dir: &runs::RunDir,
+        outcome: &RunOutcome,
+        duration: std::time::Duration,
+    ) -> (PathBuf, String) {
+        let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
+        let cached: Vec<runs::CachedLog> = outcome
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(node, r)| {
+                let r = r.as_ref().filter(|r| r.cached && r.has_log)?;
+                Some(runs::CachedLog {
+                    file_name: format!(
+                        "{}.log",
+                        orch_engine::report::runs::file_safe(&self.graph.nodes[node].id)
+                    ),
+                    blob: r.cached_log,
+                })
+            })
+            .collect();
+        let anything_ran = outcome
+            .results
+            .iter()
+            .flatten()
+            .any(|r| r.has_log && !r.cached);
+        if !cached.is_empty() {
+            // The backend answers asynchronously: a local store at once, without a runtime.
+            let mut placing = Box::pin(runs::place_logs(
+                &self.orch_dir,
+                &run_dir.path,
+                &cached,
+                anything_ran,
+                self.store.as_ref(),
+            ));
+            if orch_store::answered_now(&mut placing).is_none() {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(placing),
+                    Err(e) => tell!("warning: cannot place the cached logs: {e}"),
+                }
+            }
+        }
+        if let Err(e) = state::save_keys(&self.orch_dir, &outcome.last_keys, &outcome.fresh_keys) {
+            tell!("warning: cannot save node keys: {e}");
+        }
+        let report = self.report(run_dir, outcome, duration);
+        let json = run_dir.path.join("summary.json");
+        // Whole or not at all: a CI step or `orch runs` may read them meanwhile.
+        let whole = orch_store::Durability::Whole;
+        let temp = orch_store::temp_beside(&json);
+        if let Err(e) = orch_store::replace_through(&temp, &json, whole, |f| report.write_json(f)) {
+            tell!("warning: cannot write {}: {e}", json.display());
+        }
+        let markdown = report.markdown();
+        let md = run_dir.path.join("summary.md");
+        if let Err(e) = orch_store::replace_file(&md, markdown.as_bytes(), whole) {
+            tell!("warning: cannot write {}: {e}", md.display());
+        }
+        if let Err(e) = runs::set_latest(&self.orch_dir, &run_dir.id) {
+            tell!("warning: cannot update runs/latest: {e}");
+        }
+        if let Err(e) = runs::prune(&self.orch_dir) {
+            tell!("warning: cannot prune old runs: {e}");
+        }
+        (json, markdown)
+    }
+
+    pub(crate) fn report<'a>(
+        &'a self,
+        run_dir: &'a runs::RunDir,
+        outcome: &'a RunOutcome,
+        duration: std::time::Duration,
+    ) -> RunReport<'a> {
+        RunReport {
+            graph: &self.graph,
+            run_id: &run_dir.id,
+            playbook: self.playbook_file(),
+            started_at: &run_dir.started_at,
+            duration,
+            status: outcome.status,
+            results: &outcome.results,
+            orch_dir: &self.orch_dir,
+        }
+    }
+
+    /// The playbook relative to its workspace, as summaries name it.
+    fn playbook_file(&self) -> &str {
+        self.located
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("orch.yml")
+    }
+}
+
+/// An observer for plans: a plan prints its table at the end.
+struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, event: &Event) {
+        if let Event::Warning(warning) = event {
+            tell!("warning: {warning}");
+        }
+    }
+}
+
+pub(crate) fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Every missing command and env var of `requires`, named before anything runs.
+pub(crate) fn check_requires(graph: &Graph) -> Result<(), Problem> {
+    let requires = &graph.playbook.requires;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut missing = Vec::new();
+    for command in &requires.commands {
+        let found =
+            std::env::split_paths(&path).any(|dir| is_executable(&dir.join(&command.value)));
+        if !found {
+            missing.push(format!("command `{}` is not on PATH", command.value));
+        }
+    }
+    for name in &requires.env {
+        if std::env::var_os(&name.value).is_none_or(|v| v.is_empty()) {
+            missing.push(format!("environment variable `{}` is not set", name.value));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let first = requires.commands.first().or(requires.env.first());
+    let message = format!(
+        "requires not met, nothing was run:\n  - {}",
+        missing.join("\n  - ")
+    );
+    Err(match first {
+        Some(at) => {
+            Problem::at(&graph.playbook.source, at.span, message).with_label("required here")
+        }
+        None => Problem::general(message),
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A path as the user would type it from the current folder.
+pub(crate) fn shown_from_here(path: &Path) -> PathBuf {
+    match std::env::current_dir() {
+        Ok(cwd) => orch_engine::files::paths::shown_from(&cwd, path),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+/// The declared secrets' values: from `--secrets-file` (dotenv) or the environment. A
+/// required secret that a selected job reads and that is not set is an error, before
+/// anything runs (never a silent `""`).
+pub(crate) fn read_secrets(
+    graph: &Graph,
+    selected: &[bool],
+    file: Option<&Path>,
+) -> Result<BTreeMap<String, String>, Problem> {
+    let from_file = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Problem::general(format!("cannot read secrets file {}: {e}", path.display()))
+            })?;
+            let mut values = BTreeMap::new();
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let line = line.strip_prefix("export ").unwrap_or(line);
+                let Some((k, v)) = line.split_once('=') else {
+                    return Err(Problem::general(format!(
+                        "{}:{}: expected NAME=VALUE",
+                        path.display(),
+                        number + 1
+                    )));
+                };
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(v);
+                values.insert(k.trim().to_owned(), v.to_owned());
+            }
+            Some(values)
+        }
+        None => None,
+    };
+    let values: BTreeMap<String, Option<String>> = graph
+        .playbook
+        .secrets
+        .iter()
+        .map(|name| {
+            let value = match &from_file {
+                Some(values) => values.get(&name.value).cloned(),
+                None => std::env::var(&name.value).ok(),
+            };
+            (name.value.clone(), value)
+        })
+        .collect();
+    let optional = &graph.playbook.optional_secrets;
+    let mut missing: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (index, job) in graph.jobs.iter().enumerate() {
+        if !job.nodes.clone().any(|n| selected[n]) {
+            continue;
+        }
+        for name in graph.secrets_read_by(index) {
+            if matches!(values.get(&name), Some(None)) && !optional.contains(&name) {
+                missing.entry(name).or_default().push(&job.id);
+            }
+        }
+    }
+    if let Some((name, jobs)) = missing.iter().next() {
+        let from = file.map_or_else(
+            || "the environment".to_owned(),
+            |f| format!("--secrets-file {}", f.display()),
+        );
+        let others: Vec<&str> = missing.keys().skip(1).map(String::as_str).collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (also unset: {})", others.join(", "))
+        };
+        return Err(Problem::general(format!(
+            "secret {name} is not set in {from}; {} reads it{also}",
+            jobs.iter()
+                .map(|j| format!("`{j}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_help(format!(
+            "set {name}, or declare it optional: `secrets: {{ {name}: {{ required: false }} }}`"
+        )));
+    }
+    Ok(values
+        .into_iter()
+        .map(|(name, value)| (name, value.unwrap_or_default()))
+        .collect())
+}
