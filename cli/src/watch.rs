@@ -242,8 +242,15 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             RunStatus::Failure => "FAILED",
             RunStatus::Cancelled => "restarted",
         };
+        // How much of the key database a round recomputed is for those who look inside
+        // (`-v`): the round's line says what a user asked about.
+        let work = if cli.verbose > 0 {
+            format!(" · {queries} queries re-executed")
+        } else {
+            String::new()
+        };
         say!(
-            "[{round}] {what} · ran {ran}, cached {cached}, failed {failed} · {} · {status} · {queries} queries re-executed",
+            "[{round}] {what} · ran {ran}, cached {cached}, failed {failed} · {} · {status}{work}",
             human_duration(duration)
         );
         db = Some(outcome.db);
