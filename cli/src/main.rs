@@ -65,10 +65,21 @@ docs/expressions.md; `orch schema` prints the playbook's JSON Schema.";
 #[command(name = "orch", version, about = "A content-addressed DAG engine for automation playbooks", after_help = EXAMPLES)]
 struct Cli {
     /// The playbook (default: orch.yml, orch.yaml or orch.json here or in a parent)
-    #[arg(short = 'f', long = "file", env = "ORCH_FILE", global = true)]
+    #[arg(
+        short = 'f',
+        long = "file",
+        env = "ORCH_FILE",
+        global = true,
+        help_heading = "Global options"
+    )]
     file: Option<PathBuf>,
     /// The cache directory (default: .orch/cache in the workspace)
-    #[arg(long, env = "ORCH_CACHE_DIR", global = true)]
+    #[arg(
+        long,
+        env = "ORCH_CACHE_DIR",
+        global = true,
+        help_heading = "Global options"
+    )]
     cache_dir: Option<PathBuf>,
     /// Who may use a cache directory orch creates: `private` (0700) or `group` (2770)
     #[arg(
@@ -76,17 +87,24 @@ struct Cli {
         value_enum,
         default_value = "private",
         env = "ORCH_CACHE_MODE",
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     cache_mode: CacheMode,
     /// When to use colors
-    #[arg(long, value_enum, default_value = "auto", global = true)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        global = true,
+        help_heading = "Global options"
+    )]
     color: Color,
     /// Print less
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     quiet: bool,
     /// Print more (repeatable)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
