@@ -291,13 +291,67 @@ impl Session {
         Self { db, source }
     }
 
+    /// The playbook's model; when it has problems, every problem that can be found, those
+    /// of the checks after decoding included (see [`Session::all_problems`]).
     pub fn playbook(&self) -> Result<Arc<Playbook>, LoadError> {
-        parse_playbook(&self.db, self.source).clone()
+        parse_playbook(&self.db, self.source)
+            .clone()
+            .map_err(|e| self.all_problems(e))
     }
 
     pub fn graph(&self, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
         let settings = Settings::new(&self.db, overrides);
-        compile_graph(&self.db, self.source, settings).clone()
+        compile_graph(&self.db, self.source, settings)
+            .clone()
+            .map_err(|e| match parse_playbook(&self.db, self.source) {
+                Err(_) => self.all_problems(e),
+                Ok(_) => e,
+            })
+    }
+
+    /// A playbook that does not decode still gets the checks that follow decoding (needs,
+    /// expressions, cycles, reusable playbooks) on what did decode, so that a user fixes
+    /// everything in one round. Their problems join the decoder's, in file order; a need
+    /// of a job that could not be decoded at all is not reported again.
+    fn all_problems(&self, decoding: LoadError) -> LoadError {
+        let file = self.source.file(&self.db);
+        let Ok(root) = crate::load::tree::parse(file) else {
+            return decoding;
+        };
+        let partial = crate::load::decode::decode_partial(file, &root);
+        let Some(playbook) = partial.playbook else {
+            return decoding;
+        };
+        let mut resolve = |path: &Path| -> Result<Arc<Playbook>, LoadError> {
+            let used = self.db.used_source(path)?;
+            parse_playbook(&self.db, used).clone()
+        };
+        let later = match crate::compile::build::compile(
+            Arc::new(playbook),
+            &Overrides::default(),
+            &mut resolve,
+        ) {
+            Ok(_) => return decoding,
+            Err(later) => later,
+        };
+        let mut problems = decoding.problems;
+        for problem in later.problems {
+            let about_dropped = partial
+                .dropped
+                .iter()
+                .any(|id| problem.message.contains(&format!("needs `{id}`")));
+            if !about_dropped && !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+        // In file order (problems without a place, last), each file's apart.
+        problems.sort_by_key(|p| {
+            (
+                p.source.as_ref().map(|s| s.path.clone()),
+                p.span.map_or(usize::MAX, |s| s.offset),
+            )
+        });
+        LoadError { problems }
     }
 }
 

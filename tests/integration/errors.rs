@@ -211,3 +211,36 @@ jobs:
     let err = rejected("jobs:\n  a: { run: 'echo ${{ github.sha }} && touch ran' }\n");
     assert!(err.contains("orch's own context is `orch`"), "{err}");
 }
+
+#[test]
+fn every_problem_comes_in_one_round() {
+    // A key typo (found decoding) beside a bad need and a bad reference (found after):
+    // all in one report, in file order; a need of a job that could not be decoded at all
+    // is not reported on top of that job's own problem.
+    let ws = Ws::new(
+        "jobs:
+  build:
+    rnu: echo hi
+    run: echo ${{ vars.nope }}
+  test:
+    needs: [biuld]
+    run: echo test
+  broken: echo not a map
+  deploy:
+    needs: [broken]
+    run: echo deploy
+",
+    );
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("no `{what}` in:\n{err}"))
+    };
+    assert!(at("unknown key `rnu`") < at("unknown var `nope`"));
+    assert!(at("unknown var `nope`") < at("needs `biuld`"));
+    assert!(at("needs `biuld`") < at("`broken` must be a map"));
+    assert!(!err.contains("needs `broken`"), "{err}");
+    assert!(err.contains("4 problems found"), "{err}");
+}

@@ -16,6 +16,7 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
     let mut d = Decoder {
         source,
         problems: Vec::new(),
+        dropped: Vec::new(),
     };
     let playbook = d.playbook(root);
     match playbook {
@@ -32,9 +33,34 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
     }
 }
 
+/// What of a playbook with problems could still be decoded: the checks that come after
+/// decoding (needs, expressions, cycles) run on it, so that a user sees every problem in
+/// one round. `dropped` names the jobs left out (not a map, a bad id): a need of one is
+/// not a problem of its own.
+pub struct Partial {
+    pub playbook: Option<Playbook>,
+    pub dropped: Vec<String>,
+}
+
+/// [`decode`], keeping what decoded despite the problems.
+pub fn decode_partial(source: &SourceFile, root: &Node) -> Partial {
+    let mut d = Decoder {
+        source,
+        problems: Vec::new(),
+        dropped: Vec::new(),
+    };
+    let playbook = d.playbook(root);
+    Partial {
+        playbook,
+        dropped: d.dropped,
+    }
+}
+
 struct Decoder<'s> {
     source: &'s SourceFile,
     problems: Vec<Problem>,
+    /// Jobs that could not be decoded at all.
+    dropped: Vec<String>,
 }
 
 /// `NAME: text` pairs (env, with).

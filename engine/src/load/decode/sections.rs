@@ -81,8 +81,12 @@ impl Decoder<'_> {
                 "jobs" => {
                     saw_jobs = true;
                     for (id, job) in self.map(value, "jobs", None).unwrap_or_default() {
-                        if let Some(job) = self.job(id, job) {
-                            playbook.jobs.insert(job.id.value.clone(), job);
+                        let name = id.value.to_owned();
+                        match self.job(id, job) {
+                            Some(job) => {
+                                playbook.jobs.insert(job.id.value.clone(), job);
+                            }
+                            None => self.dropped.push(name),
                         }
                     }
                 }
