@@ -30,7 +30,8 @@ pub(crate) fn runs(cli: &Cli) -> Result<u8, Failure> {
         .map(|entries| {
             entries
                 .flatten()
-                .filter(|e| e.path().is_dir())
+                // Run folders only: not `last`, the link to the newest.
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .filter_map(|e| e.file_name().into_string().ok())
                 .filter(|name| !name.starts_with('.'))
                 .collect()

@@ -252,3 +252,17 @@ fn init_writes_a_starter_that_loads() {
     assert_eq!(code(&out), 2, "an orch.yml is there");
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_newest_run_is_a_folder_away() {
+    // `runs/latest` keeps its contract (a file with the id); `runs/last` is the folder.
+    let ws = Ws::new("jobs:\n  t: { inputs: [], run: echo hi }\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let id = ws.read(".orch/runs/latest").trim().to_owned();
+    let link = std::fs::read_link(ws.path().join(".orch/runs/last")).unwrap();
+    assert_eq!(link, std::path::Path::new(&id));
+    assert!(ws.read(".orch/runs/last/summary.md").contains("t"));
+    // Only runs are listed, and kept ones pruned: the link is neither.
+    assert_eq!(stdout(&ws.run(&["runs"])).lines().count(), 2);
+}

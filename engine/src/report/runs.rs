@@ -95,13 +95,22 @@ pub fn create(orch_dir: &Path) -> std::io::Result<RunDir> {
     Err(std::io::Error::other("could not find a free run id"))
 }
 
-/// Points `runs/latest` at a run (written whole, then renamed, so readers never see half).
+/// Points `runs/latest` at a run (a file holding its id, written whole, as the spec has
+/// it), and `runs/last` too: a symbolic link to the run's folder, so that
+/// `cat .orch/runs/last/summary.md` works. The link is made beside and renamed over the
+/// old one, so a reader finds the previous run or the new one, never none.
 pub fn set_latest(orch_dir: &Path, id: &str) -> std::io::Result<()> {
+    let runs = orch_dir.join("runs");
     orch_store::replace_file(
-        &orch_dir.join("runs/latest"),
+        &runs.join("latest"),
         format!("{id}\n").as_bytes(),
         orch_store::Durability::Whole,
-    )
+    )?;
+    let temp = runs.join(format!(".last-{}", orch_store::temp_name()));
+    std::os::unix::fs::symlink(id, &temp)?;
+    std::fs::rename(&temp, runs.join("last")).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
 }
 
 /// Removes the oldest run directories beyond [`KEEP_RUNS`], then the log sets no run
