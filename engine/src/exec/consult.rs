@@ -365,7 +365,13 @@ impl State<'_> {
                         if wrote {
                             self.changes += 1;
                         }
-                        if let Some(fresh) = self.fresh_keys.last_mut() {
+                        // Its own entry: other nodes may have been keyed while it waited.
+                        if let Some(fresh) = self
+                            .fresh_keys
+                            .iter_mut()
+                            .rev()
+                            .find(|f| f.node == pending.id && f.key == key)
+                        {
                             fresh.record = remember;
                         }
                         return Some(self.restored(key, record, pending.started));

@@ -497,24 +497,35 @@ mod tests {
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A store that, like a remote one, does not answer lookups at once.
+    /// A store that, like a remote one, does not answer lookups at once; the keys in
+    /// `slower` take longer, so answers come back in another order than asked.
     struct Slow {
         store: LocalStore,
         asked: AtomicUsize,
+        slower: std::sync::Mutex<Vec<Digest>>,
+    }
+
+    impl Slow {
+        async fn wait(&self, key: &Digest) {
+            let slower = self.slower.lock().is_ok_and(|s| s.contains(key));
+            for _ in 0..if slower { 8 } else { 1 } {
+                tokio::task::yield_now().await;
+            }
+        }
     }
 
     impl Backend for Slow {
         fn has_actions<'a>(&'a self, keys: &'a [Digest]) -> StoreFuture<'a, Vec<bool>> {
             self.asked.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
-                tokio::task::yield_now().await;
+                self.wait(&keys[0]).await;
                 self.store.has_actions(keys).await
             })
         }
         fn get_action<'a>(&'a self, key: &'a Digest) -> StoreFuture<'a, Option<ActionResult>> {
             self.asked.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
-                tokio::task::yield_now().await;
+                self.wait(key).await;
                 Backend::get_action(&self.store, key).await
             })
         }
@@ -614,6 +625,7 @@ mod tests {
         let backend = Arc::new(Slow {
             store: LocalStore::open(&ws.join(".orch/cache")).unwrap(),
             asked: AtomicUsize::new(0),
+            slower: Default::default(),
         });
         let first = run(ws, backend.clone(), &graph, LastKeys::default());
         assert_eq!(first.status, RunStatus::Success);
@@ -622,10 +634,15 @@ mod tests {
             "every node asked the cache"
         );
         assert!(first.results.iter().flatten().all(|r| !r.cached));
-        // Outputs gone, the same run again: every node comes from the slow cache.
-        for file in ["a.txt", "b.txt", "c.txt"] {
+        // Outputs gone but c's, the same run again: every node comes from the slow cache
+        // (c's answer, found in place, changes no file, so a's later answer stands).
+        for file in ["a.txt", "b.txt"] {
             std::fs::remove_file(ws.join(file)).unwrap();
         }
+        // The first node asked answers last.
+        let first_key = first.results[0].as_ref().and_then(|r| r.key).unwrap();
+        backend.slower.lock().unwrap().push(first_key);
+        let backend_again = backend.clone();
         let second = run(ws, backend, &graph, LastKeys::default());
         assert_eq!(second.status, RunStatus::Success);
         for (node, result) in second.results.iter().enumerate() {
@@ -637,5 +654,23 @@ mod tests {
             "inputinput"
         );
         assert_eq!(second.results[0].as_ref().unwrap().outputs["n"], "1");
+        // What the second run remembered of each record is that node's own: a third run
+        // from it restores each node's own files (answers came back in another order
+        // than the questions went out).
+        let orch_dir = ws.join(".orch");
+        crate::cache::state::save_keys(&orch_dir, &second.last_keys, &second.fresh_keys).unwrap();
+        for file in ["a.txt", "b.txt", "c.txt"] {
+            std::fs::remove_file(ws.join(file)).unwrap();
+        }
+        let third = run(ws, backend_again, &graph, LastKeys::load(&orch_dir));
+        assert_eq!(third.status, RunStatus::Success);
+        assert!(third.results.iter().flatten().all(|r| r.cached));
+        assert_eq!(std::fs::read_to_string(ws.join("a.txt")).unwrap(), "input");
+        assert_eq!(std::fs::read_to_string(ws.join("c.txt")).unwrap(), "input");
+        assert_eq!(
+            std::fs::read_to_string(ws.join("b.txt")).unwrap(),
+            "inputinput"
+        );
+        assert!(!third.results[2].as_ref().unwrap().outputs.contains_key("n"));
     }
 }
