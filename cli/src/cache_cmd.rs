@@ -140,7 +140,11 @@ fn cache_dir(cli: &Cli) -> Result<(PathBuf, Option<PathBuf>), Failure> {
 fn hit_rate(orch_dir: &Path) -> Option<(u64, u64, usize)> {
     let runs = std::fs::read_dir(orch_dir.join("runs")).ok()?;
     let (mut cached, mut ran, mut count) = (0, 0, 0);
-    for run in runs.flatten() {
+    // Run folders only: `last` links to one of them.
+    for run in runs
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    {
         let Ok(text) = std::fs::read_to_string(run.path().join("summary.json")) else {
             continue;
         };
