@@ -708,3 +708,37 @@ fn a_declared_input_that_links_to_a_folder_is_refused() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_glob_that_does_not_compile_is_an_error_at_load_and_when_rendered() {
+    let ws = Ws::new("jobs:\n  a: { inputs: ['src/[a'], run: 'touch ran' }\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("orch.yml:2:17"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad pattern `src/[a`"), "{}", stderr(&out));
+    assert!(!ws.exists("ran"));
+    // Rendered: the node fails instead of keying on no files (and hitting forever).
+    ws.write(
+        "orch.yml",
+        "vars: { p: src }\njobs:\n  a: { inputs: ['${{ vars.p }}/**'], run: 'touch ran' }\n",
+    );
+    ws.write("src/x", "1");
+    let out = ws.run(&["run", "--var", "p=src/[a"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(ws.reason("a").contains("bad pattern"), "{}", ws.reason("a"));
+    assert!(!ws.exists("ran"));
+}
+
+#[test]
+fn a_report_file_named_with_a_bang_keeps_the_other_exclusions() {
+    // Report files are remembered as exact patterns; one that failed to compile once
+    // dropped every exclusion (outputs, the playbook), so nothing ever hit again.
+    let ws = Ws::new(
+        "jobs:\n  a: { inputs: [], outputs: [out.txt], run: 'date +%N > out.txt' }\n  b: { needs: [a], run: 'true' }\n",
+    );
+    for _ in 0..3 {
+        run_ok(&ws, &["run", "--events", "!events.json"]);
+    }
+    assert!(ws.exists("!events.json"));
+    assert!(ws.cached("a") && ws.cached("b"), "{}", ws.why("b"));
+}

@@ -93,6 +93,7 @@ pub fn input_digests<'db>(
             return Arc::new(digests);
         }
         Some(list) => {
+            // Patterns are checked at load and once rendered (`prepare`): none fails here.
             let compiled = Patterns::new(list).unwrap_or_else(|_| Patterns::none());
             inputs::select(
                 files.all(db),
@@ -102,7 +103,7 @@ pub fn input_digests<'db>(
             )
         }
         None => {
-            let excluded = Patterns::new(files.not_inputs(db)).unwrap_or_else(|_| Patterns::none());
+            let excluded = Patterns::each_valid(files.not_inputs(db));
             inputs::select(files.all(db), files.default(db), None, &excluded)
         }
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::compile::expr::{self, Template};
 use crate::compile::matrix;
+use crate::files::glob::Patterns;
 use crate::files::paths::normalize;
 use crate::load::diag::{Problem, SourceFile, Sp, did_you_mean};
 use indexmap::IndexMap;
@@ -276,7 +277,17 @@ impl<'p> Compiler<'p> {
         let mut patterns = |list: &[Sp<String>]| -> Vec<Template> {
             list.iter()
                 .filter_map(|p| {
-                    self.template(&Sp::new(self.in_workspace(&p.value), p.span), &allowed)
+                    let template =
+                        self.template(&Sp::new(self.in_workspace(&p.value), p.span), &allowed)?;
+                    // Expressions as `*`: what they render to is checked again at run time.
+                    if let Err(e) = Patterns::new(&[template.as_glob()]) {
+                        self.problems.push(
+                            Problem::at(self.source, p.span, format!("bad pattern `{}`", p.value))
+                                .with_label(e.message)
+                                .with_help("glob syntax: `*`, `**`, `?`, `[abc]`, `{a,b}`; `[` and `{` must close"),
+                        );
+                    }
+                    Some(template)
                 })
                 .collect()
         };

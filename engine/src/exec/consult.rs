@@ -122,8 +122,7 @@ impl State<'_> {
                     }
                 }
             }
-            crate::files::glob::Patterns::new(&globs)
-                .unwrap_or_else(|_| crate::files::glob::Patterns::none())
+            crate::files::glob::Patterns::each_valid(&globs)
         });
         patterns.matches(Path::new(path))
     }

@@ -160,6 +160,20 @@ impl State<'_> {
                 check("input", false, input, false);
             }
         }
+        // A rendered value may make a glob that does not compile (`out/[`): the node
+        // fails rather than keying on fewer files.
+        let rendered = job
+            .outputs
+            .iter()
+            .zip(&outputs)
+            .chain(job.inputs.iter().flatten().zip(inputs.iter().flatten()));
+        for (template, pattern) in rendered {
+            if !template.is_literal()
+                && let Err(e) = crate::files::glob::Patterns::new(std::slice::from_ref(pattern))
+            {
+                problems.push(e.to_string());
+            }
+        }
         NodeWork {
             steps,
             env: base_env,

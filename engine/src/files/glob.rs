@@ -16,10 +16,12 @@ pub fn is_literal(pattern: &str) -> bool {
 
 /// A pattern that matches exactly this path, whatever characters its name holds.
 pub fn matching_exactly(path: &str) -> String {
-    let escaped = globset::escape(path);
-    // A leading `!` would be read as an exclusion.
+    // Backslash escapes the next character to globset on Unix: a literal one is `\\`.
+    let escaped = globset::escape(&path.replace('\\', "\\\\"));
+    // A leading `!` would be read as an exclusion; `\!` is a literal `!` to globset
+    // (`[!]` would open a negated class that never closes).
     match escaped.strip_prefix('!') {
-        Some(rest) => format!("[!]{rest}"),
+        Some(rest) => format!("\\!{rest}"),
         None => escaped,
     }
 }
@@ -76,6 +78,17 @@ impl Patterns {
         })
     }
 
+    /// The patterns that compile, each on its own: for exclusions, where dropping a bad
+    /// one keeps more (a miss at worst) instead of losing every other exclusion with it.
+    pub fn each_valid(patterns: &[String]) -> Self {
+        let valid: Vec<String> = patterns
+            .iter()
+            .filter(|p| Self::new(std::slice::from_ref(p)).is_ok())
+            .cloned()
+            .collect();
+        Self::new(&valid).unwrap_or_else(|_| Self::none())
+    }
+
     /// Patterns that match nothing.
     pub fn none() -> Self {
         Self {
@@ -86,5 +99,37 @@ impl Patterns {
 
     pub fn matches(&self, relative: &Path) -> bool {
         self.include.is_match(relative) && !self.exclude.is_match(relative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_pattern_matches_its_path_and_nothing_else() {
+        for path in [
+            "!report.json",
+            "a[1]/*.txt",
+            "odd\\name",
+            "{x}",
+            "plain.txt",
+        ] {
+            let patterns =
+                Patterns::new(&[matching_exactly(path)]).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(patterns.matches(Path::new(path)), "{path}");
+            assert!(!patterns.matches(Path::new("other")), "{path}");
+        }
+        let bang = Patterns::new(&[matching_exactly("!report.json")]).unwrap();
+        assert!(!bang.matches(Path::new("xreport.json")));
+    }
+
+    #[test]
+    fn a_bad_exclusion_does_not_drop_the_others() {
+        let patterns = vec!["out/[a".to_owned(), "dist/**".to_owned()];
+        assert!(Patterns::new(&patterns).is_err());
+        let valid = Patterns::each_valid(&patterns);
+        assert!(valid.matches(Path::new("dist/x")));
+        assert!(!valid.matches(Path::new("src/x")));
     }
 }
