@@ -400,19 +400,16 @@ fn four_processes_write_one_cache_at_once() {
     assert_eq!(again.read("out/3.bin"), workspaces[1].read("out/3.bin"));
 }
 
-fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
-    let shard = std::fs::read_dir(dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    std::fs::read_dir(shard)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
+/// Every file in a store folder of two-character shards (`ac/`, `cas/`).
+fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for shard in std::fs::read_dir(dir).unwrap() {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            all.push(entry.unwrap().path());
+        }
+    }
+    all.sort();
+    all
 }
 
 #[test]
@@ -444,11 +441,10 @@ fn a_corrupted_blob_or_record_is_a_miss_never_a_restore() {
     assert_eq!(ws.read("count"), "ran\nran\n");
 
     // Corrupt the record now: again a miss, and verify is clean after removing it.
-    std::fs::write(
-        only_entry(&ws.path().join(".orch/cache/ac")),
-        "ORCHACv\0junk",
-    )
-    .unwrap();
+    // Every record: a node has its own and one for the host-free key.
+    for record in entries(&ws.path().join(".orch/cache/ac")) {
+        std::fs::write(record, "ORCHACv\0junk").unwrap();
+    }
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert!(!cached(&ws, "g"));
     assert_eq!(
@@ -463,7 +459,7 @@ fn a_corrupted_blob_or_record_is_a_miss_never_a_restore() {
 fn verify_reports_damage() {
     let ws = Ws::new("jobs:\n  g: { run: 'echo c > o.txt', outputs: [o.txt], inputs: [] }\n");
     assert_eq!(code(&ws.run(&["run"])), 0);
-    std::fs::write(only_entry(&ws.path().join(".orch/cache/ac")), "junk").unwrap();
+    std::fs::write(&entries(&ws.path().join(".orch/cache/ac"))[0], "junk").unwrap();
     let out = ws.run(&["cache", "verify"]);
     assert_eq!(code(&out), 1);
     assert!(

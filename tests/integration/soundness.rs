@@ -715,7 +715,11 @@ fn a_glob_that_does_not_compile_is_an_error_at_load_and_when_rendered() {
     let out = ws.run(&["run"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("orch.yml:2:17"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("bad pattern `src/[a`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad pattern `src/[a`"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!ws.exists("ran"));
     // Rendered: the node fails instead of keying on no files (and hitting forever).
     ws.write(
@@ -741,4 +745,26 @@ fn a_report_file_named_with_a_bang_keeps_the_other_exclusions() {
     }
     assert!(ws.exists("!events.json"));
     assert!(ws.cached("a") && ws.cached("b"), "{}", ws.why("b"));
+}
+
+#[test]
+fn a_step_condition_keys_its_values_with_their_type() {
+    // `false` skips the step, the text `'false'` (from --var) is truthy and runs it.
+    let ws = Ws::new(
+        "vars: { flag: false }
+jobs:
+  a:
+    inputs: []
+    outputs: [out.txt]
+    steps:
+      - run: echo no > out.txt
+      - if: vars.flag
+        run: echo yes > out.txt
+",
+    );
+    run_ok(&ws, &["run"]);
+    assert_eq!(ws.read("out.txt"), "no\n");
+    run_ok(&ws, &["run", "--var", "flag=false"]);
+    assert!(!ws.cached("a"), "the text 'false' hit on the boolean's key");
+    assert_eq!(ws.read("out.txt"), "yes\n");
 }

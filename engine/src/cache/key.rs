@@ -27,7 +27,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever what a key covers changes: every old key then misses.
-pub const KEY_VERSION: u32 = 2;
+pub const KEY_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyComponents {
@@ -359,10 +359,10 @@ mod tests {
             ..base()
         }
         .digest();
-        assert_eq!(KEY_VERSION, 2);
+        assert_eq!(KEY_VERSION, 3);
         assert_eq!(
             digest.to_hex(),
-            "26df50094156813411256c81c92517af091b7925a53f6832f7a013ab8ce7e616"
+            "7fd6b83b0ab4b01900a7d28178c951f7cfc736823995279226167f1d71aa84dc"
         );
     }
 

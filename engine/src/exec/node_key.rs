@@ -1,7 +1,6 @@
 //! A node's key components as the scheduler builds them: its commands, env, needs'
 //! results, tools and platform (the input files join in `cache::queries`).
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -32,13 +31,14 @@ pub(super) fn condition_values(condition: &Expr, scope: &NodeScope) -> Vec<(Stri
     longest
         .into_values()
         .map(|(path, sub)| {
-            // An array or an object by its content: as text it would only be `Array`.
+            // As JSON, so the type counts (`false` and `'false'` decide differently) and
+            // an array or object is its content (as text it would only be `Array`).
             let value = expr::eval(&sub, scope)
                 .map(|v| match v {
-                    Val::Json(v @ (Value::Array(_) | Value::Object(_))) => v.to_string(),
+                    Val::Json(v) => v.to_string(),
                     v => expr::to_text(&v),
                 })
-                .unwrap_or_default();
+                .unwrap_or_else(|e| format!("error: {}", e.message));
             (path.join("."), value)
         })
         .collect()
@@ -157,7 +157,7 @@ impl State<'_> {
             matrix: spec
                 .matrix
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
+                .map(|(k, v)| (k.clone(), v.key_text()))
                 .collect(),
             working_directory: work.cwd.strip_prefix(&self.options.workspace).map_or_else(
                 |_| work.cwd.display().to_string(),

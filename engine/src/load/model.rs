@@ -27,6 +27,16 @@ impl std::fmt::Display for Scalar {
 }
 
 impl Scalar {
+    /// The value with its type, for keys: `--matrix debug=false` (text) and a playbook's
+    /// `false` read differently in expressions, so they must not share a key.
+    pub fn key_text(&self) -> String {
+        match self {
+            Scalar::Null => "null".to_owned(),
+            Scalar::Str(s) => serde_json::Value::String(s.clone()).to_string(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Scalar::Null => serde_json::Value::Null,
@@ -250,4 +260,27 @@ pub struct Matrix {
     pub include: Vec<Combination>,
     pub exclude: Vec<Combination>,
     pub span: crate::load::diag::Span,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scalar;
+
+    #[test]
+    fn key_text_keeps_the_type() {
+        let texts: Vec<String> = [
+            Scalar::Bool(false),
+            Scalar::Str("false".into()),
+            Scalar::Number("0".into()),
+            Scalar::Str("0".into()),
+            Scalar::Null,
+            Scalar::Str(String::new()),
+            Scalar::Str("null".into()),
+        ]
+        .iter()
+        .map(Scalar::key_text)
+        .collect();
+        let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+        assert_eq!(distinct.len(), texts.len(), "{texts:?}");
+    }
 }
