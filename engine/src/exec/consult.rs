@@ -23,7 +23,7 @@ use salsa::Setter;
 pub(super) struct Pending {
     started: Instant,
     id: String,
-    key: Digest,
+    pub(super) key: Digest,
     partial: Arc<KeyComponents>,
     inputs: Arc<BTreeMap<String, Digest>>,
     /// `changes` when the key was computed: an answer that comes back after files may have
@@ -36,6 +36,13 @@ pub(super) struct Pending {
 pub(super) struct Answer {
     found: Result<Option<(ActionResult, RecordUpdate)>, StoreError>,
     elsewhere: Option<String>,
+}
+
+impl Answer {
+    /// Whether the node must run (nothing found, or the cache could not say).
+    pub(super) fn is_miss(&self) -> bool {
+        !matches!(self.found, Ok(Some(_)))
+    }
 }
 
 /// The question to the cache, as a future: a local store's is ready when made.

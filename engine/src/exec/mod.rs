@@ -23,7 +23,8 @@
 //!
 //! ## Decisions
 //! - One loop owns all state and does no blocking work of its own but key queries and
-//!   restores; processes, output pumping and storing results are tasks.
+//!   restores; processes, output pumping and storing results are tasks, and a task that
+//!   panics still finishes its node (`node_tasks`).
 //! - Capacity is checked before a queued node is decided: a full `-j` costs O(1) per
 //!   completion however long the queue is.
 //! - After a first Ctrl-C only what an `if` asks for starts (cleanups, reports) and runs
@@ -34,6 +35,7 @@ mod consult;
 mod decide;
 pub mod mask;
 mod node_key;
+mod node_tasks;
 mod output_file;
 mod prepare;
 pub mod process;

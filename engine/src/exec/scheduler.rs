@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinError;
+
+use super::node_tasks::{self, NodeTasks};
 
 use super::consult::{Answer, Consult, Pending, answer_now};
 use super::decide::{Decision, JobOutcome};
@@ -22,7 +24,7 @@ use crate::compile::graph::Graph;
 use crate::db::Database;
 use crate::exec::mask::Secrets;
 use crate::report::event::{Event, NodeResult, NodeStatus, Observer, RunStatus};
-use orch_store::Backend;
+use orch_store::{Backend, Digest};
 
 pub struct RunOptions {
     pub workspace: PathBuf,
@@ -218,10 +220,14 @@ pub async fn execute(
     // Nodes started after the first interrupt (their `if` asked to): only a second one
     // stops them.
     let mut cleanups: std::collections::HashSet<usize> = std::collections::HashSet::new();
-    let mut tasks: JoinSet<(usize, NodeResult)> = JoinSet::new();
+    let mut tasks: NodeTasks<NodeResult> = NodeTasks::new();
     // Questions to a cache that did not answer at once (a remote one): awaited beside the
     // running nodes, so scheduling never waits for the network.
-    let mut lookups: JoinSet<(usize, NodeWork, Pending, Answer)> = JoinSet::new();
+    let mut lookups: NodeTasks<(NodeWork, Pending, Answer)> = NodeTasks::new();
+    // Answers that came back when they could not be used (files changed meanwhile, or a
+    // miss with no room to run): the node is keyed again, and a key that comes out the
+    // same takes its answer instead of asking again.
+    let mut kept: HashMap<usize, (Digest, Answer)> = HashMap::new();
     for &job in &graph.topo_order {
         state.release_if_ready(job);
     }
@@ -233,7 +239,7 @@ pub async fn execute(
             // however long the queue is.
             let mut at_job_limit = VecDeque::new();
             while let Some(node) = state.ready.pop_front() {
-                if state.running >= options.jobs.max(1) {
+                if state.running >= options.jobs.max(1) || lookups.len() >= MAX_LOOKUPS {
                     state.ready.push_front(node);
                     break;
                 }
@@ -256,18 +262,24 @@ pub async fn execute(
                         let mut work = state.prepare(node);
                         let decided = match state.start_consult(node, &mut work) {
                             Consult::Decided(result) => result,
-                            Consult::Ask(pending, mut ask) => match answer_now(&mut ask) {
-                                Some(answer) => {
-                                    state.finish_consult(node, &mut work, pending, answer).await
+                            Consult::Ask(pending, mut ask) => {
+                                let known = kept
+                                    .remove(&node)
+                                    .filter(|(key, _)| *key == pending.key)
+                                    .map(|(_, answer)| answer);
+                                match known.or_else(|| answer_now(&mut ask)) {
+                                    Some(answer) => {
+                                        state.finish_consult(node, &mut work, pending, answer).await
+                                    }
+                                    None => {
+                                        lookups.spawn(node, async move {
+                                            let answer = ask.await;
+                                            (work, pending, answer)
+                                        });
+                                        continue;
+                                    }
                                 }
-                                None => {
-                                    lookups.spawn(async move {
-                                        let answer = ask.await;
-                                        (node, work, pending, answer)
-                                    });
-                                    continue;
-                                }
-                            },
+                            }
                         };
                         match decided {
                             Some(result) => {
@@ -308,10 +320,21 @@ pub async fn execute(
             break;
         }
         tokio::select! {
-            Some(joined) = lookups.join_next(), if !lookups.is_empty() => {
-                let Ok((node, mut work, pending, answer)) = joined else { continue };
-                // Files may have changed while it waited: its key is computed again.
-                if pending.changes != state.changes {
+            Some((node, joined)) = lookups.join_next(), if !lookups.is_empty() => {
+                let (mut work, pending, answer) = match joined {
+                    Ok(answered) => answered,
+                    Err(e) => {
+                        state.finish_lost(node, &e, &observer);
+                        continue;
+                    }
+                };
+                let job = graph.nodes[node].job;
+                let room = state.running < options.jobs.max(1)
+                    && state.running_per_job[job] < graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
+                // Files may have changed while it waited (its key is computed again), or it
+                // must wait its turn to run.
+                if pending.changes != state.changes || (answer.is_miss() && !room) {
+                    kept.insert(node, (pending.key, answer));
                     state.ready.push_front(node);
                     continue;
                 }
@@ -327,34 +350,31 @@ pub async fn execute(
                         state.finish(node, result);
                     }
                     None => {
-                        let job = graph.nodes[node].job;
-                        let room = state.running < options.jobs.max(1)
-                            && state.running_per_job[job]
-                                < graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
-                        if room {
-                            let mut started = Started {
-                                observer: &observer,
-                                node_cancels: &mut node_cancels,
-                                cleanups: &mut cleanups,
-                                tasks: &mut tasks,
-                            };
-                            started.start(&mut state, node, work);
-                        } else {
-                            // No room now: it waits its turn, and is keyed again then.
-                            state.ready.push_front(node);
-                        }
+                        let mut started = Started {
+                            observer: &observer,
+                            node_cancels: &mut node_cancels,
+                            cleanups: &mut cleanups,
+                            tasks: &mut tasks,
+                        };
+                        started.start(&mut state, node, work);
                     }
                 }
             }
-            Some(joined) = tasks.join_next() => {
-                let Ok((node, mut result)) = joined else { continue };
+            Some((node, joined)) = tasks.join_next(), if !tasks.is_empty() => {
                 node_cancels.remove(&node);
-                if result.status == NodeStatus::Cancelled && state.cancel_level == 0 {
-                    result.reason = Some("cancelled: a file it reads changed while it ran".into());
-                }
                 let job = graph.nodes[node].job;
                 state.running -= 1;
                 state.running_per_job[job] -= 1;
+                let mut result = match joined {
+                    Ok(result) => result,
+                    Err(e) => {
+                        state.finish_lost(node, &e, &observer);
+                        continue;
+                    }
+                };
+                if result.status == NodeStatus::Cancelled && state.cancel_level == 0 {
+                    result.reason = Some("cancelled: a file it reads changed while it ran".into());
+                }
                 observer.event(&Event::NodeFinished { node, result: result.clone() });
                 state.finish(node, result);
             }
@@ -369,6 +389,10 @@ pub async fn execute(
                         observer.event(&Event::Cancelling);
                     }
                     state.cancel_level = level;
+                    // A second Ctrl-C does not wait for the cache either.
+                    if level >= 2 {
+                        lookups.abort_all();
+                    }
                     for (node, cancel) in &node_cancels {
                         if level >= 2 || !cleanups.contains(node) {
                             let _ = cancel.send(level);
@@ -431,7 +455,7 @@ struct Started<'a> {
     observer: &'a Arc<dyn Observer>,
     node_cancels: &'a mut HashMap<usize, watch::Sender<u8>>,
     cleanups: &'a mut std::collections::HashSet<usize>,
-    tasks: &'a mut JoinSet<(usize, NodeResult)>,
+    tasks: &'a mut NodeTasks<NodeResult>,
 }
 
 impl Started<'_> {
@@ -452,7 +476,33 @@ impl Started<'_> {
         }
         self.node_cancels.insert(node, cancel_tx);
         self.tasks
-            .spawn(async move { (node, work.run(node, observer, cancel).await) });
+            .spawn(node, async move { work.run(node, observer, cancel).await });
+    }
+}
+
+/// Cache lookups in flight at once: enough to hide a remote's latency, few enough that
+/// a slow one is not flooded (nodes wait in the ready queue meanwhile).
+const MAX_LOOKUPS: usize = 64;
+
+impl State<'_> {
+    /// A node whose task ended without a result: cancelled when aborted, else failed.
+    fn finish_lost(&mut self, node: usize, error: &JoinError, observer: &Arc<dyn Observer>) {
+        let status = if error.is_cancelled() {
+            NodeStatus::Cancelled
+        } else {
+            NodeStatus::Failure
+        };
+        if status == NodeStatus::Failure {
+            // orch's own fault, never an allowed failure; and what it wrote is unknown.
+            self.run_failed = true;
+            self.changes += 1;
+        }
+        let result = NodeResult::not_run(status, node_tasks::lost(error));
+        observer.event(&Event::NodeFinished {
+            node,
+            result: result.clone(),
+        });
+        self.finish(node, result);
     }
 }
 
@@ -503,10 +553,14 @@ mod tests {
         store: LocalStore,
         asked: AtomicUsize,
         slower: std::sync::Mutex<Vec<Digest>>,
+        /// Lookups panic (a broken backend): their nodes must still finish.
+        panics: bool,
     }
 
     impl Slow {
         async fn wait(&self, key: &Digest) {
+            tokio::task::yield_now().await;
+            assert!(!self.panics, "the backend broke");
             let slower = self.slower.lock().is_ok_and(|s| s.contains(key));
             for _ in 0..if slower { 8 } else { 1 } {
                 tokio::task::yield_now().await;
@@ -563,13 +617,42 @@ mod tests {
         fn event(&self, _: &Event) {}
     }
 
+    fn slow(ws: &Path) -> Arc<Slow> {
+        Arc::new(Slow {
+            store: LocalStore::open(&ws.join(".orch/cache")).unwrap(),
+            asked: AtomicUsize::new(0),
+            slower: Default::default(),
+            panics: false,
+        })
+    }
+
+    fn graph_of(ws: &Path, text: &str) -> Arc<Graph> {
+        let source = SourceFile {
+            path: "orch.yml".into(),
+            text: text.into(),
+        };
+        Session::new(source, ws)
+            .graph(crate::compile::graph::Overrides::default())
+            .unwrap()
+    }
+
     fn run(ws: &Path, backend: Arc<Slow>, graph: &Arc<Graph>, last_keys: LastKeys) -> RunOutcome {
+        run_with(ws, backend, graph, last_keys, 2)
+    }
+
+    fn run_with(
+        ws: &Path,
+        backend: Arc<Slow>,
+        graph: &Arc<Graph>,
+        last_keys: LastKeys,
+        jobs: usize,
+    ) -> RunOutcome {
         let options = RunOptions {
             workspace: ws.to_path_buf(),
             run_id: "test".into(),
             log_dir: ws.join(".orch/logs"),
             scratch_dir: ws.join(".orch/tmp"),
-            jobs: 2,
+            jobs,
             keep_going: false,
             selected: vec![true; graph.nodes.len()],
             secrets: BTreeMap::new(),
@@ -615,18 +698,8 @@ mod tests {
     outputs: [c.txt]
     run: cp in.txt c.txt
 ";
-        let source = SourceFile {
-            path: "orch.yml".into(),
-            text: text.into(),
-        };
-        let graph = Session::new(source, ws)
-            .graph(crate::compile::graph::Overrides::default())
-            .unwrap();
-        let backend = Arc::new(Slow {
-            store: LocalStore::open(&ws.join(".orch/cache")).unwrap(),
-            asked: AtomicUsize::new(0),
-            slower: Default::default(),
-        });
+        let graph = graph_of(ws, text);
+        let backend = slow(ws);
         let first = run(ws, backend.clone(), &graph, LastKeys::default());
         assert_eq!(first.status, RunStatus::Success);
         assert!(
@@ -672,5 +745,42 @@ mod tests {
             "inputinput"
         );
         assert!(!third.results[2].as_ref().unwrap().outputs.contains_key("n"));
+    }
+
+    /// Many independent jobs, one at a time: each node asks once (its key, and where it
+    /// never ran, the other-host note), however long it waits for its turn to run.
+    #[test]
+    fn a_late_miss_is_asked_once_while_it_waits_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let mut text = String::from("jobs:\n");
+        for n in 0..12 {
+            text.push_str(&format!(
+                "  j{n}: {{ inputs: [], outputs: [o{n}.txt], run: 'echo {n} > o{n}.txt' }}\n"
+            ));
+        }
+        let graph = graph_of(ws, &text);
+        let backend = slow(ws);
+        let outcome = run_with(ws, backend.clone(), &graph, LastKeys::default(), 1);
+        assert_eq!(outcome.status, RunStatus::Success);
+        assert!(outcome.results.iter().flatten().all(|r| r.attempts == 1));
+        assert_eq!(backend.asked.load(Ordering::Relaxed), 2 * 12);
+    }
+
+    #[test]
+    fn a_lookup_that_breaks_fails_its_node_and_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let graph = graph_of(ws, "jobs:\n  a: { inputs: [], run: 'true' }\n");
+        let backend = Arc::new(Slow {
+            panics: true,
+            ..Arc::into_inner(slow(ws)).unwrap()
+        });
+        let outcome = run(ws, backend, &graph, LastKeys::default());
+        assert_eq!(outcome.status, RunStatus::Failure);
+        let result = outcome.results[0].as_ref().unwrap();
+        assert_eq!(result.status, NodeStatus::Failure);
+        let reason = result.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("task for this node failed"), "{reason}");
     }
 }
