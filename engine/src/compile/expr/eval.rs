@@ -485,11 +485,18 @@ pub(super) fn number_of_text(text: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
+    // Digits only: `from_str_radix` would also take a sign (`0x-1`), which GitHub does not.
+    let radix = |digits: &str, radix: u32| {
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return f64::NAN;
+        }
+        i64::from_str_radix(digits, radix).map_or(f64::NAN, |n| n as f64)
+    };
     if let Some(hex) = t.strip_prefix("0x") {
-        return i64::from_str_radix(hex, 16).map_or(f64::NAN, |n| n as f64);
+        return radix(hex, 16);
     }
     if let Some(octal) = t.strip_prefix("0o") {
-        return i64::from_str_radix(octal, 8).map_or(f64::NAN, |n| n as f64);
+        return radix(octal, 8);
     }
     match t {
         "Infinity" | "+Infinity" => return f64::INFINITY,

@@ -89,6 +89,8 @@ mod tests {
             ("'abc' == 'ABC'", true),
             ("'1' == 1", true),
             ("'0x10' == 16", true),
+            ("'0x-1' == -1", false),
+            ("'0o+7' == 7", false),
             ("'abc' == 0", false),
             ("1 < 2", true),
             ("'b' > 'A'", true),
@@ -189,6 +191,11 @@ mod tests {
         assert!(parse(&deep).unwrap_err().message.contains("nested deeper"));
         let bangs = format!("{}true", "!".repeat(5000));
         assert!(parse(&bangs).is_err());
+        // A long chain builds a tree as deep as it is long (`(a || b) || c`).
+        let chain = vec!["true"; 200_000].join(" || ");
+        assert!(parse(&chain).unwrap_err().message.contains("nested deeper"));
+        let short = vec!["false"; 60].join(" || ") + " || true";
+        assert_eq!(value(&short), Value::Bool(true));
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl Parser {
         if self.depth > MAX_NESTING {
             return err(
                 self.at(),
-                format!("expression nested deeper than {MAX_DEPTH} levels"),
+                format!(
+                    "expression nested deeper than {MAX_NESTING} levels (each operator of a chain counts)"
+                ),
             );
         }
         Ok(())
@@ -80,12 +82,20 @@ impl Parser {
             return self.unary();
         }
         let mut left = self.binary(level + 1)?;
-        'outer: loop {
+        // Each operator of a chain nests the tree one level deeper (`a || b || c` is
+        // `(a || b) || c`): counted like any nesting, so evaluating, printing and dropping
+        // the tree stay within the stack.
+        let outer = self.depth;
+        let result = 'outer: loop {
             for op in LEVELS[level] {
                 if self.eat_op(op.text()) {
-                    self.deeper()?;
-                    let right = self.binary(level + 1)?;
-                    self.depth -= 1;
+                    if let Err(e) = self.deeper() {
+                        break 'outer Err(e);
+                    }
+                    let right = match self.binary(level + 1) {
+                        Ok(right) => right,
+                        Err(e) => break 'outer Err(e),
+                    };
                     left = Expr::Binary {
                         op: *op,
                         left: Box::new(left),
@@ -94,8 +104,10 @@ impl Parser {
                     continue 'outer;
                 }
             }
-            return Ok(left);
-        }
+            break Ok(left);
+        };
+        self.depth = outer;
+        result
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
