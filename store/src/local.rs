@@ -324,23 +324,39 @@ impl LocalStore {
     /// Stores a file as the blob it was hashed to; refused if it is not that any more.
     pub fn store_file(&self, blob: &BlobDigest, path: &Path) -> Result<(), StoreError> {
         let dest = self.blob_path(&blob.hash);
-        self.write_atomically(&dest, |out| {
+        // The file may have changed since it was hashed or while it is copied: the copy is
+        // hashed as it is written and put in place only if it is what was hashed, so a
+        // wrong blob never stands under the digest, not even for a moment.
+        let mut changed = false;
+        let written = self.write_atomically(&dest, |out| {
             let mut source = File::open(path)?;
-            std::io::copy(&mut source, out)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = source.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+                out.write_all(&buffer[..n])?;
+                size += n as u64;
+            }
+            if size != blob.size || Digest::from(hasher.finalize()) != blob.hash {
+                changed = true;
+                return Err(std::io::Error::other(
+                    "the file changed while it was stored",
+                ));
+            }
             Ok(())
-        })?;
-        // The file may have changed since it was hashed or while it was copied: keep the
-        // blob only if it is what was hashed.
-        let stored = fs::metadata(&dest).is_ok_and(|m| m.len() == blob.size)
-            && matches!(hash_file(&dest), Ok(d) if d == blob.hash);
-        if !stored {
-            Self::discard(&dest);
+        });
+        if changed {
             return Err(StoreError::io(
                 path,
                 std::io::Error::other("the file changed while it was stored"),
             ));
         }
-        Ok(())
+        written
     }
 
     /// Stores a file's content; returns its digest.
@@ -521,6 +537,26 @@ mod tests {
     fn now<T>(future: StoreFuture<'_, T>) -> Result<T, StoreError> {
         let mut future = future;
         crate::answered_now(&mut future).expect("a local store call is ready when made")
+    }
+
+    #[test]
+    fn a_file_that_changed_before_it_was_stored_never_replaces_the_blob() {
+        let (dir, store) = store();
+        let file = dir.path().join("f");
+        fs::write(&file, "good").unwrap();
+        let blob = blob_of_file(&file).unwrap();
+        store.store_file(&blob, &file).unwrap();
+        // Changed since it was hashed (same size): refused, and the good blob stays.
+        fs::write(&file, "evil").unwrap();
+        assert!(store.store_file(&blob, &file).is_err());
+        assert_eq!(
+            store.read_blob(&blob.hash).unwrap().as_deref(),
+            Some(&b"good"[..])
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("cache/tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

@@ -555,6 +555,8 @@ mod tests {
         slower: std::sync::Mutex<Vec<Digest>>,
         /// Lookups panic (a broken backend): their nodes must still finish.
         panics: bool,
+        /// Files sent in upload batches.
+        uploaded: AtomicUsize,
     }
 
     impl Slow {
@@ -597,6 +599,7 @@ mod tests {
             self.store.find_missing_blobs(blobs)
         }
         fn upload_files<'a>(&'a self, files: &'a [(BlobDigest, PathBuf)]) -> StoreFuture<'a, ()> {
+            self.uploaded.fetch_add(files.len(), Ordering::Relaxed);
             self.store.upload_files(files)
         }
         fn read_blob<'a>(&'a self, blob: &'a BlobDigest) -> StoreFuture<'a, Option<Vec<u8>>> {
@@ -623,6 +626,7 @@ mod tests {
             asked: AtomicUsize::new(0),
             slower: Default::default(),
             panics: false,
+            uploaded: AtomicUsize::new(0),
         })
     }
 
@@ -782,5 +786,20 @@ mod tests {
         assert_eq!(result.status, NodeStatus::Failure);
         let reason = result.reason.as_deref().unwrap_or_default();
         assert!(reason.contains("task for this node failed"), "{reason}");
+    }
+
+    #[test]
+    fn a_blob_several_outputs_hold_is_uploaded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let graph = graph_of(
+            ws,
+            "jobs:\n  a: { inputs: [], outputs: [a.txt, b.txt], run: 'echo same > a.txt; cp a.txt b.txt; echo log' }\n",
+        );
+        let backend = slow(ws);
+        let outcome = run(ws, backend.clone(), &graph, LastKeys::default());
+        assert_eq!(outcome.status, RunStatus::Success);
+        // The outputs' one content and the log.
+        assert_eq!(backend.uploaded.load(Ordering::Relaxed), 2);
     }
 }

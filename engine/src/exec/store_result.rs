@@ -34,11 +34,6 @@ impl NodeWork {
         // driven from there through the runtime's handle.
         let runtime = tokio::runtime::Handle::current();
         let kept = tokio::task::spawn_blocking(move || -> Result<Digest, (Digest, String)> {
-            // A digest no other result has: what depends on it never looks unchanged.
-            let unique = |why: &str| {
-                let now = std::time::SystemTime::now();
-                Digest::of(format!("{why} {now:?} {}", std::process::id()).as_bytes())
-            };
             let files = outputs::collect(&workspace, &patterns)
                 .map_err(|e| (unique("uncollected"), e.to_string()))?;
             let digest = if never_cached {
@@ -64,11 +59,14 @@ impl NodeWork {
             if let Some(key) = record_key {
                 let log = orch_store::blob_of_file(&log_path).ok();
                 // The outputs' and the log's blobs, those the backend lacks sent in one batch.
+                // Each blob once, though several outputs (or an output and the log) hold it.
+                let mut seen = std::collections::HashSet::new();
                 let blobs: Vec<(BlobDigest, PathBuf)> = files
                     .iter()
                     .filter(|f| f.symlink.is_none())
                     .map(|f| (f.blob(), workspace.join(&f.path)))
                     .chain(log.map(|blob| (blob, log_path.clone())))
+                    .filter(|(blob, _)| seen.insert(*blob))
                     .collect();
                 let uploaded = runtime.block_on(async {
                     let wanted: Vec<BlobDigest> = blobs.iter().map(|(b, _)| *b).collect();
@@ -116,9 +114,18 @@ impl NodeWork {
             Ok(Ok(digest)) => (digest, None),
             Ok(Err((digest, warning))) => (digest, Some(warning)),
             Err(e) => (
-                Digest::of(format!("{e}").as_bytes()),
+                unique("store-failed"),
                 Some(format!("storing the result failed: {e}")),
             ),
         }
     }
+}
+
+/// A digest no other result has (this process, this moment, a counter): what depends on
+/// it never looks unchanged.
+fn unique(why: &str) -> Digest {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now();
+    Digest::of(format!("{why} {now:?} {} {count}", std::process::id()).as_bytes())
 }
