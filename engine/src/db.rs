@@ -322,6 +322,41 @@ impl Session {
         let Some(playbook) = partial.playbook else {
             return decoding;
         };
+        // Where each job's text begins, in file order: a later problem's job is the last
+        // one that begins before it.
+        let mut job_starts: Vec<(usize, String)> = playbook
+            .jobs
+            .values()
+            .map(|j| (j.id.span.offset, j.id.value.clone()))
+            .collect();
+        job_starts.sort();
+        let job_at = |problem: &crate::load::diag::Problem| -> Option<&str> {
+            let offset = problem.span?.offset;
+            if problem.source.as_ref().map(|s| &s.path) != Some(&file.path) {
+                return None;
+            }
+            let before = job_starts.partition_point(|(start, _)| *start <= offset);
+            before.checked_sub(1).map(|i| job_starts[i].1.as_str())
+        };
+        let undecoded = |field: &str| partial.undecoded.iter().any(|u| u == field);
+        // What a later check says only because decoding left something out.
+        let a_cascade = |problem: &crate::load::diag::Problem| -> bool {
+            let message = problem.message.as_str();
+            let of_job = |field: &str| {
+                job_at(problem).is_some_and(|job| undecoded(&format!("{job}.{field}")))
+            };
+            partial
+                .dropped
+                .iter()
+                .any(|id| message.contains(&format!("`{id}`")))
+                || (message.starts_with("unknown var ") && undecoded("vars"))
+                || (message.starts_with("unknown secret ") && undecoded("secrets"))
+                || (message.starts_with("unknown input ") && undecoded("inputs"))
+                || ((message.starts_with("unknown matrix axis ")
+                    || message.ends_with("has no matrix"))
+                    && of_job("matrix"))
+                || (message.contains("does not need") && of_job("needs"))
+        };
         let mut resolve = |path: &Path| -> Result<Arc<Playbook>, LoadError> {
             let used = self.db.used_source(path)?;
             parse_playbook(&self.db, used).clone()
@@ -336,17 +371,14 @@ impl Session {
         };
         let mut problems = decoding.problems;
         for problem in later.problems {
-            let about_dropped = partial
-                .dropped
-                .iter()
-                .any(|id| problem.message.contains(&format!("needs `{id}`")));
-            if !about_dropped && !problems.contains(&problem) {
+            if !a_cascade(&problem) && !problems.contains(&problem) {
                 problems.push(problem);
             }
         }
-        // In file order (problems without a place, last), each file's apart.
+        // In file order, each file's apart; problems without a place last.
         problems.sort_by_key(|p| {
             (
+                p.source.is_none(),
                 p.source.as_ref().map(|s| s.path.clone()),
                 p.span.map_or(usize::MAX, |s| s.offset),
             )

@@ -244,3 +244,37 @@ fn every_problem_comes_in_one_round() {
     assert!(!err.contains("needs `broken`"), "{err}");
     assert!(err.contains("4 problems found"), "{err}");
 }
+
+#[test]
+fn what_decoding_left_out_is_not_reported_again() {
+    // A section or field that did not decode is its own problem; the later checks would
+    // only repeat it (an unknown var, a job without its matrix or needs).
+    let ws = Ws::new(
+        "vars: [1, 2]
+jobs:
+  a:
+    matrix: 5
+    run: echo ${{ matrix.os }} ${{ vars.x }}
+  b:
+    needs: {x: 1}
+    run: echo ${{ needs.a.outputs.y }}
+  c:
+    run: echo ${{ matrix.z }}
+",
+    );
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    for expected in [
+        "vars must be a map",
+        "a.matrix must be a map",
+        "b.needs must be",
+        "job `c` has no matrix",
+        "4 problems found",
+    ] {
+        assert!(err.contains(expected), "no `{expected}` in:\n{err}");
+    }
+    for cascade in ["job `a` has no matrix", "unknown var", "does not need"] {
+        assert!(!err.contains(cascade), "`{cascade}` in:\n{err}");
+    }
+}

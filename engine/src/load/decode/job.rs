@@ -94,6 +94,7 @@ impl Decoder<'_> {
         let mut with: Option<(Span, NamedTexts)> = None;
         for (key, value) in entries {
             let field = format!("{}.{}", id.value, key.value);
+            let before = self.problems.len();
             match key.value {
                 "name" => job.name = self.text(value, &field),
                 "description" => job.description = self.text(value, &field).map(|s| s.value),
@@ -156,6 +157,9 @@ impl Decoder<'_> {
                     job.continue_on_error = self.bool(value, &field).unwrap_or(false)
                 }
                 _ => unreachable!("keys were checked against JOB_KEYS"),
+            }
+            if self.problems.len() > before {
+                self.undecoded.push(field);
             }
         }
         match commands.len() {

@@ -17,6 +17,7 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
         source,
         problems: Vec::new(),
         dropped: Vec::new(),
+        undecoded: Vec::new(),
     };
     let playbook = d.playbook(root);
     match playbook {
@@ -36,10 +37,13 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
 /// What of a playbook with problems could still be decoded: the checks that come after
 /// decoding (needs, expressions, cycles) run on it, so that a user sees every problem in
 /// one round. `dropped` names the jobs left out (not a map, a bad id): a need of one is
-/// not a problem of its own.
+/// not a problem of its own. `undecoded` names the sections (`vars`) and job fields
+/// (`build.matrix`) that had problems: what the later checks say of them (an unknown
+/// var, a job with no matrix) would only repeat those.
 pub struct Partial {
     pub playbook: Option<Playbook>,
     pub dropped: Vec<String>,
+    pub undecoded: Vec<String>,
 }
 
 /// [`decode`], keeping what decoded despite the problems.
@@ -48,11 +52,13 @@ pub fn decode_partial(source: &SourceFile, root: &Node) -> Partial {
         source,
         problems: Vec::new(),
         dropped: Vec::new(),
+        undecoded: Vec::new(),
     };
     let playbook = d.playbook(root);
     Partial {
         playbook,
         dropped: d.dropped,
+        undecoded: d.undecoded,
     }
 }
 
@@ -61,6 +67,8 @@ struct Decoder<'s> {
     problems: Vec<Problem>,
     /// Jobs that could not be decoded at all.
     dropped: Vec<String>,
+    /// Sections and job fields that had problems (see [`Partial`]).
+    undecoded: Vec<String>,
 }
 
 /// `NAME: text` pairs (env, with).

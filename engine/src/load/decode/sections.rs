@@ -57,6 +57,7 @@ impl Decoder<'_> {
         };
         let mut saw_jobs = false;
         for (key, value) in entries {
+            let before = self.problems.len();
             match key.value {
                 "name" => playbook.name = self.text(value, "name").map(|s| s.value),
                 "description" => {
@@ -91,6 +92,9 @@ impl Decoder<'_> {
                     }
                 }
                 _ => unreachable!("keys were checked against TOP_KEYS"),
+            }
+            if self.problems.len() > before && key.value != "jobs" {
+                self.undecoded.push(key.value.to_owned());
             }
         }
         if !saw_jobs {
