@@ -55,3 +55,12 @@ for k in rows:
         mib = int(size.replace("MiB", ""))
         tput = lambda name: f"{mib / rows[name]:.0f} MiB/s"
         print(f"| cold hashing, {size} | {tput(k)} | {tput(b)} | {rows[b] / rows[k]:.2f}× b3sum's throughput | ≥ 0.8× |")
+if "separate noop orch" in rows:
+    print(f"| no-op, 1000 separate jobs, literal paths (vs ninja no-op) | {ms('separate noop orch')} | {ms('separate noop ninja')} | {ratio('separate noop orch', 'separate noop ninja')} | ≤ 2× |")
+for name, what, bars in (("mono-200x1", "200 packages", ("0.15", "0.2", "-")),
+                         ("mono-100x100", "100 packages × 100 files", ("0.15", "-", "0.1"))):
+    for kind, words, bar in (("hit", "full hit", bars[0]), ("restore", "hit, outputs deleted", bars[1]),
+                             ("edit", "one file edited", bars[2])):
+        a, b = f"{name} {kind} orch", f"{name} {kind} turbo"
+        if a in rows:
+            print(f"| {what}, one job each, {words} (vs turbo) | {ms(a)} | {ms(b)} | {ratio(a, b)} | {'≤ ' + bar + '×' if bar != '-' else ''} |")

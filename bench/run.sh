@@ -30,7 +30,9 @@ orch="$root/target/release/orch"
 
 results="$out/results.jsonl"
 : > "$results"
-# time NAME COMMAND [hyperfine options...]: median seconds into results.jsonl
+# time NAME COMMAND [hyperfine options...]: median seconds into results.jsonl. With -N
+# hyperfine runs commands without a shell, `--prepare` ones too: a prepare that needs a
+# glob or a redirection says `sh -c '…'` itself.
 bench() {
   local name="$1" cmd="$2"; shift 2
   local count=(--runs "$runs")
@@ -91,8 +93,8 @@ tflags="--concurrency=2 --output-logs=none --no-daemon"
 (cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
 bench "hit orch" "cd $d && $orch run -q -j 2"
 bench "hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
-bench "restore orch" "cd $d && $orch run -q -j 2" --prepare "rm -f $d/packages/*/out.txt"
-bench "restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "rm -f $d/packages/*/out.txt"
+bench "restore orch" "cd $d && $orch run -q -j 2" --prepare "sh -c 'rm -f $d/packages/*/out.txt'"
+bench "restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "sh -c 'rm -f $d/packages/*/out.txt'"
 
 # 4. Cold against cached: six jobs that each sleep 1 s (-j 2).
 d="$work/sleep"; rm -rf "$d"; mkdir -p "$d"
@@ -131,6 +133,29 @@ d="$work/watch"; rm -rf "$d"; mkdir -p "$d"
 read -r wstart wend < <(python3 "$here/watch_latency.py" "$orch" "$d")
 echo "{\"name\": \"watch start 1000\", \"median\": $wstart}" >> "$results"
 echo "{\"name\": \"watch done 1000\", \"median\": $wend}" >> "$results"
+
+# 8. The shapes people write (issue 13), built by shapes.py: separate jobs with literal
+# paths against ninja; monorepos of one job per package (working-directory, globs, git)
+# against Turborepo on the same tree: full hit, hit with outputs deleted, one file edited.
+d="$work/separate-1000"; rm -rf "$d"
+python3 "$here/shapes.py" separate "$d" 1000
+(cd "$d" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && sleep 3 && "$orch" run -q -j 2)
+bench "separate noop orch" "cd $d && $orch run -q -j 2"
+bench "separate noop ninja" "cd $d && ninja -j 2 >/dev/null"
+for shape in "200 1" "100 100"; do
+  set -- $shape; name="mono-$1x$2"; d="$work/$name"; rm -rf "$d"
+  python3 "$here/shapes.py" monorepo "$d" "$1" "$2"
+  (cd "$d" && npm install --silent >/dev/null 2>&1 || true)
+  (cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
+  bench "$name hit orch" "cd $d && $orch run -q -j 2"
+  bench "$name hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
+  bench "$name restore orch" "cd $d && $orch run -q -j 2" --prepare "sh -c 'rm -rf $d/packages/*/dist'"
+  bench "$name restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "sh -c 'rm -rf $d/packages/*/dist'"
+  # One source file of one package edited (a new value each run): that package re-runs.
+  edit="sh -c 'date +%N >> $d/packages/p0/src/f0.txt'"
+  bench "$name edit orch" "cd $d && $orch run -q -j 2" --prepare "$edit"
+  bench "$name edit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "$edit"
+done
 
 python3 "$here/report.py" "$results" > "$out/results.md"
 cat "$out/results.md"
