@@ -37,7 +37,10 @@ pub(crate) fn schema() -> Value {
             "args": { "type": "array", "items": scalar() },
             "env": env(),
             "if": { "type": ["string", "boolean"] },
-            "continue-on-error": { "type": "boolean" }
+            "continue-on-error": { "type": "boolean" },
+            "shell": shell(),
+            "working-directory": { "type": "string" },
+            "timeout": duration()
         },
         "oneOf": [{ "required": ["run"] }, { "required": ["script"] }]
     });

@@ -332,3 +332,59 @@ fn matrix_outputs_last_node_in_expansion_order_wins() {
     assert_eq!(code(&ws.run(&["run", "-j", "3"])), 0);
     assert_eq!(ws.read("read.txt"), "2 yes yes\n");
 }
+
+#[test]
+fn a_step_has_its_own_shell_folder_and_time_limit() {
+    let ws = Ws::new(
+        "jobs:
+  a:
+    inputs: []
+    steps:
+      - working-directory: sub
+        run: pwd > where.txt
+      - shell: python
+        run: open('py.txt', 'w').write('from python')
+      - timeout: 1s
+        continue-on-error: true
+        run: sleep 5
+      - run: echo after > after.txt
+  b:
+    inputs: []
+    steps:
+      - timeout: 1s
+        run: sleep 5
+",
+    );
+    ws.write("sub/.keep", "");
+    let started = std::time::Instant::now();
+    let out = ws.run(&["run", "--keep-going"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert!(ws.read("sub/where.txt").trim_end().ends_with("/sub"));
+    assert_eq!(ws.read("py.txt"), "from python");
+    assert_eq!(ws.read("after.txt"), "after\n");
+    assert!(
+        ws.log("a").contains("step 3 timed out after 1.0s"),
+        "{}",
+        ws.log("a")
+    );
+    assert_eq!(ws.status("a"), "success");
+    assert_eq!(ws.status("b"), "failure");
+    assert_eq!(ws.reason("b"), "step 1 timed out after 1.0s");
+}
+
+#[test]
+fn a_steps_own_settings_are_in_its_key() {
+    let playbook = |shell: &str| {
+        format!(
+            "jobs:\n  a:\n    inputs: []\n    steps:\n      - shell: {shell}\n        run: echo hi\n"
+        )
+    };
+    let ws = Ws::new(&playbook("bash"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(ws.cached("a"));
+    ws.write("orch.yml", &playbook("sh"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(!ws.cached("a"), "another shell hit the old key");
+}

@@ -768,3 +768,31 @@ jobs:
     assert!(!ws.cached("a"), "the text 'false' hit on the boolean's key");
     assert_eq!(ws.read("out.txt"), "yes\n");
 }
+
+#[test]
+fn a_steps_rendered_folder_is_checked_when_rendered() {
+    let marker = format!("orch-step-escaped-{}", std::process::id());
+    let ws = Ws::new(&format!(
+        "vars: {{ d: sub }}\njobs:\n  a:\n    inputs: []\n    steps:\n      - working-directory: ${{{{ vars.d }}}}\n        run: touch {marker}\n"
+    ));
+    ws.write("sub/.keep", "");
+    assert_eq!(code(&ws.run(&["run", "--var", "d=.."])), 1);
+    assert!(!ws.path().parent().unwrap().join(&marker).exists());
+    assert!(
+        ws.reason("a").contains("outside the workspace"),
+        "{}",
+        ws.reason("a")
+    );
+    // Literal, it is refused at load.
+    ws.write(
+        "orch.yml",
+        "jobs:\n  a:\n    inputs: []\n    steps:\n      - working-directory: ../x\n        run: 'true'\n",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("outside the workspace"),
+        "{}",
+        stderr(&out)
+    );
+}

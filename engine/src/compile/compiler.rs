@@ -368,6 +368,14 @@ impl<'p> Compiler<'p> {
                             .as_ref()
                             .and_then(|c| self.condition(c, allowed)),
                         continue_on_error: step.continue_on_error,
+                        shell: step.shell.clone(),
+                        working_directory: step.working_directory.as_ref().and_then(|w| {
+                            if !w.value.contains("${{") {
+                                self.check_relative_path(w, "working-directory");
+                            }
+                            self.template(w, allowed)
+                        }),
+                        timeout: step.timeout,
                     })
                     .collect(),
             ),

@@ -135,6 +135,11 @@ pub struct CompiledStep {
     pub env: Vec<(String, Template)>,
     pub condition: Option<Expr>,
     pub continue_on_error: bool,
+    /// In place of the job's: its interpreter, its folder (relative to the playbook's
+    /// folder, as the job's), its time limit (within the job's).
+    pub shell: Option<Shell>,
+    pub working_directory: Option<Template>,
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

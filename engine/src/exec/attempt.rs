@@ -182,13 +182,14 @@ impl NodeWork {
                     .unwrap_or_else(|| format!("step {}", index + 1));
                 let _ = writeln!(log, "orch: ── {name}");
             }
+            let shell = step.shell.as_ref().unwrap_or(&self.shell);
             let (program, args) = match &step.command {
                 // Passed as an argument when that is safe (no secret in it, not huge): no
                 // file to write. Otherwise a private file, as a runner does.
                 // A plain command (words only, no shell syntax) under bash or sh runs
                 // without the shell: the same result, one process less.
                 StepCommand::Inline(text)
-                    if matches!(self.shell, Shell::Bash | Shell::Sh)
+                    if matches!(shell, Shell::Bash | Shell::Sh)
                         && !self.secrets.appears_in(text)
                         && plain_command(text).is_some() =>
                 {
@@ -197,14 +198,14 @@ impl NodeWork {
                 StepCommand::Inline(text)
                     if text.len() < 64 * 1024
                         && !self.secrets.appears_in(text)
-                        && self.shell.inline(text).is_some() =>
+                        && shell.inline(text).is_some() =>
                 {
-                    split_command(self.shell.inline(text).unwrap_or_default())
+                    split_command(shell.inline(text).unwrap_or_default())
                 }
                 StepCommand::Inline(text) => {
                     let script = self
                         .scratch
-                        .join(format!("step{index}.{}", script_extension(&self.shell)));
+                        .join(format!("step{index}.{}", script_extension(shell)));
                     if let Err(e) = std::fs::create_dir_all(&self.scratch)
                         .and_then(|()| write_private(&script, text))
                     {
@@ -214,11 +215,11 @@ impl NodeWork {
                             Some(format!("cannot write its script: {e}")),
                         );
                     }
-                    split_command(self.shell.command_line(&script.display().to_string()))
+                    split_command(shell.command_line(&script.display().to_string()))
                 }
                 StepCommand::Script { path, args } => {
                     let script = self.workspace.join(path);
-                    let mut line = self.shell.command_line(&script.display().to_string());
+                    let mut line = shell.command_line(&script.display().to_string());
                     line.extend(args.iter().cloned());
                     split_command(line)
                 }
@@ -227,11 +228,21 @@ impl NodeWork {
             env.push(("ORCH_OUTPUT".into(), output_file.display().to_string()));
             env.push(("ORCH_SUMMARY".into(), summary_file.display().to_string()));
             env.extend(step.env.iter().cloned());
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            // The step's own limit, within what is left of the job's.
+            let step_deadline = step.timeout.map(|t| Instant::now() + t);
+            let step_limit_first = match (step_deadline, deadline) {
+                (Some(step), Some(job)) => step <= job,
+                (step, _) => step.is_some(),
+            };
+            let timeout = step_deadline
+                .into_iter()
+                .chain(deadline)
+                .min()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             let spawn = Spawn {
                 program,
                 args,
-                cwd: self.cwd.clone(),
+                cwd: step.cwd.clone().unwrap_or_else(|| self.cwd.clone()),
                 env,
                 timeout,
                 secrets: self.secrets.clone(),
@@ -253,13 +264,26 @@ impl NodeWork {
                     }
                 }
                 Outcome::TimedOut => {
-                    let limit = self.timeout.unwrap_or_default();
-                    let why = format!(
-                        "timed out after {}",
-                        crate::report::summary::human_duration(limit)
-                    );
-                    let _ = writeln!(log, "orch: {why}; its process tree was killed");
-                    return (NodeStatus::Failure, None, Some(why));
+                    let human = crate::report::summary::human_duration;
+                    match step.timeout {
+                        Some(limit) if step_limit_first => {
+                            let why =
+                                format!("step {} timed out after {}", index + 1, human(limit));
+                            let _ = writeln!(log, "orch: {why}; its process tree was killed");
+                            // Its own limit, as any failure of the step: continue-on-error
+                            // goes on (the job's limit ends the job whatever a step says).
+                            if step.continue_on_error {
+                                continue;
+                            }
+                            return (NodeStatus::Failure, None, Some(why));
+                        }
+                        _ => {
+                            let limit = self.timeout.unwrap_or_default();
+                            let why = format!("timed out after {}", human(limit));
+                            let _ = writeln!(log, "orch: {why}; its process tree was killed");
+                            return (NodeStatus::Failure, None, Some(why));
+                        }
+                    }
                 }
                 Outcome::Cancelled => {
                     let _ = writeln!(log, "orch: cancelled");

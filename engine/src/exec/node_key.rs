@@ -11,6 +11,7 @@ use crate::cache::key::{KEY_VERSION, KeyComponents};
 use crate::compile::expr::{self, Expr, Val};
 use crate::db::Db;
 use crate::exec::process;
+use crate::load::model::Shell;
 use crate::report::event::NodeStatus;
 use orch_store::Digest;
 
@@ -103,12 +104,13 @@ impl State<'_> {
                 }
             };
             command.push(format!(
-                "{}{text}",
+                "{}{text}{}",
                 if step.continue_on_error {
                     "continue-on-error "
                 } else {
                     ""
-                }
+                },
+                step.key_settings(&self.options.workspace)
             ));
             for (k, v) in &step.env {
                 env.insert(format!("step{index}.{k}"), self.key_text(v));
@@ -194,7 +196,13 @@ impl State<'_> {
             .split(':')
             .all(|dir| dir.starts_with('/'));
         let mut memo = self.tool_memo.borrow_mut();
+        // The job's interpreter, each step's own, and the declared tools.
         std::iter::once(work.shell.program())
+            .chain(
+                work.steps
+                    .iter()
+                    .filter_map(|s| s.shell.as_ref().map(Shell::program)),
+            )
             .chain(tools.iter().map(String::as_str))
             .map(|name| {
                 let cwd = (!path_is_absolute || name.contains('/')).then_some(&work.cwd);

@@ -41,6 +41,29 @@ pub(super) struct StepWork {
     pub(super) env: Vec<(String, String)>,
     pub(super) condition: Option<Expr>,
     pub(super) continue_on_error: bool,
+    /// The step's own, where it says (else the job's): interpreter, folder, time limit.
+    pub(super) shell: Option<Shell>,
+    pub(super) cwd: Option<PathBuf>,
+    pub(super) timeout: Option<std::time::Duration>,
+}
+
+impl StepWork {
+    /// What a step adds to its text in the key: only what it sets, so the keys of steps
+    /// that set none stay what they were.
+    pub(super) fn key_settings(&self, workspace: &std::path::Path) -> String {
+        let mut text = String::new();
+        if let Some(shell) = &self.shell {
+            text.push_str(&format!(" shell {}", shell.name()));
+        }
+        if let Some(cwd) = &self.cwd {
+            let relative = cwd.strip_prefix(workspace).unwrap_or(cwd);
+            text.push_str(&format!(" in {}", relative.display()));
+        }
+        if let Some(timeout) = self.timeout {
+            text.push_str(&format!(" timeout {}ms", timeout.as_millis()));
+        }
+        text
+    }
 }
 
 /// The stat cache and the input digests a key was made of.
@@ -118,6 +141,8 @@ impl State<'_> {
             Some((_, relative)) => self.options.workspace.join(relative),
             None => self.options.workspace.clone(),
         };
+        let base_dir = &self.graph.origins[job.origin].base_dir;
+        let mut step_dirs: Vec<(bool, String)> = Vec::new();
         let steps = match &job.body {
             Body::Steps(steps) => steps
                 .iter()
@@ -127,6 +152,14 @@ impl State<'_> {
                     env: s.env.iter().map(|(k, t)| (k.clone(), render(t))).collect(),
                     condition: s.condition.clone(),
                     continue_on_error: s.continue_on_error,
+                    shell: s.shell.clone(),
+                    cwd: s.working_directory.as_ref().map(|t| {
+                        let relative = base_dir.join(render(t)).to_string_lossy().into_owned();
+                        let cwd = self.options.workspace.join(&relative);
+                        step_dirs.push((t.is_literal(), relative));
+                        cwd
+                    }),
+                    timeout: s.timeout,
                 })
                 .collect(),
             body => vec![StepWork {
@@ -135,6 +168,9 @@ impl State<'_> {
                 env: Vec::new(),
                 condition: None,
                 continue_on_error: false,
+                shell: None,
+                cwd: None,
+                timeout: None,
             }],
         };
         // Rendered paths pass the checks literal ones passed at load time, now.
@@ -149,7 +185,7 @@ impl State<'_> {
                     problems.push(format!("{what} {why}"));
                 }
             };
-            if let Some((literal, relative)) = &rendered_cwd {
+            for (literal, relative) in rendered_cwd.iter().chain(&step_dirs) {
                 check("working-directory", *literal, relative, true);
             }
             for (template, output) in job.outputs.iter().zip(&outputs) {

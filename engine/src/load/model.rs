@@ -234,6 +234,10 @@ pub struct Step {
     pub env: Vec<(String, Sp<String>)>,
     pub condition: Option<Sp<String>>,
     pub continue_on_error: bool,
+    /// The step's own interpreter, folder and time limit, in place of the job's.
+    pub shell: Option<Shell>,
+    pub working_directory: Option<Sp<String>>,
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,9 @@ pub const STEP_KEYS: &[&str] = &[
     "env",
     "if",
     "continue-on-error",
+    "shell",
+    "working-directory",
+    "timeout",
 ];
 
 pub(super) const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
@@ -226,6 +229,9 @@ impl Decoder<'_> {
                 env: Vec::new(),
                 condition: None,
                 continue_on_error: false,
+                shell: None,
+                working_directory: None,
+                timeout: None,
             };
             let mut command = None;
             let mut args = Vec::new();
@@ -249,6 +255,9 @@ impl Decoder<'_> {
                     "continue-on-error" => {
                         step.continue_on_error = self.bool(value, &field).unwrap_or(false)
                     }
+                    "shell" => step.shell = self.shell(value, &field),
+                    "working-directory" => step.working_directory = self.string(value, &field),
+                    "timeout" => step.timeout = self.duration(value, &field),
                     _ => unreachable!("keys were checked against STEP_KEYS"),
                 }
             }
