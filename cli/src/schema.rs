@@ -31,6 +31,7 @@ pub(crate) fn schema() -> Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
+            "id": { "type": "string", "description": "what `steps.<id>` names it by in later steps' `if`" },
             "name": { "type": "string" },
             "run": { "type": "string" },
             "script": { "type": "string" },

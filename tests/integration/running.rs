@@ -388,3 +388,61 @@ fn a_steps_own_settings_are_in_its_key() {
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert!(!ws.cached("a"), "another shell hit the old key");
 }
+
+#[test]
+fn a_steps_if_reads_the_steps_before_it() {
+    let ws = Ws::new(
+        "jobs:
+  a:
+    inputs: []
+    outputs: [seen.txt]
+    steps:
+      - id: probe
+        run: echo found=yes >> \"$ORCH_OUTPUT\"
+      - id: flaky
+        continue-on-error: true
+        run: exit 3
+      - if: steps.probe.outputs.found == 'yes' && steps.flaky.outcome == 'failure' && steps.flaky.conclusion == 'success'
+        run: echo ok > seen.txt
+      - id: never
+        if: steps.probe.outputs.found == 'no'
+        run: echo bad > bad.txt
+      - if: steps.never.outcome == 'skipped'
+        run: echo skipped >> seen.txt
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("seen.txt"), "ok\nskipped\n");
+    assert!(!ws.exists("bad.txt"));
+    assert_eq!(ws.node("a")["outputs"]["found"], "yes");
+}
+
+#[test]
+fn steps_are_named_only_where_they_can_be_read() {
+    let ws = Ws::new(
+        "jobs:
+  a:
+    steps:
+      - id: first
+        run: 'true'
+      - if: steps.frist.outcome == 'success'
+        run: echo ${{ steps.first.outputs.x }}
+      - id: first
+        run: 'true'
+",
+    );
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("no step before this one has the id `frist`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `first`"), "{err}");
+    assert!(
+        err.contains("`steps` is available in a step's `if`"),
+        "{err}"
+    );
+    assert!(err.contains("step id `first` is used twice"), "{err}");
+}

@@ -95,6 +95,7 @@ impl<'p> Compiler<'p> {
             matrix: None,
             needs: Some(&job.needs),
             job: Some(&job.id.value),
+            steps: None,
         };
         let mut rendered = Vec::new();
         for (name, value) in with {
@@ -149,6 +150,7 @@ impl<'p> Compiler<'p> {
             matrix: None,
             needs: None,
             job: None,
+            steps: None,
         };
         outputs
             .iter()
@@ -238,6 +240,7 @@ impl<'p> Compiler<'p> {
             matrix: Some(&axes),
             needs: Some(&job.needs),
             job: Some(&job.id.value),
+            steps: None,
         };
         let defaults = &self.playbook.defaults;
         let condition = job
@@ -359,14 +362,24 @@ impl<'p> Compiler<'p> {
             Command::Steps(steps) => Body::Steps(
                 steps
                     .iter()
-                    .map(|step| CompiledStep {
+                    .enumerate()
+                    .map(|(index, step)| CompiledStep {
+                        id: step.id.as_ref().map(|id| id.value.clone()),
                         name: step.name.as_ref().and_then(|n| self.template(n, allowed)),
                         body: self.body(&step.command, allowed),
                         env: self.env_templates(&step.env, Some(allowed)),
-                        condition: step
-                            .condition
-                            .as_ref()
-                            .and_then(|c| self.condition(c, allowed)),
+                        // A step's `if` runs when the steps before it have: it may read them.
+                        condition: step.condition.as_ref().and_then(|c| {
+                            let before: Vec<String> = steps[..index]
+                                .iter()
+                                .filter_map(|s| s.id.as_ref().map(|id| id.value.clone()))
+                                .collect();
+                            let with_steps = Allowed {
+                                steps: Some(&before),
+                                ..*allowed
+                            };
+                            self.condition(c, &with_steps)
+                        }),
                         continue_on_error: step.continue_on_error,
                         shell: step.shell.clone(),
                         working_directory: step.working_directory.as_ref().and_then(|w| {

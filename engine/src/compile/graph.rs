@@ -130,6 +130,7 @@ pub struct Uses {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledStep {
+    pub id: Option<String>,
     pub name: Option<Template>,
     pub body: Body,
     pub env: Vec<(String, Template)>,

@@ -22,6 +22,8 @@ pub(super) struct Allowed<'a> {
     pub(super) matrix: Option<&'a [String]>,
     pub(super) needs: Option<&'a [Sp<String>]>,
     pub(super) job: Option<&'a str>,
+    /// The ids of the steps before, for `steps.<id>` in a step's `if`; `None` elsewhere.
+    pub(super) steps: Option<&'a [String]>,
 }
 
 impl<'p> Compiler<'p> {
@@ -35,6 +37,7 @@ impl<'p> Compiler<'p> {
             matrix: None,
             needs: None,
             job: None,
+            steps: None,
         };
         let allowed = allowed.unwrap_or(&top);
         env.iter()
@@ -222,6 +225,22 @@ impl<'p> Compiler<'p> {
                         (
                             format!("unknown job `{field}`"),
                             did_you_mean(field, jobs.iter().map(String::as_str)),
+                        )
+                    }),
+                }
+            }
+            "steps" => {
+                let field = field?;
+                match allowed.steps {
+                    None => Some((
+                        "`steps` is available in a step's `if` (rendering a step's text after the steps before it is not supported yet)".into(),
+                        None,
+                    )),
+                    Some(before) => (!before.iter().any(|s| s == field)).then(|| {
+                        (
+                            format!("no step before this one has the id `{field}`"),
+                            did_you_mean(field, before.iter().map(String::as_str))
+                                .or_else(|| Some(format!("give a step before it `id: {field}`"))),
                         )
                     }),
                 }

@@ -77,14 +77,16 @@ impl NodeWork {
                     let _ = std::fs::remove_file(file);
                 }
             }
+            // Each attempt's outputs are its own.
+            result.outputs.clear();
             let (status, exit_code, reason) = self
                 .attempt(
                     node,
                     &observer,
                     &cancel,
                     &mut log,
-                    &output_file,
-                    &summary_file,
+                    (&output_file, &summary_file),
+                    &mut result.outputs,
                 )
                 .await;
             result.status = status;
@@ -92,17 +94,6 @@ impl NodeWork {
             result.reason = reason;
             if status != NodeStatus::Failure || *cancel.borrow() > 0 {
                 break;
-            }
-        }
-        if result.status == NodeStatus::Success {
-            match std::fs::read_to_string(&output_file).map(|t| parse_outputs(&t)) {
-                Ok(Ok(outputs)) => result.outputs = outputs,
-                Ok(Err(why)) => {
-                    let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
-                    result.status = NodeStatus::Failure;
-                    result.reason = Some(format!("bad $ORCH_OUTPUT: {why}"));
-                }
-                Err(_) => {}
             }
         }
         result.summary = self
@@ -137,16 +128,20 @@ impl NodeWork {
         result
     }
 
-    /// One attempt: every step in order; the first failing step ends it.
+    /// One attempt: every step in order; the first failing step ends it. Each step
+    /// writes its own `$ORCH_OUTPUT` (read after it: its `steps.<id>.outputs`, and the
+    /// node's outputs, a later step's value winning); `$ORCH_SUMMARY` is shared.
     pub(super) async fn attempt(
         &self,
         node: usize,
         observer: &Arc<dyn Observer>,
         cancel: &Cancel,
         log: &mut File,
-        output_file: &Path,
-        summary_file: &Path,
+        (output_file, summary_file): (&Path, &Path),
+        outputs: &mut BTreeMap<String, String>,
     ) -> (NodeStatus, Option<i32>, Option<String>) {
+        // What `steps.<id>` reads in later steps' `if`.
+        let mut steps = serde_json::Map::new();
         let mut failed = false;
         let mut last_code = None;
         let many = self.steps.len() > 1;
@@ -156,6 +151,7 @@ impl NodeWork {
                 let mut scope = self.scope.clone();
                 scope.success = !failed;
                 scope.failure = failed;
+                scope.steps = steps.clone();
                 let run = match expr::eval(condition, &scope) {
                     Ok(v) => {
                         if expr::calls_status_function(condition) {
@@ -170,9 +166,11 @@ impl NodeWork {
                     }
                 };
                 if !run {
+                    record_step(&mut steps, &step.id, "skipped", "skipped", &BTreeMap::new());
                     continue;
                 }
             } else if failed {
+                record_step(&mut steps, &step.id, "skipped", "skipped", &BTreeMap::new());
                 continue;
             }
             if many {
@@ -247,9 +245,34 @@ impl NodeWork {
                 timeout,
                 secrets: self.secrets.clone(),
             };
-            match process::run(spawn, log, node, observer, cancel.clone()).await {
-                Outcome::Exited(status) if status.success() => last_code = Some(0),
+            let _ = std::fs::remove_file(output_file);
+            let outcome = process::run(spawn, log, node, observer, cancel.clone()).await;
+            let step_outputs = match std::fs::read_to_string(output_file).map(|t| parse_outputs(&t))
+            {
+                Ok(Ok(values)) => values,
+                Ok(Err(why)) => {
+                    let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
+                    return (
+                        NodeStatus::Failure,
+                        None,
+                        Some(format!("bad $ORCH_OUTPUT: {why}")),
+                    );
+                }
+                Err(_) => BTreeMap::new(),
+            };
+            outputs.extend(step_outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let allowed = if step.continue_on_error {
+                "success"
+            } else {
+                "failure"
+            };
+            match outcome {
+                Outcome::Exited(status) if status.success() => {
+                    last_code = Some(0);
+                    record_step(&mut steps, &step.id, "success", "success", &step_outputs);
+                }
                 Outcome::Exited(status) => {
+                    record_step(&mut steps, &step.id, "failure", allowed, &step_outputs);
                     last_code = status.code();
                     let why = match status.code() {
                         Some(code) => format!("exit code {code}"),
@@ -273,6 +296,13 @@ impl NodeWork {
                             // Its own limit, as any failure of the step: continue-on-error
                             // goes on (the job's limit ends the job whatever a step says).
                             if step.continue_on_error {
+                                record_step(
+                                    &mut steps,
+                                    &step.id,
+                                    "failure",
+                                    allowed,
+                                    &step_outputs,
+                                );
                                 continue;
                             }
                             return (NodeStatus::Failure, None, Some(why));
@@ -295,6 +325,7 @@ impl NodeWork {
                 }
                 Outcome::NotStarted(why) => {
                     let _ = writeln!(log, "orch: {why}");
+                    record_step(&mut steps, &step.id, "failure", allowed, &step_outputs);
                     if !step.continue_on_error {
                         return (NodeStatus::Failure, None, Some(why));
                     }
@@ -313,5 +344,22 @@ impl NodeWork {
         } else {
             (NodeStatus::Success, last_code.or(Some(0)), None)
         }
+    }
+}
+
+/// What `steps.<id>` says of a step, as GitHub has it: `outcome` before
+/// `continue-on-error`, `conclusion` after, and the outputs it wrote.
+fn record_step(
+    steps: &mut serde_json::Map<String, serde_json::Value>,
+    id: &Option<String>,
+    outcome: &str,
+    conclusion: &str,
+    outputs: &BTreeMap<String, String>,
+) {
+    if let Some(id) = id {
+        steps.insert(
+            id.clone(),
+            serde_json::json!({ "outcome": outcome, "conclusion": conclusion, "outputs": outputs }),
+        );
     }
 }

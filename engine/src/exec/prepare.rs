@@ -36,6 +36,7 @@ pub(super) fn command(body: &Body, render: &mut impl FnMut(&Template) -> String)
 }
 
 pub(super) struct StepWork {
+    pub(super) id: Option<String>,
     pub(super) name: Option<String>,
     pub(super) command: StepCommand,
     pub(super) env: Vec<(String, String)>,
@@ -147,6 +148,7 @@ impl State<'_> {
             Body::Steps(steps) => steps
                 .iter()
                 .map(|s| StepWork {
+                    id: s.id.clone(),
                     name: s.name.as_ref().map(&mut render),
                     command: command(&s.body, &mut render),
                     env: s.env.iter().map(|(k, t)| (k.clone(), render(t))).collect(),
@@ -163,6 +165,7 @@ impl State<'_> {
                 })
                 .collect(),
             body => vec![StepWork {
+                id: None,
                 name: None,
                 command: command(body, &mut render),
                 env: Vec::new(),

@@ -31,6 +31,9 @@ pub(super) struct NodeScope {
     pub(super) inputs: Map<String, Value>,
     /// `jobs.<id>` in a reusable playbook's outputs.
     pub(super) jobs: Map<String, Value>,
+    /// `steps.<id>`: `outcome`, `conclusion` and `outputs` of the steps that ran before,
+    /// filled in as a node's steps run.
+    pub(super) steps: Map<String, Value>,
     /// The folder of the playbook whose expressions this scope serves (relative to the
     /// workspace): `hashFiles` patterns start there.
     pub(super) base_dir: PathBuf,
@@ -55,6 +58,7 @@ impl Scope for NodeScope {
             }
             "inputs" => Value::Object(self.inputs.clone()),
             "jobs" => Value::Object(self.jobs.clone()),
+            "steps" => Value::Object(self.steps.clone()),
             _ => return None,
         })
     }
@@ -75,6 +79,7 @@ impl Scope for NodeScope {
             "orch" => &self.orch,
             "inputs" => &self.inputs,
             "jobs" => &self.jobs,
+            "steps" => &self.steps,
             _ => return None,
         };
         Some(expr::map_property(map, property))

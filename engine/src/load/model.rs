@@ -229,6 +229,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// What `steps.<id>` names it by in later steps' `if`.
+    pub id: Option<Sp<String>>,
     pub name: Option<Sp<String>>,
     pub command: Command,
     pub env: Vec<(String, Sp<String>)>,

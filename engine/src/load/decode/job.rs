@@ -33,6 +33,7 @@ pub const JOB_KEYS: &[&str] = &[
 ];
 
 pub const STEP_KEYS: &[&str] = &[
+    "id",
     "name",
     "run",
     "script",
@@ -224,6 +225,7 @@ impl Decoder<'_> {
                 continue;
             };
             let mut step = Step {
+                id: None,
                 name: None,
                 command: Command::Run(Sp::new(String::new(), item.span)),
                 env: Vec::new(),
@@ -239,6 +241,7 @@ impl Decoder<'_> {
                 let field = format!("{what}.{}", key.value);
                 match key.value {
                     "name" => step.name = self.text(value, &field),
+                    "id" => step.id = self.step_id(value, &field, &steps),
                     "run" | "script" if command.is_some() => {
                         self.error(key.span, format!("{what} has both `run` and `script`"));
                     }
@@ -269,6 +272,29 @@ impl Decoder<'_> {
             steps.push(step);
         }
         Some(steps)
+    }
+
+    /// A step id: a valid id, once in its job.
+    fn step_id(&mut self, node: &Node, what: &str, earlier: &[Step]) -> Option<Sp<String>> {
+        let id = self.string(node, what)?;
+        if !is_job_id(&id.value) {
+            self.error(
+                id.span,
+                format!("{what}: `{}` is not a valid step id (letters, digits, `_` and `-`, not starting with a digit)", id.value),
+            );
+            return None;
+        }
+        if earlier
+            .iter()
+            .any(|s| s.id.as_ref().is_some_and(|e| e.value == id.value))
+        {
+            self.error(
+                id.span,
+                format!("{what}: step id `{}` is used twice in this job", id.value),
+            );
+            return None;
+        }
+        Some(id)
     }
 
     pub(super) fn strategy(&mut self, node: &Node, what: &str) -> Strategy {

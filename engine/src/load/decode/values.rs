@@ -19,9 +19,7 @@ pub(super) fn github_spelling(key: &str) -> Option<&'static str> {
             "orch runs jobs on this machine; `requires:` checks the commands and env they need"
         }
         "timeout-minutes" => "orch spells it `timeout: 10m`",
-        "id" => {
-            "an orch step is named with `name:`; values go to \"$ORCH_OUTPUT\" as the job's outputs"
-        }
+        "id" => "`id` names a step (in `steps:`); a job is named by its key under `jobs:`",
         "permissions" | "concurrency" | "environment" => "not an orch key: drop it",
         "defaults.run" | "run-name" => {
             "orch spells defaults as `defaults: { shell: bash, working-directory: dir }`"
