@@ -446,3 +446,26 @@ fn steps_are_named_only_where_they_can_be_read() {
     );
     assert!(err.contains("step id `first` is used twice"), "{err}");
 }
+
+#[test]
+fn orch_env_and_orch_path_reach_the_steps_after() {
+    let ws = Ws::new(
+        "jobs:
+  a:
+    inputs: []
+    steps:
+      - run: |
+          echo GREETING=hello >> \"$ORCH_ENV\"
+          mkdir -p bin && printf '#!/bin/sh\\necho tool-ran\\n' > bin/mytool && chmod +x bin/mytool
+          echo \"$PWD/bin\" >> \"$ORCH_PATH\"
+      - run: echo \"$GREETING\" > g.txt; mytool > t.txt
+      - env: { GREETING: from-step }
+        run: echo \"$GREETING\" > s.txt
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), ws.log("a"));
+    assert_eq!(ws.read("g.txt"), "hello\n");
+    assert_eq!(ws.read("t.txt"), "tool-ran\n");
+    assert_eq!(ws.read("s.txt"), "from-step\n", "a step's own env wins");
+}

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,12 @@ impl NodeWork {
             name.push(suffix);
             PathBuf::from(name)
         };
-        let output_file = beside(".output");
-        let summary_file = beside(".summary.md");
+        let files = StepFiles {
+            output: beside(".output"),
+            summary: beside(".summary.md"),
+            env: beside(".env"),
+            path: beside(".path"),
+        };
         for attempt in 1..=self.retries.saturating_add(1) {
             result.attempts = attempt;
             observer.event(&Event::NodeStarted { node, attempt });
@@ -73,9 +77,7 @@ impl NodeWork {
             // Each attempt starts with empty files; a job's `>>` creates them (the first
             // attempt finds none: nothing to remove).
             if attempt > 1 {
-                for file in [&output_file, &summary_file] {
-                    let _ = std::fs::remove_file(file);
-                }
+                files.remove();
             }
             // Each attempt's outputs are its own.
             result.outputs.clear();
@@ -85,7 +87,7 @@ impl NodeWork {
                     &observer,
                     &cancel,
                     &mut log,
-                    (&output_file, &summary_file),
+                    &files,
                     &mut result.outputs,
                 )
                 .await;
@@ -98,7 +100,7 @@ impl NodeWork {
         }
         result.summary = self
             .secrets
-            .mask(&std::fs::read_to_string(&summary_file).unwrap_or_default());
+            .mask(&std::fs::read_to_string(&files.summary).unwrap_or_default());
         for value in result.outputs.values_mut() {
             *value = self.secrets.mask(value);
         }
@@ -108,11 +110,7 @@ impl NodeWork {
         if self.scratch.exists() {
             let _ = std::fs::remove_dir_all(&self.scratch);
         }
-        for file in [&output_file, &summary_file] {
-            if file.exists() {
-                let _ = std::fs::remove_file(file);
-            }
-        }
+        files.remove();
         result.duration = started.elapsed();
         if result.status == NodeStatus::Success {
             drop(log);
@@ -130,20 +128,25 @@ impl NodeWork {
 
     /// One attempt: every step in order; the first failing step ends it. Each step
     /// writes its own `$ORCH_OUTPUT` (read after it: its `steps.<id>.outputs`, and the
-    /// node's outputs, a later step's value winning); `$ORCH_SUMMARY` is shared.
+    /// node's outputs, a later step's value winning), `$ORCH_ENV` (`name=value`: env of
+    /// the steps after it, under their own `env:`) and `$ORCH_PATH` (a folder a line: put
+    /// in front of `PATH` for the steps after it); `$ORCH_SUMMARY` is shared.
     pub(super) async fn attempt(
         &self,
         node: usize,
         observer: &Arc<dyn Observer>,
         cancel: &Cancel,
         log: &mut File,
-        (output_file, summary_file): (&Path, &Path),
+        files: &StepFiles,
         outputs: &mut BTreeMap<String, String>,
     ) -> (NodeStatus, Option<i32>, Option<String>) {
         // What `steps.<id>` reads in later steps' `if`.
         let mut steps = serde_json::Map::new();
         let mut failed = false;
         let mut last_code = None;
+        // What the steps so far wrote to `$ORCH_ENV` and `$ORCH_PATH`.
+        let mut carried_env: Vec<(String, String)> = Vec::new();
+        let mut path_front: Vec<String> = Vec::new();
         let many = self.steps.len() > 1;
         let deadline = self.timeout.map(|t| Instant::now() + t);
         for (index, step) in self.steps.iter().enumerate() {
@@ -223,8 +226,21 @@ impl NodeWork {
                 }
             };
             let mut env = self.env.clone();
-            env.push(("ORCH_OUTPUT".into(), output_file.display().to_string()));
-            env.push(("ORCH_SUMMARY".into(), summary_file.display().to_string()));
+            env.push(("ORCH_OUTPUT".into(), files.output.display().to_string()));
+            env.push(("ORCH_SUMMARY".into(), files.summary.display().to_string()));
+            env.push(("ORCH_ENV".into(), files.env.display().to_string()));
+            env.push(("ORCH_PATH".into(), files.path.display().to_string()));
+            env.extend(carried_env.iter().cloned());
+            if !path_front.is_empty() {
+                let path = env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var("PATH").ok())
+                    .unwrap_or_default();
+                env.push(("PATH".into(), format!("{}:{path}", path_front.join(":"))));
+            }
             env.extend(step.env.iter().cloned());
             // The step's own limit, within what is left of the job's.
             let step_deadline = step.timeout.map(|t| Instant::now() + t);
@@ -245,21 +261,38 @@ impl NodeWork {
                 timeout,
                 secrets: self.secrets.clone(),
             };
-            let _ = std::fs::remove_file(output_file);
+            files.remove_step_files();
             let outcome = process::run(spawn, log, node, observer, cancel.clone()).await;
-            let step_outputs = match std::fs::read_to_string(output_file).map(|t| parse_outputs(&t))
-            {
-                Ok(Ok(values)) => values,
+            match std::fs::read_to_string(&files.env).map(|t| parse_outputs(&t)) {
+                Ok(Ok(values)) => carried_env.extend(values),
                 Ok(Err(why)) => {
-                    let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
+                    let _ = writeln!(log, "orch: $ORCH_ENV: {why}");
                     return (
                         NodeStatus::Failure,
                         None,
-                        Some(format!("bad $ORCH_OUTPUT: {why}")),
+                        Some(format!("bad $ORCH_ENV: {why}")),
                     );
                 }
-                Err(_) => BTreeMap::new(),
-            };
+                Err(_) => {}
+            }
+            if let Ok(text) = std::fs::read_to_string(&files.path) {
+                for folder in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    path_front.insert(0, folder.to_owned());
+                }
+            }
+            let step_outputs =
+                match std::fs::read_to_string(&files.output).map(|t| parse_outputs(&t)) {
+                    Ok(Ok(values)) => values,
+                    Ok(Err(why)) => {
+                        let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
+                        return (
+                            NodeStatus::Failure,
+                            None,
+                            Some(format!("bad $ORCH_OUTPUT: {why}")),
+                        );
+                    }
+                    Err(_) => BTreeMap::new(),
+                };
             outputs.extend(step_outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
             let allowed = if step.continue_on_error {
                 "success"
@@ -361,5 +394,27 @@ fn record_step(
             id.clone(),
             serde_json::json!({ "outcome": outcome, "conclusion": conclusion, "outputs": outputs }),
         );
+    }
+}
+
+/// The files a step's process writes for orch, beside the node's scratch folder.
+pub(super) struct StepFiles {
+    output: PathBuf,
+    summary: PathBuf,
+    env: PathBuf,
+    path: PathBuf,
+}
+
+impl StepFiles {
+    /// Those each step starts without (the summary is the node's, shared by its steps).
+    fn remove_step_files(&self) {
+        for file in [&self.output, &self.env, &self.path] {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    fn remove(&self) {
+        self.remove_step_files();
+        let _ = std::fs::remove_file(&self.summary);
     }
 }
