@@ -430,6 +430,8 @@ fn steps_are_named_only_where_they_can_be_read() {
         run: echo ${{ steps.first.outputs.x }}
       - id: first
         run: 'true'
+  b:
+    run: echo ${{ steps.first.outputs.x }}
 ",
     );
     let out = ws.run(&["validate"]);
@@ -441,10 +443,11 @@ fn steps_are_named_only_where_they_can_be_read() {
     );
     assert!(err.contains("did you mean `first`"), "{err}");
     assert!(
-        err.contains("`steps` is available in a step's `if`"),
+        err.contains("`steps` is only available inside a job's steps"),
         "{err}"
     );
     assert!(err.contains("step id `first` is used twice"), "{err}");
+    assert!(err.contains("3 problems found"), "{err}");
 }
 
 #[test]
@@ -468,4 +471,33 @@ fn orch_env_and_orch_path_reach_the_steps_after() {
     assert_eq!(ws.read("g.txt"), "hello\n");
     assert_eq!(ws.read("t.txt"), "tool-ran\n");
     assert_eq!(ws.read("s.txt"), "from-step\n", "a step's own env wins");
+}
+
+#[test]
+fn a_steps_text_reads_the_outputs_of_the_steps_before_it() {
+    let ws = Ws::new(
+        "vars: { tag: x }
+jobs:
+  a:
+    inputs: []
+    outputs: [v.txt]
+    steps:
+      - id: ver
+        run: echo version=1.2 >> \"$ORCH_OUTPUT\"
+      - env: { V: '${{ steps.ver.outputs.version }}' }
+        run: echo \"${{ steps.ver.outputs.version }}-$V-${{ vars.tag }}\" > v.txt
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("v.txt"), "1.2-1.2-x\n");
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert!(ws.cached("a"));
+    // What the late text reads besides `steps` is in the key.
+    assert_eq!(code(&ws.run(&["run", "--var", "tag=y"])), 0);
+    assert!(
+        !ws.cached("a"),
+        "a var read by a step rendered late did not change the key"
+    );
+    assert_eq!(ws.read("v.txt"), "1.2-1.2-y\n");
 }

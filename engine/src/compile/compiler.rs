@@ -363,32 +363,36 @@ impl<'p> Compiler<'p> {
                 steps
                     .iter()
                     .enumerate()
-                    .map(|(index, step)| CompiledStep {
-                        id: step.id.as_ref().map(|id| id.value.clone()),
-                        name: step.name.as_ref().and_then(|n| self.template(n, allowed)),
-                        body: self.body(&step.command, allowed),
-                        env: self.env_templates(&step.env, Some(allowed)),
-                        // A step's `if` runs when the steps before it have: it may read them.
-                        condition: step.condition.as_ref().and_then(|c| {
-                            let before: Vec<String> = steps[..index]
-                                .iter()
-                                .filter_map(|s| s.id.as_ref().map(|id| id.value.clone()))
-                                .collect();
-                            let with_steps = Allowed {
-                                steps: Some(&before),
-                                ..*allowed
-                            };
-                            self.condition(c, &with_steps)
-                        }),
-                        continue_on_error: step.continue_on_error,
-                        shell: step.shell.clone(),
-                        working_directory: step.working_directory.as_ref().and_then(|w| {
-                            if !w.value.contains("${{") {
-                                self.check_relative_path(w, "working-directory");
-                            }
-                            self.template(w, allowed)
-                        }),
-                        timeout: step.timeout,
+                    .map(|(index, step)| {
+                        // A step runs when the steps before it have: its `if` and its text
+                        // may read them.
+                        let before: Vec<String> = steps[..index]
+                            .iter()
+                            .filter_map(|s| s.id.as_ref().map(|id| id.value.clone()))
+                            .collect();
+                        let allowed = &Allowed {
+                            steps: Some(&before),
+                            ..*allowed
+                        };
+                        CompiledStep {
+                            id: step.id.as_ref().map(|id| id.value.clone()),
+                            name: step.name.as_ref().and_then(|n| self.template(n, allowed)),
+                            body: self.body(&step.command, allowed),
+                            env: self.env_templates(&step.env, Some(allowed)),
+                            condition: step
+                                .condition
+                                .as_ref()
+                                .and_then(|c| self.condition(c, allowed)),
+                            continue_on_error: step.continue_on_error,
+                            shell: step.shell.clone(),
+                            working_directory: step.working_directory.as_ref().and_then(|w| {
+                                if !w.value.contains("${{") {
+                                    self.check_relative_path(w, "working-directory");
+                                }
+                                self.template(w, allowed)
+                            }),
+                            timeout: step.timeout,
+                        }
                     })
                     .collect(),
             ),

@@ -101,6 +101,24 @@ pub struct CompiledJob {
     pub axes: Vec<String>,
 }
 
+impl CompiledStep {
+    /// Its command and env templates (not its `if`, evaluated when it runs anyway).
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        let body: Vec<&Template> = match &self.body {
+            Body::Run(t) => vec![t],
+            Body::Script { args, .. } => args.iter().collect(),
+            Body::Steps(_) | Body::Uses(_) => Vec::new(),
+        };
+        body.into_iter().chain(self.env.iter().map(|(_, t)| t))
+    }
+
+    /// Whether its text reads `steps`: then it is rendered when it runs, after the steps
+    /// before it.
+    pub fn renders_late(&self) -> bool {
+        self.templates().any(|t| t.reads_context("steps"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Run(Template),

@@ -233,8 +233,8 @@ impl<'p> Compiler<'p> {
                 let field = field?;
                 match allowed.steps {
                     None => Some((
-                        "`steps` is available in a step's `if` (rendering a step's text after the steps before it is not supported yet)".into(),
-                        None,
+                        "`steps` is only available inside a job's steps".into(),
+                        Some("a step reads the steps before it; the job's results are `needs.<job>.outputs` in the jobs after it".into()),
                     )),
                     Some(before) => (!before.iter().any(|s| s == field)).then(|| {
                         (

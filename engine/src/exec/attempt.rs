@@ -183,8 +183,37 @@ impl NodeWork {
                     .unwrap_or_else(|| format!("step {}", index + 1));
                 let _ = writeln!(log, "orch: ── {name}");
             }
+            // A step whose text reads `steps` is rendered now, after the steps before it.
+            let rendered;
+            let (step_command, step_env) = match &step.late {
+                Some(late) => {
+                    let mut scope = self.scope.clone();
+                    scope.steps = steps.clone();
+                    let mut problem = None;
+                    let mut render = |t: &crate::compile::expr::Template| {
+                        t.render(&scope).unwrap_or_else(|e| {
+                            problem.get_or_insert(e.message);
+                            String::new()
+                        })
+                    };
+                    let command = super::prepare::command(&late.body, &mut render);
+                    let env: Vec<(String, String)> = late
+                        .env
+                        .iter()
+                        .map(|(k, t)| (k.clone(), render(t)))
+                        .collect();
+                    if let Some(problem) = problem {
+                        let why = format!("an expression failed: {problem}");
+                        let _ = writeln!(log, "orch: step {}: {why}", index + 1);
+                        return (NodeStatus::Failure, None, Some(why));
+                    }
+                    rendered = (command, env);
+                    (&rendered.0, &rendered.1)
+                }
+                None => (&step.command, &step.env),
+            };
             let shell = step.shell.as_ref().unwrap_or(&self.shell);
-            let (program, args) = match &step.command {
+            let (program, args) = match step_command {
                 // Passed as an argument when that is safe (no secret in it, not huge): no
                 // file to write. Otherwise a private file, as a runner does.
                 // A plain command (words only, no shell syntax) under bash or sh runs
@@ -241,7 +270,7 @@ impl NodeWork {
                     .unwrap_or_default();
                 env.push(("PATH".into(), format!("{}:{path}", path_front.join(":"))));
             }
-            env.extend(step.env.iter().cloned());
+            env.extend(step_env.iter().cloned());
             // The step's own limit, within what is left of the job's.
             let step_deadline = step.timeout.map(|t| Instant::now() + t);
             let step_limit_first = match (step_deadline, deadline) {

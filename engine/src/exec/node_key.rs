@@ -91,15 +91,47 @@ impl State<'_> {
                 .as_ref()
                 .map(|c| format!(" if {c}"))
                 .unwrap_or_default();
-            let text = match &step.command {
-                StepCommand::Inline(text) => format!("run{condition}:{}", self.key_text(text)),
-                StepCommand::Script { path, args } => {
+            // A step rendered when it runs (its text reads `steps`) is keyed by its
+            // templates and the values they read but `steps` (which the steps before it,
+            // in this key, decide); any other by its rendered text.
+            let source = |t: &crate::compile::expr::Template| self.key_text(&t.source());
+            if let Some(late) = &step.late {
+                for template in late.templates() {
+                    for (e, _) in template.exprs() {
+                        for (path, value) in condition_values(e, &work.scope) {
+                            if !path.starts_with("steps.") && path != "steps" {
+                                env.insert(
+                                    format!("step{index}.reads {path}"),
+                                    self.key_text(&value),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            let text = match (&step.command, &step.late) {
+                (StepCommand::Inline(_), Some(late)) => {
+                    let body = match &late.body {
+                        crate::compile::graph::Body::Run(t) => source(t),
+                        _ => String::new(),
+                    };
+                    format!("run when it runs{condition}:{body}")
+                }
+                (StepCommand::Inline(text), None) => {
+                    format!("run{condition}:{}", self.key_text(text))
+                }
+                (StepCommand::Script { path, args }, late) => {
                     let digest = self
                         .db
                         .file(path)
                         .digest(&self.db)
                         .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
-                    let args: Vec<String> = args.iter().map(|a| self.key_text(a)).collect();
+                    let args: Vec<String> = match late.as_ref().map(|l| &l.body) {
+                        Some(crate::compile::graph::Body::Script { args, .. }) => {
+                            args.iter().map(source).collect()
+                        }
+                        _ => args.iter().map(|a| self.key_text(a)).collect(),
+                    };
                     format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
                 }
             };
@@ -112,8 +144,17 @@ impl State<'_> {
                 },
                 step.key_settings(&self.options.workspace)
             ));
-            for (k, v) in &step.env {
-                env.insert(format!("step{index}.{k}"), self.key_text(v));
+            match &step.late {
+                Some(late) => {
+                    for (k, t) in &late.env {
+                        env.insert(format!("step{index}.{k}"), source(t));
+                    }
+                }
+                None => {
+                    for (k, v) in &step.env {
+                        env.insert(format!("step{index}.{k}"), self.key_text(v));
+                    }
+                }
             }
             // A step's `if` is decided when it runs: the values it reads are part of the
             // key (its text already is), so `--var` or an input that flips it is a miss.

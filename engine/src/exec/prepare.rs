@@ -46,6 +46,9 @@ pub(super) struct StepWork {
     pub(super) shell: Option<Shell>,
     pub(super) cwd: Option<PathBuf>,
     pub(super) timeout: Option<std::time::Duration>,
+    /// A step whose text reads `steps`: rendered again when it runs, after the steps
+    /// before it (its key has the templates and what else they read).
+    pub(super) late: Option<crate::compile::graph::CompiledStep>,
 }
 
 impl StepWork {
@@ -162,6 +165,7 @@ impl State<'_> {
                         cwd
                     }),
                     timeout: s.timeout,
+                    late: s.renders_late().then(|| s.clone()),
                 })
                 .collect(),
             body => vec![StepWork {
@@ -174,6 +178,7 @@ impl State<'_> {
                 shell: None,
                 cwd: None,
                 timeout: None,
+                late: None,
             }],
         };
         // Rendered paths pass the checks literal ones passed at load time, now.

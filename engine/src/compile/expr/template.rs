@@ -43,6 +43,30 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The template as written, each expression in its canonical form.
+    pub fn source(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.clone(),
+                Part::Expr(e, _) => format!("${{{{ {e} }}}}"),
+            })
+            .collect()
+    }
+
+    /// Whether an expression of it reads the context `name` (`steps`).
+    pub fn reads_context(&self, name: &str) -> bool {
+        self.exprs().any(|(e, _)| {
+            let mut found = false;
+            super::visit(e, &mut |sub| {
+                if let super::Expr::Context { name: n, .. } = sub {
+                    found |= n.eq_ignore_ascii_case(name);
+                }
+            });
+            found
+        })
+    }
+
     /// The template as a glob, each expression standing for any text (`out/*.bin`).
     pub fn as_glob(&self) -> String {
         self.parts
