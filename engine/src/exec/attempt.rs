@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::command::{plain_command, script_extension, split_command, write_private};
-use super::output_file::parse_outputs;
+use super::output_file::read_values;
 use super::prepare::{NodeWork, StepCommand};
 use crate::compile::expr;
 use crate::exec::process::{self, Cancel, Outcome, Spawn};
@@ -292,36 +292,26 @@ impl NodeWork {
             };
             files.remove_step_files();
             let outcome = process::run(spawn, log, node, observer, cancel.clone()).await;
-            match std::fs::read_to_string(&files.env).map(|t| parse_outputs(&t)) {
-                Ok(Ok(values)) => carried_env.extend(values),
-                Ok(Err(why)) => {
-                    let _ = writeln!(log, "orch: $ORCH_ENV: {why}");
+            let written = read_values(&files.output)
+                .map_err(|why| ("ORCH_OUTPUT", why))
+                .and_then(|o| Ok((o, read_values(&files.env).map_err(|why| ("ORCH_ENV", why))?)));
+            let (step_outputs, step_env) = match written {
+                Ok(values) => values,
+                Err((file, why)) => {
+                    let _ = writeln!(log, "orch: ${file}: {why}");
                     return (
                         NodeStatus::Failure,
                         None,
-                        Some(format!("bad $ORCH_ENV: {why}")),
+                        Some(format!("bad ${file}: {why}")),
                     );
                 }
-                Err(_) => {}
-            }
+            };
+            carried_env.extend(step_env);
             if let Ok(text) = std::fs::read_to_string(&files.path) {
                 for folder in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                     path_front.insert(0, folder.to_owned());
                 }
             }
-            let step_outputs =
-                match std::fs::read_to_string(&files.output).map(|t| parse_outputs(&t)) {
-                    Ok(Ok(values)) => values,
-                    Ok(Err(why)) => {
-                        let _ = writeln!(log, "orch: $ORCH_OUTPUT: {why}");
-                        return (
-                            NodeStatus::Failure,
-                            None,
-                            Some(format!("bad $ORCH_OUTPUT: {why}")),
-                        );
-                    }
-                    Err(_) => BTreeMap::new(),
-                };
             outputs.extend(step_outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
             let allowed = if step.continue_on_error {
                 "success"

@@ -12,6 +12,14 @@ pub(super) enum OutputFileError {
     BadLine(String),
 }
 
+/// The values a step wrote to one of its files (`$ORCH_OUTPUT`, `$ORCH_ENV`): none when
+/// it wrote nothing.
+pub(super) fn read_values(
+    path: &std::path::Path,
+) -> Result<BTreeMap<String, String>, OutputFileError> {
+    std::fs::read_to_string(path).map_or_else(|_| Ok(BTreeMap::new()), |t| parse_outputs(&t))
+}
+
 /// `name=value` lines and `name<<DELIM` … `DELIM` blocks, as GitHub's `$GITHUB_OUTPUT`.
 pub(super) fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, OutputFileError> {
     let mut outputs = BTreeMap::new();

@@ -214,13 +214,12 @@ pub async fn execute(
     state.env_cache = env;
     state.root_scope = state.root_scope();
     state.root_scope.problems = problems;
-    // Each running node has its own cancel channel: a run-wide cancel reaches them all,
-    // a changed input only the nodes that read it.
-    let mut node_cancels: HashMap<usize, watch::Sender<u8>> = HashMap::new();
-    // Nodes started after the first interrupt (their `if` asked to): only a second one
-    // stops them.
-    let mut cleanups: std::collections::HashSet<usize> = std::collections::HashSet::new();
-    let mut tasks: NodeTasks<NodeResult> = NodeTasks::new();
+    let mut running = Running {
+        observer: &observer,
+        node_cancels: HashMap::new(),
+        cleanups: std::collections::HashSet::new(),
+        tasks: NodeTasks::new(),
+    };
     // Questions to a cache that did not answer at once (a remote one): awaited beside the
     // running nodes, so scheduling never waits for the network.
     let mut lookups: NodeTasks<(NodeWork, Pending, Answer)> = NodeTasks::new();
@@ -291,13 +290,7 @@ pub async fn execute(
                                 progressed = true;
                             }
                             None => {
-                                let mut started = Started {
-                                    observer: &observer,
-                                    node_cancels: &mut node_cancels,
-                                    cleanups: &mut cleanups,
-                                    tasks: &mut tasks,
-                                };
-                                started.start(&mut state, node, work);
+                                running.start(&mut state, node, work);
                             }
                         }
                     }
@@ -316,7 +309,7 @@ pub async fn execute(
                 break;
             }
         }
-        if tasks.is_empty() && lookups.is_empty() {
+        if running.tasks.is_empty() && lookups.is_empty() {
             break;
         }
         tokio::select! {
@@ -350,18 +343,12 @@ pub async fn execute(
                         state.finish(node, result);
                     }
                     None => {
-                        let mut started = Started {
-                            observer: &observer,
-                            node_cancels: &mut node_cancels,
-                            cleanups: &mut cleanups,
-                            tasks: &mut tasks,
-                        };
-                        started.start(&mut state, node, work);
+                        running.start(&mut state, node, work);
                     }
                 }
             }
-            Some((node, joined)) = tasks.join_next(), if !tasks.is_empty() => {
-                node_cancels.remove(&node);
+            Some((node, joined)) = running.tasks.join_next(), if !running.tasks.is_empty() => {
+                running.node_cancels.remove(&node);
                 let job = graph.nodes[node].job;
                 state.running -= 1;
                 state.running_per_job[job] -= 1;
@@ -393,8 +380,8 @@ pub async fn execute(
                     if level >= 2 {
                         lookups.abort_all();
                     }
-                    for (node, cancel) in &node_cancels {
-                        if level >= 2 || !cleanups.contains(node) {
+                    for (node, cancel) in &running.node_cancels {
+                        if level >= 2 || !running.cleanups.contains(node) {
                             let _ = cancel.send(level);
                         }
                     }
@@ -404,7 +391,7 @@ pub async fn execute(
                 match paths {
                     None => changes = None,
                     Some(paths) => {
-                        for (node, cancel) in &node_cancels {
+                        for (node, cancel) in &running.node_cancels {
                             if state.reads_any(*node, &paths) {
                                 let _ = cancel.send(1);
                             }
@@ -449,16 +436,20 @@ pub async fn execute(
     }
 }
 
-/// What starting a node's process touches besides the state: where its result comes
-/// back, its cancel channel, and whether it is a cleanup that only a second Ctrl-C stops.
-struct Started<'a> {
+/// The nodes whose processes run: their tasks, where their results come back, and how
+/// each is cancelled.
+struct Running<'a> {
     observer: &'a Arc<dyn Observer>,
-    node_cancels: &'a mut HashMap<usize, watch::Sender<u8>>,
-    cleanups: &'a mut std::collections::HashSet<usize>,
-    tasks: &'a mut NodeTasks<NodeResult>,
+    /// Each running node's cancel channel: a run-wide cancel reaches them all, a changed
+    /// input only the nodes that read it.
+    node_cancels: HashMap<usize, watch::Sender<u8>>,
+    /// Nodes started after the first interrupt (their `if` asked to): only a second one
+    /// stops them.
+    cleanups: std::collections::HashSet<usize>,
+    tasks: NodeTasks<NodeResult>,
 }
 
-impl Started<'_> {
+impl Running<'_> {
     fn start(&mut self, state: &mut State<'_>, node: usize, mut work: NodeWork) {
         let job = state.graph.nodes[node].job;
         state.for_running(node, &mut work);
