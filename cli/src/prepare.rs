@@ -53,7 +53,19 @@ pub(crate) struct Prepared {
 
 pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
     let (located, session) = open(cli)?;
-    let playbook = session.playbook()?;
+    let playbook = match session.playbook() {
+        Ok(playbook) => playbook,
+        // Every problem in one round: those of the command line's `--var`/`--matrix`
+        // included (a profile's cannot be known from a playbook that does not load).
+        Err(problems) => {
+            return Err(
+                match overrides(&selection.vars, &selection.matrix, &selection.targets) {
+                    Ok(overrides) => session.graph(overrides).err().unwrap_or(problems).into(),
+                    Err(_) => problems.into(),
+                },
+            );
+        }
+    };
     // A profile's vars and targets come first; the command line's win.
     let mut vars = Vec::new();
     let mut chosen = selection.targets.clone();

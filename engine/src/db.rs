@@ -296,7 +296,7 @@ impl Session {
     pub fn playbook(&self) -> Result<Arc<Playbook>, LoadError> {
         parse_playbook(&self.db, self.source)
             .clone()
-            .map_err(|e| self.all_problems(e))
+            .map_err(|e| self.all_problems(e, &Overrides::default()))
     }
 
     pub fn graph(&self, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
@@ -304,7 +304,7 @@ impl Session {
         compile_graph(&self.db, self.source, settings)
             .clone()
             .map_err(|e| match parse_playbook(&self.db, self.source) {
-                Err(_) => self.all_problems(e),
+                Err(_) => self.all_problems(e, settings.overrides(&self.db)),
                 Ok(_) => e,
             })
     }
@@ -313,7 +313,7 @@ impl Session {
     /// expressions, cycles, reusable playbooks) on what did decode, so that a user fixes
     /// everything in one round. Their problems join the decoder's, in file order; a need
     /// of a job that could not be decoded at all is not reported again.
-    fn all_problems(&self, decoding: LoadError) -> LoadError {
+    fn all_problems(&self, decoding: LoadError, overrides: &Overrides) -> LoadError {
         let file = self.source.file(&self.db);
         let Ok(root) = crate::load::tree::parse(file) else {
             return decoding;
@@ -361,14 +361,11 @@ impl Session {
             let used = self.db.used_source(path)?;
             parse_playbook(&self.db, used).clone()
         };
-        let later = match crate::compile::build::compile(
-            Arc::new(playbook),
-            &Overrides::default(),
-            &mut resolve,
-        ) {
-            Ok(_) => return decoding,
-            Err(later) => later,
-        };
+        let later =
+            match crate::compile::build::compile(Arc::new(playbook), overrides, &mut resolve) {
+                Ok(_) => return decoding,
+                Err(later) => later,
+            };
         let mut problems = decoding.problems;
         for problem in later.problems {
             if !a_cascade(&problem) && !problems.contains(&problem) {

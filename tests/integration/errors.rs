@@ -278,3 +278,19 @@ jobs:
         assert!(!err.contains(cascade), "`{cascade}` in:\n{err}");
     }
 }
+
+#[test]
+fn the_command_lines_problems_come_in_the_same_round() {
+    let ws = Ws::new(
+        "jobs:\n  t:\n    matrix: { os: [a, b] }\n    rnu: x\n    run: echo ${{ matrix.os }}\n",
+    );
+    let out = ws.run(&["run", "--matrix", "oss=x"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains("unknown key `rnu`"), "{err}");
+    assert!(
+        err.contains("--matrix oss: no job has a matrix axis `oss`"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems found"), "{err}");
+}
