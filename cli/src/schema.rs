@@ -10,6 +10,11 @@ fn scalar() -> Value {
     json!({ "type": ["string", "number", "boolean", "null"] })
 }
 
+/// A matrix value: a scalar, or a map or list of them (`matrix.target.os`).
+fn matrix_value() -> Value {
+    json!({ "type": ["string", "number", "boolean", "null", "object", "array"] })
+}
+
 fn env() -> Value {
     json!({ "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } })
 }
@@ -63,10 +68,10 @@ pub(crate) fn schema() -> Value {
             "matrix": {
                 "type": "object",
                 "properties": {
-                    "include": { "type": "array", "items": { "type": "object", "additionalProperties": scalar() } },
-                    "exclude": { "type": "array", "items": { "type": "object", "additionalProperties": scalar() } }
+                    "include": { "type": "array", "items": { "type": "object", "additionalProperties": matrix_value() } },
+                    "exclude": { "type": "array", "items": { "type": "object", "additionalProperties": matrix_value() } }
                 },
-                "additionalProperties": { "type": "array", "items": scalar(), "minItems": 1 }
+                "additionalProperties": { "type": "array", "items": matrix_value(), "minItems": 1 }
             },
             "strategy": {
                 "type": "object",

@@ -501,3 +501,24 @@ jobs:
     );
     assert_eq!(ws.read("v.txt"), "1.2-1.2-y\n");
 }
+
+#[test]
+fn a_matrix_value_may_be_an_object() {
+    let ws = Ws::new(
+        "jobs:
+  t:
+    inputs: []
+    matrix:
+      target: [{ os: linux, name: a }, { os: mac, name: b }]
+      include: [{ target: { os: win, name: c }, extra: x }]
+      exclude: [{ target: { os: mac, name: b } }]
+    run: echo \"${{ matrix.target.os }}\" > out-${{ matrix.target.name }}.txt
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("out-a.txt"), "linux\n");
+    assert_eq!(ws.read("out-c.txt"), "win\n");
+    assert!(!ws.exists("out-b.txt"), "the excluded object was run");
+    assert_eq!(ws.summary()["nodes"].as_array().unwrap().len(), 2);
+}

@@ -14,6 +14,9 @@ pub enum Scalar {
     /// A number, as text (so `3.10` and `3.1` stay what YAML made of them, and Eq holds).
     Number(String),
     Str(String),
+    /// A map or a list (a matrix value may be an object, as on GitHub: `matrix.target.os`),
+    /// as JSON text (keys in the order written), so it compares, orders and hashes as text.
+    Json(String),
 }
 
 impl std::fmt::Display for Scalar {
@@ -21,7 +24,7 @@ impl std::fmt::Display for Scalar {
         match self {
             Scalar::Null => Ok(()),
             Scalar::Bool(b) => write!(f, "{b}"),
-            Scalar::Number(n) | Scalar::Str(n) => f.write_str(n),
+            Scalar::Number(n) | Scalar::Str(n) | Scalar::Json(n) => f.write_str(n),
         }
     }
 }
@@ -46,6 +49,7 @@ impl Scalar {
                 serde_json::Value::Number,
             ),
             Scalar::Str(s) => serde_json::Value::String(s.clone()),
+            Scalar::Json(text) => serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
         }
     }
 }

@@ -370,7 +370,7 @@ impl Decoder<'_> {
                     }
                     let values = items
                         .iter()
-                        .filter_map(|i| self.scalar(i, &field))
+                        .filter_map(|i| self.matrix_value(i, &field))
                         .collect();
                     matrix
                         .axes
@@ -405,7 +405,7 @@ impl Decoder<'_> {
         Some(
             entries
                 .into_iter()
-                .filter_map(|(k, v)| Some((k.value.to_owned(), self.scalar(v, what)?)))
+                .filter_map(|(k, v)| Some((k.value.to_owned(), self.matrix_value(v, what)?)))
                 .collect(),
         )
     }

@@ -191,6 +191,40 @@ impl Decoder<'_> {
         })
     }
 
+    /// A matrix value: a scalar, or (as GitHub allows) a map or list of them, kept as JSON.
+    pub(super) fn matrix_value(&mut self, node: &Node, what: &str) -> Option<Scalar> {
+        match &node.value {
+            Value::Seq(_) | Value::Map(_) => {
+                Some(Scalar::Json(self.json_of(node, what)?.to_string()))
+            }
+            _ => self.scalar(node, what),
+        }
+    }
+
+    /// A tree as JSON: numbers as written, map keys as text.
+    fn json_of(&mut self, node: &Node, what: &str) -> Option<serde_json::Value> {
+        Some(match &node.value {
+            Value::Seq(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.json_of(i, what))
+                    .collect::<Option<_>>()?,
+            ),
+            Value::Map(pairs) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in pairs {
+                    let Some(key) = k.scalar_text() else {
+                        self.type_error(k, what, "a string key");
+                        return None;
+                    };
+                    map.insert(key.to_owned(), self.json_of(v, what)?);
+                }
+                serde_json::Value::Object(map)
+            }
+            _ => self.scalar(node, what)?.to_json(),
+        })
+    }
+
     pub(super) fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
         match node.value {
             Value::Bool(b) => Some(b),
