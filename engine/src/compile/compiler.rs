@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::compile::expr::{self, Template};
 use crate::compile::matrix;
-use crate::files::glob::Patterns;
 use crate::files::paths::normalize;
 use crate::load::diag::{Problem, SourceFile, Sp, did_you_mean};
 use indexmap::IndexMap;
@@ -283,7 +282,7 @@ impl<'p> Compiler<'p> {
                     let template =
                         self.template(&Sp::new(self.in_workspace(&p.value), p.span), &allowed)?;
                     // Expressions as `*`: what they render to is checked again at run time.
-                    if let Err(e) = Patterns::new(&[template.as_glob()]) {
+                    if let Err(e) = crate::files::glob::check(&template.as_glob()) {
                         self.problems.push(
                             Problem::at(self.source, p.span, format!("bad pattern `{}`", p.value))
                                 .with_label(e.message)

@@ -213,7 +213,7 @@ impl State<'_> {
             .chain(job.inputs.iter().flatten().zip(inputs.iter().flatten()));
         for (template, pattern) in rendered {
             if !template.is_literal()
-                && let Err(e) = crate::files::glob::Patterns::new(std::slice::from_ref(pattern))
+                && let Err(e) = crate::files::glob::check(pattern)
             {
                 problems.push(e.to_string());
             }

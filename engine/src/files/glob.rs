@@ -43,6 +43,18 @@ impl PatternError {
     }
 }
 
+/// Whether a pattern compiles, parsed only (a set's matcher is not built: checking
+/// thousands of patterns stays cheap).
+pub fn check(pattern: &str) -> Result<(), PatternError> {
+    let text = pattern.strip_prefix('!').unwrap_or(pattern);
+    let text = text.strip_prefix("./").unwrap_or(text);
+    globset::GlobBuilder::new(text)
+        .literal_separator(true)
+        .build()
+        .map(drop)
+        .map_err(|e| PatternError::new(pattern, e))
+}
+
 /// Include and exclude (`!`) patterns, compiled.
 pub struct Patterns {
     include: GlobSet,
@@ -83,7 +95,7 @@ impl Patterns {
     pub fn each_valid(patterns: &[String]) -> Self {
         let valid: Vec<String> = patterns
             .iter()
-            .filter(|p| Self::new(std::slice::from_ref(p)).is_ok())
+            .filter(|p| check(p).is_ok())
             .cloned()
             .collect();
         Self::new(&valid).unwrap_or_else(|_| Self::none())
