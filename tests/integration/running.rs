@@ -522,3 +522,25 @@ fn a_matrix_value_may_be_an_object() {
     assert!(!ws.exists("out-b.txt"), "the excluded object was run");
     assert_eq!(ws.summary()["nodes"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_bad_output_file_fails_a_step_that_succeeded_and_never_hides_why_one_failed() {
+    let ws = Ws::new(
+        "jobs:
+  ok:
+    inputs: []
+    run: echo 'x<<END' >> \"$ORCH_OUTPUT\"
+  failing:
+    inputs: []
+    run: echo 'x<<END' >> \"$ORCH_OUTPUT\"; exit 4
+",
+    );
+    assert_eq!(code(&ws.run(&["run", "--keep-going"])), 1);
+    assert_eq!(ws.status("ok"), "failure");
+    assert!(
+        ws.reason("ok").starts_with("bad $ORCH_OUTPUT"),
+        "{}",
+        ws.reason("ok")
+    );
+    assert_eq!(ws.reason("failing"), "exit code 4");
+}

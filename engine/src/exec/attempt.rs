@@ -297,6 +297,11 @@ impl NodeWork {
                 .and_then(|o| Ok((o, read_values(&files.env).map_err(|why| ("ORCH_ENV", why))?)));
             let (step_outputs, step_env) = match written {
                 Ok(values) => values,
+                // A step that failed anyway keeps its own reason; the file is only noted.
+                Err((file, why)) if matches!(&outcome, Outcome::Exited(s) if !s.success()) => {
+                    let _ = writeln!(log, "orch: ${file}: {why} (ignored: the step failed)");
+                    Default::default()
+                }
                 Err((file, why)) => {
                     let _ = writeln!(log, "orch: ${file}: {why}");
                     return (
