@@ -544,3 +544,21 @@ fn a_bad_output_file_fails_a_step_that_succeeded_and_never_hides_why_one_failed(
     );
     assert_eq!(ws.reason("failing"), "exit code 4");
 }
+
+#[test]
+fn a_step_rendered_late_is_not_rendered_before_its_steps_have_run() {
+    // Rendered without `steps`, `fromJSON(null)` fails: the node must not fail on that.
+    let ws = Ws::new(
+        "jobs:
+  a:
+    inputs: []
+    steps:
+      - id: a
+        run: echo 'j={\"v\":3}' >> \"$ORCH_OUTPUT\"
+      - run: echo \"${{ fromJSON(steps.a.outputs.j).v }}\" > v.txt
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("v.txt"), "3\n");
+}

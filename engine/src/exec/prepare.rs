@@ -150,22 +150,30 @@ impl State<'_> {
         let steps = match &job.body {
             Body::Steps(steps) => steps
                 .iter()
-                .map(|s| StepWork {
-                    id: s.id.clone(),
-                    name: s.name.as_ref().map(&mut render),
-                    command: command(&s.body, &mut render),
-                    env: s.env.iter().map(|(k, t)| (k.clone(), render(t))).collect(),
-                    condition: s.condition.clone(),
-                    continue_on_error: s.continue_on_error,
-                    shell: s.shell.clone(),
-                    cwd: s.working_directory.as_ref().map(|t| {
-                        let relative = base_dir.join(render(t)).to_string_lossy().into_owned();
-                        let cwd = self.options.workspace.join(&relative);
-                        step_dirs.push((t.is_literal(), relative));
-                        cwd
-                    }),
-                    timeout: s.timeout,
-                    late: s.renders_late().then(|| s.clone()),
+                .map(|s| {
+                    // A step that reads `steps` is rendered only when it runs: rendered now,
+                    // without them, an expression like `fromJSON(steps.a.outputs.j)` fails.
+                    let late = s.renders_late();
+                    let mut now = |t: &Template| if late { String::new() } else { render(t) };
+                    let command = command(&s.body, &mut now);
+                    let env = s.env.iter().map(|(k, t)| (k.clone(), now(t))).collect();
+                    StepWork {
+                        id: s.id.clone(),
+                        name: s.name.as_ref().map(&mut render),
+                        command,
+                        env,
+                        condition: s.condition.clone(),
+                        continue_on_error: s.continue_on_error,
+                        shell: s.shell.clone(),
+                        cwd: s.working_directory.as_ref().map(|t| {
+                            let relative = base_dir.join(render(t)).to_string_lossy().into_owned();
+                            let cwd = self.options.workspace.join(&relative);
+                            step_dirs.push((t.is_literal(), relative));
+                            cwd
+                        }),
+                        timeout: s.timeout,
+                        late: late.then(|| s.clone()),
+                    }
                 })
                 .collect(),
             body => vec![StepWork {
