@@ -73,6 +73,16 @@ struct Cli {
         help_heading = "Global options"
     )]
     file: Option<PathBuf>,
+    /// A GitHub Actions workflow by name: `.github/workflows/NAME.yml` (or `.yaml`) of
+    /// this repository
+    #[arg(
+        long,
+        value_name = "NAME",
+        global = true,
+        conflicts_with = "file",
+        help_heading = "Global options"
+    )]
+    workflow: Option<String>,
     /// The cache directory (default: .orch/cache in the workspace)
     #[arg(
         long,
@@ -283,8 +293,15 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
 fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = workspace::locate(cli.file.as_deref(), &cwd)?;
-    let session = db::Session::new(located.source.clone(), &located.workspace);
+    let located = match &cli.workflow {
+        Some(name) => workspace::locate_workflow(name, &cwd)?,
+        None => workspace::locate(cli.file.as_deref(), &cwd)?,
+    };
+    let in_workspace = located.path.strip_prefix(&located.workspace).map_or_else(
+        |_| located.source.path.clone(),
+        std::path::Path::to_path_buf,
+    );
+    let session = db::Session::new(located.source.clone(), &located.workspace, &in_workspace);
     Ok((located, session))
 }
 

@@ -93,7 +93,8 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         vars: args.vars.clone(),
         matrix: args.matrix.clone(),
         profile: args.profile.clone(),
-        secrets_file: None,
+        event: "push".into(),
+        ..Selection::default()
     };
     let prepared = prepare(cli, &selection)?;
     let graph = &prepared.graph;

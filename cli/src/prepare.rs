@@ -9,6 +9,7 @@ use std::sync::Arc;
 use orch_engine::cache::state;
 use orch_engine::compile::graph::Graph;
 use orch_engine::compile::targets;
+use orch_engine::exec::github::{GitFacts, WorkflowRun};
 use orch_engine::exec::scheduler::{self, CacheOptions, RunOptions, RunOutcome};
 use orch_engine::load::diag::{Problem, did_you_mean};
 use orch_engine::load::workspace::Located;
@@ -38,6 +39,31 @@ pub(crate) struct Selection {
     /// Read secrets from this dotenv file instead of the environment
     #[arg(long, value_name = "FILE")]
     pub(crate) secrets_file: Option<PathBuf>,
+    /// A workflow's triggering event: `github.event_name`, checked against its `on:`
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "push",
+        help_heading = "GitHub Actions workflows"
+    )]
+    pub(crate) event: String,
+    /// A workflow's event payload (JSON): `github.event`
+    #[arg(long, value_name = "FILE", help_heading = "GitHub Actions workflows")]
+    pub(crate) event_file: Option<PathBuf>,
+    /// A workflow's input (`workflow_dispatch`), as `inputs.NAME` (repeatable)
+    #[arg(
+        long = "input",
+        value_name = "NAME=VALUE",
+        help_heading = "GitHub Actions workflows"
+    )]
+    pub(crate) inputs: Vec<String>,
+    /// Run jobs whose `runs-on` has this label here (repeatable)
+    #[arg(
+        long = "runner",
+        value_name = "LABEL=local",
+        help_heading = "GitHub Actions workflows"
+    )]
+    pub(crate) runners: Vec<String>,
 }
 
 /// A playbook loaded, its nodes selected, and its cache opened.
@@ -49,6 +75,8 @@ pub(crate) struct Prepared {
     pub(crate) orch_dir: PathBuf,
     pub(crate) store: Arc<dyn Backend>,
     pub(crate) cache_dir: PathBuf,
+    /// A GitHub Actions workflow's run facts (event, inputs, git); `None` for a playbook.
+    pub(crate) workflow: Option<Arc<WorkflowRun>>,
 }
 
 pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
@@ -87,6 +115,10 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
     let selected = targets::select(&graph, &chosen)?;
     check_requires(&graph)?;
     let secrets = read_secrets(&graph, &selected, selection.secrets_file.as_deref())?;
+    let workflow = match &graph.playbook.workflow {
+        Some(_) => Some(Arc::new(workflow_run(&graph, &located, selection)?)),
+        None => None,
+    };
     let orch_dir = located.workspace.join(".orch");
     let cache_dir = match &cli.cache_dir {
         Some(dir) => std::env::current_dir()
@@ -114,6 +146,95 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
         orch_dir,
         store,
         cache_dir,
+        workflow,
+    })
+}
+
+/// A workflow's run facts from the command line and git: the event must be one of its
+/// `on:` triggers, the payload JSON, each input one it declares.
+fn workflow_run(
+    graph: &Graph,
+    located: &Located,
+    selection: &Selection,
+) -> Result<WorkflowRun, Failure> {
+    let playbook = &graph.playbook;
+    let triggers = playbook
+        .workflow
+        .as_ref()
+        .map(|w| w.triggers.as_slice())
+        .unwrap_or_default();
+    if !triggers.iter().any(|t| t.event.value == selection.event) {
+        let events: Vec<&str> = triggers.iter().map(|t| t.event.value.as_str()).collect();
+        let mut problem = Problem::general(format!(
+            "{} does not run on `{}`: its `on:` is {}",
+            located.source.path.display(),
+            selection.event,
+            events.join(", ")
+        ));
+        problem.help = did_you_mean(&selection.event, events.iter().copied()).or_else(|| {
+            Some(format!(
+                "name one with --event {}",
+                events.first().unwrap_or(&"push")
+            ))
+        });
+        return Err(problem.into());
+    }
+    let event = match &selection.event_file {
+        None => serde_json::Value::Object(Default::default()),
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Problem::general(format!("cannot read --event-file {}: {e}", file.display()))
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                Problem::general(format!(
+                    "--event-file {}:{}:{}: not JSON: {e}",
+                    file.display(),
+                    e.line(),
+                    e.column()
+                ))
+            })?
+        }
+    };
+    let mut inputs = Vec::new();
+    for given in &selection.inputs {
+        let Some((name, value)) = given.split_once('=') else {
+            return Err(Problem::general(format!("--input {given}: expected NAME=VALUE")).into());
+        };
+        if !playbook.inputs.contains_key(name) {
+            let mut problem = Problem::general(format!(
+                "--input {name}: the workflow has no input `{name}`"
+            ));
+            problem.help = did_you_mean(name, playbook.inputs.keys().map(String::as_str));
+            return Err(problem.into());
+        }
+        inputs.push((name.to_owned(), value.to_owned()));
+    }
+    let mut local_labels = Vec::new();
+    for given in &selection.runners {
+        match given.split_once('=') {
+            Some((label, "local")) => local_labels.push(label.to_owned()),
+            _ => {
+                return Err(
+                    Problem::general(format!("--runner {given}: expected LABEL=local")).into(),
+                );
+            }
+        }
+    }
+    let workflow = playbook.name.clone().unwrap_or_else(|| {
+        located
+            .source
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    Ok(WorkflowRun {
+        event_name: selection.event.clone(),
+        event,
+        local_labels,
+        inputs,
+        workflow,
+        git: GitFacts::read(&located.workspace),
     })
 }
 
@@ -156,6 +277,7 @@ impl Prepared {
             db: None,
             refresh_known_files: true,
             changes: None,
+            workflow: self.workflow.clone(),
         }
     }
 

@@ -55,7 +55,7 @@ impl Db for Database {
         let full = self.workspace.join(path);
         crate::files::paths::check_inside(&self.workspace, &full, path)?;
         let file = crate::load::workspace::read_source(&full, path)?;
-        let source = PlaybookSource::new(self, file);
+        let source = PlaybookSource::new(self, file, path.to_path_buf());
         if let Ok(mut used) = self.used.lock() {
             used.insert(path.to_path_buf(), source);
         }
@@ -281,13 +281,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// `workspace` is the folder that `uses` paths are relative to.
-    pub fn new(file: SourceFile, workspace: &Path) -> Self {
+    /// `workspace` is the folder that `uses` paths are relative to; `path` is the
+    /// playbook's place in it.
+    pub fn new(file: SourceFile, workspace: &Path, path: &Path) -> Self {
         let db = Database {
             workspace: workspace.to_path_buf(),
             ..Database::default()
         };
-        let source = PlaybookSource::new(&db, file);
+        let source = PlaybookSource::new(&db, file, path.to_path_buf());
         Self { db, source }
     }
 
@@ -361,11 +362,15 @@ impl Session {
             let used = self.db.used_source(path)?;
             parse_playbook(&self.db, used).clone()
         };
-        let later =
-            match crate::compile::build::compile(Arc::new(playbook), overrides, &mut resolve) {
-                Ok(_) => return decoding,
-                Err(later) => later,
-            };
+        let later = match crate::compile::build::compile(
+            Arc::new(playbook),
+            self.source.path(&self.db),
+            overrides,
+            &mut resolve,
+        ) {
+            Ok(_) => return decoding,
+            Err(later) => later,
+        };
         let mut problems = decoding.problems;
         for problem in later.problems {
             if !a_cascade(&problem) && !problems.contains(&problem) {
@@ -398,7 +403,7 @@ mod tests {
             path: "orch.yml".into(),
             text: text.into(),
         };
-        let source = PlaybookSource::new(&db, file("jobs:\n  a: { run: x }\n"));
+        let source = PlaybookSource::new(&db, file("jobs:\n  a: { run: x }\n"), "orch.yml".into());
         let settings = Settings::new(&db, Overrides::default());
         assert!(compile_graph(&db, source, settings).is_ok());
         let executed = std::mem::take(&mut *log.lock().unwrap());

@@ -15,3 +15,4 @@ mod scheduling;
 mod signals;
 mod soundness;
 mod watching;
+mod workflows;

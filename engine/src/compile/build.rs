@@ -10,7 +10,6 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::compile::expr::Template;
 use crate::compile::matrix;
 use crate::load::diag::{LoadError, Problem, did_you_mean};
-use indexmap::IndexMap;
 
 use super::compiler::Compiler;
 use super::cycles::{check_cycles, stable_topo_order};
@@ -31,16 +30,20 @@ pub(super) struct Level {
     pub(super) chain: Vec<PathBuf>,
 }
 
+/// `root_path` is the playbook's place relative to the workspace.
 pub fn compile(
     playbook: Arc<Playbook>,
+    root_path: &Path,
     overrides: &Overrides,
     resolve: &mut Resolve,
 ) -> Result<Graph, LoadError> {
     let mut problems = Vec::new();
-    let root_path = PathBuf::from(playbook.source.path.file_name().unwrap_or_default());
+    let root_path = root_path.to_path_buf();
     let mut origins = Vec::new();
     {
-        let mut c = Compiler::new(&playbook, PathBuf::new(), &mut problems, None);
+        // A workflow's own `inputs` (workflow_dispatch) come from `--input`.
+        let root_inputs = playbook.workflow.as_ref().map(|_| &playbook.inputs);
+        let mut c = Compiler::new(&playbook, PathBuf::new(), &mut problems, root_inputs);
         let vars = c.vars(overrides);
         let env = c.env_templates(&playbook.env, None);
         origins.push(Origin {
@@ -48,8 +51,9 @@ pub fn compile(
             base_dir: PathBuf::new(),
             vars,
             env,
-            inputs: IndexMap::new(),
+            inputs: root_inputs.cloned().unwrap_or_default(),
             group: None,
+            matrix: Vec::new(),
         });
     }
     let mut jobs: Vec<CompiledJob> = Vec::new();
@@ -66,7 +70,8 @@ pub fn compile(
         let first = jobs.len();
         let ids: Vec<&str> = level.playbook.jobs.keys().map(String::as_str).collect();
         let base_dir = origins[level.origin].base_dir.clone();
-        let inputs = (level.origin != 0).then(|| origins[level.origin].inputs.clone());
+        let inputs = (level.origin != 0 || level.playbook.workflow.is_some())
+            .then(|| origins[level.origin].inputs.clone());
         let mut c = Compiler::new(
             &level.playbook,
             base_dir.clone(),
@@ -100,85 +105,102 @@ pub fn compile(
             {
                 needs.clone_from(caller_needs);
             }
-            let combinations = if matches!(job.command, Command::Uses { .. }) {
-                if let Some(m) = &job.matrix {
-                    let problem =
-                        Problem::at(c.source, m.span, "a `uses` job cannot have a matrix")
-                            .with_label("matrix")
-                            .with_help("put the matrix on the jobs of the used playbook");
-                    c.problems.push(problem);
-                }
-                Vec::new()
-            } else {
-                c.combinations(job, overrides, &level.prefix)
-            };
+            let is_uses = matches!(job.command, Command::Uses { .. });
+            let combinations = c.combinations(job, overrides, &level.prefix);
             let axes = axes_of(&combinations);
             let start = nodes.len();
-            for combination in combinations {
-                nodes.push(NodeSpec {
-                    id: format!(
-                        "{}{}",
-                        level.prefix,
-                        matrix::node_id(&job.id.value, &combination)
-                    ),
-                    job: index,
-                    matrix: combination,
-                });
-            }
+            // A `uses` job has no nodes of its own: each matrix leg is one call.
+            let legs = if is_uses {
+                combinations
+            } else {
+                for combination in combinations {
+                    nodes.push(NodeSpec {
+                        id: format!(
+                            "{}{}",
+                            level.prefix,
+                            matrix::node_id(&job.id.value, &combination)
+                        ),
+                        job: index,
+                        matrix: combination,
+                    });
+                }
+                Vec::new()
+            };
             let mut compiled = c.job(job, needs, start..nodes.len(), axes);
             compiled.id = format!("{}{}", level.prefix, job.id.value);
             compiled.origin = level.origin;
-            if let Command::Uses { path, with } = &job.command
-                && let Some((uses, inner)) =
-                    c.uses(job, path, with, &compiled, &level.chain, resolve)
-            {
-                let origin = origins.len();
-                origin_playbooks.push(inner.clone());
-                let mut inner_compiler =
-                    Compiler::new(&inner, uses.parent_dir(), c.problems, Some(&inner.inputs));
-                let env = inner_compiler.env_templates(&inner.env, None);
-                let member_ids: Vec<String> = inner.jobs.keys().cloned().collect();
-                let outputs = inner_compiler.outputs(&inner.outputs, &member_ids);
-                origins.push(Origin {
-                    path: uses.path.clone(),
-                    base_dir: uses.parent_dir(),
-                    vars: inner
-                        .vars
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.value.clone()))
-                        .collect(),
-                    env,
-                    inputs: inner.inputs.clone(),
-                    group: Some(index),
-                });
-                let mut chain = level.chain.clone();
-                chain.push(uses.path.clone());
-                queue.push_back(Level {
-                    playbook: inner,
-                    prefix: format!("{}/", compiled.id),
-                    origin,
-                    group: Some((index, compiled.needs.clone())),
-                    chain,
-                });
-                compiled.body = Body::Uses(Uses {
-                    path: uses.path,
-                    members: Vec::new(),
-                    with: uses.with,
-                    caller_needs: compiled.needs.clone(),
-                    outputs,
-                    origin,
-                });
+            if let Command::Uses { path, with } = &job.command {
+                let mut called: Option<Uses> = None;
+                for leg in legs {
+                    let Some((uses, inner)) =
+                        c.uses(job, path, with, &compiled, &level.chain, resolve)
+                    else {
+                        break;
+                    };
+                    let origin = origins.len();
+                    origin_playbooks.push(inner.clone());
+                    let mut inner_compiler =
+                        Compiler::new(&inner, uses.parent_dir(), c.problems, Some(&inner.inputs));
+                    let env = inner_compiler.env_templates(&inner.env, None);
+                    let member_ids: Vec<String> = inner.jobs.keys().cloned().collect();
+                    let outputs = inner_compiler.outputs(&inner.outputs, &member_ids);
+                    origins.push(Origin {
+                        path: uses.path.clone(),
+                        base_dir: uses.parent_dir(),
+                        vars: inner
+                            .vars
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.value.clone()))
+                            .collect(),
+                        env,
+                        inputs: inner.inputs.clone(),
+                        group: Some(index),
+                        matrix: leg.clone(),
+                    });
+                    let mut chain = level.chain.clone();
+                    chain.push(uses.path.clone());
+                    // One call: members are `call/job`; a leg of a matrix: `call[leg]/job`.
+                    let call_id = if leg.is_empty() {
+                        compiled.id.clone()
+                    } else {
+                        format!("{}{}", level.prefix, matrix::node_id(&job.id.value, &leg))
+                    };
+                    queue.push_back(Level {
+                        playbook: inner,
+                        prefix: format!("{call_id}/"),
+                        origin,
+                        group: Some((index, compiled.needs.clone())),
+                        chain,
+                    });
+                    // The outputs are the first leg's (GitHub: any leg's, last writer wins).
+                    called.get_or_insert(Uses {
+                        path: uses.path,
+                        members: Vec::new(),
+                        with: uses.with,
+                        caller_needs: compiled.needs.clone(),
+                        outputs,
+                        origin,
+                    });
+                }
+                if let Some(called) = called {
+                    compiled.body = Body::Uses(called);
+                }
             }
             jobs.push(compiled);
         }
-        // A `uses` job waits for (and ends with) the jobs it brought in.
+        // A `uses` job waits for (and ends with) the jobs it brought in, those of every
+        // leg of its matrix.
         if let Some((group, _)) = level.group {
             let members: Vec<usize> = (first..jobs.len()).collect();
-            if let Body::Uses(uses) = &mut jobs[group].body {
-                uses.members.clone_from(&members);
-                if !members.is_empty() {
-                    jobs[group].needs = members;
+            let caller = &mut jobs[group];
+            if let Body::Uses(uses) = &mut caller.body
+                && !members.is_empty()
+            {
+                if uses.members.is_empty() {
+                    caller.needs.clear();
                 }
+                uses.members.extend(&members);
+                caller.needs.extend(&members);
             }
         }
     }
@@ -198,7 +220,14 @@ pub fn compile(
         }
     }
     if !problems.is_empty() {
-        return Err(LoadError { problems });
+        // Each leg of a matrix `uses` compiles the same playbook: say each problem once.
+        let mut unique: Vec<Problem> = Vec::with_capacity(problems.len());
+        for problem in problems {
+            if !unique.contains(&problem) {
+                unique.push(problem);
+            }
+        }
+        return Err(LoadError { problems: unique });
     }
     let topo_order = stable_topo_order(&jobs);
     Ok(Graph {
@@ -287,7 +316,12 @@ pub(crate) mod tests {
         };
         let root = tree::parse(&source).map_err(LoadError::from)?;
         let playbook = decode::decode(&source, &root)?;
-        compile(Arc::new(playbook), &Overrides::default(), &mut no_uses)
+        compile(
+            Arc::new(playbook),
+            Path::new("orch.yml"),
+            &Overrides::default(),
+            &mut no_uses,
+        )
     }
 
     pub(crate) fn no_uses(path: &Path) -> Result<Arc<Playbook>, LoadError> {
@@ -362,13 +396,16 @@ pub(crate) mod tests {
             ..Overrides::default()
         };
         assert_eq!(
-            compile(playbook.clone(), &o, &mut no_uses).unwrap().origins[0].vars,
+            compile(playbook.clone(), Path::new("orch.yml"), &o, &mut no_uses)
+                .unwrap()
+                .origins[0]
+                .vars,
             [("a".to_owned(), Scalar::Str("2".into()))]
         );
         let o = Overrides {
             vars: vec![("b".into(), "2".into())],
             ..Overrides::default()
         };
-        assert!(compile(playbook, &o, &mut no_uses).is_err());
+        assert!(compile(playbook, Path::new("orch.yml"), &o, &mut no_uses).is_err());
     }
 }

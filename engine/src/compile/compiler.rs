@@ -91,7 +91,7 @@ impl<'p> Compiler<'p> {
         };
         let allowed = Allowed {
             jobs: None,
-            matrix: None,
+            matrix: Some(&compiled.axes),
             needs: Some(&job.needs),
             job: Some(&job.id.value),
             steps: None,
@@ -167,6 +167,10 @@ impl<'p> Compiler<'p> {
         for (name, value) in &overrides.vars {
             match vars.iter_mut().find(|(k, _)| k == name) {
                 Some((_, v)) => *v = Scalar::Str(value.clone()),
+                // A workflow's `vars` are the repository's, never declared in the file.
+                None if self.playbook.workflow.is_some() => {
+                    vars.push((name.clone(), Scalar::Str(value.clone())));
+                }
                 None => {
                     let mut problem = Problem::general(format!(
                         "--var {name}: the playbook declares no var `{name}`"
@@ -299,6 +303,55 @@ impl<'p> Compiler<'p> {
             .or(defaults.inputs.as_ref())
             .map(|list| patterns(list));
         let outputs = patterns(&job.outputs);
+        let runs_on = job
+            .runs_on
+            .iter()
+            .filter_map(|label| self.template(label, &allowed))
+            .collect();
+        let timeout_minutes = job
+            .timeout_minutes
+            .as_ref()
+            .and_then(|t| self.template(t, &allowed));
+        let output_map = {
+            let step_ids: Vec<String> = match &job.command {
+                Command::Steps(steps) => steps
+                    .iter()
+                    .filter_map(|s| s.id.as_ref().map(|id| id.value.clone()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let allowed = Allowed {
+                steps: Some(&step_ids),
+                ..allowed
+            };
+            self.env_templates(&job.output_map, Some(&allowed))
+        };
+        // The playbook's default tools, then the job's own (each once).
+        let tools = {
+            let mut tools: Vec<String> = Vec::new();
+            for tool in defaults.tools.iter().chain(&job.tools) {
+                if !tools.contains(&tool.value) {
+                    tools.push(tool.value.clone());
+                }
+            }
+            // What a setup action stands for is keyed as a tool of the job.
+            if let Body::Steps(steps) = &body {
+                for step in steps {
+                    if let Body::Action(ActionStep {
+                        builtin: crate::compile::actions::Builtin::Tools(names),
+                        ..
+                    }) = &step.body
+                    {
+                        for name in names {
+                            if !tools.contains(name) {
+                                tools.push(name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            tools
+        };
         CompiledJob {
             id: job.id.value.clone(),
             local_id: job.id.value.clone(),
@@ -327,17 +380,11 @@ impl<'p> Compiler<'p> {
             inputs,
             outputs,
             env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),
-            // The playbook's default tools, then the job's own (each once).
-            tools: {
-                let mut tools: Vec<String> = Vec::new();
-                for tool in defaults.tools.iter().chain(&job.tools) {
-                    if !tools.contains(&tool.value) {
-                        tools.push(tool.value.clone());
-                    }
-                }
-                tools
-            },
+            tools,
             axes,
+            runs_on,
+            output_map,
+            timeout_minutes,
         }
     }
 
@@ -376,7 +423,7 @@ impl<'p> Compiler<'p> {
                         CompiledStep {
                             id: step.id.as_ref().map(|id| id.value.clone()),
                             name: step.name.as_ref().and_then(|n| self.template(n, allowed)),
-                            body: self.body(&step.command, allowed),
+                            body: self.step_body(&step.command, allowed),
                             env: self.env_templates(&step.env, Some(allowed)),
                             condition: step
                                 .condition
@@ -398,6 +445,22 @@ impl<'p> Compiler<'p> {
             // Filled in by `compile` once the used playbook is loaded.
             Command::Uses { .. } => Body::Run(Template { parts: Vec::new() }),
         }
+    }
+
+    /// A step's command: a `uses:` in a step names a GitHub action.
+    fn step_body(&mut self, command: &Command, allowed: &Allowed) -> Body {
+        let Command::Uses { path, with } = command else {
+            return self.body(command, allowed);
+        };
+        let with_tool = with
+            .iter()
+            .find(|(k, _)| k == "tool")
+            .map(|(_, v)| v.value.as_str());
+        Body::Action(ActionStep {
+            reference: path.value.clone(),
+            builtin: crate::compile::actions::builtin(&path.value, with_tool),
+            with: self.env_templates(with, Some(allowed)),
+        })
     }
 
     /// A path or glob of this playbook as the workspace sees it (`!` kept in front).

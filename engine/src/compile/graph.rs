@@ -64,6 +64,8 @@ pub struct Origin {
     pub inputs: IndexMap<String, InputDecl>,
     /// The `uses` job that brought it in.
     pub group: Option<usize>,
+    /// The leg of the `uses` job's matrix this call is (its `with` sees it as `matrix`).
+    pub matrix: Combination,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +101,13 @@ pub struct CompiledJob {
     pub tools: Vec<String>,
     /// Matrix axes (and include keys) in id order; empty without a matrix.
     pub axes: Vec<String>,
+    /// A workflow job's `runs-on` labels: a node whose labels do not name this host is
+    /// skipped.
+    pub runs_on: Vec<Template>,
+    /// A workflow job's `outputs:` map, rendered over `steps` when its steps have run.
+    pub output_map: Vec<(String, Template)>,
+    /// `timeout-minutes` as an expression, rendered per node (in place of `timeout`).
+    pub timeout_minutes: Option<Template>,
 }
 
 impl CompiledStep {
@@ -107,6 +116,7 @@ impl CompiledStep {
         let body: Vec<&Template> = match &self.body {
             Body::Run(t) => vec![t],
             Body::Script { args, .. } => args.iter().collect(),
+            Body::Action(action) => action.with.iter().map(|(_, t)| t).collect(),
             Body::Steps(_) | Body::Uses(_) => Vec::new(),
         };
         body.into_iter().chain(self.env.iter().map(|(_, t)| t))
@@ -129,6 +139,16 @@ pub enum Body {
     Steps(Vec<CompiledStep>),
     /// A reusable playbook: the job has no nodes and ends when its members end.
     Uses(Uses),
+    /// A workflow step's `uses:` of a GitHub action, and what orch does in its place.
+    Action(ActionStep),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionStep {
+    /// As written: `actions/checkout@v4`, `./.github/actions/x`.
+    pub reference: String,
+    pub with: Vec<(String, Template)>,
+    pub builtin: crate::compile::actions::Builtin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +271,7 @@ impl Graph {
                 Body::Run(t) => templates.push(t),
                 Body::Script { args, .. } => templates.extend(args),
                 Body::Uses(uses) => templates.extend(uses.with.iter().map(|(_, t)| t)),
+                Body::Action(action) => templates.extend(action.with.iter().map(|(_, t)| t)),
                 Body::Steps(_) => {}
             }
         }
@@ -267,6 +288,8 @@ impl Graph {
         templates.extend(self.origins[job.origin].env.iter().map(|(_, t)| t));
         templates.extend(job.working_directory.iter().chain(job.name.iter()));
         templates.extend(job.inputs.iter().flatten().chain(&job.outputs));
+        templates.extend(job.runs_on.iter().chain(job.timeout_minutes.iter()));
+        templates.extend(job.output_map.iter().map(|(_, t)| t));
         exprs.extend(templates.iter().flat_map(|t| t.exprs().map(|(e, _)| e)));
         let mut names = std::collections::BTreeSet::new();
         for expr in exprs {

@@ -21,12 +21,15 @@
 //!   topological order.
 //! - [`targets`] turns command-line targets into the selected nodes plus all they need.
 //! - [`expr`] is the expression language itself (GitHub's, to its conformance cases).
+//! - [`actions`] maps a workflow step's `uses:` of a GitHub action to what orch does in
+//!   its place (nothing for checkout and caches, a tool check for setup actions).
 //!
 //! ## Decisions
 //! - Edges are between jobs, not nodes: `needs: [test]` waits for every node of `test`,
 //!   and node edges would be the product of two matrices.
 //! - Expressions are parsed and checked here, rendered only when a node starts (its
 //!   needs' results and outputs exist then).
+pub mod actions;
 pub mod build;
 mod compiler;
 mod cycles;

@@ -2,7 +2,7 @@
 //! with the command line's overrides compiled into the graph. An edit that parses to an
 //! equal model is backdated by salsa, so the graph is not rebuilt.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::compile::build;
@@ -15,6 +15,9 @@ use crate::load::{decode, model::Playbook, tree};
 pub struct PlaybookSource {
     #[returns(ref)]
     pub file: SourceFile,
+    /// Where the file is, relative to the workspace (`orch.yml`, `.github/workflows/ci.yml`).
+    #[returns(ref)]
+    pub path: PathBuf,
 }
 
 #[salsa::input]
@@ -41,5 +44,11 @@ pub fn compile_graph(
         let used = db.used_source(path)?;
         parse_playbook(db, used).clone()
     };
-    build::compile(playbook, settings.overrides(db), &mut resolve).map(Arc::new)
+    build::compile(
+        playbook,
+        source.path(db),
+        settings.overrides(db),
+        &mut resolve,
+    )
+    .map(Arc::new)
 }

@@ -15,6 +15,32 @@ pub(super) const CONTEXTS: &[&str] = &[
 
 pub(super) const ORCH_FIELDS: &[&str] = &["run_id", "workspace", "os", "arch", "job", "node"];
 
+/// The contexts a GitHub Actions workflow sees besides orch's, with their fields (`None`:
+/// any field, as `github.event` holds the event's whole payload).
+pub(super) const WORKFLOW_CONTEXTS: &[(&str, Option<&[&str]>)] = &[
+    ("github", None),
+    (
+        "runner",
+        Some(&[
+            "os",
+            "arch",
+            "name",
+            "temp",
+            "tool_cache",
+            "environment",
+            "debug",
+        ]),
+    ),
+    (
+        "job",
+        Some(&["status", "container", "services", "check_run_id"]),
+    ),
+    (
+        "strategy",
+        Some(&["fail-fast", "job-index", "job-total", "max-parallel"]),
+    ),
+];
+
 /// What expressions in one place may refer to.
 pub(super) struct Allowed<'a> {
     /// Job ids for `jobs.<id>` (a reusable playbook's outputs).
@@ -132,7 +158,19 @@ impl<'p> Compiler<'p> {
     ) -> Option<(String, Option<String>)> {
         let root = path[0].as_str();
         let field = path.get(1).map(String::as_str);
+        let workflow = self.playbook.workflow.is_some();
+        if workflow && let Some((_, fields)) = WORKFLOW_CONTEXTS.iter().find(|(c, _)| *c == root) {
+            let (field, fields) = (field?, (*fields)?);
+            return (!fields.contains(&field)).then(|| {
+                (
+                    format!("unknown field `{root}.{field}`"),
+                    did_you_mean(field, fields.iter().copied()),
+                )
+            });
+        }
         match root {
+            // A workflow's vars are the repository's: one not given reads as empty.
+            "vars" if workflow => None,
             "vars" => {
                 let field = field?;
                 (!self.playbook.vars.contains_key(field)).then(|| {
@@ -146,6 +184,8 @@ impl<'p> Compiler<'p> {
                 let field = field?;
                 match allowed.matrix {
                     None => Some(("`matrix` is only available inside a job".into(), None)),
+                    // GitHub reads a key no combination has (or a job without a matrix) as empty.
+                    Some(_) if workflow => None,
                     Some([]) => Some((
                         format!("job `{}` has no matrix", allowed.job.unwrap_or("?")),
                         None,

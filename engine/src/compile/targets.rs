@@ -99,6 +99,7 @@ mod tests {
         let playbook = decode::decode(&source, &tree::parse(&source).unwrap()).unwrap();
         compile(
             Arc::new(playbook),
+            std::path::Path::new("orch.yml"),
             &Overrides::default(),
             &mut crate::compile::build::tests::no_uses,
         )

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::command::{plain_command, script_extension, split_command, write_private};
 use super::output_file::read_values;
 use super::prepare::{NodeWork, StepCommand};
+use crate::compile::actions::Builtin;
 use crate::compile::expr;
 use crate::exec::process::{self, Cancel, Outcome, Spawn};
 use crate::load::model::Shell;
@@ -212,6 +213,29 @@ impl NodeWork {
                 }
                 None => (&step.command, &step.env),
             };
+            if let StepCommand::Action {
+                reference, builtin, ..
+            } = step_command
+            {
+                match self.builtin_action(reference, builtin, log, observer) {
+                    Ok(outcome) => {
+                        record_step(&mut steps, &step.id, outcome, outcome, &BTreeMap::new())
+                    }
+                    Err(why) => {
+                        let _ = writeln!(log, "orch: failed: {why}");
+                        let allowed = if step.continue_on_error {
+                            "success"
+                        } else {
+                            "failure"
+                        };
+                        record_step(&mut steps, &step.id, "failure", allowed, &BTreeMap::new());
+                        if !step.continue_on_error {
+                            return (NodeStatus::Failure, None, Some(why));
+                        }
+                    }
+                }
+                continue;
+            }
             let shell = step.shell.as_ref().unwrap_or(&self.shell);
             let (program, args) = match step_command {
                 // Passed as an argument when that is safe (no secret in it, not huge): no
@@ -253,12 +277,24 @@ impl NodeWork {
                     line.extend(args.iter().cloned());
                     split_command(line)
                 }
+                StepCommand::Action { .. } => unreachable!("actions were handled above"),
             };
             let mut env = self.env.clone();
             env.push(("ORCH_OUTPUT".into(), files.output.display().to_string()));
             env.push(("ORCH_SUMMARY".into(), files.summary.display().to_string()));
             env.push(("ORCH_ENV".into(), files.env.display().to_string()));
             env.push(("ORCH_PATH".into(), files.path.display().to_string()));
+            if !self.scope.workflow.is_empty() {
+                // A workflow's steps write the same files under the runner's names.
+                for (name, file) in [
+                    ("GITHUB_OUTPUT", &files.output),
+                    ("GITHUB_STEP_SUMMARY", &files.summary),
+                    ("GITHUB_ENV", &files.env),
+                    ("GITHUB_PATH", &files.path),
+                ] {
+                    env.push((name.into(), file.display().to_string()));
+                }
+            }
             env.extend(carried_env.iter().cloned());
             if !path_front.is_empty() {
                 let path = env
@@ -389,6 +425,25 @@ impl NodeWork {
                 }
             }
         }
+        if !self.output_map.is_empty() {
+            // The job's outputs are what its `outputs:` map says over its steps.
+            let mut scope = self.scope.clone();
+            scope.steps = steps;
+            let mut mapped = BTreeMap::new();
+            for (name, template) in &self.output_map {
+                match template.render(&scope) {
+                    Ok(value) => {
+                        mapped.insert(name.clone(), value);
+                    }
+                    Err(e) => {
+                        let why = format!("an expression failed: outputs.{name}: {}", e.message);
+                        let _ = writeln!(log, "orch: {why}");
+                        return (NodeStatus::Failure, last_code, Some(why));
+                    }
+                }
+            }
+            *outputs = mapped;
+        }
         if failed {
             (
                 NodeStatus::Failure,
@@ -400,6 +455,50 @@ impl NodeWork {
             )
         } else {
             (NodeStatus::Success, last_code.or(Some(0)), None)
+        }
+    }
+}
+
+impl NodeWork {
+    /// A GitHub action's built-in equivalent: nothing to do, the tools a setup action
+    /// would install (which must be on PATH), or a skip said in the log and as a warning.
+    /// The step's outcome, or why it failed.
+    fn builtin_action(
+        &self,
+        reference: &str,
+        builtin: &Builtin,
+        log: &mut File,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<&'static str, String> {
+        match builtin {
+            Builtin::Nothing(why) => {
+                let _ = writeln!(log, "orch: {reference}: nothing to do ({why})");
+                Ok("success")
+            }
+            Builtin::Tools(tools) => {
+                for tool in tools {
+                    match process::locate(tool, &self.env, &self.cwd) {
+                        Some(found) => {
+                            let _ =
+                                writeln!(log, "orch: {reference}: {tool} is {}", found.display());
+                        }
+                        None => {
+                            return Err(format!(
+                                "{reference} sets up `{tool}`, which is not on PATH here: install it, or run this job where it is"
+                            ));
+                        }
+                    }
+                }
+                Ok("success")
+            }
+            Builtin::Unsupported(why) => {
+                let _ = writeln!(log, "orch: warning: step skipped: {reference}: {why}");
+                observer.event(&Event::Warning(format!(
+                    "{}: step `{reference}` skipped: {why}",
+                    self.scope.node
+                )));
+                Ok("skipped")
+            }
         }
     }
 }

@@ -273,11 +273,11 @@ impl State<'_> {
             }
         }
         let Some(condition) = &spec.condition else {
-            return Decision::Run;
+            return self.runs_here(node, needs_ok);
         };
         let scope = self.scope(node, Some(needs_ok));
         match expr::eval(condition, &scope) {
-            Ok(v) if expr::truthy(&v) => Decision::Run,
+            Ok(v) if expr::truthy(&v) => self.runs_here(node, needs_ok),
             Ok(_) => Decision::Finish(NodeResult::not_run(
                 NodeStatus::Skipped,
                 "its `if` is false",
@@ -286,6 +286,38 @@ impl State<'_> {
                 reason: Some(format!("its `if` could not be evaluated: {e}")),
                 ..NodeResult::not_run(NodeStatus::Failure, "")
             }),
+        }
+    }
+
+    /// A workflow node runs when its `runs-on` labels name this host; else it is skipped
+    /// with the reason, as GitHub would queue it for another machine.
+    fn runs_here(&self, node: usize, needs_ok: bool) -> Decision {
+        let spec = &self.graph.jobs[self.graph.nodes[node].job];
+        if spec.runs_on.is_empty() {
+            return Decision::Run;
+        }
+        let scope = self.scope(node, Some(needs_ok));
+        let mut labels = Vec::with_capacity(spec.runs_on.len());
+        for template in &spec.runs_on {
+            match template.render(&scope) {
+                Ok(label) => labels.push(label),
+                Err(e) => {
+                    return Decision::Finish(NodeResult {
+                        reason: Some(format!("its `runs-on` could not be evaluated: {e}")),
+                        ..NodeResult::not_run(NodeStatus::Failure, "")
+                    });
+                }
+            }
+        }
+        let local = self
+            .options
+            .workflow
+            .as_ref()
+            .map(|w| w.local_labels.as_slice())
+            .unwrap_or_default();
+        match crate::exec::github::elsewhere(&labels, local) {
+            Some(why) => Decision::Finish(NodeResult::not_run(NodeStatus::Skipped, why)),
+            None => Decision::Run,
         }
     }
 }

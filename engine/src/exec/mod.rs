@@ -21,6 +21,10 @@
 //! 5. `store_result`: after a success, the outputs hashed and uploaded and the record
 //!    put under the key, unless an input changed while it ran.
 //!
+//! A GitHub Actions workflow adds [`github`]: its `github`/`runner` contexts filled from
+//! git and the command line, the runner's `GITHUB_*` variables, and `runs-on` matched
+//! against this host (a node for another host is skipped with that reason).
+//!
 //! ## Decisions
 //! - One loop owns all state and does no blocking work of its own but key queries and
 //!   restores; processes, output pumping and storing results are tasks, and a task that
@@ -33,6 +37,7 @@ mod attempt;
 mod command;
 mod consult;
 mod decide;
+pub mod github;
 pub mod mask;
 mod node_key;
 mod node_tasks;

@@ -85,6 +85,10 @@ impl State<'_> {
             .filter(|(k, _)| !k.starts_with("ORCH_"))
             .map(|(k, v)| (k.clone(), self.key_text(v)))
             .collect();
+        // A workflow job's outputs are its `outputs:` map over the steps' values.
+        for (name, template) in &work.output_map {
+            env.insert(format!("outputs.{name}"), self.key_text(&template.source()));
+        }
         for (index, step) in work.steps.iter().enumerate() {
             let condition = step
                 .condition
@@ -119,6 +123,19 @@ impl State<'_> {
                 }
                 (StepCommand::Inline(text), None) => {
                     format!("run{condition}:{}", self.key_text(text))
+                }
+                // The tools a setup action checks are among the job's tools, keyed by content.
+                (
+                    StepCommand::Action {
+                        reference, with, ..
+                    },
+                    _,
+                ) => {
+                    let with: Vec<String> = with
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", self.key_text(v)))
+                        .collect();
+                    format!("uses{condition}:{reference}:{}", with.join("\0"))
                 }
                 (StepCommand::Script { path, args }, late) => {
                     let digest = self

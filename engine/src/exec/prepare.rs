@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::scheduler::State;
 use super::scope::NodeScope;
 use crate::cache::key::HostNote;
-use crate::compile::expr::{self, Expr, Template};
+use crate::compile::expr::{self, Expr, Scope, Template};
 use crate::compile::graph::Body;
 use crate::exec::mask::Secrets;
 use crate::load::model::Shell;
@@ -19,7 +19,16 @@ use orch_store::{Backend, Digest};
 
 pub(super) enum StepCommand {
     Inline(String),
-    Script { path: String, args: Vec<String> },
+    Script {
+        path: String,
+        args: Vec<String>,
+    },
+    /// A GitHub action's built-in equivalent, with its `with` rendered.
+    Action {
+        reference: String,
+        builtin: crate::compile::actions::Builtin,
+        with: Vec<(String, String)>,
+    },
 }
 
 pub(super) fn command(body: &Body, render: &mut impl FnMut(&Template) -> String) -> StepCommand {
@@ -28,6 +37,15 @@ pub(super) fn command(body: &Body, render: &mut impl FnMut(&Template) -> String)
         Body::Script { path, args } => StepCommand::Script {
             path: path.clone(),
             args: args.iter().map(render).collect(),
+        },
+        Body::Action(action) => StepCommand::Action {
+            reference: action.reference.clone(),
+            builtin: action.builtin.clone(),
+            with: action
+                .with
+                .iter()
+                .map(|(k, t)| (k.clone(), render(t)))
+                .collect(),
         },
         // Neither has a command of its own: steps are listed separately, and a `uses` job
         // has no nodes.
@@ -101,6 +119,8 @@ pub(super) struct NodeWork {
     pub(super) key_inputs: Option<KeyInputs>,
     /// Stored beside the result: which host produced it.
     pub(super) host_note: Option<HostNote>,
+    /// A workflow job's `outputs:` map, rendered over `steps` after they ran.
+    pub(super) output_map: Vec<(String, Template)>,
 }
 
 impl State<'_> {
@@ -226,13 +246,32 @@ impl State<'_> {
                 problems.push(e.to_string());
             }
         }
+        let timeout = match &job.timeout_minutes {
+            None => job.timeout,
+            Some(template) => match template.render(&scope).map(|t| t.trim().parse::<f64>()) {
+                Ok(Ok(minutes)) if minutes.is_finite() && minutes > 0.0 => {
+                    Some(Duration::from_secs_f64(minutes * 60.0))
+                }
+                Ok(_) => {
+                    problems.push("timeout-minutes is not a number of minutes".to_owned());
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!(
+                        "an expression failed: timeout-minutes: {}",
+                        e.message
+                    ));
+                    None
+                }
+            },
+        };
         NodeWork {
             steps,
             env: base_env,
             cwd,
             shell: job.shell.clone(),
             workspace: self.options.workspace.clone(),
-            timeout: job.timeout,
+            timeout,
             retries: job.retries,
             log_path: PathBuf::new(),
             scratch: PathBuf::new(),
@@ -247,6 +286,7 @@ impl State<'_> {
             store: false,
             key_inputs: None,
             host_note: None,
+            output_map: job.output_map.clone(),
         }
     }
 
@@ -270,11 +310,19 @@ impl State<'_> {
                 value.to_string(),
             ));
         }
+        let safe = crate::report::runs::file_safe(&spec.id);
+        work.scratch = self.options.scratch_dir.join(&safe);
+        if let Some(Value::Object(github)) = work.scope.context("github") {
+            // RUNNER_TEMP is the node's scratch folder, removed when the node ends.
+            let _ = std::fs::create_dir_all(&work.scratch);
+            env.extend(crate::exec::github::WorkflowRun::env(
+                &github,
+                &work.scratch,
+            ));
+        }
         env.append(&mut work.env);
         work.env = env;
-        let safe = crate::report::runs::file_safe(&spec.id);
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
-        work.scratch = self.options.scratch_dir.join(&safe);
         work.secrets = self.secrets.clone();
     }
 }

@@ -50,6 +50,8 @@ pub struct RunOptions {
     /// cancelled, so the next round runs it on the new content. [`EVERYTHING`] stands for
     /// every file (the watcher lost events).
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
+    /// Set when the playbook is a GitHub Actions workflow: its contexts' facts.
+    pub workflow: Option<Arc<crate::exec::github::WorkflowRun>>,
 }
 
 /// A changed path that stands for every file of the workspace: what a watcher reports
@@ -626,7 +628,7 @@ mod tests {
             path: "orch.yml".into(),
             text: text.into(),
         };
-        Session::new(source, ws)
+        Session::new(source, ws, std::path::Path::new("orch.yml"))
             .graph(crate::compile::graph::Overrides::default())
             .unwrap()
     }
@@ -663,6 +665,7 @@ mod tests {
             db: None,
             refresh_known_files: true,
             changes: None,
+            workflow: None,
         };
         std::fs::create_dir_all(ws.join(".orch/logs")).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()

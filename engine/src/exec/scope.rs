@@ -37,6 +37,10 @@ pub(super) struct NodeScope {
     /// The folder of the playbook whose expressions this scope serves (relative to the
     /// workspace): `hashFiles` patterns start there.
     pub(super) base_dir: PathBuf,
+    /// A workflow's `github` (without `job`) and `runner` contexts; empty for a playbook.
+    pub(super) workflow: Arc<Map<String, Value>>,
+    /// A workflow node's `strategy` context (its leg among the job's nodes).
+    pub(super) strategy: Map<String, Value>,
     /// What failed to render while this scope was built (a playbook's `env`, a caller's
     /// `with`): every node in it fails with these, as with its own expressions.
     pub(super) problems: Vec<String>,
@@ -59,6 +63,21 @@ impl Scope for NodeScope {
             "inputs" => Value::Object(self.inputs.clone()),
             "jobs" => Value::Object(self.jobs.clone()),
             "steps" => Value::Object(self.steps.clone()),
+            "github" | "runner" | "strategy" | "job" if self.workflow.is_empty() => return None,
+            "github" => {
+                let mut github = self.workflow.get("github")?.clone();
+                if let Value::Object(map) = &mut github {
+                    map.insert("job".into(), Value::String(self.job.clone()));
+                }
+                github
+            }
+            "runner" => self.workflow.get("runner")?.clone(),
+            "strategy" => Value::Object(self.strategy.clone()),
+            "job" => serde_json::json!({
+                "status": if self.cancelled { "cancelled" } else if self.failure { "failure" } else { "success" },
+                "container": {},
+                "services": {},
+            }),
             _ => return None,
         })
     }
@@ -80,6 +99,13 @@ impl Scope for NodeScope {
             "inputs" => &self.inputs,
             "jobs" => &self.jobs,
             "steps" => &self.steps,
+            "strategy" if !self.workflow.is_empty() => &self.strategy,
+            "github" | "runner" | "job" => {
+                let Value::Object(context) = self.context(name)? else {
+                    return None;
+                };
+                return Some(expr::map_property(&context, property));
+            }
             _ => return None,
         };
         Some(expr::map_property(map, property))
@@ -125,6 +151,21 @@ impl State<'_> {
         scope.needs = self.needs_context(&job.needs);
         scope.job.clone_from(&job.id);
         scope.node.clone_from(&spec.id);
+        if !scope.workflow.is_empty() {
+            let position = node - job.nodes.start;
+            scope.strategy = [
+                ("fail-fast", Value::Bool(job.fail_fast)),
+                ("job-index", Value::from(position)),
+                ("job-total", Value::from(job.nodes.len())),
+                (
+                    "max-parallel",
+                    Value::from(job.max_parallel.unwrap_or(job.nodes.len())),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        }
         scope.success = needs_ok.unwrap_or(true) && self.cancel_level == 0;
         scope.failure =
             self.failure_upstream[spec.job] || job.needs.iter().any(|&n| self.job_failed(n));
@@ -198,6 +239,11 @@ impl State<'_> {
         {
             let mut caller = self.origin_scope(self.graph.jobs[group].origin);
             caller.needs = self.needs_context(&uses.caller_needs);
+            caller.matrix = spec
+                .matrix
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
             problems.append(&mut caller.problems);
             for (k, t) in &uses.with {
                 let value = t.render(&caller).unwrap_or_else(|e| {
@@ -245,6 +291,36 @@ impl State<'_> {
                 .collect(),
             ),
             workspace: Arc::new(options.workspace.clone()),
+            workflow: Arc::new(match &options.workflow {
+                Some(run) => [
+                    (
+                        "github".to_owned(),
+                        run.github(&options.workspace, &options.run_id, ""),
+                    ),
+                    (
+                        "runner".to_owned(),
+                        crate::exec::github::WorkflowRun::runner(&options.scratch_dir),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+                None => Map::new(),
+            }),
+            inputs: match &options.workflow {
+                Some(run) => graph.origins[0]
+                    .inputs
+                    .iter()
+                    .map(|(name, decl)| {
+                        let given = run.inputs.iter().rev().find(|(k, _)| k == name);
+                        let value = given
+                            .map(|(_, v)| Value::String(v.clone()))
+                            .or_else(|| decl.default.clone().map(Value::String))
+                            .unwrap_or(Value::Null);
+                        (name.clone(), value)
+                    })
+                    .collect(),
+                None => Map::new(),
+            },
             ..NodeScope::default()
         }
     }

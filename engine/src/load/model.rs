@@ -72,6 +72,60 @@ pub struct Playbook {
     /// A reusable playbook's outputs: name → expression over `jobs.<id>.outputs.<name>`.
     pub outputs: Vec<(String, Sp<String>)>,
     pub jobs: IndexMap<String, Job>,
+    /// Set when the file is a GitHub Actions workflow (see `decode::workflow`).
+    pub workflow: Option<Box<Workflow>>,
+}
+
+/// What a GitHub Actions workflow says beyond orch's model: its triggers, and the keys a
+/// local run reads but cannot honour.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Workflow {
+    pub triggers: Vec<Trigger>,
+    /// `permissions`, `concurrency`, `environment`, `services`, `container`: where they
+    /// are and what a local run does instead.
+    pub not_applied: Vec<NotApplied>,
+}
+
+/// One event of `on:`, with its filters (globs as GitHub writes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub event: Sp<String>,
+    pub branches: Vec<String>,
+    pub branches_ignore: Vec<String>,
+    pub tags: Vec<String>,
+    pub tags_ignore: Vec<String>,
+    pub paths: Vec<String>,
+    pub paths_ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotApplied {
+    /// `permissions`, `jobs.build.services`, …
+    pub key: String,
+    pub span: crate::load::diag::Span,
+    pub why: &'static str,
+}
+
+impl Playbook {
+    /// A playbook with nothing in it yet, for a decoder to fill.
+    pub fn empty(source: SourceFile) -> Self {
+        Self {
+            source,
+            name: None,
+            description: None,
+            vars: IndexMap::new(),
+            env: Vec::new(),
+            secrets: Vec::new(),
+            optional_secrets: Vec::new(),
+            defaults: Defaults::default(),
+            requires: Requires::default(),
+            profiles: IndexMap::new(),
+            inputs: IndexMap::new(),
+            outputs: Vec::new(),
+            jobs: IndexMap::new(),
+            workflow: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +269,44 @@ pub struct Job {
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub continue_on_error: bool,
+    /// A workflow's `runs-on` labels (each may be an expression): a job whose labels do
+    /// not name this host is skipped. Empty for orch's own jobs.
+    pub runs_on: Vec<Sp<String>>,
+    /// A workflow job's `outputs:` map: name → expression over `steps`. When given, the
+    /// job's outputs are these, not every name its steps wrote.
+    pub output_map: Vec<(String, Sp<String>)>,
+    /// A `timeout-minutes` written as an expression, rendered per node.
+    pub timeout_minutes: Option<Sp<String>>,
+}
+
+impl Job {
+    /// A job with its id and every field at its default; `at` is where its body is.
+    pub fn new(id: Sp<String>, at: crate::load::diag::Span) -> Self {
+        Self {
+            id,
+            name: None,
+            description: None,
+            command: Command::Run(Sp::new(String::new(), at)),
+            shell: None,
+            needs: Vec::new(),
+            condition: None,
+            matrix: None,
+            strategy: Strategy::default(),
+            env: Vec::new(),
+            working_directory: None,
+            inputs: None,
+            env_inputs: Vec::new(),
+            tools: Vec::new(),
+            outputs: Vec::new(),
+            cache: true,
+            timeout: None,
+            retries: None,
+            continue_on_error: false,
+            runs_on: Vec::new(),
+            output_map: Vec::new(),
+            timeout_minutes: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +336,23 @@ pub struct Step {
     pub shell: Option<Shell>,
     pub working_directory: Option<Sp<String>>,
     pub timeout: Option<Duration>,
+}
+
+impl Step {
+    /// A step with every field at its default; `at` is where it is written.
+    pub fn new(at: crate::load::diag::Span) -> Self {
+        Self {
+            id: None,
+            name: None,
+            command: Command::Run(Sp::new(String::new(), at)),
+            env: Vec::new(),
+            condition: None,
+            continue_on_error: false,
+            shell: None,
+            working_directory: None,
+            timeout: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

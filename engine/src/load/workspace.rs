@@ -51,14 +51,68 @@ pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Located, Problem> {
     };
     let source = read_source(&path, &shown)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let workspace = path
-        .parent()
-        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    let workspace = workspace_of(&path).unwrap_or_else(|| cwd.to_path_buf());
     Ok(Located {
         path,
         workspace,
         source,
     })
+}
+
+/// `--workflow NAME`: `.github/workflows/NAME.yml`, `.yaml` or `NAME` itself, in this
+/// folder or the nearest parent that has a `.github/workflows/`.
+pub fn locate_workflow(name: &str, cwd: &Path) -> Result<Located, Problem> {
+    let Some(folder) = cwd
+        .ancestors()
+        .map(|dir| dir.join(".github/workflows"))
+        .find(|d| d.is_dir())
+    else {
+        return Err(Problem::general(format!(
+            "no .github/workflows folder in {} or its parents",
+            cwd.display()
+        )));
+    };
+    let candidates = [
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        name.to_owned(),
+    ];
+    let Some(found) = candidates
+        .iter()
+        .map(|c| folder.join(c))
+        .find(|p| p.is_file())
+    else {
+        let mut known: Vec<String> = std::fs::read_dir(&folder)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let stem = name
+                    .strip_suffix(".yml")
+                    .or_else(|| name.strip_suffix(".yaml"))?;
+                Some(stem.to_owned())
+            })
+            .collect();
+        known.sort();
+        let mut problem = Problem::general(format!(
+            "no workflow `{name}` in {}",
+            shown_from(cwd, &folder).display()
+        ));
+        problem.help = crate::load::diag::did_you_mean(name, known.iter().map(String::as_str))
+            .or_else(|| (!known.is_empty()).then(|| format!("there are: {}", known.join(", "))));
+        return Err(problem);
+    };
+    locate(Some(&shown_from(cwd, &found)), cwd)
+}
+
+/// The folder a playbook's paths start from: the one that holds it, or for a GitHub
+/// workflow in `.github/workflows/`, the repository's root (where GitHub checks out).
+pub fn workspace_of(playbook: &Path) -> Option<PathBuf> {
+    let folder = playbook.parent()?;
+    if folder.ends_with(".github/workflows") {
+        return folder.parent()?.parent().map(Path::to_path_buf);
+    }
+    Some(folder.to_path_buf())
 }
 
 /// Reads a playbook as UTF-8 text; `shown` is the path its messages name.

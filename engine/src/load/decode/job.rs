@@ -72,27 +72,7 @@ impl Decoder<'_> {
         }
         let what = format!("job `{}`", id.value);
         let entries = self.map(node, &what, Some(JOB_KEYS))?;
-        let mut job = Job {
-            id: Sp::new(id.value.to_owned(), id.span),
-            name: None,
-            description: None,
-            command: Command::Run(Sp::new(String::new(), node.span)),
-            shell: None,
-            needs: Vec::new(),
-            condition: None,
-            matrix: None,
-            strategy: Strategy::default(),
-            env: Vec::new(),
-            working_directory: None,
-            inputs: None,
-            env_inputs: Vec::new(),
-            tools: Vec::new(),
-            outputs: Vec::new(),
-            cache: true,
-            timeout: None,
-            retries: None,
-            continue_on_error: false,
-        };
+        let mut job = Job::new(Sp::new(id.value.to_owned(), id.span), node.span);
         let mut commands: Vec<(Sp<&str>, Command)> = Vec::new();
         let mut args: Option<(Span, Vec<Sp<String>>)> = None;
         let mut with: Option<(Span, NamedTexts)> = None;
@@ -224,17 +204,7 @@ impl Decoder<'_> {
             let Some(entries) = self.map(item, &what, Some(STEP_KEYS)) else {
                 continue;
             };
-            let mut step = Step {
-                id: None,
-                name: None,
-                command: Command::Run(Sp::new(String::new(), item.span)),
-                env: Vec::new(),
-                condition: None,
-                continue_on_error: false,
-                shell: None,
-                working_directory: None,
-                timeout: None,
-            };
+            let mut step = Step::new(item.span);
             let mut command = None;
             let mut args = Vec::new();
             for (key, value) in entries {
@@ -275,7 +245,12 @@ impl Decoder<'_> {
     }
 
     /// A step id: a valid id, once in its job.
-    fn step_id(&mut self, node: &Node, what: &str, earlier: &[Step]) -> Option<Sp<String>> {
+    pub(super) fn step_id(
+        &mut self,
+        node: &Node,
+        what: &str,
+        earlier: &[Step],
+    ) -> Option<Sp<String>> {
         let id = self.string(node, what)?;
         if !is_job_id(&id.value) {
             self.error(

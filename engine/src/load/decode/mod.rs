@@ -3,9 +3,13 @@
 mod job;
 mod sections;
 pub mod values;
+mod workflow;
+mod workflow_job;
 
 pub use job::{JOB_KEYS, STEP_KEYS};
 pub use sections::TOP_KEYS;
+pub use workflow::{WORKFLOW_KEYS, is_workflow};
+pub use workflow_job::{WORKFLOW_JOB_KEYS, WORKFLOW_STEP_KEYS};
 
 use super::model::Playbook;
 use super::tree::Node;
@@ -19,7 +23,7 @@ pub fn decode(source: &SourceFile, root: &Node) -> Result<Playbook, LoadError> {
         dropped: Vec::new(),
         undecoded: Vec::new(),
     };
-    let playbook = d.playbook(root);
+    let playbook = d.document(root);
     match playbook {
         Some(p) if d.problems.is_empty() => Ok(p),
         _ => {
@@ -54,11 +58,22 @@ pub fn decode_partial(source: &SourceFile, root: &Node) -> Partial {
         dropped: Vec::new(),
         undecoded: Vec::new(),
     };
-    let playbook = d.playbook(root);
+    let playbook = d.document(root);
     Partial {
         playbook,
         dropped: d.dropped,
         undecoded: d.undecoded,
+    }
+}
+
+impl Decoder<'_> {
+    /// An orch playbook or a GitHub Actions workflow, by what the file is.
+    fn document(&mut self, root: &Node) -> Option<Playbook> {
+        if is_workflow(&self.source.path, root) {
+            self.workflow(root)
+        } else {
+            self.playbook(root)
+        }
     }
 }
 

@@ -40,21 +40,7 @@ pub(super) const INPUT_KEYS: &[&str] = &["description", "default", "required", "
 impl Decoder<'_> {
     pub(super) fn playbook(&mut self, root: &Node) -> Option<Playbook> {
         let entries = self.map(root, "the playbook", Some(TOP_KEYS))?;
-        let mut playbook = Playbook {
-            source: self.source.clone(),
-            name: None,
-            description: None,
-            vars: IndexMap::new(),
-            env: Vec::new(),
-            secrets: Vec::new(),
-            optional_secrets: Vec::new(),
-            defaults: Defaults::default(),
-            requires: Requires::default(),
-            profiles: IndexMap::new(),
-            inputs: IndexMap::new(),
-            outputs: Vec::new(),
-            jobs: IndexMap::new(),
-        };
+        let mut playbook = Playbook::empty(self.source.clone());
         let mut saw_jobs = false;
         for (key, value) in entries {
             let before = self.problems.len();

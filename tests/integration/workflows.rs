@@ -1,0 +1,340 @@
+//! GitHub Actions workflow files run as they are: the corpus of real workflows loads,
+//! plans and graphs; a workflow's steps see the runner's protocol and contexts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{Ws, code, stderr, stdout};
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/gha-workflows");
+    dir.is_dir().then_some(dir)
+}
+
+/// A git repository (GitHub's checkout) with `workflow` as `.github/workflows/ci.yml`.
+fn repository(workflow: &str) -> Ws {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    std::fs::remove_file(ws.path().join("orch.yml")).expect("rm orch.yml");
+    ws.write(".github/workflows/ci.yml", workflow);
+    ws.write(".gitignore", "out/\n");
+    for args in [
+        &["init", "-q"][..],
+        &["config", "user.name", "Ada Lovelace"],
+        &["config", "user.email", "ada@example.com"],
+        &["remote", "add", "origin", "git@github.com:acme/widgets.git"],
+        &["add", "-A"],
+        &["commit", "-qm", "init"],
+    ] {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(ws.path())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    }
+    ws
+}
+
+fn graph_nodes(ws: &Ws, file: &str) -> Vec<String> {
+    let out = ws.run(&["graph", "-f", file, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{file}: {}", stderr(&out));
+    let graph: serde_json::Value = serde_json::from_slice(&out.stdout).expect("graph JSON");
+    graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_corpus_workflows_plan_and_graph_with_githubs_node_counts() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipped: ../shared/corpus/gha-workflows is not there");
+        return;
+    };
+    // Each file's node count by GitHub's matrix rules (products, include-only lists; a
+    // matrix on a reusable-workflow job calls it once per leg), counted independently.
+    // And an event each is triggered by, for `plan`.
+    let expected = [
+        (
+            "BurntSushi__ripgrep__.github__workflows__ci.yml",
+            22,
+            "pull_request",
+        ),
+        (
+            "BurntSushi__ripgrep__.github__workflows__release.yml",
+            16,
+            "push",
+        ),
+        (
+            "astral-sh__ruff__.github__workflows__ci.yaml",
+            41,
+            "pull_request",
+        ),
+        (
+            "casey__just__.github__workflows__ci.yaml",
+            6,
+            "pull_request",
+        ),
+        (
+            "launchbadge__sqlx__.github__workflows__examples.yml",
+            6,
+            "pull_request",
+        ),
+        (
+            "nektos__act__.github__workflows__checks.yml",
+            5,
+            "pull_request",
+        ),
+        (
+            "pallets__flask__.github__workflows__tests.yaml",
+            12,
+            "pull_request",
+        ),
+        (
+            "rust-lang__cargo__.github__workflows__main.yml",
+            29,
+            "pull_request",
+        ),
+        (
+            "rust-lang__rust-analyzer__.github__workflows__release.yaml",
+            12,
+            "push",
+        ),
+        (
+            "tokio-rs__tokio__.github__workflows__ci.yml",
+            78,
+            "pull_request",
+        ),
+    ];
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    // tokio calls a reusable workflow the corpus does not hold: one job, its input.
+    ws.write(
+        ".github/workflows/uring-kernel-version-test.yml",
+        "on:\n  workflow_call:\n    inputs:\n      kernel_version: { type: string, required: true }\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ inputs.kernel_version }}\n",
+    );
+    let mut total = 0;
+    for (file, count, event) in expected {
+        let text = std::fs::read_to_string(dir.join(file)).expect("corpus file");
+        let path = format!(".github/workflows/{file}");
+        ws.write(&path, &text);
+        let nodes = graph_nodes(&ws, &path);
+        assert_eq!(nodes.len(), count, "{file}: {nodes:?}");
+        total += nodes.len();
+        let out = ws.run(&["plan", "-f", &path, "--event", event]);
+        assert_eq!(code(&out), 0, "plan {file}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("{count} nodes")),
+            "{file}: {}",
+            stdout(&out)
+        );
+    }
+    assert_eq!(total, 227);
+    // Legs of a matrix `uses` are separate calls, and the value GitHub reads from a
+    // need stays an expression in the id.
+    let tokio = graph_nodes(
+        &ws,
+        ".github/workflows/tokio-rs__tokio__.github__workflows__ci.yml",
+    );
+    assert!(
+        tokio
+            .iter()
+            .any(|n| n == "test-io-uring-on-specific-kernel-versions[kernel_version=4.19.325]/test"),
+        "{tokio:?}"
+    );
+}
+
+const RUNNER_PROTOCOL: &str = "name: CI
+on:
+  push:
+  workflow_dispatch:
+    inputs:
+      level: { description: how loud, default: quiet }
+env:
+  TOP: top-${{ github.repository }}
+jobs:
+  build:
+    runs-on: ${{ matrix.os }}
+    strategy:
+      matrix:
+        os: [ubuntu-latest, windows-latest]
+    outputs:
+      version: ${{ steps.ver.outputs.v }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: Swatinem/rust-cache@v2
+      - id: ver
+        run: |
+          echo \"v=1.2.${{ strategy.job-index }}\" >> \"$GITHUB_OUTPUT\"
+          echo \"unmapped=x\" >> \"$GITHUB_OUTPUT\"
+          echo \"FROM_ENV=carried\" >> \"$GITHUB_ENV\"
+          mkdir -p \"$RUNNER_TEMP/bin\" && printf '#!/bin/sh\\necho tool\\n' > \"$RUNNER_TEMP/bin/t\" && chmod +x \"$RUNNER_TEMP/bin/t\"
+          echo \"$RUNNER_TEMP/bin\" >> \"$GITHUB_PATH\"
+          echo '### built' >> \"$GITHUB_STEP_SUMMARY\"
+      - run: |
+          mkdir -p out
+          echo \"$FROM_ENV $TOP $RUNNER_OS $CI ${{ runner.os }} ${{ github.event_name }} ${{ inputs.level }} [${{ matrix.missing }}] $(t)\" > out/seen.txt
+          echo \"${{ github.sha }}\" > out/sha.txt
+          test \"$GITHUB_WORKSPACE\" = \"$PWD\" && echo same > out/workspace.txt
+  after:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p out && echo \"got ${{ needs.build.outputs.version }}[${{ needs.build.outputs.unmapped }}] ${{ github.actor }} ${{ github.ref_name }}\" > out/after.txt
+      - uses: someone/unknown-action@v1
+";
+
+#[test]
+fn a_workflow_runs_with_the_runners_files_and_contexts() {
+    let ws = repository(RUNNER_PROTOCOL);
+    let out = ws.run(&["run", "-f", ".github/workflows/ci.yml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ws.read("out/seen.txt"),
+        "carried top-acme/widgets Linux true Linux push quiet [] tool\n",
+        "GITHUB_ENV, GITHUB_PATH, env over github, RUNNER_OS, CI, runner, event, input default, a missing matrix key"
+    );
+    assert_eq!(ws.read("out/workspace.txt"), "same\n");
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(ws.path())
+        .output()
+        .expect("git");
+    assert_eq!(
+        ws.read("out/sha.txt"),
+        String::from_utf8_lossy(&head.stdout)
+    );
+    // Job outputs are the `outputs:` map only; the ref is the branch git is on.
+    let branch = Command::new("git")
+        .args(["branch", "--show-current"])
+        .current_dir(ws.path())
+        .output()
+        .expect("git");
+    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
+    assert_eq!(
+        ws.read("out/after.txt"),
+        format!("got 1.2.0[] Ada Lovelace {branch}\n")
+    );
+    let windows = "build[os=windows-latest]";
+    assert_eq!(ws.status(windows), "skipped");
+    assert!(
+        ws.reason(windows)
+            .contains("runs-on `windows-latest`: not this machine"),
+        "{}",
+        ws.reason(windows)
+    );
+    assert!(
+        ws.log("build[os=ubuntu-latest]")
+            .contains("actions/checkout@v4: nothing to do")
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("step `someone/unknown-action@v1` skipped: a remote action is not run"),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(ws.latest_run().join("summary.md")).expect("summary.md");
+    assert!(summary.contains("### built"), "{summary}");
+
+    // No edit: every job that ran is cached, its job outputs with it.
+    let again = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        ws.cached("build[os=ubuntu-latest]"),
+        "{}",
+        ws.why("build[os=ubuntu-latest]")
+    );
+    assert!(ws.cached("after"), "{}", ws.why("after"));
+
+    // Another event or input is another run of the steps that read it.
+    let dispatch = ws.run(&[
+        "run",
+        "--workflow",
+        "ci",
+        "--event",
+        "workflow_dispatch",
+        "--input",
+        "level=loud",
+    ]);
+    assert_eq!(code(&dispatch), 0, "{}", stderr(&dispatch));
+    assert!(!ws.cached("build[os=ubuntu-latest]"));
+    assert!(ws.read("out/seen.txt").contains("workflow_dispatch loud"));
+
+    // The plan says where the Windows leg would run, and `--runner` brings it here.
+    let plan = ws.run(&[
+        "plan",
+        "--workflow",
+        "ci",
+        "--runner",
+        "windows-latest=local",
+    ]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    assert!(
+        !stdout(&plan).contains("not this machine"),
+        "{}",
+        stdout(&plan)
+    );
+    let plan = ws.run(&["plan", "--workflow", "ci"]);
+    assert!(
+        stdout(&plan).contains("not this machine"),
+        "{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
+fn a_workflow_refuses_what_it_does_not_take() {
+    let ws = repository(RUNNER_PROTOCOL);
+    for (args, says) in [
+        (
+            &["run", "--workflow", "ci", "--event", "pull_request"][..],
+            "does not run on `pull_request`: its `on:` is push, workflow_dispatch",
+        ),
+        (
+            &["run", "--workflow", "ci", "--input", "levle=x"],
+            "the workflow has no input `levle`",
+        ),
+        (
+            &["run", "--workflow", "ci", "--runner", "windows-latest"],
+            "expected LABEL=local",
+        ),
+        (&["run", "--workflow", "cj"], "no workflow `cj`"),
+    ] {
+        let out = ws.run(args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(!ws.exists("out"), "{args:?} ran something");
+    }
+    let out = ws.run(&["run", "--workflow", "cj"]);
+    assert!(
+        stderr(&out).contains("did you mean `ci`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_setup_action_needs_its_tool_on_path() {
+    let ws = repository(
+        "on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    timeout-minutes: ${{ github.repository == 'acme/widgets' && 1 || 2 }}
+    steps:
+      - uses: taiki-e/install-action@v2
+        with: { tool: 'sh,no-such-tool-xyz' }
+      - run: mkdir -p out && touch out/ran
+",
+    );
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        ws.reason("t")
+            .contains("sets up `no-such-tool-xyz`, which is not on PATH"),
+        "{}",
+        ws.reason("t")
+    );
+    assert!(ws.log("t").contains("sh is "), "{}", ws.log("t"));
+    assert!(!ws.exists("out/ran"));
+}
