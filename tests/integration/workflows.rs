@@ -338,3 +338,42 @@ jobs:
     assert!(ws.log("t").contains("sh is "), "{}", ws.log("t"));
     assert!(!ws.exists("out/ran"));
 }
+
+#[test]
+fn a_job_of_a_real_workflow_runs_end_to_end() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipped: ../shared/corpus/gha-workflows is not there");
+        return;
+    };
+    // just's `msrv` job: checkout, a Rust toolchain action, rust-cache, `cargo check`,
+    // on a small crate in a git repository.
+    let text = std::fs::read_to_string(dir.join("casey__just__.github__workflows__ci.yaml"))
+        .expect("corpus file");
+    let ws = repository(&text);
+    ws.write(
+        "Cargo.toml",
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    ws.write("src/main.rs", "fn main() { println!(\"hi\"); }\n");
+    ws.write(".gitignore", "out/\ntarget/\nCargo.lock\n");
+    let out = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), ws.log("msrv"));
+    let log = ws.log("msrv");
+    assert!(log.contains("actions/checkout@v6: nothing to do"), "{log}");
+    assert!(
+        log.contains("actions-rust-lang/setup-rust-toolchain@v1: cargo is "),
+        "{log}"
+    );
+    assert!(
+        log.contains("Checking tiny v0.1.0") || log.contains("Finished"),
+        "{log}"
+    );
+    assert_eq!(ws.status("msrv"), "success");
+    let again = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(ws.cached("msrv"), "{}", ws.why("msrv"));
+    ws.write("src/main.rs", "fn main() { println!(\"edited\"); }\n");
+    let edited = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    assert_eq!(code(&edited), 0, "{}", stderr(&edited));
+    assert!(!ws.cached("msrv"), "an edit re-runs it");
+}
