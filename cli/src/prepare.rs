@@ -163,20 +163,25 @@ fn workflow_run(
         .as_ref()
         .map(|w| w.triggers.as_slice())
         .unwrap_or_default();
-    if !triggers.iter().any(|t| t.event.value == selection.event) {
+    let git = GitFacts::read(&located.workspace);
+    let mut changed = || orch_engine::exec::github::changed_files(&located.workspace);
+    if let Some(why) =
+        orch_engine::exec::github::not_triggered(triggers, &selection.event, &git, &mut changed)
+    {
         let events: Vec<&str> = triggers.iter().map(|t| t.event.value.as_str()).collect();
         let mut problem = Problem::general(format!(
-            "{} does not run on `{}`: its `on:` is {}",
+            "{} does not run on `{}`: {why}",
             located.source.path.display(),
             selection.event,
-            events.join(", ")
         ));
-        problem.help = did_you_mean(&selection.event, events.iter().copied()).or_else(|| {
-            Some(format!(
-                "name one with --event {}",
-                events.first().unwrap_or(&"push")
-            ))
-        });
+        problem.help = did_you_mean(&selection.event, events.iter().copied())
+            .filter(|_| !events.contains(&selection.event.as_str()))
+            .or_else(|| {
+                Some(format!(
+                    "name another event with --event (this one has: {})",
+                    events.join(", ")
+                ))
+            });
         return Err(problem.into());
     }
     let event = match &selection.event_file {
@@ -234,7 +239,7 @@ fn workflow_run(
         local_labels,
         inputs,
         workflow,
-        git: GitFacts::read(&located.workspace),
+        git,
     })
 }
 

@@ -19,6 +19,7 @@ fn repository(workflow: &str) -> Ws {
     ws.write(".gitignore", "out/\n");
     for args in [
         &["init", "-q"][..],
+        &["symbolic-ref", "HEAD", "refs/heads/trunk"],
         &["config", "user.name", "Ada Lovelace"],
         &["config", "user.email", "ada@example.com"],
         &["remote", "add", "origin", "git@github.com:acme/widgets.git"],
@@ -356,7 +357,15 @@ fn a_job_of_a_real_workflow_runs_end_to_end() {
     );
     ws.write("src/main.rs", "fn main() { println!(\"hi\"); }\n");
     ws.write(".gitignore", "out/\ntarget/\nCargo.lock\n");
-    let out = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    // Its pushes run on `master` only: a pull request's filter names a base branch.
+    let out = ws.run(&["run", "--workflow", "ci", "msrv", "--event", "push"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("on.push.branches is master and HEAD is `"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws.run(&["run", "--workflow", "ci", "msrv", "--event", "pull_request"]);
     assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), ws.log("msrv"));
     let log = ws.log("msrv");
     assert!(log.contains("actions/checkout@v6: nothing to do"), "{log}");
@@ -369,11 +378,39 @@ fn a_job_of_a_real_workflow_runs_end_to_end() {
         "{log}"
     );
     assert_eq!(ws.status("msrv"), "success");
-    let again = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    let again = ws.run(&["run", "--workflow", "ci", "msrv", "--event", "pull_request"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert!(ws.cached("msrv"), "{}", ws.why("msrv"));
     ws.write("src/main.rs", "fn main() { println!(\"edited\"); }\n");
-    let edited = ws.run(&["run", "--workflow", "ci", "msrv"]);
+    let edited = ws.run(&["run", "--workflow", "ci", "msrv", "--event", "pull_request"]);
     assert_eq!(code(&edited), 0, "{}", stderr(&edited));
     assert!(!ws.cached("msrv"), "an edit re-runs it");
+}
+
+#[test]
+fn path_filters_look_at_what_changed() {
+    let ws = repository(
+        "on:
+  push:
+    paths-ignore: ['docs/**']
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p out && touch out/ran
+",
+    );
+    ws.write("docs/guide.md", "words\n");
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("on.push.paths-ignore is docs/**, and every changed file matches"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.exists("out/ran"));
+    ws.write("src/lib.rs", "// code\n");
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ws.exists("out/ran"));
 }

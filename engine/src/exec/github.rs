@@ -214,6 +214,134 @@ impl WorkflowRun {
     }
 }
 
+/// Whether GitHub's filter list (`branches`, `paths`: globs where `*` stops at `/`, a
+/// later `!pattern` taking back what an earlier one matched) selects `name`.
+fn filter_selects(patterns: &[String], name: &str) -> bool {
+    let mut selected = false;
+    for pattern in patterns {
+        let (negated, glob) = match pattern.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, pattern.as_str()),
+        };
+        let matches = globset::GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .is_ok_and(|g| g.compile_matcher().is_match(name));
+        if matches {
+            selected = !negated;
+        }
+    }
+    selected
+}
+
+/// Why `event` does not trigger a workflow with `triggers`, if it does not: not one of
+/// its events, or its branch, tag or path filters leave this checkout out. `changed`
+/// lists the files the filters' `paths` are checked against (asked only when needed).
+pub fn not_triggered(
+    triggers: &[crate::load::model::Trigger],
+    event: &str,
+    git: &GitFacts,
+    changed: &mut dyn FnMut() -> Vec<String>,
+) -> Option<String> {
+    let Some(trigger) = triggers.iter().find(|t| t.event.value == event) else {
+        let events: Vec<&str> = triggers.iter().map(|t| t.event.value.as_str()).collect();
+        return Some(format!("its `on:` is {}", events.join(", ")));
+    };
+    let branch = git.git_ref.strip_prefix("refs/heads/");
+    let tag = git.git_ref.strip_prefix("refs/tags/");
+    let ref_filters = [
+        (&trigger.branches, branch, "branches", true),
+        (&trigger.branches_ignore, branch, "branches-ignore", false),
+        (&trigger.tags, tag, "tags", true),
+        (&trigger.tags_ignore, tag, "tags-ignore", false),
+    ];
+    // Only a push's ref is known here (a pull request's filters name its base branch),
+    // and only on a branch or a tag (not outside git, not on a detached HEAD).
+    if event != "push" || git.git_ref.is_empty() {
+        return None;
+    }
+    // A push names a branch or a tag: with only tag filters, a branch push does not
+    // trigger (and the other way round), as on GitHub.
+    let has_branch_filter = !trigger.branches.is_empty() || !trigger.branches_ignore.is_empty();
+    let has_tag_filter = !trigger.tags.is_empty() || !trigger.tags_ignore.is_empty();
+    if has_tag_filter && !has_branch_filter && tag.is_none() {
+        return Some(format!(
+            "on.push has only tag filters and HEAD is {}",
+            git.git_ref
+        ));
+    }
+    for (patterns, name, key, include) in ref_filters {
+        if patterns.is_empty() {
+            continue;
+        }
+        let Some(name) = name else {
+            continue;
+        };
+        let selects = filter_selects(patterns, name);
+        if selects != include {
+            return Some(format!(
+                "on.{event}.{key} is {} and HEAD is `{name}`",
+                patterns.join(", ")
+            ));
+        }
+    }
+    if has_branch_filter && !has_tag_filter && branch.is_none() {
+        return Some(format!(
+            "on.push has only branch filters and HEAD is {}",
+            git.git_ref
+        ));
+    }
+    if !trigger.paths.is_empty() || !trigger.paths_ignore.is_empty() {
+        let files = changed();
+        if !files.is_empty() {
+            if !trigger.paths.is_empty() && !files.iter().any(|f| filter_selects(&trigger.paths, f))
+            {
+                return Some(format!(
+                    "on.{event}.paths is {}, and no changed file matches",
+                    trigger.paths.join(", ")
+                ));
+            }
+            if !trigger.paths_ignore.is_empty()
+                && files
+                    .iter()
+                    .all(|f| filter_selects(&trigger.paths_ignore, f))
+            {
+                return Some(format!(
+                    "on.{event}.paths-ignore is {}, and every changed file matches",
+                    trigger.paths_ignore.join(", ")
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The files a push of HEAD changes, as the path filters see them locally: the last
+/// commit's and the working tree's changes against HEAD (uncommitted edits are what a
+/// local run tries out).
+pub fn changed_files(workspace: &Path) -> Vec<String> {
+    let git = |args: &[&str]| -> String {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let mut files: Vec<String> = git(&["diff", "--name-only", "HEAD~1", "HEAD"])
+        .lines()
+        .chain(git(&["diff", "--name-only", "HEAD"]).lines())
+        .chain(git(&["ls-files", "--others", "--exclude-standard"]).lines())
+        .map(str::to_owned)
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
 /// Why a node whose `runs-on` labels are `labels` does not run on this host, if it does
 /// not: a label naming another operating system or processor, unless `--runner LABEL=local`
 /// maps it here. Other labels (`self-hosted`, a runner group's own names) run here.
@@ -265,6 +393,59 @@ mod tests {
             "astral-sh/ruff"
         );
         assert_eq!(repository_of("nothing"), "");
+    }
+
+    #[test]
+    fn trigger_filters_as_github_reads_them() {
+        use crate::load::diag::Sp;
+        use crate::load::model::Trigger;
+        let strings = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let trigger = |event: &str| Trigger {
+            event: Sp::new(event.to_owned(), Default::default()),
+            branches: Vec::new(),
+            branches_ignore: Vec::new(),
+            tags: Vec::new(),
+            tags_ignore: Vec::new(),
+            paths: Vec::new(),
+            paths_ignore: Vec::new(),
+        };
+        let on_branch = |name: &str| GitFacts {
+            git_ref: format!("refs/heads/{name}"),
+            ..GitFacts::default()
+        };
+        let mut none = Vec::new;
+        let mut push = trigger("push");
+        push.branches = strings(&["main", "release/*", "!release/old"]);
+        let triggers = [push, trigger("pull_request")];
+        assert!(not_triggered(&triggers, "push", &on_branch("main"), &mut none).is_none());
+        assert!(not_triggered(&triggers, "push", &on_branch("release/1.0"), &mut none).is_none());
+        let why = not_triggered(&triggers, "push", &on_branch("release/old"), &mut none);
+        assert!(why.is_some_and(|w| w.contains("HEAD is `release/old`")));
+        assert!(
+            not_triggered(&triggers, "push", &on_branch("release/a/b"), &mut none).is_some(),
+            "* stops at /"
+        );
+        assert!(
+            not_triggered(&triggers, "pull_request", &on_branch("feature"), &mut none).is_none(),
+            "a pull request's base branch is not known here"
+        );
+        assert!(not_triggered(&triggers, "schedule", &on_branch("main"), &mut none).is_some());
+
+        let mut tags_only = trigger("push");
+        tags_only.tags = strings(&["v*"]);
+        let tagged = GitFacts {
+            git_ref: "refs/tags/v1.2".into(),
+            ..GitFacts::default()
+        };
+        assert!(not_triggered(&[tags_only.clone()], "push", &tagged, &mut none).is_none());
+        assert!(not_triggered(&[tags_only], "push", &on_branch("main"), &mut none).is_some());
+
+        let mut docs = trigger("push");
+        docs.paths_ignore = strings(&["docs/**", "*.md"]);
+        let mut only_docs = || strings(&["docs/a.md", "README.md"]);
+        assert!(not_triggered(&[docs.clone()], "push", &on_branch("x"), &mut only_docs).is_some());
+        let mut code_too = || strings(&["docs/a.md", "src/lib.rs"]);
+        assert!(not_triggered(&[docs], "push", &on_branch("x"), &mut code_too).is_none());
     }
 
     #[test]
