@@ -265,6 +265,7 @@ impl Prepared {
             workspace: workspace.clone(),
             run_id,
             log_dir: run_dir.join("logs"),
+            artifacts_dir: run_dir.join("artifacts"),
             scratch_dir: run_dir.join("tmp"),
             jobs,
             keep_going,

@@ -6,6 +6,10 @@ fn strings() -> Value {
     json!({ "type": "array", "items": { "type": "string" } })
 }
 
+fn string_or_strings() -> Value {
+    json!({ "oneOf": [{ "type": "string" }, strings()] })
+}
+
 fn scalar() -> Value {
     json!({ "type": ["string", "number", "boolean", "null"] })
 }
@@ -87,6 +91,13 @@ pub(crate) fn schema() -> Value {
             "env-inputs": strings(),
             "tools": strings(),
             "outputs": strings(),
+            "artifacts": {
+                "description": "files kept for the run after a success: patterns (named after the node) or NAME: patterns",
+                "oneOf": [
+                    string_or_strings(),
+                    { "type": "object", "additionalProperties": string_or_strings() }
+                ]
+            },
             "cache": { "type": "boolean" },
             "timeout": duration(),
             "retries": { "type": "integer", "minimum": 0 },

@@ -25,7 +25,8 @@ pub use backend::{Backend, NoStore, StoreFuture, answered_now, ready};
 pub use digest::{BlobDigest, Digest};
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, blob_of_file, hash_file, open_folder};
 pub use record::{
-    ActionResult, FORMAT_VERSION, OutputFile, decode_kept_record, decode_record, encode_record,
+    ActionResult, FORMAT_VERSION, OutputFile, StoredArtifact, decode_kept_record, decode_record,
+    encode_record,
 };
 pub use replace::{Durability, replace_file, replace_through, temp_beside, temp_name};
 pub use sealed::{seal, unseal};

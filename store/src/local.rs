@@ -606,6 +606,7 @@ mod tests {
             outputs: vec![],
             summary: String::new(),
             result_digest: Digest::of(b"r"),
+            artifacts: Vec::new(),
         };
         now(backend.put_action(&k2, &record)).unwrap();
         assert_eq!(now(backend.has_actions(&[k1, k2])).unwrap(), [false, true]);
@@ -669,6 +670,7 @@ mod tests {
             outputs: vec![],
             summary: String::new(),
             result_digest: Digest::of(b"r"),
+            artifacts: Vec::new(),
         };
         assert!(!store.has_action(&key).unwrap());
         store.put_action(&key, &result).unwrap();

@@ -10,7 +10,7 @@ use crate::{BlobDigest, Digest};
 
 const MAGIC: &[u8; 8] = b"ORCHACv\0";
 /// Bumped whenever `ActionResult` changes shape.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
@@ -25,8 +25,36 @@ pub struct ActionResult {
     pub outputs: Vec<(String, String)>,
     /// The node's `$ORCH_SUMMARY` markdown.
     pub summary: String,
-    /// Digest of the files and outputs together: what dependents' keys include.
+    /// Digest of the files, outputs and artifacts together: what dependents' keys include.
     pub result_digest: Digest,
+    /// The artifacts it kept for the run (`artifacts:`, `actions/upload-artifact`).
+    pub artifacts: Vec<StoredArtifact>,
+}
+
+/// An artifact: files kept per run under `.orch/runs/RUN/artifacts/NAME/`, their paths
+/// relative to that folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredArtifact {
+    pub name: String,
+    pub files: Vec<OutputFile>,
+}
+
+impl StoredArtifact {
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Its files' paths and contents, as one digest (what the summary shows).
+    pub fn digest(&self) -> Digest {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"orch-artifact\0");
+        for file in &self.files {
+            hasher.update(file.path.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(&file.digest.0);
+        }
+        hasher.finalize().into()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +133,7 @@ mod tests {
             outputs: vec![("version".into(), "1.2".into())],
             summary: "## ok".into(),
             result_digest: Digest::of(b"r"),
+            artifacts: Vec::new(),
         }
     }
 

@@ -90,6 +90,7 @@ fn a_hand_crafted_record_cannot_write_outside_the_workspace() {
             outputs: Vec::new(),
             summary: String::new(),
             result_digest: Digest::of(b"evil"),
+            artifacts: Vec::new(),
         };
         store.put_action(&key, &record).unwrap();
         std::fs::remove_file(ws.path().join("out.txt")).unwrap();

@@ -258,6 +258,7 @@ fn a_restore_writes_only_the_nodes_declared_outputs() {
             outputs: Vec::new(),
             summary: String::new(),
             result_digest: Digest::of(b"evil"),
+            artifacts: Vec::new(),
         };
         store.put_action(&key, &record).unwrap();
         std::fs::remove_file(ws.path().join("out.txt")).unwrap();
@@ -670,7 +671,8 @@ fn a_restore_never_sweeps_away_another_nodes_outputs() {
         exit_code: 0,
         duration_ms: 0,
         log: None,
-        result_digest: orch_engine::cache::key::result_digest(&files, &Default::default()),
+        result_digest: orch_engine::cache::key::result_digest(&files, &Default::default(), &[]),
+        artifacts: Vec::new(),
         files,
         outputs: Vec::new(),
         summary: String::new(),

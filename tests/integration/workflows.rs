@@ -414,3 +414,146 @@ jobs:
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(ws.exists("out/ran"));
 }
+
+#[test]
+fn artifacts_pass_between_jobs_and_come_back_with_a_hit() {
+    let ws = repository(
+        "on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy: { matrix: { flavor: [plain] } }
+    steps:
+      - run: mkdir -p out/dist/bin && echo \"$(cat src.txt)${{ vars.suffix }}\" > out/dist/bin/app && echo notes > out/dist/notes.md && echo x > out/dist/skip.log
+      - uses: actions/upload-artifact@v4
+        with:
+          name: app-${{ matrix.flavor }}
+          path: |
+            out/dist/
+            !out/dist/*.log
+  package:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@v4
+        with: { name: app-plain, path: out/got }
+      - run: cat out/got/bin/app > out/packaged.txt; test ! -e out/got/skip.log
+  stranger:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@v4
+        with: { name: app-plain }
+",
+    );
+    ws.write("src.txt", "v1\n");
+    let out = ws.run(&["run", "--workflow", "ci", "--keep-going"]);
+    assert_eq!(code(&out), 1, "stranger fails: {}", stderr(&out));
+    assert_eq!(ws.read("out/packaged.txt"), "v1\n");
+    let reason = ws.reason("stranger");
+    assert!(
+        reason.contains("no artifact named `app-plain`")
+            || reason.contains("which this job does not need"),
+        "{reason}"
+    );
+    let run = ws.latest_run();
+    assert_eq!(
+        std::fs::read_to_string(run.join("artifacts/app-plain/bin/app")).unwrap(),
+        "v1\n"
+    );
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| `app-plain` | `build[flavor=plain]` | 2 |"),
+        "{summary}"
+    );
+    assert_eq!(ws.node("build[flavor=plain]")["artifacts"][0]["files"], 2);
+
+    // A hit brings its artifacts into the new run.
+    let again = ws.run(&["run", "--workflow", "ci", "build", "package"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        ws.cached("build[flavor=plain]"),
+        "{}",
+        ws.why("build[flavor=plain]")
+    );
+    assert!(ws.cached("package"), "{}", ws.why("package"));
+    assert!(
+        ws.latest_run()
+            .join("artifacts/app-plain/notes.md")
+            .exists()
+    );
+
+    // What the artifact holds is in the result its dependents' keys hold: a var only
+    // the build reads changes what the package fetches.
+    let edited = ws.run(&[
+        "run",
+        "--workflow",
+        "ci",
+        "build",
+        "package",
+        "--var",
+        "suffix=-2",
+    ]);
+    assert_eq!(code(&edited), 0, "{}", stderr(&edited));
+    assert!(!ws.cached("package"), "{}", ws.why("package"));
+    assert_eq!(ws.read("out/packaged.txt"), "v1-2\n");
+}
+
+#[test]
+fn a_playbook_keeps_artifacts_for_the_jobs_after_it() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    inputs: [src.txt]
+    run: mkdir -p out && cp src.txt out/app
+    artifacts: { app: [out/app] }
+  ship:
+    needs: build
+    inputs: []
+    run: cat \"$ORCH_ARTIFACTS/app/app\" > shipped.txt
+  missing:
+    inputs: []
+    run: 'true'
+    artifacts: [nothing/here]
+",
+    );
+    ws.write("src.txt", "one\n");
+    let out = ws.run(&["run", "--keep-going"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.read("shipped.txt"), "one\n");
+    assert!(
+        ws.reason("missing")
+            .contains("no file matches nothing/here"),
+        "{}",
+        ws.reason("missing")
+    );
+    let again = ws.run(&["run", "build", "ship"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(ws.cached("build"));
+    assert!(ws.latest_run().join("artifacts/app/app").exists());
+}
+
+#[test]
+fn what_artifacts_keeps_is_in_the_key() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    inputs: []
+    run: echo a > a.txt; echo b > b.txt
+    artifacts: { app: [a.txt] }
+",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    ws.write(
+        "orch.yml",
+        "jobs:
+  build:
+    inputs: []
+    run: echo a > a.txt; echo b > b.txt
+    artifacts: { app: [b.txt] }
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ws.cached("build"), "another artifact is another result");
+    assert!(ws.latest_run().join("artifacts/app/b.txt").exists());
+}

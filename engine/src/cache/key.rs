@@ -194,6 +194,7 @@ impl HostNote {
                 outputs,
                 summary: String::new(),
                 result_digest: Digest::default(),
+                artifacts: Vec::new(),
             },
         }
     }
@@ -273,6 +274,7 @@ fn diff_maps<V: PartialEq>(
 pub fn result_digest(
     files: &[orch_store::OutputFile],
     outputs: &BTreeMap<String, String>,
+    artifacts: &[orch_store::StoredArtifact],
 ) -> Digest {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"orch-result\0");
@@ -281,6 +283,12 @@ pub fn result_digest(
         .map(|f| (f.path.as_str(), &f.digest, f.mode, f.symlink.as_deref()))
         .collect();
     hasher.update(&postcard::to_allocvec(&(files, outputs)).unwrap_or_default());
+    // What a job that needs it may fetch: each artifact's name and content.
+    for artifact in artifacts {
+        hasher.update(artifact.name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(&artifact.digest().0);
+    }
     hasher.finalize().into()
 }
 

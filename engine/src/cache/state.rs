@@ -324,6 +324,7 @@ mod tests {
             outputs: vec![("v".into(), "1".into())],
             summary: String::new(),
             result_digest: Digest::of(b"r"),
+            artifacts: Vec::new(),
         };
         let fresh = |update: RecordUpdate| fresh_key("a", "", update);
         let set = RecordUpdate::Set(orch_store::encode_record(&record));

@@ -9,6 +9,10 @@ pub enum Builtin {
     Nothing(&'static str),
     /// A setup action: the programs it would install must already be on PATH.
     Tools(Vec<String>),
+    /// `actions/upload-artifact`: its `path` kept as artifact `name` of the run.
+    UploadArtifact,
+    /// `actions/download-artifact`: artifacts of the jobs it needs, into `path`.
+    DownloadArtifact,
     /// Not run on a local run: the step is skipped with this said in its log.
     Unsupported(&'static str),
 }
@@ -56,9 +60,8 @@ pub fn builtin(reference: &str, with_tool: Option<&str>) -> Builtin {
                 .filter(|t| !t.is_empty())
                 .collect(),
         ),
-        "actions/upload-artifact" | "actions/download-artifact" => {
-            Builtin::Unsupported("artifacts are not kept yet")
-        }
+        "actions/upload-artifact" => Builtin::UploadArtifact,
+        "actions/download-artifact" => Builtin::DownloadArtifact,
         _ => Builtin::Unsupported("a remote action is not run on a local run"),
     }
 }

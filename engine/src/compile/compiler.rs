@@ -308,6 +308,25 @@ impl<'p> Compiler<'p> {
             .iter()
             .filter_map(|label| self.template(label, &allowed))
             .collect();
+        let artifacts = job
+            .artifacts
+            .iter()
+            .map(|(name, patterns)| {
+                let name = name.as_ref().and_then(|n| self.template(n, &allowed));
+                let patterns = patterns
+                    .iter()
+                    .filter_map(|p| {
+                        if !p.value.contains("${{") {
+                            let literal =
+                                Sp::new(p.value.trim_start_matches('!').to_owned(), p.span);
+                            self.check_relative_path(&literal, "artifact");
+                        }
+                        self.template(&Sp::new(self.in_workspace(&p.value), p.span), &allowed)
+                    })
+                    .collect();
+                (name, patterns)
+            })
+            .collect();
         let timeout_minutes = job
             .timeout_minutes
             .as_ref()
@@ -385,6 +404,7 @@ impl<'p> Compiler<'p> {
             runs_on,
             output_map,
             timeout_minutes,
+            artifacts,
         }
     }
 

@@ -108,6 +108,8 @@ pub struct CompiledJob {
     pub output_map: Vec<(String, Template)>,
     /// `timeout-minutes` as an expression, rendered per node (in place of `timeout`).
     pub timeout_minutes: Option<Template>,
+    /// `artifacts:`: name (`None`: the node's id) and patterns, rendered per node.
+    pub artifacts: Vec<(Option<Template>, Vec<Template>)>,
 }
 
 impl CompiledStep {
@@ -290,6 +292,9 @@ impl Graph {
         templates.extend(job.inputs.iter().flatten().chain(&job.outputs));
         templates.extend(job.runs_on.iter().chain(job.timeout_minutes.iter()));
         templates.extend(job.output_map.iter().map(|(_, t)| t));
+        for (name, patterns) in &job.artifacts {
+            templates.extend(name.iter().chain(patterns));
+        }
         exprs.extend(templates.iter().flat_map(|t| t.exprs().map(|(e, _)| e)));
         let mut names = std::collections::BTreeSet::new();
         for expr in exprs {

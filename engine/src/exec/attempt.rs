@@ -15,6 +15,7 @@ use crate::compile::expr;
 use crate::exec::process::{self, Cancel, Outcome, Spawn};
 use crate::load::model::Shell;
 use crate::report::event::{Event, NodeResult, NodeStatus, Observer};
+use orch_store::StoredArtifact;
 
 impl NodeWork {
     pub(super) async fn run(
@@ -39,6 +40,7 @@ impl NodeWork {
             why: self.why.clone(),
             result_digest: None,
             plan: None,
+            artifacts: Vec::new(),
         };
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,
@@ -80,18 +82,26 @@ impl NodeWork {
             if attempt > 1 {
                 files.remove();
             }
-            // Each attempt's outputs are its own.
+            // Each attempt's outputs and artifacts are its own.
             result.outputs.clear();
-            let (status, exit_code, reason) = self
+            super::artifacts::discard(&self.artifacts_dir, &result.artifacts);
+            result.artifacts.clear();
+            let (mut status, exit_code, mut reason) = self
                 .attempt(
                     node,
                     &observer,
                     &cancel,
                     &mut log,
                     &files,
-                    &mut result.outputs,
+                    (&mut result.outputs, &mut result.artifacts),
                 )
                 .await;
+            if status == NodeStatus::Success
+                && let Err(why) = self.keep_artifacts(&mut result.artifacts)
+            {
+                let _ = writeln!(log, "orch: {why}");
+                (status, reason) = (NodeStatus::Failure, Some(why));
+            }
             result.status = status;
             result.exit_code = exit_code;
             result.reason = reason;
@@ -139,7 +149,7 @@ impl NodeWork {
         cancel: &Cancel,
         log: &mut File,
         files: &StepFiles,
-        outputs: &mut BTreeMap<String, String>,
+        (outputs, artifacts): (&mut BTreeMap<String, String>, &mut Vec<StoredArtifact>),
     ) -> (NodeStatus, Option<i32>, Option<String>) {
         // What `steps.<id>` reads in later steps' `if`.
         let mut steps = serde_json::Map::new();
@@ -214,10 +224,17 @@ impl NodeWork {
                 None => (&step.command, &step.env),
             };
             if let StepCommand::Action {
-                reference, builtin, ..
+                reference,
+                builtin,
+                with,
             } = step_command
             {
-                match self.builtin_action(reference, builtin, log, observer) {
+                let action = Action {
+                    reference,
+                    builtin,
+                    with,
+                };
+                match self.builtin_action(&action, log, observer, artifacts) {
                     Ok(outcome) => {
                         record_step(&mut steps, &step.id, outcome, outcome, &BTreeMap::new())
                     }
@@ -465,12 +482,86 @@ impl NodeWork {
     /// The step's outcome, or why it failed.
     fn builtin_action(
         &self,
-        reference: &str,
-        builtin: &Builtin,
+        action: &Action,
         log: &mut File,
         observer: &Arc<dyn Observer>,
+        artifacts: &mut Vec<StoredArtifact>,
     ) -> Result<&'static str, String> {
-        match builtin {
+        let reference = action.reference;
+        let with = |name: &str| {
+            action
+                .with
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
+        match action.builtin {
+            Builtin::UploadArtifact => {
+                let name = with("name").unwrap_or("artifact");
+                let Some(path) = with("path") else {
+                    return Err(format!("{reference}: `with.path` is required"));
+                };
+                let if_none = with("if-no-files-found").unwrap_or("warn");
+                let kept = super::artifacts::upload(
+                    &self.workspace,
+                    &self.artifacts_dir,
+                    name,
+                    &[path.to_owned()],
+                    (&self.scope.job, &self.scope.node),
+                    if_none == "error",
+                )?;
+                match kept {
+                    Some(kept) => {
+                        let _ = writeln!(
+                            log,
+                            "orch: {reference}: kept artifact `{name}` ({} files, {} bytes)",
+                            kept.files.len(),
+                            kept.size()
+                        );
+                        artifacts.push(kept);
+                    }
+                    None if if_none == "ignore" => {}
+                    None => {
+                        let _ = writeln!(
+                            log,
+                            "orch: warning: {reference}: no file matches {path}; no artifact `{name}`"
+                        );
+                        observer.event(&Event::Warning(format!(
+                            "{}: no file matches {path}; no artifact `{name}`",
+                            self.scope.node
+                        )));
+                    }
+                }
+                Ok("success")
+            }
+            Builtin::DownloadArtifact => {
+                let fetch = super::artifacts::Fetch {
+                    name: with("name"),
+                    pattern: with("pattern"),
+                    path: with("path").unwrap_or("."),
+                    merge: with("merge-multiple") == Some("true"),
+                };
+                let needed: Vec<&str> = self.needed_jobs.iter().map(String::as_str).collect();
+                let names = super::artifacts::download(
+                    &self.workspace,
+                    &self.artifacts_dir,
+                    &fetch,
+                    &needed,
+                )?;
+                let _ = writeln!(
+                    log,
+                    "orch: {reference}: fetched {} into {}",
+                    if names.is_empty() {
+                        "no artifact".to_owned()
+                    } else {
+                        names.join(", ")
+                    },
+                    fetch.path
+                );
+                Ok("success")
+            }
             Builtin::Nothing(why) => {
                 let _ = writeln!(log, "orch: {reference}: nothing to do ({why})");
                 Ok("success")
@@ -500,6 +591,32 @@ impl NodeWork {
                 Ok("skipped")
             }
         }
+    }
+}
+
+/// A step's `uses:` of an action, rendered.
+struct Action<'a> {
+    reference: &'a str,
+    builtin: &'a Builtin,
+    with: &'a [(String, String)],
+}
+
+impl NodeWork {
+    /// `artifacts:` after a success: each must match a file.
+    fn keep_artifacts(&self, kept: &mut Vec<StoredArtifact>) -> Result<(), String> {
+        for (name, patterns) in &self.artifacts {
+            if let Some(artifact) = super::artifacts::upload(
+                &self.workspace,
+                &self.artifacts_dir,
+                name,
+                patterns,
+                (&self.scope.job, &self.scope.node),
+                true,
+            )? {
+                kept.push(artifact);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -366,6 +366,22 @@ impl State<'_> {
                         )
                         .await
                     };
+                let restored = match restored {
+                    Ok(wrote) => {
+                        let spec = &self.graph.nodes[node];
+                        let job = &self.graph.jobs[spec.job].id;
+                        super::artifacts::restore(
+                            &self.options.artifacts_dir,
+                            &record.artifacts,
+                            (job, &spec.id),
+                            backend.as_ref(),
+                        )
+                        .await
+                        .map(|()| wrote)
+                        .map_err(|why| format!("its artifacts could not be restored: {why}"))
+                    }
+                    Err(why) => Err(format!("cached outputs could not be restored: {why}")),
+                };
                 match restored {
                     Ok(wrote) => {
                         if wrote {
@@ -382,7 +398,7 @@ impl State<'_> {
                         }
                         return Some(self.restored(key, record, pending.started));
                     }
-                    Err(why) => format!("cached outputs could not be restored: {why}"),
+                    Err(why) => why,
                 }
             }
             Ok(None) => {
@@ -452,6 +468,7 @@ impl State<'_> {
             why: Some("key found in cache".into()),
             result_digest: Some(record.result_digest),
             plan: None,
+            artifacts: record.artifacts,
         }
     }
 }

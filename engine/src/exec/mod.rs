@@ -33,6 +33,7 @@
 //!   completion however long the queue is.
 //! - After a first Ctrl-C only what an `if` asks for starts (cleanups, reports) and runs
 //!   to its end; a second one kills every process tree.
+mod artifacts;
 mod attempt;
 mod command;
 mod consult;

@@ -85,6 +85,10 @@ impl State<'_> {
             .filter(|(k, _)| !k.starts_with("ORCH_"))
             .map(|(k, v)| (k.clone(), self.key_text(v)))
             .collect();
+        // What `artifacts:` keeps is part of the result.
+        for (name, patterns) in &work.artifacts {
+            env.insert(format!("artifacts.{name}"), patterns.join("\n"));
+        }
         // A workflow job's outputs are its `outputs:` map over the steps' values.
         for (name, template) in &work.output_map {
             env.insert(format!("outputs.{name}"), self.key_text(&template.source()));

@@ -121,6 +121,12 @@ pub(super) struct NodeWork {
     pub(super) host_note: Option<HostNote>,
     /// A workflow job's `outputs:` map, rendered over `steps` after they ran.
     pub(super) output_map: Vec<(String, Template)>,
+    /// The run's artifacts folder, and the artifacts (name, patterns) `artifacts:` keeps
+    /// after a success.
+    pub(super) artifacts_dir: PathBuf,
+    pub(super) artifacts: Vec<(String, Vec<String>)>,
+    /// The jobs it needs, directly or not: whose artifacts it may fetch.
+    pub(super) needed_jobs: Vec<String>,
 }
 
 impl State<'_> {
@@ -157,6 +163,16 @@ impl State<'_> {
             .inputs
             .as_ref()
             .map(|list| list.iter().map(&mut render).collect());
+        let artifacts = job
+            .artifacts
+            .iter()
+            .map(|(name, patterns)| {
+                let name = name
+                    .as_ref()
+                    .map_or_else(|| spec.id.replace('/', "-"), &mut render);
+                (name, patterns.iter().map(&mut render).collect())
+            })
+            .collect();
         let rendered_cwd = job.working_directory.as_ref().map(|t| {
             let relative = self.graph.origins[job.origin].base_dir.join(render(t));
             (t.is_literal(), relative.to_string_lossy().into_owned())
@@ -287,6 +303,12 @@ impl State<'_> {
             key_inputs: None,
             host_note: None,
             output_map: job.output_map.clone(),
+            artifacts_dir: self.options.artifacts_dir.clone(),
+            artifacts,
+            needed_jobs: self.all_needs[spec.job]
+                .iter()
+                .map(|&n| self.graph.jobs[n].id.clone())
+                .collect(),
         }
     }
 
@@ -301,6 +323,10 @@ impl State<'_> {
                 self.options.workspace.display().to_string(),
             ),
             ("ORCH_RUN_ID".into(), self.options.run_id.clone()),
+            (
+                "ORCH_ARTIFACTS".into(),
+                self.options.artifacts_dir.display().to_string(),
+            ),
             ("ORCH_JOB".into(), job.id.clone()),
             ("ORCH_NODE".into(), spec.id.clone()),
         ];

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub run_id: String,
     /// Where logs go (`.orch/runs/RUN_ID/logs`).
     pub log_dir: PathBuf,
+    /// Where the run's artifacts are kept (`.orch/runs/RUN_ID/artifacts`).
+    pub artifacts_dir: PathBuf,
     /// Scratch space for scripts and output files, removed by the caller afterwards.
     pub scratch_dir: PathBuf,
     pub jobs: usize,
@@ -647,6 +649,7 @@ mod tests {
         let options = RunOptions {
             workspace: ws.to_path_buf(),
             run_id: "test".into(),
+            artifacts_dir: ws.join(".orch/artifacts"),
             log_dir: ws.join(".orch/logs"),
             scratch_dir: ws.join(".orch/tmp"),
             jobs,

@@ -15,7 +15,10 @@ impl NodeWork {
     /// the digest is unique, so nothing downstream can wrongly look unchanged.
     pub(super) async fn keep_result(&self, result: &NodeResult) -> (Digest, Option<String>) {
         let Some(backend) = self.backend.clone() else {
-            return (crate::cache::key::result_digest(&[], &result.outputs), None);
+            return (
+                crate::cache::key::result_digest(&[], &result.outputs, &result.artifacts),
+                None,
+            );
         };
         // A node that is never cached may have effects no digest sees (a download into an
         // ignored folder): its result is new every time, so its dependents run again.
@@ -26,6 +29,8 @@ impl NodeWork {
         let record_key = self.key.filter(|_| self.store);
         let outputs = result.outputs.clone();
         let summary = result.summary.clone();
+        let artifacts = result.artifacts.clone();
+        let artifacts_dir = self.artifacts_dir.clone();
         let exit_code = result.exit_code.unwrap_or(0);
         let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
         let key_inputs = self.key_inputs.clone();
@@ -39,7 +44,7 @@ impl NodeWork {
             let digest = if never_cached {
                 unique("uncached")
             } else {
-                crate::cache::key::result_digest(&files, &outputs)
+                crate::cache::key::result_digest(&files, &outputs, &artifacts)
             };
             // An input that changed while the node ran (a user's edit, a job beside it)
             // makes the result not the key's: it is not stored.
@@ -66,6 +71,12 @@ impl NodeWork {
                     .filter(|f| f.symlink.is_none())
                     .map(|f| (f.blob(), workspace.join(&f.path)))
                     .chain(log.map(|blob| (blob, log_path.clone())))
+                    .chain(artifacts.iter().flat_map(|a| {
+                        let folder = artifacts_dir.join(&a.name);
+                        a.files
+                            .iter()
+                            .map(move |f| (f.blob(), folder.join(&f.path)))
+                    }))
                     .filter(|(blob, _)| seen.insert(*blob))
                     .collect();
                 let uploaded = runtime.block_on(async {
@@ -98,6 +109,7 @@ impl NodeWork {
                     outputs: outputs.into_iter().collect(),
                     summary,
                     result_digest: digest,
+                    artifacts,
                 };
                 runtime
                     .block_on(backend.put_action(&key, &record))

@@ -277,7 +277,13 @@ pub struct Job {
     pub output_map: Vec<(String, Sp<String>)>,
     /// A `timeout-minutes` written as an expression, rendered per node.
     pub timeout_minutes: Option<Sp<String>>,
+    /// `artifacts:`: files kept for the run after a success, by name (`None`: the node's
+    /// id), each a list of patterns.
+    pub artifacts: Vec<ArtifactDecl>,
 }
+
+/// One entry of `artifacts:`: its name (`None`: the node's id) and its patterns.
+pub type ArtifactDecl = (Option<Sp<String>>, Vec<Sp<String>>);
 
 impl Job {
     /// A job with its id and every field at its default; `at` is where its body is.
@@ -305,6 +311,7 @@ impl Job {
             runs_on: Vec::new(),
             output_map: Vec::new(),
             timeout_minutes: None,
+            artifacts: Vec::new(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct NodeResult {
     pub result_digest: Option<Digest>,
     /// What `orch plan` decided for it.
     pub plan: Option<PlanAction>,
+    /// The artifacts it kept for the run (restored with it on a hit).
+    pub artifacts: Vec<orch_store::StoredArtifact>,
 }
 
 /// A node's fate in `orch plan`.
@@ -106,6 +108,7 @@ impl NodeResult {
             why: None,
             result_digest: None,
             plan: None,
+            artifacts: Vec::new(),
         }
     }
 }

@@ -222,6 +222,28 @@ impl RunReport<'_> {
                 }
             }
         }
+        let kept: Vec<(usize, &orch_store::StoredArtifact)> = self
+            .nodes()
+            .flat_map(|(i, r)| r.artifacts.iter().map(move |a| (i, a)))
+            .collect();
+        if !kept.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## Artifacts\n\nIn `.orch/runs/{}/artifacts/`.\n\n| artifact | node | files | size | digest |\n|---|---|---:|---:|---|",
+                self.run_id
+            );
+            for (i, artifact) in kept {
+                let _ = writeln!(
+                    md,
+                    "| `{}` | `{}` | {} | {} B | `{}` |",
+                    artifact.name,
+                    self.graph.nodes[i].id,
+                    artifact.files.len(),
+                    artifact.size(),
+                    &artifact.digest().to_hex()[..12]
+                );
+            }
+        }
         let fragments: Vec<(usize, &NodeResult)> = self
             .nodes()
             .filter(|(_, r)| !r.summary.trim().is_empty())
@@ -370,6 +392,17 @@ pub(crate) struct JsonNode<'a> {
     outputs: &'a std::collections::BTreeMap<String, String>,
     log: Option<LogPath<'a>>,
     reason: Option<&'a str>,
+    /// Only when it kept some (an extension of the spec's node).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    artifacts: Vec<JsonArtifact<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonArtifact<'a> {
+    name: &'a str,
+    files: usize,
+    size: u64,
+    digest: String,
 }
 
 impl<'a> JsonNode<'a> {
@@ -392,6 +425,16 @@ impl<'a> JsonNode<'a> {
                 node: &spec.id,
             }),
             reason: r.reason.as_deref(),
+            artifacts: r
+                .artifacts
+                .iter()
+                .map(|a| JsonArtifact {
+                    name: &a.name,
+                    files: a.files.len(),
+                    size: a.size(),
+                    digest: a.digest().to_hex(),
+                })
+                .collect(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Decoder, NamedTexts};
 use crate::load::diag::{Problem, Sp, Span, did_you_mean};
-use crate::load::model::{Combination, Command, Job, Matrix, Step, Strategy};
+use crate::load::model::{ArtifactDecl, Combination, Command, Job, Matrix, Step, Strategy};
 use crate::load::tree::{Node, Value};
 
 pub const JOB_KEYS: &[&str] = &[
@@ -26,6 +26,7 @@ pub const JOB_KEYS: &[&str] = &[
     "env-inputs",
     "tools",
     "outputs",
+    "artifacts",
     "cache",
     "timeout",
     "retries",
@@ -134,6 +135,7 @@ impl Decoder<'_> {
                     self.problems.push(problem);
                 }
                 "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
+                "artifacts" => job.artifacts = self.artifacts(value, &field),
                 "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
                 "timeout" => job.timeout = self.duration(value, &field),
                 "retries" => job.retries = self.count(value, &field),
@@ -183,6 +185,25 @@ impl Decoder<'_> {
             _ => {}
         }
         Some(job)
+    }
+
+    /// `artifacts: [patterns]` (named after the node) or `{ NAME: [patterns] }`.
+    fn artifacts(&mut self, node: &Node, what: &str) -> Vec<ArtifactDecl> {
+        if !matches!(node.value, Value::Map(_)) {
+            return self
+                .strings(node, what, true)
+                .map(|patterns| vec![(None, patterns)])
+                .unwrap_or_default();
+        }
+        self.map(node, what, None)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, patterns)| {
+                let field = format!("{what}.{}", name.value);
+                let patterns = self.strings(patterns, &field, true)?;
+                Some((Some(Sp::new(name.value.to_owned(), name.span)), patterns))
+            })
+            .collect()
     }
 
     pub(super) fn args(&mut self, node: &Node, what: &str) -> Option<Vec<Sp<String>>> {
