@@ -116,7 +116,11 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
     check_requires(&graph)?;
     let secrets = read_secrets(&graph, &selected, selection.secrets_file.as_deref())?;
     let workflow = match &graph.playbook.workflow {
-        Some(_) => Some(Arc::new(workflow_run(&graph, &located, selection)?)),
+        Some(facts) => {
+            let run = workflow_run(&graph, &located, selection)?;
+            tell_not_applied(&graph.playbook.source, &facts.not_applied);
+            Some(Arc::new(run))
+        }
         None => None,
     };
     let orch_dir = located.workspace.join(".orch");
@@ -148,6 +152,28 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
         cache_dir,
         workflow,
     })
+}
+
+/// What a workflow says that a local run cannot honour, once per key at its first place
+/// (per job for `services` and `container`, which the job runs without).
+fn tell_not_applied(
+    source: &orch_engine::load::diag::SourceFile,
+    not_applied: &[orch_engine::load::model::NotApplied],
+) {
+    let mut told: Vec<&str> = Vec::new();
+    for item in not_applied {
+        let last = item.key.rsplit('.').next().unwrap_or(&item.key);
+        let per_job = matches!(last, "services" | "container");
+        let said = if per_job { item.key.as_str() } else { last };
+        if told.contains(&said) {
+            continue;
+        }
+        told.push(said);
+        let at = Problem::at(source, item.span, "")
+            .location()
+            .unwrap_or_default();
+        tell!("note: {at}: `{said}` is not applied: {}", item.why);
+    }
 }
 
 /// A workflow's run facts from the command line and git: the event must be one of its
@@ -532,10 +558,16 @@ pub(crate) fn read_secrets(
         .secrets
         .iter()
         .map(|name| {
-            let value = match &from_file {
-                Some(values) => values.get(&name.value).cloned(),
-                None => std::env::var(&name.value).ok(),
+            // A workflow's secret names are case-insensitive (GitHub keeps them upper
+            // case): `secrets.deploy_key` reads DEPLOY_KEY when deploy_key is not set.
+            let upper = (graph.playbook.workflow.is_some()
+                && name.value != name.value.to_ascii_uppercase())
+            .then(|| name.value.to_ascii_uppercase());
+            let lookup = |key: &str| match &from_file {
+                Some(values) => values.get(key).cloned(),
+                None => std::env::var(key).ok(),
             };
+            let value = lookup(&name.value).or_else(|| upper.as_deref().and_then(lookup));
             (name.value.clone(), value)
         })
         .collect();

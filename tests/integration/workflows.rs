@@ -557,3 +557,58 @@ fn what_artifacts_keeps_is_in_the_key() {
     assert!(!ws.cached("build"), "another artifact is another result");
     assert!(ws.latest_run().join("artifacts/app/b.txt").exists());
 }
+
+#[test]
+fn secrets_event_payload_and_what_is_not_applied() {
+    let ws = repository(
+        "on: [push]
+permissions: { contents: read }
+concurrency: ci-${{ github.ref }}
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    services:
+      db: { image: postgres }
+    steps:
+      - run: |
+          mkdir -p out
+          echo \"token ${{ secrets.GITHUB_TOKEN }} and ${{ secrets.deploy_key }}\"
+          echo \"${{ github.event.sender.login }} [${{ secrets.UNSET_ONE }}]\" > out/event.txt
+",
+    );
+    ws.write("payload.json", "{ \"sender\": { \"login\": \"octocat\" } }");
+    let out = ws
+        .cmd(&["run", "--workflow", "ci", "--event-file", "payload.json"])
+        .env("GITHUB_TOKEN", "ghp_s3cr3t_value")
+        .env("DEPLOY_KEY", "dk-123456")
+        .output()
+        .expect("orch runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ws.read("out/event.txt"),
+        "octocat []\n",
+        "the payload, an unset secret empty"
+    );
+    let log = ws.log("t");
+    assert!(
+        !log.contains("ghp_s3cr3t_value") && !log.contains("dk-123456"),
+        "{log}"
+    );
+    assert!(log.contains("token *** and ***"), "{log}");
+    let err = stderr(&out);
+    for note in [
+        ".github/workflows/ci.yml:2:1: `permissions` is not applied",
+        ".github/workflows/ci.yml:3:1: `concurrency` is not applied",
+        "`jobs.t.services` is not applied: service containers are not started",
+    ] {
+        assert!(err.contains(note), "{note}: {err}");
+    }
+    ws.write("payload.json", "{ not json");
+    let out = ws.run(&["run", "--workflow", "ci", "--event-file", "payload.json"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("payload.json:1:3: not JSON"),
+        "{}",
+        stderr(&out)
+    );
+}
