@@ -370,7 +370,7 @@ impl Prepared {
                 Some(runs::CachedLog {
                     file_name: format!(
                         "{}.log",
-                        orch_engine::report::runs::file_safe(&self.graph.nodes[node].id)
+                        orch_engine::report::runs::node_file_name(&self.graph, node)
                     ),
                     blob: r.cached_log,
                 })

@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orch_engine::compile::graph::Graph;
 use orch_engine::report::event::{Event, NodeResult, NodeStatus, Observer};
-use orch_engine::report::runs::file_safe;
+use orch_engine::report::runs::node_file_name;
 use orch_engine::report::summary::human_duration;
 use orch_store::Backend;
 
@@ -141,7 +141,7 @@ impl Ui {
         }
         let path = self
             .log_dir
-            .join(format!("{}.log", file_safe(&self.graph.nodes[node].id)));
+            .join(format!("{}.log", node_file_name(&self.graph, node)));
         let file = std::fs::File::open(path).ok()?;
         Some(Box::new(BufReader::new(file)))
     }

@@ -266,3 +266,39 @@ fn the_newest_run_is_a_folder_away() {
     // Only runs are listed, and kept ones pruned: the link is neither.
     assert_eq!(stdout(&ws.run(&["runs"])).lines().count(), 2);
 }
+
+#[test]
+fn log_files_need_no_quoting_in_a_shell() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    matrix: { os: [linux], target: ['x86_64 gnu'] }
+    run: echo built on ${{ matrix.os }}
+",
+    );
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let node = "build[os=linux,target=x86_64 gnu]";
+    let named = ws.node(node)["log"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        named.ends_with("/logs/build.os=linux.target=x86_64%20gnu.log"),
+        "{named}"
+    );
+    // Unquoted, as a user types it after `ls`.
+    let cat = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat .orch/{named}"))
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cat.stdout).contains("built on linux"),
+        "{cat:?}"
+    );
+    let logs = ws.run(&["logs", node]);
+    assert!(
+        stdout(&logs).contains("built on linux"),
+        "{}",
+        stderr(&logs)
+    );
+}

@@ -109,7 +109,12 @@ impl Ws {
     /// A node's log in the latest run; a missing log fails the test (a negative check on
     /// a log that does not exist would prove nothing).
     pub(crate) fn log(&self, node: &str) -> String {
-        let path = self.latest_run().join("logs").join(format!("{node}.log"));
+        // Where the summary says it is (its name is the node id made shell-safe).
+        let named = self.node(node)["log"].as_str().map(str::to_owned);
+        let path = match named {
+            Some(relative) => self.dir.path().join(".orch").join(relative),
+            None => self.latest_run().join("logs").join(format!("{node}.log")),
+        };
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 }

@@ -557,7 +557,7 @@ fn hash_files_in_a_used_playbook_is_relative_to_it() {
     ws.write("lib/data.txt", "data\n");
     run_ok(&ws, &["run"]);
     let root = ws.log("root");
-    let used = ws.log("lib%2Fh");
+    let used = ws.log("lib/h");
     let digest = |log: &str, tag: &str| {
         log.lines()
             .find_map(|l| l.strip_prefix(tag).map(str::to_owned))

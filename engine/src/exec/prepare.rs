@@ -336,7 +336,7 @@ impl State<'_> {
                 value.to_string(),
             ));
         }
-        let safe = crate::report::runs::file_safe(&spec.id);
+        let safe = crate::report::runs::node_file_name(self.graph, node);
         work.scratch = self.options.scratch_dir.join(&safe);
         if let Some(Value::Object(github)) = work.scope.context("github") {
             // RUNNER_TEMP is the node's scratch folder, removed when the node ends.

@@ -10,8 +10,8 @@
 //! ## Decisions
 //! - Secrets are masked before anything reaches this stage (the process output, outputs,
 //!   summaries, reasons): a report can be shown or uploaded as it is.
-//! - Node ids become file names by `runs::file_safe`, bounded in length, the one place
-//!   that spelling lives.
+//! - Node ids become file names by `runs::node_file_name` (no shell quoting needed,
+//!   one per node), bounded in length, the one place that spelling lives.
 pub mod event;
 pub mod runs;
 pub mod stream;

@@ -6,35 +6,62 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orch_store::{Backend, BlobDigest};
 
-/// How many runs `runs/` keeps.
-/// A node id made safe as a file name: `/`, `%`, characters some file systems refuse and
-/// control characters are %-escaped, and a name longer than a file name may be (255
-/// bytes) keeps its start and ends with a digest of the whole id, so it stays unique.
-pub fn file_safe(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for c in id.chars() {
-        match c {
-            '/' | '\\' | '%' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => {
-                out.push_str(&format!("%{:02X}", c as u32))
+/// A node's log file name (without `.log`), readable and needing no quoting in a shell:
+/// the job id with `/` as `.`, then `.axis=value` for each matrix value, anything outside
+/// letters, digits and `_-+,@` percent-encoded (`=` too, but in a value) — so that no two
+/// nodes share a name. `build[os=linux]` → `build.os=linux`, `setup/build` → `setup.build`.
+pub fn node_file_name(graph: &crate::compile::graph::Graph, node: usize) -> String {
+    let spec = &graph.nodes[node];
+    log_name(&graph.jobs[spec.job].id, &spec.matrix)
+}
+
+/// [`node_file_name`] of a job id and matrix values.
+pub fn log_name(job_id: &str, matrix: &crate::load::model::Combination) -> String {
+    fn encode(out: &mut String, text: &str, keep: &[char]) {
+        for c in text.chars() {
+            if c.is_ascii_alphanumeric() || "_-+,@".contains(c) || keep.contains(&c) {
+                out.push(c);
+            } else {
+                let mut bytes = [0u8; 4];
+                for b in c.encode_utf8(&mut bytes).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
             }
-            c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
         }
     }
-    if out.starts_with('.') {
-        out.replace_range(0..1, "%2E");
+    let mut name = String::with_capacity(job_id.len() + 16);
+    for (i, part) in job_id.split('/').enumerate() {
+        if i > 0 {
+            name.push('.');
+        }
+        encode(&mut name, part, &[]);
     }
-    // Room for `.log` and the digest.
+    for (axis, value) in matrix {
+        name.push('.');
+        encode(&mut name, axis, &[]);
+        name.push('=');
+        encode(&mut name, &value.to_string(), &['=']);
+    }
+    bounded(name, job_id, matrix)
+}
+
+/// Names longer than 200 bytes keep their start and a digest of what they stand for.
+fn bounded(name: String, job_id: &str, matrix: &crate::load::model::Combination) -> String {
     const LONGEST: usize = 200;
-    if out.len() > LONGEST {
-        let mut end = LONGEST - 17;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        let digest = orch_store::Digest::of(id.as_bytes()).to_hex();
-        out = format!("{}~{}", &out[..end], &digest[..16]);
+    if name.len() <= LONGEST {
+        return name;
     }
-    out
+    let mut end = LONGEST - 17;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let identity: Vec<String> = matrix
+        .iter()
+        .map(|(a, v)| format!("{a}\0{}", v.key_text()))
+        .collect();
+    let digest =
+        orch_store::Digest::of(format!("{job_id}\0{}", identity.join("\0")).as_bytes()).to_hex();
+    format!("{}~{}", &name[..end], &digest[..16])
 }
 
 pub const KEEP_RUNS: usize = 50;
@@ -308,22 +335,60 @@ async fn place_blob(backend: &dyn Backend, blob: &BlobDigest, dest: &Path) -> bo
 #[cfg(test)]
 mod tests {
     #[test]
-    fn file_safe_names() {
+    fn log_names_need_no_quoting_and_stay_apart() {
+        use crate::load::model::Scalar;
+        let m = |pairs: &[(&str, &str)]| -> crate::load::model::Combination {
+            pairs
+                .iter()
+                .map(|(a, v)| ((*a).to_owned(), Scalar::Str((*v).to_owned())))
+                .collect()
+        };
+        assert_eq!(log_name("build", &m(&[("os", "linux")])), "build.os=linux");
         assert_eq!(
-            file_safe("test[suite=unit,target=x86_64]"),
-            "test[suite=unit,target=x86_64]"
+            log_name("test", &m(&[("suite", "unit"), ("target", "x86_64")])),
+            "test.suite=unit.target=x86_64"
         );
-        assert_eq!(file_safe("setup/build"), "setup%2Fbuild");
-        assert_eq!(file_safe(".hidden"), "%2Ehidden");
+        assert_eq!(log_name("setup/build", &m(&[])), "setup.build");
+        assert_eq!(
+            log_name("t", &m(&[("v", "a b/c*[d]")])),
+            "t.v=a%20b%2Fc%2A%5Bd%5D"
+        );
+        // A job path and a matrix value that read alike are still apart.
+        assert_ne!(log_name("a/b", &m(&[])), log_name("a", &m(&[("b", "")])));
+        assert_ne!(
+            log_name("a", &m(&[("b.c", "d")])),
+            log_name("a/b", &m(&[("c", "d")]))
+        );
+        assert_ne!(
+            log_name("a", &m(&[("k", "1.x")])),
+            log_name("a", &m(&[("k", "1"), ("x", "")]))
+        );
+        let safe = |c: char| c.is_ascii_alphanumeric() || "_-+,@%=.".contains(c);
+        assert!(
+            log_name("t", &m(&[("v", "$(rm -rf ~); `x` 'q' \"d\" ü")]))
+                .chars()
+                .all(safe)
+        );
+        let long = "x".repeat(300);
+        assert!(log_name("t", &m(&[("v", &long)])).len() <= 200);
+        assert_ne!(
+            log_name("t", &m(&[("v", &long)])),
+            log_name("t", &m(&[("v", &format!("{long}y"))]))
+        );
     }
 
     #[test]
     fn long_ids_make_names_a_file_system_takes() {
-        let long = format!("test[value={}]", "é".repeat(300));
-        let name = file_safe(&long);
+        use crate::load::model::Scalar;
+        let value = |v: String| vec![("value".to_owned(), Scalar::Str(v))];
+        let name = log_name("test", &value("é".repeat(300)));
         assert!(name.len() <= 200, "{}", name.len());
-        assert_ne!(name, file_safe(&format!("{long}x")), "still unique");
-        assert!(name.starts_with("test[value=é"));
+        assert_ne!(
+            name,
+            log_name("test", &value(format!("{}x", "é".repeat(300)))),
+            "still unique"
+        );
+        assert!(name.starts_with("test.value=%C3%A9"), "{name}");
     }
 
     use super::*;

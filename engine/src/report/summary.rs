@@ -10,7 +10,6 @@ use serde::ser::SerializeMap;
 
 use crate::compile::graph::Graph;
 use crate::report::event::{NodeResult, NodeStatus, RunStatus};
-use crate::report::runs::file_safe;
 
 /// What the summaries are made of.
 pub struct RunReport<'a> {
@@ -80,7 +79,7 @@ impl RunReport<'_> {
     pub fn log_path(&self, node: usize) -> String {
         LogPath {
             run_id: self.run_id,
-            node: &self.graph.nodes[node].id,
+            name: crate::report::runs::node_file_name(self.graph, node),
         }
         .to_string()
     }
@@ -420,9 +419,9 @@ impl<'a> JsonNode<'a> {
             key: r.key.as_ref().map(Hex),
             why: r.why.as_deref(),
             outputs: &r.outputs,
-            log: r.has_log.then_some(LogPath {
+            log: r.has_log.then(|| LogPath {
                 run_id,
-                node: &spec.id,
+                name: crate::report::runs::node_file_name(graph, node),
             }),
             reason: r.reason.as_deref(),
             artifacts: r
@@ -464,7 +463,8 @@ impl Serialize for Hex<'_> {
 /// `runs/RUN/logs/NODE.log`, as [`RunReport::log_path`] spells it, written in place.
 struct LogPath<'a> {
     run_id: &'a str,
-    node: &'a str,
+    /// The log's file name, without `.log` (`runs::node_file_name`).
+    name: String,
 }
 
 impl Serialize for LogPath<'_> {
@@ -475,7 +475,7 @@ impl Serialize for LogPath<'_> {
 
 impl std::fmt::Display for LogPath<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "runs/{}/logs/{}.log", self.run_id, file_safe(self.node))
+        write!(f, "runs/{}/logs/{}.log", self.run_id, self.name)
     }
 }
 
