@@ -18,6 +18,7 @@ macro_rules! tell {
 }
 
 mod cache_cmd;
+mod completions;
 mod graph_out;
 mod history;
 mod init;
@@ -33,7 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use orch_engine::compile::graph::{Graph, Overrides};
 use orch_engine::db;
 use orch_engine::load::diag::{LoadError, Problem};
@@ -173,7 +174,12 @@ enum Command {
         matrix: Vec<String>,
     },
     /// List the jobs with their descriptions and matrix sizes
-    List,
+    List {
+        /// Only the ids, a line each: every job, then every node that is not its job's
+        /// only one (what shell completion offers)
+        #[arg(long)]
+        ids: bool,
+    },
     /// Load and check the playbook; exit 0 or 2
     Validate,
     /// Print shell completions
@@ -239,7 +245,7 @@ impl From<Problem> for Failure {
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "orch", &mut std::io::stdout());
+            completions::print(*shell);
             Ok(0)
         }
         Command::Schema => {
@@ -261,9 +267,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::List => {
+        Command::List { ids } => {
             let (_, graph) = load(&cli, Overrides::default())?;
-            print!("{}", list(&graph));
+            if *ids {
+                for job in &graph.jobs {
+                    println!("{}", job.id);
+                }
+                for node in &graph.nodes {
+                    if node.id != graph.jobs[node.job].id {
+                        println!("{}", node.id);
+                    }
+                }
+            } else {
+                print!("{}", list(&graph));
+            }
             Ok(0)
         }
         Command::Graph {

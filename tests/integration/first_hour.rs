@@ -302,3 +302,60 @@ fn log_files_need_no_quoting_in_a_shell() {
         stderr(&logs)
     );
 }
+
+#[test]
+fn completions_offer_job_and_node_ids() {
+    let ws = Ws::new(
+        "jobs:
+  build:
+    matrix: { os: [linux, mac] }
+    run: 'true'
+  bench: { run: 'true' }
+  lint: { run: 'true' }
+",
+    );
+    let ids = ws.run(&["list", "--ids"]);
+    assert_eq!(
+        stdout(&ids),
+        "build\nbench\nlint\nbuild[os=linux]\nbuild[os=mac]\n"
+    );
+    let script = ws.run(&["completions", "bash"]);
+    ws.write("orch.bash", &stdout(&script));
+    let bin = assert_cmd::cargo::cargo_bin("orch");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source ./orch.bash; COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); _orch_targets orch \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            ))
+            .current_dir(ws.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        complete("orch run b"),
+        "build\nbench\nbuild[os=linux]\nbuild[os=mac]\n"
+    );
+    assert_eq!(complete("orch plan --var x=1 l"), "lint\n");
+    assert_eq!(complete("orch logs build[os=m"), "build[os=mac]\n");
+    // Elsewhere, clap's completion of subcommands stands.
+    assert!(complete("orch r").contains("run"), "{}", complete("orch r"));
+    for (shell, hook) in [
+        ("zsh", ":_orch_targets' \\"),
+        (
+            "fish",
+            "__fish_seen_subcommand_from run plan watch explain graph logs",
+        ),
+    ] {
+        let script = stdout(&ws.run(&["completions", shell]));
+        assert!(script.contains(hook), "{shell}: {script}");
+        assert!(script.contains("list --ids"), "{shell}");
+    }
+}
