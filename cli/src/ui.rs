@@ -35,6 +35,38 @@ struct Live {
     multi: MultiProgress,
     overall: ProgressBar,
     running: Mutex<HashMap<usize, ProgressBar>>,
+    _echo: Option<QuietControlChars>,
+}
+
+/// While the live view is drawn, the terminal does not echo Ctrl-C as `^C`: those two
+/// characters, written after a bar that fills its line, wrapped the cursor onto a new
+/// row, and the view then redrew one row too low, leaving a spinner line behind. The
+/// terminal's own setting comes back when the view goes.
+struct QuietControlChars {
+    saved: rustix::termios::Termios,
+}
+
+impl QuietControlChars {
+    fn on_stderr() -> Option<Self> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let stderr = std::io::stderr();
+        let saved = tcgetattr(&stderr).ok()?;
+        if !saved.local_modes.contains(LocalModes::ECHOCTL) {
+            return None;
+        }
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHOCTL);
+        tcsetattr(&stderr, OptionalActions::Now, &quiet).ok()?;
+        Some(Self { saved })
+    }
+}
+
+impl Drop for QuietControlChars {
+    fn drop(&mut self) {
+        let stderr = std::io::stderr();
+        let _ =
+            rustix::termios::tcsetattr(&stderr, rustix::termios::OptionalActions::Now, &self.saved);
+    }
 }
 
 impl Ui {
@@ -59,6 +91,7 @@ impl Ui {
                 multi,
                 overall,
                 running: Mutex::new(HashMap::new()),
+                _echo: QuietControlChars::on_stderr(),
             }
         });
         Self {

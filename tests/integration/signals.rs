@@ -157,3 +157,132 @@ fn an_always_job_started_after_ctrl_c_runs_to_its_end() {
     assert_eq!(ws.status("cleanup"), "success", "{:#}", ws.summary());
     assert_eq!(ws.read("cleaned"), "cancelled\n");
 }
+
+/// The screen a terminal `width` columns wide shows after `bytes`: lines of text, with
+/// the carriage return, erase-line and cursor up/down sequences the live view writes
+/// applied, and the wrap at the last column it relies on; other escape sequences are
+/// dropped.
+fn render(bytes: &[u8], width: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut screen: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut arg = String::new();
+                let mut command = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_digit() || c == ';' || c == '?' {
+                        arg.push(c);
+                    } else {
+                        command = c;
+                        break;
+                    }
+                }
+                let n: usize = arg.parse().unwrap_or(1);
+                match command {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'K' => {
+                        if let Some(line) = screen.get_mut(row) {
+                            line.truncate(if arg == "2" { 0 } else { col });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                if col >= width {
+                    row += 1;
+                    col = 0;
+                }
+                while screen.len() <= row {
+                    screen.push(Vec::new());
+                }
+                let line = &mut screen[row];
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+        while screen.len() <= row {
+            screen.push(Vec::new());
+        }
+    }
+    screen
+        .into_iter()
+        .map(|l| l.into_iter().collect::<String>().trim_end().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn ctrl_c_at_a_terminal_leaves_no_spinner_behind() {
+    let ws = Ws::new(
+        "jobs:
+  slow: { cache: false, run: 'touch started; sleep 30' }
+  cleanup:
+    needs: slow
+    if: always()
+    cache: false
+    run: 'sleep 0.3; echo cleaned'
+",
+    );
+    let orch = assert_cmd::cargo::cargo_bin("orch");
+    let mut child = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("stty cols 100 rows 40; {} run", orch.display()),
+            "/dev/null",
+        ])
+        .current_dir(ws.path())
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&ws.path().join("started"));
+    std::thread::sleep(Duration::from_millis(300));
+    // The keyboard's Ctrl-C: the terminal sends SIGINT to orch.
+    use std::io::Write as _;
+    let mut keyboard = child.stdin.take().unwrap();
+    keyboard.write_all(b"\x03").unwrap();
+    keyboard.flush().unwrap();
+    let exit = wait_exit(&mut child, Duration::from_secs(20));
+    drop(keyboard);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut bytes).unwrap();
+    let screen = render(&bytes, 100);
+    assert_eq!(exit.code(), Some(130), "{screen:#?}");
+    let spinner = |l: &String| l.chars().any(|c| ('\u{2800}'..='\u{28FF}').contains(&c));
+    assert!(
+        !screen.iter().any(spinner),
+        "a spinner line stayed: {screen:#?}"
+    );
+    assert!(
+        !screen.iter().any(|l| l.contains("nodes cancelling")),
+        "the overall bar stayed: {screen:#?}"
+    );
+    let at = |text: &str| screen.iter().position(|l| l.contains(text));
+    let (cleanup, summary) = (
+        at("✓ cleanup success"),
+        at("cancelled: 2 nodes, 1 succeeded"),
+    );
+    assert!(cleanup.is_some() && cleanup < summary, "{screen:#?}");
+}
