@@ -165,3 +165,40 @@ fn a_change_during_a_run_cancels_only_the_nodes_that_read_it() {
         .status();
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }
+
+#[test]
+fn editor_temporaries_start_no_round() {
+    let ws = Ws::new("jobs:\n  c:\n    inputs: ['src/**']\n    run: cat src/a.txt > /dev/null\n");
+    ws.write("src/a.txt", "one\n");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(["watch"])
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    wait_for(&out, "[1]");
+    // What vim, emacs and sed write and remove beside a file being saved.
+    for name in [
+        "src/.a.txt.swp",
+        "src/a.txt~",
+        "src/4913",
+        "src/sedRnbV1D",
+        "src/#a.txt#",
+    ] {
+        ws.write(name, "x");
+        std::fs::remove_file(ws.path().join(name)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    ws.write("src/a.txt", "two\n");
+    let second = wait_for(&out, "[2]");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(second.contains("changed src/a.txt"), "{second}");
+    assert!(
+        !second.contains("swp") && !second.contains("4913") && !second.contains('~'),
+        "{second}"
+    );
+}
