@@ -40,9 +40,14 @@ fn age(flag: &str, text: &str) -> Result<Duration, Problem> {
     })
 }
 
-pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
-    let (dir, orch_dir) = cache_dir(cli)?;
-    let store = LocalStore::open_with_mode(&dir, cli.cache_mode == crate::CacheMode::Group)
+pub(crate) fn cache(
+    cli: &Cli,
+    own: &crate::CacheArgs,
+    command: &CacheCommand,
+) -> Result<u8, Failure> {
+    let options = cli.cache(own);
+    let (dir, orch_dir) = cache_dir(cli, options.dir.as_ref())?;
+    let store = LocalStore::open_with_mode(&dir, options.mode == crate::CacheMode::Group)
         .map_err(|e| Problem::general(format!("cannot open the cache: {e}")))?;
     match command {
         CacheCommand::Stats => {
@@ -121,12 +126,12 @@ pub(crate) fn cache(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
 }
 
 /// `--cache-dir`, or `.orch/cache` of the workspace (with the `.orch` folder, for stats).
-fn cache_dir(cli: &Cli) -> Result<(PathBuf, Option<PathBuf>), Failure> {
+fn cache_dir(cli: &Cli, dir: Option<&PathBuf>) -> Result<(PathBuf, Option<PathBuf>), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let located = workspace::locate(cli.file.as_deref(), &cwd);
     let orch_dir = located.as_ref().ok().map(|l| l.workspace.join(".orch"));
-    match (&cli.cache_dir, orch_dir) {
+    match (dir, orch_dir) {
         (Some(dir), orch_dir) => Ok((cwd.join(dir), orch_dir)),
         (None, Some(orch_dir)) => Ok((orch_dir.join("cache"), Some(orch_dir))),
         (None, None) => Err(located

@@ -84,24 +84,13 @@ struct Cli {
         help_heading = "Global options"
     )]
     workflow: Option<String>,
-    /// The cache directory (default: .orch/cache in the workspace)
-    #[arg(
-        long,
-        env = "ORCH_CACHE_DIR",
-        global = true,
-        help_heading = "Global options"
-    )]
+    /// `--cache-dir` before the subcommand, as the spec's global options are written;
+    /// shown in the help of the commands that use the cache (`CacheArgs`).
+    #[arg(long = "cache-dir", hide = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Who may use a cache directory orch creates: `private` (0700) or `group` (2770)
-    #[arg(
-        long,
-        value_enum,
-        default_value = "private",
-        env = "ORCH_CACHE_MODE",
-        global = true,
-        help_heading = "Global options"
-    )]
-    cache_mode: CacheMode,
+    /// `--cache-mode` before the subcommand.
+    #[arg(long = "cache-mode", hide = true, value_enum)]
+    cache_mode: Option<CacheMode>,
     /// When to use colors
     #[arg(
         long,
@@ -121,8 +110,9 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum CacheMode {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum CacheMode {
+    #[default]
     Private,
     Group,
 }
@@ -155,6 +145,8 @@ enum Command {
     },
     /// Inspect and maintain the cache
     Cache {
+        #[command(flatten)]
+        cache: CacheArgs,
         #[command(subcommand)]
         command: cache_cmd::CacheCommand,
     },
@@ -202,6 +194,41 @@ fn main() -> ExitCode {
         Err(Failure::Load(error)) => {
             report::load_error(&error, color);
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Where the cache is and who may use it: on the commands that use it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct CacheArgs {
+    /// The cache directory (default: .orch/cache in the workspace)
+    #[arg(
+        long = "cache-dir",
+        env = "ORCH_CACHE_DIR",
+        value_name = "DIR",
+        global = true,
+        help_heading = "Cache options"
+    )]
+    pub(crate) dir: Option<PathBuf>,
+    /// Who may use a cache directory orch creates: `private` (0700) or `group` (2770)
+    #[arg(
+        long = "cache-mode",
+        value_enum,
+        default_value = "private",
+        env = "ORCH_CACHE_MODE",
+        global = true,
+        help_heading = "Cache options"
+    )]
+    pub(crate) mode: CacheMode,
+}
+
+impl Cli {
+    /// The cache options in force: those written before the subcommand win over the
+    /// subcommand's own (which hold the environment's and the defaults).
+    pub(crate) fn cache(&self, own: &CacheArgs) -> CacheArgs {
+        CacheArgs {
+            dir: self.cache_dir.clone().or_else(|| own.dir.clone()),
+            mode: self.cache_mode.unwrap_or(own.mode),
         }
     }
 }
@@ -299,7 +326,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Plan(args) => plan::plan(&cli, args),
         Command::Explain(args) => plan::explain(&cli, args),
         Command::Watch(args) => watch::watch(&cli, args),
-        Command::Cache { command } => cache_cmd::cache(&cli, command),
+        Command::Cache { cache, command } => cache_cmd::cache(&cli, cache, command),
         Command::Runs => history::runs(&cli),
         Command::Init { force } => init::init(*force),
         Command::Logs { node, run } => history::logs(&cli, node, run.as_deref()),

@@ -33,6 +33,10 @@ pub(crate) struct ExplainArgs {
     /// Use a profile's vars
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
+    #[command(flatten)]
+    workflow: crate::prepare::WorkflowArgs,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 pub(crate) fn plan(cli: &Cli, args: &PlanArgs) -> Result<u8, Failure> {
@@ -93,7 +97,8 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         vars: args.vars.clone(),
         matrix: args.matrix.clone(),
         profile: args.profile.clone(),
-        event: "push".into(),
+        workflow: args.workflow.clone(),
+        cache: args.cache.clone(),
         ..Selection::default()
     };
     let prepared = prepare(cli, &selection)?;

@@ -39,6 +39,15 @@ pub(crate) struct Selection {
     /// Read secrets from this dotenv file instead of the environment
     #[arg(long, value_name = "FILE")]
     pub(crate) secrets_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) workflow: WorkflowArgs,
+    #[command(flatten)]
+    pub(crate) cache: crate::CacheArgs,
+}
+
+/// What a GitHub Actions workflow's run is told (see docs/github-actions.md).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct WorkflowArgs {
     /// A workflow's triggering event: `github.event_name`, checked against its `on:`
     #[arg(
         long,
@@ -64,6 +73,17 @@ pub(crate) struct Selection {
         help_heading = "GitHub Actions workflows"
     )]
     pub(crate) runners: Vec<String>,
+}
+
+impl Default for WorkflowArgs {
+    fn default() -> Self {
+        Self {
+            event: "push".to_owned(),
+            event_file: None,
+            inputs: Vec::new(),
+            runners: Vec::new(),
+        }
+    }
 }
 
 /// A playbook loaded, its nodes selected, and its cache opened.
@@ -124,14 +144,15 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
         None => None,
     };
     let orch_dir = located.workspace.join(".orch");
-    let cache_dir = match &cli.cache_dir {
+    let cache = cli.cache(&selection.cache);
+    let cache_dir = match &cache.dir {
         Some(dir) => std::env::current_dir()
             .map(|cwd| cwd.join(dir))
             .unwrap_or_else(|_| dir.clone()),
         None => orch_dir.join("cache"),
     };
     // A cache that cannot be opened costs speed, never the run.
-    let group = cli.cache_mode == crate::CacheMode::Group;
+    let group = cache.mode == crate::CacheMode::Group;
     let store: Arc<dyn Backend> = match LocalStore::open_with_mode(&cache_dir, group) {
         Ok(store) => Arc::new(store),
         Err(e) => {
@@ -191,17 +212,20 @@ fn workflow_run(
         .unwrap_or_default();
     let git = GitFacts::read(&located.workspace);
     let mut changed = || orch_engine::exec::github::changed_files(&located.workspace);
-    if let Some(why) =
-        orch_engine::exec::github::not_triggered(triggers, &selection.event, &git, &mut changed)
-    {
+    if let Some(why) = orch_engine::exec::github::not_triggered(
+        triggers,
+        &selection.workflow.event,
+        &git,
+        &mut changed,
+    ) {
         let events: Vec<&str> = triggers.iter().map(|t| t.event.value.as_str()).collect();
         let mut problem = Problem::general(format!(
             "{} does not run on `{}`: {why}",
             located.source.path.display(),
-            selection.event,
+            selection.workflow.event,
         ));
-        problem.help = did_you_mean(&selection.event, events.iter().copied())
-            .filter(|_| !events.contains(&selection.event.as_str()))
+        problem.help = did_you_mean(&selection.workflow.event, events.iter().copied())
+            .filter(|_| !events.contains(&selection.workflow.event.as_str()))
             .or_else(|| {
                 Some(format!(
                     "name another event with --event (this one has: {})",
@@ -210,7 +234,7 @@ fn workflow_run(
             });
         return Err(problem.into());
     }
-    let event = match &selection.event_file {
+    let event = match &selection.workflow.event_file {
         None => serde_json::Value::Object(Default::default()),
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
@@ -227,7 +251,7 @@ fn workflow_run(
         }
     };
     let mut inputs = Vec::new();
-    for given in &selection.inputs {
+    for given in &selection.workflow.inputs {
         let Some((name, value)) = given.split_once('=') else {
             return Err(Problem::general(format!("--input {given}: expected NAME=VALUE")).into());
         };
@@ -241,7 +265,7 @@ fn workflow_run(
         inputs.push((name.to_owned(), value.to_owned()));
     }
     let mut local_labels = Vec::new();
-    for given in &selection.runners {
+    for given in &selection.workflow.runners {
         match given.split_once('=') {
             Some((label, "local")) => local_labels.push(label.to_owned()),
             _ => {
@@ -260,7 +284,7 @@ fn workflow_run(
             .unwrap_or_default()
     });
     Ok(WorkflowRun {
-        event_name: selection.event.clone(),
+        event_name: selection.workflow.event.clone(),
         event,
         local_labels,
         inputs,

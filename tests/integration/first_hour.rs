@@ -359,3 +359,36 @@ fn completions_offer_job_and_node_ids() {
         assert!(script.contains("list --ids"), "{shell}");
     }
 }
+
+#[test]
+fn cache_options_are_in_the_help_of_the_commands_that_use_the_cache() {
+    let ws = Ws::new("jobs:\n  a: { run: 'true' }\n");
+    for command in [
+        "list", "graph", "validate", "init", "logs", "runs", "schema",
+    ] {
+        let help = stdout(&ws.run(&[command, "--help"]));
+        assert!(!help.contains("--cache-dir"), "{command}: {help}");
+    }
+    for command in [
+        &["run"][..],
+        &["plan"],
+        &["explain"],
+        &["watch"],
+        &["cache", "stats"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = stdout(&ws.run(&args));
+        assert!(
+            help.contains("--cache-dir") && help.contains("--cache-mode"),
+            "{command:?}: {help}"
+        );
+    }
+    // Before the subcommand, as the spec's global options are written, or after it.
+    let shared = ws.path().join("shared-cache");
+    let dir = shared.to_string_lossy().into_owned();
+    assert_eq!(code(&ws.run(&["--cache-dir", &dir, "run"])), 0);
+    assert!(shared.join("ac").is_dir());
+    let stats = ws.run(&["cache", "stats", "--cache-dir", &dir]);
+    assert!(stdout(&stats).contains(&dir), "{}", stdout(&stats));
+}
