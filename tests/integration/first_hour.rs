@@ -384,6 +384,11 @@ fn cache_options_are_in_the_help_of_the_commands_that_use_the_cache() {
             "{command:?}: {help}"
         );
     }
+    let graph = stdout(&ws.run(&["graph", "--help"]));
+    assert!(
+        graph.contains("How to draw it"),
+        "--format says what it is: {graph}"
+    );
     // Before the subcommand, as the spec's global options are written, or after it.
     let shared = ws.path().join("shared-cache");
     let dir = shared.to_string_lossy().into_owned();
