@@ -612,3 +612,50 @@ jobs:
         stderr(&out)
     );
 }
+
+#[test]
+fn a_matrix_value_may_be_an_expression_over_needs() {
+    let ws = repository(
+        "on: push
+jobs:
+  version:
+    runs-on: ubuntu-latest
+    outputs: { v: '${{ steps.v.outputs.v }}' }
+    steps:
+      - id: v
+        run: echo v=4.19 >> \"$GITHUB_OUTPUT\"
+  test:
+    needs: version
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        kernel: ['${{ needs.version.outputs.v }}', '6.1']
+    steps:
+      - run: mkdir -p out && echo ${{ matrix.kernel }} > out/test-${{ strategy.job-index }}.txt
+  call:
+    needs: version
+    strategy:
+      matrix:
+        kernel: ['${{ needs.version.outputs.v }}']
+    uses: ./.github/workflows/callee.yml
+    with: { kernel: '${{ matrix.kernel }}' }
+",
+    );
+    ws.write(
+        ".github/workflows/callee.yml",
+        "on:
+  workflow_call:
+    inputs: { kernel: { type: string, required: true } }
+jobs:
+  run:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p out && echo ${{ inputs.kernel }} > out/called.txt
+",
+    );
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("out/test-0.txt"), "4.19\n");
+    assert_eq!(ws.read("out/test-1.txt"), "6.1\n");
+    assert_eq!(ws.read("out/called.txt"), "4.19\n");
+}

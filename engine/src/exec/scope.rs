@@ -149,6 +149,7 @@ impl State<'_> {
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
         scope.needs = self.needs_context(&job.needs);
+        render_matrix_expressions(&spec.matrix, &mut scope);
         scope.job.clone_from(&job.id);
         scope.node.clone_from(&spec.id);
         if !scope.workflow.is_empty() {
@@ -244,6 +245,7 @@ impl State<'_> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect();
+            render_matrix_expressions(&spec.matrix, &mut caller);
             problems.append(&mut caller.problems);
             for (k, t) in &uses.with {
                 let value = t.render(&caller).unwrap_or_else(|e| {
@@ -340,5 +342,33 @@ impl State<'_> {
             })
             .collect();
         (env, problems)
+    }
+}
+
+/// A workflow's matrix value may be an expression (`${{ needs.x.outputs.v }}`): GitHub
+/// renders it when the job starts, over its needs, as here (the node's id keeps the
+/// text). What fails to render fails the node, as its other expressions.
+fn render_matrix_expressions(matrix: &crate::load::model::Combination, scope: &mut NodeScope) {
+    if scope.workflow.is_empty() {
+        return;
+    }
+    for (axis, value) in matrix {
+        let crate::load::model::Scalar::Str(text) = value else {
+            continue;
+        };
+        if !text.contains("${{") {
+            continue;
+        }
+        let rendered = expr::Template::parse(text)
+            .map_err(|e| e.message)
+            .and_then(|t| t.render(&*scope).map_err(|e| e.message));
+        match rendered {
+            Ok(value) => {
+                scope.matrix.insert(axis.clone(), Value::String(value));
+            }
+            Err(why) => scope
+                .problems
+                .push(format!("an expression failed: matrix.{axis}: {why}")),
+        }
     }
 }
