@@ -26,5 +26,6 @@
 pub mod decode;
 pub mod diag;
 pub mod model;
+pub mod psd1;
 pub mod tree;
 pub mod workspace;
