@@ -23,6 +23,7 @@
 //! - `decode/` is split by what it reads (`values` for single values and checked maps,
 //!   `sections` for the top level, `job` for jobs): another dialect (a GitHub workflow,
 //!   an imported playbook format) is a sibling decoder into the same model.
+pub mod aither;
 pub mod decode;
 pub mod diag;
 pub mod model;

@@ -1,0 +1,4 @@
+//! AitherZero's playbooks (the PowerShell orchestration engine orch replaces): the
+//! pieces of reading them that do not depend on their shape. `sequence` is the old
+//! engine's sequence grammar, resolved against the numbered scripts folder.
+pub mod sequence;

@@ -1,0 +1,383 @@
+//! The sequence grammar of AitherZero's playbooks (`0400-0499`, `04*`, `!0408`,
+//! `stage:Testing`, `tag:quality`, comma lists), resolved against the numbered scripts
+//! folder: the selection the old engine made, except where it silently dropped or
+//! misread an entry — each of those is a [`Note`] naming it (the importer makes them
+//! warnings, or errors with `--strict`). Declared order is kept; [`Order::Ascending`]
+//! gives the old engine's sorted order.
+
+use std::collections::BTreeSet;
+
+/// One numbered script of the scripts folder (`0402_Run-UnitTests.ps1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub number: u16,
+    pub file: String,
+    /// Its `# Stage:` header (first 10 lines), as the `stage:` rule reads it.
+    pub stage: Option<String>,
+    /// Its `# Tags:` header (first 20 lines).
+    pub tags: Option<String>,
+}
+
+impl Script {
+    /// A script from its file name and text; `None` when the name is not `NNNN_*.ps1`.
+    pub fn from_file(file: &str, text: &str) -> Option<Script> {
+        let number = script_number(file)?;
+        let header = |limit: usize, key: &str| {
+            text.lines().take(limit).find_map(|line| {
+                let rest = line.trim_start().strip_prefix('#')?.trim_start();
+                let (name, value) = rest.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case(key)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        Some(Script {
+            number,
+            file: file.to_owned(),
+            stage: header(10, "Stage"),
+            tags: header(20, "Tags"),
+        })
+    }
+}
+
+/// `NNNN` of `NNNN_Name.ps1`.
+fn script_number(file: &str) -> Option<u16> {
+    let (digits, rest) = file.split_at_checked(4)?;
+    (digits.chars().all(|c| c.is_ascii_digit()) && rest.starts_with('_') && rest.ends_with(".ps1"))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As written (orch's default).
+    Declared,
+    /// Ascending by number, as the old engine ran them.
+    Ascending,
+}
+
+/// What the old engine did silently, and orch says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// An entry no rule reads (`402`, `0402_Run.ps1`, `0400 - 0499`): the old engine
+    /// dropped it.
+    NotAnEntry(String),
+    /// A range, wildcard, `stage:` or `tag:` that selects no script.
+    MatchesNothing(String),
+    /// A number with no script file: the old engine skipped it with a warning at run time.
+    NoScript(u16),
+    /// ` 0404` after a comma and a space: the old engine dropped it; orch reads it trimmed.
+    SpaceInList(String),
+    /// A number selected twice: it runs once.
+    Duplicate(u16),
+    /// `!NNNN` as a later part of a comma list: it excludes from its own part only, so
+    /// from nothing (the old engine's reading, kept).
+    ExclusionInList(String),
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::NotAnEntry(entry) => write!(
+                f,
+                "`{entry}` is not a sequence entry (the old engine dropped it without a word)"
+            ),
+            Note::MatchesNothing(entry) => write!(f, "`{entry}` selects no script"),
+            Note::NoScript(n) => write!(f, "no script has the number {n:04}"),
+            Note::SpaceInList(entry) => write!(
+                f,
+                "`{entry}` has a space after a comma (the old engine dropped it; read as `{}`)",
+                entry.trim()
+            ),
+            Note::Duplicate(n) => write!(f, "{n:04} is selected more than once; it runs once"),
+            Note::ExclusionInList(part) => write!(
+                f,
+                "`{part}` inside a comma list excludes nothing (it applies to its own part only); write it as an entry of its own"
+            ),
+        }
+    }
+}
+
+/// The numbers a sequence selects, in the order asked, and what it said nothing about.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resolved {
+    pub numbers: Vec<u16>,
+    pub notes: Vec<Note>,
+}
+
+pub fn resolve(entries: &[&str], scripts: &[Script], order: Order) -> Resolved {
+    let mut selected = Vec::new();
+    let mut excluded = BTreeSet::new();
+    let mut notes = Vec::new();
+    for entry in entries {
+        let (mut taken, mut out) = (Vec::new(), BTreeSet::new());
+        entry_numbers(entry, scripts, &mut taken, &mut out, &mut notes);
+        selected.extend(taken);
+        excluded.extend(out);
+    }
+    let mut numbers = Vec::with_capacity(selected.len());
+    let mut seen = BTreeSet::new();
+    for number in selected {
+        if !seen.insert(number) {
+            if !notes.contains(&Note::Duplicate(number)) {
+                notes.push(Note::Duplicate(number));
+            }
+            continue;
+        }
+        if !excluded.contains(&number) {
+            numbers.push(number);
+        }
+    }
+    for &number in &numbers {
+        if !scripts.iter().any(|s| s.number == number) {
+            notes.push(Note::NoScript(number));
+        }
+    }
+    if order == Order::Ascending {
+        numbers.sort_unstable();
+    }
+    Resolved { numbers, notes }
+}
+
+/// One entry by the first rule that reads it; `!` entries fill `excluded`.
+fn entry_numbers(
+    entry: &str,
+    scripts: &[Script],
+    selected: &mut Vec<u16>,
+    excluded: &mut BTreeSet<u16>,
+    notes: &mut Vec<Note>,
+) {
+    // 1. An exclusion: the rest read by the same grammar.
+    if let Some(rest) = entry.strip_prefix('!') {
+        let mut inner = Vec::new();
+        let mut inner_excluded = BTreeSet::new();
+        entry_numbers(rest, scripts, &mut inner, &mut inner_excluded, notes);
+        excluded.extend(inner);
+        return;
+    }
+    let existing = |keep: &dyn Fn(&Script) -> bool| -> Vec<u16> {
+        let numbers: BTreeSet<u16> = scripts
+            .iter()
+            .filter(|s| keep(s))
+            .map(|s| s.number)
+            .collect();
+        numbers.into_iter().collect()
+    };
+    let digits = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_digit());
+    let found = if entry.len() == 4 && digits(entry) {
+        // 2. A number, whether or not a script has it.
+        vec![entry.parse().unwrap_or_default()]
+    } else if let Some((low, high)) = entry.split_once('-')
+        && low.len() == 4
+        && high.len() == 4
+        && digits(low)
+        && digits(high)
+    {
+        // 3. A range of existing scripts (a reversed one is empty).
+        let (low, high): (u16, u16) = (low.parse().unwrap_or(0), high.parse().unwrap_or(0));
+        let numbers = existing(&|s| (low..=high).contains(&s.number));
+        if numbers.is_empty() {
+            notes.push(Note::MatchesNothing(entry.to_owned()));
+        }
+        numbers
+    } else if let Some(prefix) = entry.strip_suffix('*')
+        && (1..=2).contains(&prefix.len())
+        && digits(prefix)
+    {
+        // 4. `4*` is `04*`: a block of a hundred numbers.
+        let block: u16 = prefix.parse().unwrap_or(0);
+        let numbers = existing(&|s| s.number / 100 == block);
+        if numbers.is_empty() {
+            notes.push(Note::MatchesNothing(entry.to_owned()));
+        }
+        numbers
+    } else if let Some(name) = entry.strip_prefix("stage:") {
+        // 5. The `# Stage:` header contains the name, any case.
+        let name = name.to_lowercase();
+        let numbers = existing(&|s| {
+            s.stage
+                .as_ref()
+                .is_some_and(|st| st.to_lowercase().contains(&name))
+        });
+        if numbers.is_empty() {
+            notes.push(Note::MatchesNothing(entry.to_owned()));
+        }
+        numbers
+    } else if let Some(name) = entry.strip_prefix("tag:") {
+        // 6. The `# Tags:` header has the word.
+        let name = name.to_lowercase();
+        let numbers = existing(&|s| {
+            s.tags.as_ref().is_some_and(|tags| {
+                tags.to_lowercase()
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == name)
+            })
+        });
+        if numbers.is_empty() {
+            notes.push(Note::MatchesNothing(entry.to_owned()));
+        }
+        numbers
+    } else if entry.contains(',') {
+        // 7. A comma list: each part on its own; its exclusions apply to it alone.
+        let mut numbers = Vec::new();
+        for part in entry.split(',') {
+            let part = if part.starts_with(char::is_whitespace) && !part.trim().is_empty() {
+                notes.push(Note::SpaceInList(part.to_owned()));
+                part.trim()
+            } else {
+                part
+            };
+            if part.starts_with('!') {
+                notes.push(Note::ExclusionInList(part.to_owned()));
+            }
+            let (mut taken, mut out) = (Vec::new(), BTreeSet::new());
+            entry_numbers(part, scripts, &mut taken, &mut out, notes);
+            numbers.extend(taken.into_iter().filter(|n| !out.contains(n)));
+        }
+        numbers
+    } else {
+        // 8. Anything else the old engine dropped without a word.
+        notes.push(Note::NotAnEntry(entry.to_owned()));
+        Vec::new()
+    };
+    selected.extend(found);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scripts() -> Vec<Script> {
+        [
+            (
+                "0400_Install-TestingTools.ps1",
+                "# Stage: Testing\n# Tags: testing, tools",
+            ),
+            ("0402_Run-UnitTests.ps1", "<#\n.NOTES\nStage: Testing\n#>"),
+            (
+                "0404_Run-PSScriptAnalyzer.ps1",
+                "# Stage: Development\n# Tags: quality, lint",
+            ),
+            ("0405_Validate-Manifests.ps1", "# Tags: quality-gate"),
+            ("0407_Validate-Syntax.ps1", ""),
+            ("0408_Generate-Coverage.ps1", ""),
+            ("0409_Run-AllTests.ps1", ""),
+            ("0499_Last.ps1", ""),
+            ("0510_Report.ps1", ""),
+            ("4000_Far.ps1", ""),
+        ]
+        .iter()
+        .filter_map(|(file, text)| Script::from_file(file, text))
+        .collect()
+    }
+
+    fn run(entries: &[&str]) -> Resolved {
+        resolve(entries, &scripts(), Order::Declared)
+    }
+
+    #[test]
+    fn numbers_and_ranges() {
+        assert_eq!(
+            run(&["0407", "0402"]).numbers,
+            [407, 402],
+            "declared order kept"
+        );
+        assert_eq!(
+            resolve(&["0407", "0402"], &scripts(), Order::Ascending).numbers,
+            [402, 407]
+        );
+        assert_eq!(run(&["0404-0408"]).numbers, [404, 405, 407, 408]);
+        let reversed = run(&["0408-0404"]);
+        assert!(reversed.numbers.is_empty());
+        assert_eq!(reversed.notes, [Note::MatchesNothing("0408-0404".into())]);
+        // A number without a file is kept (the old engine skipped it at run time): noted.
+        let missing = run(&["0401"]);
+        assert_eq!(missing.numbers, [401]);
+        assert_eq!(missing.notes, [Note::NoScript(401)]);
+    }
+
+    #[test]
+    fn wildcards_are_blocks_of_a_hundred() {
+        assert_eq!(
+            run(&["4*"]).numbers,
+            [400, 402, 404, 405, 407, 408, 409, 499],
+            "4* is 04*"
+        );
+        assert_eq!(run(&["04*"]).numbers, run(&["4*"]).numbers);
+        assert_eq!(run(&["40*"]).numbers, [4000]);
+        // Three digits and a bare `*` are rule 8: dropped by the old engine, noted here.
+        assert_eq!(run(&["040*"]).notes, [Note::NotAnEntry("040*".into())]);
+        assert_eq!(run(&["*"]).notes, [Note::NotAnEntry("*".into())]);
+        assert_eq!(run(&["09*"]).notes, [Note::MatchesNothing("09*".into())]);
+    }
+
+    #[test]
+    fn stages_and_tags_read_the_comment_headers() {
+        // Unanchored, any case: `stage:dev` takes Development; `.NOTES` is not read.
+        assert_eq!(run(&["stage:testing"]).numbers, [400]);
+        assert_eq!(run(&["stage:Dev"]).numbers, [404]);
+        // A tag is a whole word (`\b` as the old regex): `quality` is in `quality-gate`.
+        assert_eq!(run(&["tag:lint"]).numbers, [404]);
+        assert_eq!(run(&["tag:quality"]).numbers, [404, 405]);
+        assert_eq!(
+            run(&["tag:qual"]).notes,
+            [Note::MatchesNothing("tag:qual".into())]
+        );
+    }
+
+    #[test]
+    fn exclusions_apply_wherever_written() {
+        assert_eq!(run(&["!0408", "0404-0409"]).numbers, [404, 405, 407, 409]);
+        assert_eq!(
+            run(&["04*", "!0408,0409"]).numbers,
+            [400, 402, 404, 405, 407, 499]
+        );
+        assert_eq!(
+            run(&["!0404-0407", "4*"]).numbers,
+            [400, 402, 408, 409, 499]
+        );
+        // Inside a comma list, an exclusion applies to its own part only: to nothing.
+        let inside = run(&["0404-0408,!0405"]);
+        assert_eq!(inside.numbers, [404, 405, 407, 408]);
+        assert_eq!(inside.notes, [Note::ExclusionInList("!0405".into())]);
+    }
+
+    #[test]
+    fn silent_cases_are_noted() {
+        let list = run(&["0402, 0404"]);
+        assert_eq!(list.numbers, [402, 404], "read trimmed");
+        assert_eq!(list.notes, [Note::SpaceInList(" 0404".into())]);
+        for dropped in ["402", "0402_Run-UnitTests.ps1", "0400 - 0499", ""] {
+            assert_eq!(
+                run(&[dropped]).notes,
+                [Note::NotAnEntry(dropped.into())],
+                "{dropped:?}"
+            );
+        }
+        let twice = run(&["0402", "0400-0402"]);
+        assert_eq!(twice.numbers, [402, 400]);
+        assert_eq!(twice.notes, [Note::Duplicate(402)]);
+        assert!(
+            Note::SpaceInList(" 0404".into())
+                .to_string()
+                .contains("read as `0404`")
+        );
+    }
+
+    #[test]
+    fn the_corpus_script_names_are_read() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpus/aitherzero-playbooks/scripts.txt");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipped: ../shared/corpus/aitherzero-playbooks is not there");
+            return;
+        };
+        let names: Vec<&str> = text.lines().filter(|l| l.ends_with(".ps1")).collect();
+        let read: Vec<Script> = names
+            .iter()
+            .filter_map(|n| Script::from_file(n, ""))
+            .collect();
+        assert_eq!(read.len(), names.len(), "every listed name is NNNN_*.ps1");
+        assert!(!resolve(&["04*"], &read, Order::Declared).numbers.is_empty());
+    }
+}
