@@ -21,6 +21,7 @@ mod cache_cmd;
 mod completions;
 mod graph_out;
 mod history;
+mod import;
 mod init;
 mod plan;
 mod prepare;
@@ -178,6 +179,8 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the JSON Schema of the playbook format
     Schema,
+    /// Write an AitherZero playbook (JSON or PSD1) as an orch playbook
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -275,6 +278,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             completions::print(*shell);
             Ok(0)
         }
+        Command::Import(args) => import::run(&cli, args),
         Command::Schema => {
             println!(
                 "{}",

@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod first_hour;
 mod graph;
+mod import;
 mod reliability;
 mod reusable;
 mod running;

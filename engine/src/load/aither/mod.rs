@@ -1,4 +1,6 @@
 //! AitherZero's playbooks (the PowerShell orchestration engine orch replaces): the
 //! pieces of reading them that do not depend on their shape. `sequence` is the old
-//! engine's sequence grammar, resolved against the numbered scripts folder.
+//! engine's sequence grammar, resolved against the numbered scripts folder; `import`
+//! writes a playbook of the known shapes as an orch playbook.
+pub mod import;
 pub mod sequence;

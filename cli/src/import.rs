@@ -1,0 +1,144 @@
+//! `orch import FILE`: an AitherZero playbook (JSON or PSD1) written as an orch
+//! playbook, checked by loading it, with a warning at its file:line for every field the
+//! old engine ignored or orch cannot express (errors with `--strict`).
+
+use std::path::{Path, PathBuf};
+
+use orch_engine::load::aither::import::{ScriptsFolder, import};
+use orch_engine::load::aither::sequence::Order;
+use orch_engine::load::diag::{LoadError, Problem, SourceFile};
+use orch_engine::load::workspace::read_source;
+
+use crate::{Cli, Failure};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The playbook to import (`.json` or `.psd1`)
+    file: PathBuf,
+    /// Where to write the orch playbook (default: print it)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The numbered scripts' folder (default: `automation-scripts/` or
+    /// `library/automation-scripts/` beside the playbook or above it)
+    #[arg(long, value_name = "DIR")]
+    scripts: Option<PathBuf>,
+    /// Every warning is an error
+    #[arg(long)]
+    strict: bool,
+    /// Run a sequence's scripts by ascending number, as the old engine did (default: as written)
+    #[arg(long)]
+    old_order: bool,
+}
+
+const SCRIPTS_FOLDERS: &[&str] = &["automation-scripts", "library/automation-scripts"];
+
+pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
+    let source = read_source(&cwd.join(&args.file), &args.file)?;
+    let playbook_dir = cwd
+        .join(&args.file)
+        .parent()
+        .map_or_else(|| cwd.clone(), Path::to_path_buf);
+    let out_dir = args
+        .output
+        .as_ref()
+        .and_then(|o| cwd.join(o).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| cwd.clone());
+    let scripts_dir = match &args.scripts {
+        Some(dir) => cwd.join(dir),
+        None => playbook_dir
+            .ancestors()
+            .flat_map(|a| SCRIPTS_FOLDERS.iter().map(move |f| a.join(f)))
+            .find(|d| d.is_dir())
+            .ok_or_else(|| {
+                Problem::general(format!(
+                    "no scripts folder ({}) beside {} or above it",
+                    SCRIPTS_FOLDERS.join(" or "),
+                    args.file.display()
+                ))
+                .with_help("name it with --scripts DIR")
+            })?,
+    };
+    let shown = relative(&out_dir, &scripts_dir);
+    let folder = ScriptsFolder::read(&scripts_dir, shown)
+        .map_err(|e| Problem::general(format!("cannot read {}: {e}", scripts_dir.display())))?;
+    let root = parse(&source)?;
+    let order = if args.old_order {
+        Order::Ascending
+    } else {
+        Order::Declared
+    };
+    let imported = import(&source, &root, &folder, order)?;
+    if args.strict && !imported.warnings.is_empty() {
+        return Err(LoadError {
+            problems: imported.warnings,
+        }
+        .into());
+    }
+    for warning in &imported.warnings {
+        tell!("warning: {warning}");
+    }
+    // What was written must load as an orch playbook: checked before it is kept.
+    let written_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("orch.yml"));
+    let written = SourceFile {
+        path: written_path.clone(),
+        text: imported.yaml.clone().into(),
+    };
+    let tree = orch_engine::load::tree::parse(&written).map_err(LoadError::from)?;
+    orch_engine::load::decode::decode(&written, &tree)?;
+    match &args.output {
+        Some(path) => {
+            orch_store::replace_file(
+                &cwd.join(path),
+                imported.yaml.as_bytes(),
+                orch_store::Durability::Whole,
+            )
+            .map_err(|e| Problem::general(format!("cannot write {}: {e}", path.display())))?;
+            if !cli.quiet {
+                tell!(
+                    "{}: {} warnings; wrote {}",
+                    args.file.display(),
+                    imported.warnings.len(),
+                    path.display()
+                );
+            }
+        }
+        None => print!("{}", imported.yaml),
+    }
+    Ok(0)
+}
+
+fn parse(source: &SourceFile) -> Result<orch_engine::load::tree::Node, LoadError> {
+    let is_psd1 = source
+        .path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("psd1"));
+    if is_psd1 {
+        Ok(orch_engine::load::psd1::parse(source)?.root)
+    } else {
+        Ok(orch_engine::load::tree::parse(source)?)
+    }
+}
+
+/// `to` as seen from `from` (both absolute), `../` where needed.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part);
+    }
+    out
+}

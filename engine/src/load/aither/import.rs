@@ -1,0 +1,790 @@
+//! An AitherZero playbook written as an orch playbook: the v2 JSON shape (stages of
+//! sequences) and the flat JSON one, and the PSD1 shape with a `Sequence` of items. Each
+//! script number becomes a job `sNNNN` running its script with pwsh; what the old engine
+//! read is honoured where orch can (order, timeouts, retries, continue-on-error,
+//! variables as the parameters a script declares), and every field it ignored or orch
+//! cannot express is a warning at its file:line, and a comment in the output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::sequence::{self, Order, Script};
+use crate::load::diag::{Problem, SourceFile, Span};
+use crate::load::tree::{Node, Value};
+
+/// The numbered scripts a playbook's sequences are resolved against.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptsFolder {
+    /// As the written playbook names it (relative to its folder).
+    pub path: PathBuf,
+    pub scripts: Vec<Script>,
+    /// Each script's `param()` names, by number.
+    pub params: BTreeMap<u16, Vec<String>>,
+}
+
+impl ScriptsFolder {
+    /// Reads `dir` (its `NNNN_*.ps1` files, their headers and `param()` blocks); `shown`
+    /// is how the written playbook names it.
+    pub fn read(dir: &Path, shown: PathBuf) -> std::io::Result<ScriptsFolder> {
+        let mut folder = ScriptsFolder {
+            path: shown,
+            ..ScriptsFolder::default()
+        };
+        let mut names: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+            if let Some(script) = Script::from_file(&name, &text) {
+                // Two files with one number: the first by name is the one a number reaches.
+                if folder.scripts.iter().any(|s| s.number == script.number) {
+                    continue;
+                }
+                folder.params.insert(script.number, param_names(&text));
+                folder.scripts.push(script);
+            }
+        }
+        Ok(folder)
+    }
+}
+
+/// The names a script's `param(...)` block declares (`$Path`, `[switch]$All`).
+fn param_names(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let Some(start) = lower.find("param(").or_else(|| lower.find("param (")) else {
+        return Vec::new();
+    };
+    let body = &text[start..];
+    let mut depth = 0usize;
+    let mut end = body.len();
+    for (i, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    let block = &body[..end];
+    let mut rest = block;
+    while let Some(at) = rest.find('$') {
+        let name: String = rest[at + 1..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let lower = name.to_ascii_lowercase();
+        if !name.is_empty()
+            && !["true", "false", "null", "env"].contains(&lower.as_str())
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+        rest = &rest[at + 1..];
+    }
+    names
+}
+
+/// The written playbook, and what the old engine ignored or orch cannot express.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub yaml: String,
+    pub warnings: Vec<Problem>,
+}
+
+/// One job to write.
+struct JobOut {
+    number: u16,
+    /// Where it came from (`stage "Syntax Validation": 0407`).
+    from: String,
+    description: Option<String>,
+    args: Vec<String>,
+    timeout_secs: Option<i64>,
+    retries: Option<i64>,
+    continue_on_error: bool,
+    needs: Vec<u16>,
+    after_failure: bool,
+}
+
+struct Importer<'a> {
+    source: &'a SourceFile,
+    folder: &'a ScriptsFolder,
+    warnings: Vec<Problem>,
+    order: Order,
+}
+
+/// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows.
+pub fn import(
+    source: &SourceFile,
+    root: &Node,
+    folder: &ScriptsFolder,
+    order: Order,
+) -> Result<Imported, Problem> {
+    let mut importer = Importer {
+        source,
+        folder,
+        warnings: Vec::new(),
+        order,
+    };
+    let top = entries(root).ok_or_else(|| {
+        Problem::at(
+            source,
+            root.span,
+            "a playbook is a map (`@{ … }` or `{ … }`)",
+        )
+    })?;
+    let get = |key: &str| lookup(&top, key);
+    let orchestration = get("orchestration").and_then(entries);
+    let (name, description, jobs, vars) = if let Some(orch) = &orchestration {
+        if lookup(orch, "jobs").is_some() {
+            return Err(
+                Problem::at(source, root.span, "the v3 `jobs` shape is not imported yet")
+                    .with_help(
+                        "its jobs map almost one to one onto orch jobs; write them by hand for now",
+                    ),
+            );
+        }
+        let metadata = get("metadata").and_then(entries).unwrap_or_default();
+        let stages = lookup(orch, "stages")
+            .ok_or_else(|| Problem::at(source, root.span, "`orchestration` has no `stages`"))?;
+        let jobs = importer.stages(stages, "sequences")?;
+        (
+            lookup(&metadata, "name").and_then(text),
+            lookup(&metadata, "description").and_then(text),
+            jobs,
+            lookup(orch, "defaultVariables"),
+        )
+    } else if let Some(sequence) = get("Sequence") {
+        let jobs = importer.items(sequence, get("Options"))?;
+        (
+            get("Name").and_then(text),
+            get("Description").and_then(text),
+            jobs,
+            get("Variables"),
+        )
+    } else if let Some(stages) = get("stages") {
+        let jobs = importer.stages(stages, "sequence")?;
+        (
+            get("name").and_then(text),
+            get("description").and_then(text),
+            jobs,
+            get("variables"),
+        )
+    } else if let Some(scripts) = get("Scripts") {
+        return Err(Problem::at(
+            source,
+            scripts.span,
+            "a top-level `Scripts` list (the shape no engine ran) is not imported yet",
+        ));
+    } else {
+        return Err(Problem::at(
+            source,
+            root.span,
+            "no `Sequence`, `stages` or `orchestration.stages`: not a playbook shape orch knows",
+        ));
+    };
+    for (key, value) in &top {
+        let ignored = matches!(
+            key.as_str(),
+            "SuccessCriteria"
+                | "Artifacts"
+                | "Reporting"
+                | "Configuration"
+                | "Environment"
+                | "GitHubActions"
+                | "ValidationStages"
+                | "Documentation"
+                | "Tags"
+                | "Author"
+                | "requirements"
+                | "Notifications"
+                | "notifications"
+                | "reporting"
+                | "Validation"
+                | "Profile"
+        );
+        if ignored {
+            importer.warn(
+                value.span,
+                format!("`{key}` was never read by the old engine; not imported"),
+            );
+        }
+    }
+    let vars = importer.vars(vars);
+    let yaml = importer.write(name, description, &vars, &jobs);
+    Ok(Imported {
+        yaml,
+        warnings: importer.warnings,
+    })
+}
+
+fn entries(node: &Node) -> Option<Vec<(String, &Node)>> {
+    match &node.value {
+        Value::Map(pairs) => Some(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| Some((k.scalar_text()?, v)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A key, any case (PowerShell's hashtables and the old engine's lookups ignore it).
+fn lookup<'a>(entries: &[(String, &'a Node)], key: &str) -> Option<&'a Node> {
+    entries
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| *v)
+}
+
+fn text(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Seq(_) | Value::Map(_) | Value::Null => None,
+        _ => node.scalar_text(),
+    }
+}
+
+fn truthy(node: &Node) -> bool {
+    match &node.value {
+        Value::Bool(b) => *b,
+        Value::Str(s) => ["true", "1", "yes"].contains(&s.to_ascii_lowercase().as_str()),
+        Value::Int(i) => *i != 0,
+        _ => false,
+    }
+}
+
+fn yaml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+impl Importer<'_> {
+    fn warn(&mut self, span: Span, message: impl Into<String>) {
+        self.warnings.push(Problem::at(self.source, span, message));
+    }
+
+    fn resolve(&mut self, entries: &[(String, Span)]) -> Vec<u16> {
+        let mut numbers = Vec::new();
+        for (entry, span) in entries {
+            let resolved = sequence::resolve(&[entry.as_str()], &self.folder.scripts, self.order);
+            for note in resolved.notes {
+                self.warn(*span, note.to_string());
+            }
+            numbers.extend(resolved.numbers);
+        }
+        numbers
+    }
+
+    /// v2 `stages[]` (`sequences`) or flat `stages[]` (`sequence`): every stage runs after
+    /// the one before, each of its scripts after the one before (the old engine ran a
+    /// staged playbook one script at a time).
+    fn stages(&mut self, stages: &Node, sequence_key: &str) -> Result<Vec<JobOut>, Problem> {
+        let Value::Seq(list) = &stages.value else {
+            return Err(Problem::at(
+                self.source,
+                stages.span,
+                "`stages` as a map of ids is a shape that yields no scripts in the old engine; write it as a list",
+            ));
+        };
+        let mut jobs: Vec<JobOut> = Vec::new();
+        for stage in list {
+            let fields = entries(stage)
+                .ok_or_else(|| Problem::at(self.source, stage.span, "a stage is a map"))?;
+            let name = lookup(&fields, "name").and_then(text).unwrap_or_default();
+            if let Some(kind) = lookup(&fields, "type").and_then(text)
+                && kind == "parallel-group"
+            {
+                return Err(Problem::at(
+                    self.source,
+                    stage.span,
+                    format!("stage `{name}`: parallel groups are not imported yet"),
+                ));
+            }
+            let sequence = lookup(&fields, sequence_key)
+                .or_else(|| lookup(&fields, "sequence"))
+                .or_else(|| lookup(&fields, "Sequence"));
+            let tokens: Vec<(String, Span)> = match sequence.map(|s| &s.value) {
+                Some(Value::Seq(items)) => items
+                    .iter()
+                    .filter_map(|i| Some((text(i)?, i.span)))
+                    .collect(),
+                Some(_) | None => {
+                    self.warn(
+                        stage.span,
+                        format!("stage `{name}` has no sequence list: nothing to run"),
+                    );
+                    Vec::new()
+                }
+            };
+            let continue_on_error = lookup(&fields, "continueOnError").is_some_and(truthy);
+            let timeout = lookup(&fields, "timeout").and_then(|t| match t.value {
+                Value::Int(i) if i > 0 => Some(i),
+                _ => None,
+            });
+            let variables = lookup(&fields, "variables")
+                .and_then(entries)
+                .unwrap_or_default();
+            for key in ["condition", "retries", "parallel"] {
+                if let Some(value) = lookup(&fields, key) {
+                    let honoured = if key == "retries" {
+                        "imported as `retries`"
+                    } else {
+                        "not imported"
+                    };
+                    self.warn(
+                        value.span,
+                        format!(
+                            "stage `{name}`: `{key}` was ignored by the old engine; {honoured}"
+                        ),
+                    );
+                }
+            }
+            let retries = lookup(&fields, "retries").and_then(|r| match r.value {
+                Value::Int(i) if i > 0 => Some(i),
+                _ => None,
+            });
+            for number in self.resolve(&tokens) {
+                let args = self.args_from_variables(number, &variables, stage.span);
+                let previous = jobs.last().map(|j| j.number);
+                self.push(
+                    &mut jobs,
+                    JobOut {
+                        number,
+                        from: format!("stage \"{name}\""),
+                        description: lookup(&fields, "description").and_then(text),
+                        args,
+                        timeout_secs: timeout,
+                        retries,
+                        continue_on_error,
+                        needs: previous.into_iter().collect(),
+                        after_failure: false,
+                    },
+                    stage.span,
+                )?;
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// PSD1 `Sequence = @( @{ Script; Parameters; Timeout; ContinueOnError; … } )`.
+    fn items(&mut self, sequence: &Node, options: Option<&Node>) -> Result<Vec<JobOut>, Problem> {
+        let Value::Seq(items) = &sequence.value else {
+            return Err(Problem::at(
+                self.source,
+                sequence.span,
+                "`Sequence` is a list",
+            ));
+        };
+        let options = options.and_then(entries).unwrap_or_default();
+        let parallel = lookup(&options, "Parallel").is_none_or(truthy);
+        let stop_on_error = lookup(&options, "StopOnError").is_none_or(truthy);
+        let mut jobs: Vec<JobOut> = Vec::new();
+        for item in items {
+            let Some(fields) = entries(item) else {
+                // A string item is a sequence entry (`'0402'`, `'04*'`).
+                if let Some(token) = text(item) {
+                    for number in self.resolve(&[(token, item.span)]) {
+                        let previous = (!parallel).then(|| jobs.last().map(|j| j.number)).flatten();
+                        let after_failure = !stop_on_error && !jobs.is_empty();
+                        let job = JobOut {
+                            number,
+                            from: "Sequence".into(),
+                            description: None,
+                            args: Vec::new(),
+                            timeout_secs: None,
+                            retries: None,
+                            continue_on_error: false,
+                            needs: previous.into_iter().collect(),
+                            after_failure,
+                        };
+                        self.push(&mut jobs, job, item.span)?;
+                    }
+                }
+                continue;
+            };
+            if let Some(scripts) = lookup(&fields, "Scripts") {
+                return Err(Problem::at(
+                    self.source,
+                    scripts.span,
+                    "a group of `Scripts` (the old engine skipped each as \"missing Script\") is not imported yet",
+                ));
+            }
+            let Some(script) = ["Script", "ScriptPath"]
+                .iter()
+                .find_map(|k| lookup(&fields, k))
+            else {
+                return Err(Problem::at(
+                    self.source,
+                    item.span,
+                    "this item names no `Script`",
+                ));
+            };
+            let written = text(script).unwrap_or_default();
+            let digits: Option<String> = written
+                .as_bytes()
+                .windows(4)
+                .position(|w| w.iter().all(u8::is_ascii_digit))
+                .map(|at| written[at..at + 4].to_owned());
+            let Some(token) = digits else {
+                return Err(Problem::at(
+                    self.source,
+                    script.span,
+                    format!("`{written}` has no script number (four digits)"),
+                ));
+            };
+            let numbers = self.resolve(&[(token, script.span)]);
+            let timeout = ["Timeout", "TimeoutSeconds"]
+                .iter()
+                .find_map(|k| lookup(&fields, k))
+                .and_then(|t| match t.value {
+                    Value::Int(i) if i > 0 => Some(i.min(7200)),
+                    _ => None,
+                });
+            let retries = lookup(&fields, "RetryCount").and_then(|r| match r.value {
+                Value::Int(i) if i > 0 => Some(i),
+                _ => None,
+            });
+            if retries.is_some() {
+                self.warn(
+                    item.span,
+                    "`RetryCount` was ignored by the old engine; imported as `retries`",
+                );
+            }
+            for key in [
+                "Phase",
+                "Parallel",
+                "Group",
+                "Condition",
+                "SkipIfExists",
+                "RequireAdmin",
+                "SkipInCI",
+                "Required",
+            ] {
+                if let Some(value) = lookup(&fields, key) {
+                    self.warn(
+                        value.span,
+                        format!("`{key}` was ignored by the old engine; not imported"),
+                    );
+                }
+            }
+            let mut args = self.args_from_parameters(
+                ["Parameters", "Params"]
+                    .iter()
+                    .find_map(|k| lookup(&fields, k)),
+            );
+            for number in numbers {
+                args.extend(self.args_from_variables(number, &[], item.span));
+                let previous = (!parallel).then(|| jobs.last().map(|j| j.number)).flatten();
+                let after_failure = !stop_on_error && !jobs.is_empty();
+                self.push(
+                    &mut jobs,
+                    JobOut {
+                        number,
+                        from: format!("Sequence item {written}"),
+                        description: lookup(&fields, "Description").and_then(text),
+                        args: args.clone(),
+                        timeout_secs: timeout,
+                        retries,
+                        continue_on_error: ["ContinueOnError", "continue_on_error"]
+                            .iter()
+                            .find_map(|k| lookup(&fields, k))
+                            .is_some_and(truthy),
+                        needs: previous.into_iter().collect(),
+                        after_failure,
+                    },
+                    item.span,
+                )?;
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// A number may appear once: the old engine kept the last definition silently.
+    fn push(&mut self, jobs: &mut Vec<JobOut>, job: JobOut, span: Span) -> Result<(), Problem> {
+        if let Some(first) = jobs.iter().find(|j| j.number == job.number) {
+            return Err(Problem::at(self.source, span, format!("{:04} is in the playbook twice (first in {}); the old engine kept the last one silently", job.number, first.from)).with_help("keep one of them"));
+        }
+        if !self.folder.scripts.iter().any(|s| s.number == job.number) {
+            return Ok(());
+        }
+        jobs.push(job);
+        Ok(())
+    }
+
+    /// `Parameters = @{ Name = value }` as pwsh `-File` arguments.
+    fn args_from_parameters(&mut self, parameters: Option<&Node>) -> Vec<String> {
+        let mut args = Vec::new();
+        for (name, value) in parameters.and_then(entries).unwrap_or_default() {
+            match &value.value {
+                Value::Bool(true) => args.push(format!("-{name}")),
+                Value::Bool(false) => args.push(format!("-{name}:$false")),
+                Value::Seq(_) | Value::Map(_) => self.warn(value.span, format!("parameter `{name}`: a list or table cannot pass through `pwsh -File`; not imported")),
+                Value::Null => {}
+                _ => {
+                    args.push(format!("-{name}"));
+                    args.push(value.scalar_text().unwrap_or_default());
+                }
+            }
+        }
+        args
+    }
+
+    /// Variables reach a script only as the parameters it declares (§4.4).
+    fn args_from_variables(
+        &mut self,
+        number: u16,
+        variables: &[(String, &Node)],
+        _span: Span,
+    ) -> Vec<String> {
+        let declared = self.folder.params.get(&number).cloned().unwrap_or_default();
+        let mut args = Vec::new();
+        for (name, value) in variables {
+            if declared.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                match &value.value {
+                    Value::Bool(true) => args.push(format!("-{name}")),
+                    Value::Bool(false) | Value::Null => {}
+                    _ => {
+                        args.push(format!("-{name}"));
+                        args.push(value.scalar_text().unwrap_or_default());
+                    }
+                }
+            }
+        }
+        args
+    }
+
+    fn vars(&mut self, vars: Option<&Node>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, value) in vars.and_then(entries).unwrap_or_default() {
+            match &value.value {
+                Value::Seq(_) | Value::Map(_) => self.warn(
+                    value.span,
+                    format!("var `{name}`: a list or table is not an orch var; not imported"),
+                ),
+                Value::Str(s) if s.starts_with('$') || s.starts_with('{') => {
+                    self.warn(value.span, format!("var `{name}`: `{s}` is PowerShell, evaluated when the old engine loaded the file; not imported (jobs inherit the environment: read it in the script)"));
+                }
+                _ => out.push((name, value.scalar_text().unwrap_or_default())),
+            }
+        }
+        out
+    }
+
+    fn write(
+        &self,
+        name: Option<String>,
+        description: Option<String>,
+        vars: &[(String, String)],
+        jobs: &[JobOut],
+    ) -> String {
+        use std::fmt::Write as _;
+        let mut y = String::new();
+        let _ = writeln!(
+            y,
+            "# Imported by `orch import` from {}.",
+            self.source.path.display()
+        );
+        if let Some(name) = name {
+            let _ = writeln!(y, "name: {}", yaml_string(&name));
+        }
+        if let Some(description) = description {
+            let _ = writeln!(y, "description: {}", yaml_string(&description));
+        }
+        let _ = writeln!(
+            y,
+            "defaults:\n  shell: pwsh -NoProfile -NonInteractive -File {{0}}"
+        );
+        if !vars.is_empty() {
+            let _ = writeln!(y, "vars:");
+            for (k, v) in vars {
+                let _ = writeln!(y, "  {}: {}", yaml_string(k), yaml_string(v));
+            }
+        }
+        let _ = writeln!(y, "jobs:");
+        for job in jobs {
+            let Some(script) = self.folder.scripts.iter().find(|s| s.number == job.number) else {
+                continue;
+            };
+            let _ = writeln!(y, "  s{:04}:", job.number);
+            let _ = writeln!(y, "    # from {}", job.from);
+            if let Some(d) = &job.description {
+                let _ = writeln!(y, "    description: {}", yaml_string(d));
+            }
+            let path = self.folder.path.join(&script.file);
+            let _ = writeln!(y, "    script: {}", yaml_string(&path.to_string_lossy()));
+            if !job.args.is_empty() {
+                let args: Vec<String> = job.args.iter().map(|a| yaml_string(a)).collect();
+                let _ = writeln!(y, "    args: [{}]", args.join(", "));
+            }
+            if !job.needs.is_empty() {
+                let needs: Vec<String> = job.needs.iter().map(|n| format!("s{n:04}")).collect();
+                let _ = writeln!(y, "    needs: [{}]", needs.join(", "));
+            }
+            if job.after_failure {
+                let _ = writeln!(
+                    y,
+                    "    # the old engine went on after a failure (StopOnError = $false)\n    if: ${{{{ !cancelled() }}}}"
+                );
+            }
+            if let Some(t) = job.timeout_secs {
+                let _ = writeln!(y, "    timeout: {t}s");
+            }
+            if let Some(r) = job.retries {
+                let _ = writeln!(y, "    retries: {r}");
+            }
+            if job.continue_on_error {
+                let _ = writeln!(y, "    continue-on-error: true");
+            }
+        }
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> ScriptsFolder {
+        let scripts: Vec<Script> = [
+            "0402_Run-UnitTests.ps1",
+            "0404_Run-PSScriptAnalyzer.ps1",
+            "0407_Validate-Syntax.ps1",
+        ]
+        .iter()
+        .filter_map(|f| Script::from_file(f, ""))
+        .collect();
+        ScriptsFolder {
+            path: "automation-scripts".into(),
+            params: [(407, vec!["All".to_owned()])].into(),
+            scripts,
+        }
+    }
+
+    fn import_text(path: &str, text: &str) -> Result<Imported, Problem> {
+        let source = SourceFile {
+            path: path.into(),
+            text: text.into(),
+        };
+        let root = if path.ends_with(".psd1") {
+            crate::load::psd1::parse(&source)?.root
+        } else {
+            crate::load::tree::parse(&source)?
+        };
+        import(&source, &root, &folder(), Order::Declared)
+    }
+
+    #[test]
+    fn a_psd1_sequence_becomes_jobs() {
+        let imported = import_text(
+            "p.psd1",
+            "@{\n  Name = 'pr'\n  Variables = @{ CI = $env:CI; Level = 2 }\n  Options = @{ Parallel = $false; StopOnError = $false }\n  SuccessCriteria = @{ RequireAllSuccess = $true }\n  Sequence = @(\n    @{ Script = '0407'; Parameters = @{ All = $true; Path = './x' }; Timeout = 60 },\n    @{ Script = '0402_Run-UnitTests.ps1'; ContinueOnError = $true; RetryCount = 1 }\n  )\n}\n",
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(y.contains("  s0407:\n"), "{y}");
+        assert!(
+            y.contains("script: \"automation-scripts/0407_Validate-Syntax.ps1\""),
+            "{y}"
+        );
+        assert!(y.contains("args: [\"-All\", \"-Path\", \"./x\"]"), "{y}");
+        assert!(y.contains("timeout: 60s"), "{y}");
+        assert!(
+            y.contains("needs: [s0407]"),
+            "Parallel = $false: in order: {y}"
+        );
+        assert!(y.contains("if: ${{ !cancelled() }}"), "{y}");
+        assert!(
+            y.contains("continue-on-error: true") && y.contains("retries: 1"),
+            "{y}"
+        );
+        assert!(y.contains("\"Level\": \"2\""), "{y}");
+        let said: Vec<String> = imported
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.location().unwrap_or_default(), w.message))
+            .collect();
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:3:") && w.contains("$env:CI")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:5:")
+                    && w.contains("`SuccessCriteria` was never read")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|w| w.contains("`RetryCount` was ignored")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn v2_stages_run_in_order_and_say_what_they_drop() {
+        let imported = import_text(
+            "p.json",
+            r#"{"metadata": {"name": "quick"}, "orchestration": {"defaultVariables": {"All": true},
+                "stages": [
+                  {"name": "Syntax", "sequences": ["0407"], "variables": {"All": true}, "timeout": 180},
+                  {"name": "Tests", "sequences": ["0402, 0404", "0499"], "condition": "{{skip}} == false"}
+                ]}}"#,
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(
+            y.contains("  s0407:\n") && y.contains("args: [\"-All\"]"),
+            "a declared parameter: {y}"
+        );
+        assert!(y.contains("timeout: 180s"), "{y}");
+        let order: Vec<&str> = y.lines().filter(|l| l.starts_with("  s0")).collect();
+        assert_eq!(order, ["  s0407:", "  s0402:", "  s0404:"], "{y}");
+        assert!(y.contains("needs: [s0402]"), "{y}");
+        let said: Vec<String> = imported
+            .warnings
+            .iter()
+            .map(|w| w.message.clone())
+            .collect();
+        assert!(
+            said.iter().any(|w| w.contains("space after a comma")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.contains("no script has the number 0499")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|w| w.contains("`condition` was ignored")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_number_is_an_error_naming_both() {
+        let e = import_text("p.json", r#"{"stages": [{"name": "a", "sequence": ["0402"]}, {"name": "b", "sequence": ["0402"]}]}"#).unwrap_err();
+        assert!(
+            e.message
+                .contains("0402 is in the playbook twice (first in stage \"a\")"),
+            "{}",
+            e.message
+        );
+        assert!(e.location().is_some_and(|l| l.starts_with("p.json:1:")));
+    }
+
+    #[test]
+    fn params_are_read_from_the_param_block() {
+        assert_eq!(
+            param_names(
+                "# header $not\nparam(\n  [switch]$All,\n  [string]$Path = $env:HOME,\n  $Configuration\n)\n$x = 1"
+            ),
+            ["All", "Path", "Configuration"]
+        );
+    }
+}

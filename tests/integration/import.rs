@@ -1,0 +1,123 @@
+//! `orch import`: AitherZero's playbooks written as orch playbooks that load.
+
+use std::path::Path;
+
+use crate::harness::{Ws, code, stderr, stdout};
+
+#[test]
+fn the_corpus_playbooks_import_or_say_why_not() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/aitherzero-playbooks");
+    let Ok(names) = std::fs::read_to_string(dir.join("scripts.txt")) else {
+        eprintln!("skipped: ../shared/corpus/aitherzero-playbooks is not there");
+        return;
+    };
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    // The scripts folder as the playbooks' repository has it (names only).
+    for name in names.lines().filter(|l| l.ends_with(".ps1")) {
+        ws.write(
+            &format!("automation-scripts/{name}"),
+            "param([switch]$All)\n",
+        );
+    }
+    let mut imported = 0;
+    let mut refused = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".json") || name.ends_with(".psd1")) || name.contains("schema") {
+            continue;
+        }
+        ws.write(&name, &std::fs::read_to_string(entry.path()).unwrap());
+        let out_file = format!("{name}.orch.yml");
+        let out = ws.run(&["import", &name, "-o", &out_file]);
+        if code(&out) == 0 {
+            let valid = ws.run(&["validate", "-f", &out_file]);
+            assert_eq!(
+                code(&valid),
+                0,
+                "{name}: {}\n{}",
+                stderr(&valid),
+                ws.read(&out_file)
+            );
+            imported += 1;
+        } else {
+            assert_eq!(code(&out), 2, "{name}");
+            // A refusal names the file and the line it is about.
+            assert!(
+                stderr(&out).contains(&format!("[{name}:")),
+                "{name}: {}",
+                stderr(&out)
+            );
+            refused.push(name);
+        }
+    }
+    assert!(imported >= 43, "{imported} imported; refused: {refused:?}");
+    assert_eq!(imported + refused.len(), 54);
+}
+
+#[test]
+fn an_import_runs_its_scripts_in_order_with_their_parameters() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    ws.write(
+        "automation-scripts/0407_Validate-Syntax.ps1",
+        "param([switch]$All)\n",
+    );
+    ws.write(
+        "automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Path)\n",
+    );
+    ws.write(
+        "playbooks/pr.psd1",
+        "@{
+    Name = 'pr'
+    Options = @{ Parallel = $false }
+    Sequence = @(
+        @{ Script = '0407'; Parameters = @{ All = $true } },
+        @{ Script = '0402'; Parameters = @{ Path = './tests' }; Timeout = 30 }
+    )
+}
+",
+    );
+    // A stand-in for pwsh that records what it was asked to run.
+    ws.write(
+        "bin/pwsh",
+        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
+        .status()
+        .unwrap();
+    let out = ws.run(&["import", "playbooks/pr.psd1", "-o", "orch.yml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = ws.read("orch.yml");
+    assert!(written.contains("needs: [s0407]"), "{written}");
+    let path = format!(
+        "{}:{}",
+        ws.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = ws.cmd(&["run"]).env("PATH", path).output().unwrap();
+    assert_eq!(code(&run), 0, "{}\n{}", stderr(&run), stdout(&run));
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0407_Validate-Syntax.ps1 -All\n0402_Run-UnitTests.ps1 -Path ./tests\n"
+    );
+    let strict = ws.run(&["import", "playbooks/pr.psd1", "--strict"]);
+    assert_eq!(
+        code(&strict),
+        0,
+        "nothing to warn about: {}",
+        stderr(&strict)
+    );
+    ws.write(
+        "playbooks/pr.psd1",
+        "@{ Name = 'x'; Author = 'me'; Sequence = @( @{ Script = '0402' } ) }\n",
+    );
+    let strict = ws.run(&["import", "playbooks/pr.psd1", "--strict"]);
+    assert_eq!(code(&strict), 2);
+    assert!(
+        stderr(&strict).contains("`Author` was never read"),
+        "{}",
+        stderr(&strict)
+    );
+}
