@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use orch_engine::load::diag::Problem;
-use orch_engine::load::workspace;
 use orch_store::LocalStore;
 
 use crate::{Cli, Failure};
@@ -129,7 +128,7 @@ pub(crate) fn cache(
 fn cache_dir(cli: &Cli, dir: Option<&PathBuf>) -> Result<(PathBuf, Option<PathBuf>), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = workspace::locate(cli.file.as_deref(), &cwd);
+    let located = crate::locate(cli, &cwd);
     let orch_dir = located.as_ref().ok().map(|l| l.workspace.join(".orch"));
     match (dir, orch_dir) {
         (Some(dir), orch_dir) => Ok((cwd.join(dir), orch_dir)),

@@ -5,7 +5,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use orch_engine::load::diag::Problem;
-use orch_engine::load::workspace;
 use orch_engine::report::summary::human_duration;
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use crate::{Cli, Failure};
 fn runs_dir(cli: &Cli) -> Result<PathBuf, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = workspace::locate(cli.file.as_deref(), &cwd)?;
+    let located = crate::locate(cli, &cwd)?;
     Ok(located.workspace.join(".orch").join("runs"))
 }
 

@@ -337,14 +337,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// The playbook the command line names: `--workflow NAME`, `-f PATH`, or the one found
+/// from the current folder. Every command that reads a playbook asks here.
+pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Problem> {
+    match &cli.workflow {
+        Some(name) => workspace::locate_workflow(name, cwd),
+        None => workspace::locate(cli.file.as_deref(), cwd),
+    }
+}
+
 /// Finds the playbook and opens a salsa session on it.
 fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = match &cli.workflow {
-        Some(name) => workspace::locate_workflow(name, &cwd)?,
-        None => workspace::locate(cli.file.as_deref(), &cwd)?,
-    };
+    let located = locate(cli, &cwd)?;
     let in_workspace = located.path.strip_prefix(&located.workspace).map_or_else(
         |_| located.source.path.clone(),
         std::path::Path::to_path_buf,

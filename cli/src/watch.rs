@@ -42,7 +42,7 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
-    let located = orch_engine::load::workspace::locate(cli.file.as_deref(), &cwd)?;
+    let located = crate::locate(cli, &cwd)?;
     let workspace = std::fs::canonicalize(&located.workspace).unwrap_or(located.workspace.clone());
     let (sender, events) = std::sync::mpsc::channel();
     // Shared by the waiting loop and the listener that runs beside a run.

@@ -1,6 +1,7 @@
 //! What a new user meets first: closed pipes, `--matrix`, gc's grace and durations,
 //! `fail-fast: false`.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::harness::{Ws, code, stderr, stdout};
@@ -396,4 +397,23 @@ fn cache_options_are_in_the_help_of_the_commands_that_use_the_cache() {
     assert!(shared.join("ac").is_dir());
     let stats = ws.run(&["cache", "stats", "--cache-dir", &dir]);
     assert!(stdout(&stats).contains(&dir), "{}", stdout(&stats));
+}
+
+#[test]
+fn the_readmes_playbooks_load() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let mut blocks = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        if !text.contains("jobs:") {
+            continue;
+        }
+        let ws = Ws::new(text);
+        let out = ws.run(&["validate"]);
+        assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
+        blocks += 1;
+    }
+    assert!(blocks >= 1, "the README shows a playbook");
 }

@@ -281,6 +281,18 @@ fn a_workflow_runs_with_the_runners_files_and_contexts() {
         "{}",
         stdout(&plan)
     );
+
+    // Every command that reads a playbook takes `--workflow` (there is no orch.yml here).
+    for args in [
+        &["runs", "--workflow", "ci"][..],
+        &["logs", "--workflow", "ci", "after"],
+        &["cache", "stats", "--workflow", "ci"],
+        &["list", "--workflow", "ci"],
+        &["graph", "--workflow", "ci"],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
 }
 
 #[test]
