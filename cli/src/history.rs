@@ -71,8 +71,9 @@ pub(crate) fn runs(cli: &Cli) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// `orch logs NODE [--run ID]`: the node's log (every node of a job named by its id).
-pub(crate) fn logs(cli: &Cli, node: &str, run: Option<&str>) -> Result<u8, Failure> {
+/// `orch logs [NODE] [--run ID]`: the node's log (every node of a job named by its id;
+/// every node's of the run without one).
+pub(crate) fn logs(cli: &Cli, node: Option<&str>, run: Option<&str>) -> Result<u8, Failure> {
     let dir = runs_dir(cli)?;
     let id = match run {
         Some(id) => id.to_owned(),
@@ -91,9 +92,9 @@ pub(crate) fn logs(cli: &Cli, node: &str, run: Option<&str>) -> Result<u8, Failu
     let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
     let chosen: Vec<&Value> = nodes
         .iter()
-        .filter(|n| n["id"] == node || n["job"] == node)
+        .filter(|n| node.is_none_or(|node| n["id"] == node || n["job"] == node))
         .collect();
-    if chosen.is_empty() {
+    if let (true, Some(node)) = (chosen.is_empty(), node) {
         let ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
         let mut problem = Problem::general(format!("run {id} has no node or job `{node}`"));
         problem.help = orch_engine::load::diag::did_you_mean(node, ids.iter().copied());

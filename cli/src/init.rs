@@ -40,13 +40,18 @@ jobs:
             .and_then(|json| json["scripts"].as_object().cloned())
             .unwrap_or_default();
         // Only files that are there: an input pattern that matches nothing is an error.
-        let lock = if has("package-lock.json") {
-            ", package-lock.json"
+        // `npm ci` needs a lockfile; without one, `npm install` makes it (an output).
+        let (install, inputs, outputs) = if has("package-lock.json") {
+            ("npm ci", "package.json, package-lock.json", "node_modules")
         } else {
-            ""
+            (
+                "npm install",
+                "package.json",
+                "node_modules, package-lock.json",
+            )
         };
         let mut text = format!(
-            "name: ci\njobs:\n  install:\n    run: npm ci\n    inputs: [package.json{lock}]\n    outputs: [node_modules]\n    tools: [node, npm]\n"
+            "name: ci\njobs:\n  install:\n    run: {install}\n    inputs: [{inputs}]\n    outputs: [{outputs}]\n    tools: [node, npm]\n"
         );
         // The other jobs read the files git does not ignore (orch's default inputs).
         for script in ["lint", "build", "test"] {

@@ -136,10 +136,10 @@ enum Command {
     },
     /// The kept runs, newest first: status, duration, nodes, cached, failed
     Runs,
-    /// A node's log from the latest run (every node's, for a job id)
+    /// A node's log from the latest run (every node's, for a job id; all of them without one)
     Logs {
-        /// A node id (`test[suite=unit]`) or a job id
-        node: String,
+        /// A node id (`test[suite=unit]`) or a job id (default: every node of the run)
+        node: Option<String>,
         /// A run id from `orch runs` (default: the latest)
         #[arg(long, value_name = "ID")]
         run: Option<String>,
@@ -236,14 +236,7 @@ impl Cli {
     }
 }
 
-/// `1 node`, `2 nodes`: a count with its noun.
-pub(crate) fn counted(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(crate) use orch_engine::report::summary::counted;
 
 /// The default action for SIGPIPE (Rust ignores it, so a write to a closed pipe panics).
 #[allow(unsafe_code)]
@@ -333,7 +326,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Cache { cache, command } => cache_cmd::cache(&cli, cache, command),
         Command::Runs => history::runs(&cli),
         Command::Init { force } => init::init(*force),
-        Command::Logs { node, run } => history::logs(&cli, node, run.as_deref()),
+        Command::Logs { node, run } => history::logs(&cli, node.as_deref(), run.as_deref()),
     }
 }
 

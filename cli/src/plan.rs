@@ -82,8 +82,21 @@ pub(crate) fn print_plan(graph: &Graph, outcome: &RunOutcome, as_json: bool) {
         say!("{action:<8} {id:<width$}  {why}");
     }
     let count = |a: &str| rows.iter().filter(|(_, action, _)| *action == a).count();
+    // What would not run (skipped by `if` or `runs-on`, ...) is counted too, so the
+    // numbers add up.
+    let mut others: Vec<&str> = rows
+        .iter()
+        .map(|(_, action, _)| *action)
+        .filter(|a| !["cached", "run", "blocked"].contains(a))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let others: String = others
+        .iter()
+        .map(|a| format!(", {} {a}", count(a)))
+        .collect();
     say!(
-        "{}: {} cached, {} to run, {} blocked",
+        "{}: {} cached, {} to run, {} blocked{others}",
         crate::counted(rows.len(), "node"),
         count("cached"),
         count("run"),

@@ -72,7 +72,10 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             "note: {} is not in a git repository, so every file in it is an input of the jobs \
              that declare no `inputs`: a file one job writes makes the others run again. \
              Declare what each job writes (`outputs`), or what it reads (`inputs`).",
-            shown_from_here(&located.workspace).display()
+            match shown_from_here(&located.workspace) {
+                p if p.as_os_str().is_empty() => "this folder".to_owned(),
+                p => p.display().to_string(),
+            }
         );
     }
     let to_stdout = args.events.as_deref() == Some(Path::new("-"));

@@ -294,3 +294,21 @@ fn the_command_lines_problems_come_in_the_same_round() {
     );
     assert!(err.contains("2 problems found"), "{err}");
 }
+
+#[test]
+fn a_misspelt_need_is_not_offered_for_the_right_name() {
+    let err = rejected(
+        "jobs:
+  build: { run: 'true' }
+  deploy:
+    needs: [biuld]
+    run: echo ${{ needs.build.outputs.x }}
+",
+    );
+    assert!(
+        err.contains("`needs.build`: job `deploy` does not need `build`"),
+        "{err}"
+    );
+    assert!(err.contains("add `build` to the job's `needs`"), "{err}");
+    assert!(!err.contains("did you mean `biuld`"), "{err}");
+}

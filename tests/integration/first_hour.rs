@@ -205,6 +205,12 @@ fn runs_and_logs_show_the_history() {
     );
     let one = stdout(&ws.run(&["logs", "t[i=2]", "--run", &first]));
     assert!(one.contains("hello 2") && !one.contains("hello 1"), "{one}");
+    // Without a node: every node's log of the run, each under its id.
+    let all = stdout(&ws.run(&["logs"]));
+    assert!(
+        all.contains("── t[i=1]") && all.contains("hello 1") && all.contains("hello 2"),
+        "{all}"
+    );
     let out = ws.run(&["logs", "nope"]);
     assert_eq!(code(&out), 2);
     assert!(
@@ -241,6 +247,15 @@ fn init_writes_a_starter_that_loads() {
             ws.read("orch.yml")
         );
         assert!(stdout(&ws.run(&["list"])).contains(job), "{marker}");
+        if marker == "package.json" {
+            // No lockfile: `npm ci` would refuse; `npm install` makes one.
+            let written = ws.read("orch.yml");
+            assert!(written.contains("run: npm install"), "{written}");
+            assert!(
+                written.contains("outputs: [node_modules, package-lock.json]"),
+                "{written}"
+            );
+        }
     }
     // Nothing known: a playbook that runs, and hits the cache the second time.
     let ws = Ws::new("");

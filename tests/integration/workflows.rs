@@ -277,6 +277,11 @@ fn a_workflow_runs_with_the_runners_files_and_contexts() {
     );
     let plan = ws.run(&["plan", "--workflow", "ci"]);
     assert!(
+        stdout(&plan).contains("3 nodes: 2 cached, 0 to run, 0 blocked, 1 skipped"),
+        "the numbers add up: {}",
+        stdout(&plan)
+    );
+    assert!(
         stdout(&plan).contains("not this machine"),
         "{}",
         stdout(&plan)

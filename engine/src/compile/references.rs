@@ -208,8 +208,16 @@ impl<'p> Compiler<'p> {
                                 "`needs.{field}`: job `{}` does not need `{field}`",
                                 allowed.job.unwrap_or("?")
                             ),
-                            did_you_mean(field, needs.iter().map(|n| n.value.as_str()))
-                                .or_else(|| Some(format!("add `{field}` to the job's `needs`"))),
+                            // Only needs that are jobs: a misspelt need is its own problem,
+                            // and suggesting it for the right name would send a user astray.
+                            did_you_mean(
+                                field,
+                                needs
+                                    .iter()
+                                    .map(|n| n.value.as_str())
+                                    .filter(|n| self.playbook.jobs.contains_key(*n)),
+                            )
+                            .or_else(|| Some(format!("add `{field}` to the job's `needs`"))),
                         )
                     }),
                 }

@@ -516,8 +516,8 @@ impl NodeWork {
                     Some(kept) => {
                         let _ = writeln!(
                             log,
-                            "orch: {reference}: kept artifact `{name}` ({} files, {} bytes)",
-                            kept.files.len(),
+                            "orch: {reference}: kept artifact `{name}` ({}, {} bytes)",
+                            crate::report::summary::counted(kept.files.len(), "file"),
                             kept.size()
                         );
                         artifacts.push(kept);

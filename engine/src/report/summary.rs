@@ -34,6 +34,15 @@ pub struct Counts {
     pub cached: usize,
 }
 
+/// `1 node`, `2 nodes`: a count with its noun.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
