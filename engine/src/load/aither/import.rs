@@ -49,7 +49,8 @@ impl ScriptsFolder {
     }
 }
 
-/// The names a script's `param(...)` block declares (`$Path`, `[switch]$All`).
+/// The names a script's `param(...)` block declares (`$Path`, `[switch]$All`); a
+/// switch's name has a `-` in front (it takes no value).
 fn param_names(text: &str) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
     let Some(start) = lower.find("param(").or_else(|| lower.find("param (")) else {
@@ -80,11 +81,17 @@ fn param_names(text: &str) -> Vec<String> {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
         let lower = name.to_ascii_lowercase();
+        let switch = rest[..at]
+            .to_ascii_lowercase()
+            .trim_end()
+            .ends_with("[switch]");
         if !name.is_empty()
             && !["true", "false", "null", "env"].contains(&lower.as_str())
-            && !names.contains(&name)
+            && !names
+                .iter()
+                .any(|n: &String| n.trim_start_matches('-') == name)
         {
-            names.push(name);
+            names.push(if switch { format!("-{name}") } else { name });
         }
         rest = &rest[at + 1..];
     }
@@ -117,6 +124,8 @@ struct Importer<'a> {
     folder: &'a ScriptsFolder,
     warnings: Vec<Problem>,
     order: Order,
+    /// The playbook's vars (those imported), which reach the scripts that declare them.
+    globals: Vec<String>,
 }
 
 /// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows.
@@ -131,6 +140,7 @@ pub fn import(
         folder,
         warnings: Vec::new(),
         order,
+        globals: Vec::new(),
     };
     let top = entries(root).ok_or_else(|| {
         Problem::at(
@@ -141,6 +151,18 @@ pub fn import(
     })?;
     let get = |key: &str| lookup(&top, key);
     let orchestration = get("orchestration").and_then(entries);
+    // The playbook's vars reach the scripts that declare them: known before the jobs.
+    let vars_node = match &orchestration {
+        Some(orch) => lookup(orch, "defaultVariables"),
+        None => get("Variables"),
+    };
+    importer.globals = vars_node
+        .and_then(entries)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| importable_var(v))
+        .map(|(k, _)| k)
+        .collect();
     let (name, description, jobs, vars) = if let Some(orch) = &orchestration {
         if lookup(orch, "jobs").is_some() {
             return Err(
@@ -257,6 +279,15 @@ fn truthy(node: &Node) -> bool {
         Value::Str(s) => ["true", "1", "yes"].contains(&s.to_ascii_lowercase().as_str()),
         Value::Int(i) => *i != 0,
         _ => false,
+    }
+}
+
+/// A var orch can take: a scalar, not PowerShell the old engine evaluated at load.
+fn importable_var(value: &Node) -> bool {
+    match &value.value {
+        Value::Seq(_) | Value::Map(_) => false,
+        Value::Str(s) => !(s.starts_with('$') || s.starts_with('{')),
+        _ => true,
     }
 }
 
@@ -543,9 +574,18 @@ impl Importer<'_> {
         _span: Span,
     ) -> Vec<String> {
         let declared = self.folder.params.get(&number).cloned().unwrap_or_default();
+        // Whether the script declares `name`, and whether as a switch.
+        let declares = |name: &str| {
+            declared
+                .iter()
+                .find(|d| d.trim_start_matches('-').eq_ignore_ascii_case(name))
+                .map(|d| d.starts_with('-'))
+        };
         let mut args = Vec::new();
+        let mut given: Vec<String> = Vec::new();
         for (name, value) in variables {
-            if declared.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+            if declares(name).is_some() {
+                given.push(name.to_ascii_lowercase());
                 match &value.value {
                     Value::Bool(true) => args.push(format!("-{name}")),
                     Value::Bool(false) | Value::Null => {}
@@ -554,6 +594,14 @@ impl Importer<'_> {
                         args.push(value.scalar_text().unwrap_or_default());
                     }
                 }
+            }
+        }
+        // Then the playbook's vars, as `${{ vars.NAME }}` so `--var` reaches them; a
+        // switch cannot take a var's text through `-File`.
+        for name in &self.globals {
+            if declares(name) == Some(false) && !given.contains(&name.to_ascii_lowercase()) {
+                args.push(format!("-{name}"));
+                args.push(format!("${{{{ vars.{name} }}}}"));
             }
         }
         args
@@ -661,7 +709,11 @@ mod tests {
         .collect();
         ScriptsFolder {
             path: "automation-scripts".into(),
-            params: [(407, vec!["All".to_owned()])].into(),
+            params: [
+                (407, vec!["All".to_owned()]),
+                (402, vec!["-Fast".to_owned(), "Level".to_owned()]),
+            ]
+            .into(),
             scripts,
         }
     }
@@ -704,6 +756,11 @@ mod tests {
             "{y}"
         );
         assert!(y.contains("\"Level\": \"2\""), "{y}");
+        // A var reaches the script that declares it, through `${{ vars }}`.
+        assert!(
+            y.contains("args: [\"-Level\", \"${{ vars.Level }}\"]"),
+            "{y}"
+        );
         let said: Vec<String> = imported
             .warnings
             .iter()
@@ -784,7 +841,7 @@ mod tests {
             param_names(
                 "# header $not\nparam(\n  [switch]$All,\n  [string]$Path = $env:HOME,\n  $Configuration\n)\n$x = 1"
             ),
-            ["All", "Path", "Configuration"]
+            ["-All", "Path", "Configuration"]
         );
     }
 }
