@@ -37,17 +37,7 @@ pub struct GitFacts {
 impl GitFacts {
     /// Asks git (two processes); outside a repository every fact but the name is empty.
     pub fn read(workspace: &Path) -> GitFacts {
-        let git = |args: &[&str]| -> String {
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(workspace)
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
+        let git = |args: &[&str]| git_output(workspace, args);
         let heads = git(&["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"]);
         let mut heads = heads.lines();
         let sha = heads.next().unwrap_or_default().trim().to_owned();
@@ -84,6 +74,19 @@ impl GitFacts {
             actor,
         }
     }
+}
+
+/// What `git ARGS` prints in `workspace`; empty when git fails or is not there.
+fn git_output(workspace: &Path, args: &[&str]) -> String {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(workspace)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// `owner/name` of a remote URL (`git@github.com:o/n.git`, `https://host/o/n`).
@@ -320,17 +323,7 @@ pub fn not_triggered(
 /// commit's and the working tree's changes against HEAD (uncommitted edits are what a
 /// local run tries out).
 pub fn changed_files(workspace: &Path) -> Vec<String> {
-    let git = |args: &[&str]| -> String {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(workspace)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
+    let git = |args: &[&str]| git_output(workspace, args);
     let mut files: Vec<String> = git(&["diff", "--name-only", "HEAD~1", "HEAD"])
         .lines()
         .chain(git(&["diff", "--name-only", "HEAD"]).lines())
