@@ -393,15 +393,7 @@ mod tests {
         use crate::load::diag::Sp;
         use crate::load::model::Trigger;
         let strings = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let trigger = |event: &str| Trigger {
-            event: Sp::new(event.to_owned(), Default::default()),
-            branches: Vec::new(),
-            branches_ignore: Vec::new(),
-            tags: Vec::new(),
-            tags_ignore: Vec::new(),
-            paths: Vec::new(),
-            paths_ignore: Vec::new(),
-        };
+        let trigger = |event: &str| Trigger::new(Sp::new(event.to_owned(), Default::default()));
         let on_branch = |name: &str| GitFacts {
             git_ref: format!("refs/heads/{name}"),
             ..GitFacts::default()

@@ -98,6 +98,21 @@ pub struct Trigger {
     pub paths_ignore: Vec<String>,
 }
 
+impl Trigger {
+    /// The event with no filters.
+    pub fn new(event: Sp<String>) -> Self {
+        Self {
+            event,
+            branches: Vec::new(),
+            branches_ignore: Vec::new(),
+            tags: Vec::new(),
+            tags_ignore: Vec::new(),
+            paths: Vec::new(),
+            paths_ignore: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotApplied {
     /// `permissions`, `jobs.build.services`, …

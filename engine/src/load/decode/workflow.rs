@@ -197,15 +197,7 @@ impl Decoder<'_> {
     /// `on: push`, `on: [push, pull_request]`, or a map of events with their filters;
     /// `workflow_dispatch` and `workflow_call` inputs become the playbook's inputs.
     fn triggers(&mut self, node: &Node, playbook: &mut Playbook) -> Vec<Trigger> {
-        let bare = |event: &Sp<String>| Trigger {
-            event: event.clone(),
-            branches: Vec::new(),
-            branches_ignore: Vec::new(),
-            tags: Vec::new(),
-            tags_ignore: Vec::new(),
-            paths: Vec::new(),
-            paths_ignore: Vec::new(),
-        };
+        let bare = |event: &Sp<String>| Trigger::new(event.clone());
         match &node.value {
             Value::Str(_) | Value::Seq(_) => self
                 .strings(node, "on", true)
