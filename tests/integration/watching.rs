@@ -30,6 +30,18 @@ fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
     }
 }
 
+/// `orch ARGS` (a watch) in the workspace, as CI runs it, its output piped.
+fn spawn_watch(ws: &Ws, args: &[&str]) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(args)
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn queries(line: &str) -> usize {
     let before = line.split(" queries re-executed").next().unwrap_or("");
     before
@@ -51,14 +63,7 @@ fn an_edit_reruns_only_what_it_affects() {
     for i in 1..=nodes {
         ws.write(&format!("in/{i}.txt"), &format!("{i}\n"));
     }
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
-        .args(["watch", "-v", "-j", "2"])
-        .current_dir(ws.path())
-        .env("CI", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_watch(&ws, &["watch", "-v", "-j", "2"]);
     let out = lines(child.stdout.take().unwrap());
     let err = lines(child.stderr.take().unwrap());
     let first = wait_for(&out, "[1]");
@@ -170,14 +175,7 @@ fn a_change_during_a_run_cancels_only_the_nodes_that_read_it() {
 fn editor_temporaries_start_no_round() {
     let ws = Ws::new("jobs:\n  c:\n    inputs: ['src/**']\n    run: cat src/a.txt > /dev/null\n");
     ws.write("src/a.txt", "one\n");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
-        .args(["watch"])
-        .current_dir(ws.path())
-        .env("CI", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_watch(&ws, &["watch"]);
     let out = lines(child.stdout.take().unwrap());
     wait_for(&out, "[1]");
     // What vim, emacs and sed write and remove beside a file being saved.

@@ -11,7 +11,7 @@ pub use sections::TOP_KEYS;
 pub use workflow::{WORKFLOW_KEYS, is_workflow};
 pub use workflow_job::{WORKFLOW_JOB_KEYS, WORKFLOW_STEP_KEYS};
 
-use super::model::Playbook;
+use super::model::{self, Playbook};
 use super::tree::Node;
 use crate::load::diag::{LoadError, Problem, SourceFile, Sp};
 
@@ -66,7 +66,26 @@ pub fn decode_partial(source: &SourceFile, root: &Node) -> Partial {
     }
 }
 
-impl Decoder<'_> {
+impl<'s> Decoder<'s> {
+    /// The `jobs:` map, each job read by `one` (orch's or a workflow's); a job that does
+    /// not decode at all is named in `dropped`.
+    fn jobs_into(
+        &mut self,
+        value: &Node,
+        playbook: &mut Playbook,
+        mut one: impl FnMut(&mut Self, Sp<&str>, &Node) -> Option<model::Job>,
+    ) {
+        for (id, job) in self.map(value, "jobs", None).unwrap_or_default() {
+            let name = id.value.to_owned();
+            match one(self, id, job) {
+                Some(job) => {
+                    playbook.jobs.insert(job.id.value.clone(), job);
+                }
+                None => self.dropped.push(name),
+            }
+        }
+    }
+
     /// An orch playbook or a GitHub Actions workflow, by what the file is.
     fn document(&mut self, root: &Node) -> Option<Playbook> {
         if is_workflow(&self.source.path, root) {

@@ -67,15 +67,7 @@ impl Decoder<'_> {
                 "outputs" => playbook.outputs = self.env(value, "outputs"),
                 "jobs" => {
                     saw_jobs = true;
-                    for (id, job) in self.map(value, "jobs", None).unwrap_or_default() {
-                        let name = id.value.to_owned();
-                        match self.job(id, job) {
-                            Some(job) => {
-                                playbook.jobs.insert(job.id.value.clone(), job);
-                            }
-                            None => self.dropped.push(name),
-                        }
-                    }
+                    self.jobs_into(value, &mut playbook, |d, id, job| d.job(id, job));
                 }
                 _ => unreachable!("keys were checked against TOP_KEYS"),
             }

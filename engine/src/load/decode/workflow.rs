@@ -127,15 +127,9 @@ impl Decoder<'_> {
                 "defaults" => playbook.defaults = self.run_defaults(value, "defaults"),
                 "jobs" => {
                     saw_jobs = true;
-                    for (id, job) in self.map(value, "jobs", None).unwrap_or_default() {
-                        let name = id.value.to_owned();
-                        match self.workflow_job(id, job, &mut workflow) {
-                            Some(job) => {
-                                playbook.jobs.insert(job.id.value.clone(), job);
-                            }
-                            None => self.dropped.push(name),
-                        }
-                    }
+                    self.jobs_into(value, &mut playbook, |d, id, job| {
+                        d.workflow_job(id, job, &mut workflow)
+                    });
                 }
                 _ => unreachable!("keys were checked against WORKFLOW_KEYS"),
             }
