@@ -68,6 +68,7 @@ impl State<'_> {
     /// running beside it.
     pub(super) fn sync_files(&mut self, job: usize, needs_listing: bool) -> FileList {
         let epoch = self.job_epoch[job];
+        let first_call = self.refreshed_at.is_none();
         if self.refreshed_at.is_none_or(|at| at < epoch) {
             if self.refreshed_at.is_some() || self.options.refresh_known_files {
                 self.db.refresh_files();
@@ -87,7 +88,9 @@ impl State<'_> {
                 files
             }
         };
-        if *files.not_inputs(&self.db) != self.not_inputs {
+        // `not_inputs` is fixed for the run: compared once (per node it was a thousand
+        // string comparisons a node).
+        if first_call && *files.not_inputs(&self.db) != self.not_inputs {
             files
                 .set_not_inputs(&mut self.db)
                 .to(self.not_inputs.clone());
