@@ -349,6 +349,14 @@ fn open(cli: &Cli) -> Result<(Located, db::Session), Failure> {
         std::path::Path::to_path_buf,
     );
     let session = db::Session::new(located.source.clone(), &located.workspace, &in_workspace);
+    // Graphs are remembered where runs keep their state: a workspace orch never ran in
+    // gets no `.orch/` from a `validate` or a `graph`.
+    let state_dir = orch_engine::cache::state::dir(&located.workspace.join(".orch"));
+    let session = if state_dir.is_dir() {
+        session.remember_graphs_in(state_dir)
+    } else {
+        session
+    };
     Ok((located, session))
 }
 

@@ -101,23 +101,23 @@ pub(crate) struct Prepared {
 
 pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
     let (located, session) = open(cli)?;
-    let playbook = match session.playbook() {
-        Ok(playbook) => playbook,
-        // Every problem in one round: those of the command line's `--var`/`--matrix`
-        // included (a profile's cannot be known from a playbook that does not load).
-        Err(problems) => {
-            return Err(
-                match overrides(&selection.vars, &selection.matrix, &selection.targets) {
-                    Ok(overrides) => session.graph(overrides).err().unwrap_or(problems).into(),
-                    Err(_) => problems.into(),
-                },
-            );
-        }
-    };
     // A profile's vars and targets come first; the command line's win.
     let mut vars = Vec::new();
     let mut chosen = selection.targets.clone();
     if let Some(name) = &selection.profile {
+        let playbook = match session.playbook() {
+            Ok(playbook) => playbook,
+            // Every problem in one round: those of the command line's `--var`/`--matrix`
+            // included (a profile's cannot be known from a playbook that does not load).
+            Err(problems) => {
+                return Err(
+                    match overrides(&selection.vars, &selection.matrix, &selection.targets) {
+                        Ok(overrides) => session.graph(overrides).err().unwrap_or(problems).into(),
+                        Err(_) => problems.into(),
+                    },
+                );
+            }
+        };
         let Some(profile) = playbook.profiles.get(name) else {
             let mut problem = Problem::general(format!("no profile `{name}` in the playbook"));
             problem.help = did_you_mean(name, playbook.profiles.keys().map(String::as_str));
@@ -129,7 +129,15 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
         }
     }
     vars.extend(selection.vars.iter().cloned());
-    let overrides = overrides(&vars, &selection.matrix, &chosen)?;
+    // Without a profile the playbook is not parsed before the graph is asked for (a
+    // remembered graph needs no parse); a playbook's own problems still come before
+    // those of the command line.
+    let overrides = overrides(&vars, &selection.matrix, &chosen).map_err(|e| {
+        session
+            .playbook()
+            .err()
+            .map_or_else(|| e.into(), Failure::from)
+    })?;
     let graph = session.graph(overrides)?;
     graph.check_on_disk(&located.workspace)?;
     let selected = targets::select(&graph, &chosen)?;

@@ -13,6 +13,7 @@ use crate::cache::queries::{FileList, NodeKeyInput, WorkspaceFile};
 use crate::cache::stat_cache::StatCache;
 use crate::compile::graph::{Graph, Overrides};
 use crate::compile::queries::{PlaybookSource, Settings, compile_graph, parse_playbook};
+use crate::compile::remembered::GraphMemo;
 use crate::load::diag::{LoadError, SourceFile};
 use crate::load::model::Playbook;
 use orch_store::Digest;
@@ -80,6 +81,17 @@ impl Db for Database {
 }
 
 impl Database {
+    /// The playbooks `uses` read so far: their place and text (`None` when that cannot
+    /// be known, and then no graph may be remembered).
+    fn used_files(&self) -> Option<Vec<(PathBuf, SourceFile)>> {
+        let used = self.used.lock().ok()?;
+        let files = used
+            .iter()
+            .map(|(path, source)| (path.clone(), source.file(self).clone()))
+            .collect();
+        Some(files)
+    }
+
     /// A database for keys in `workspace`, with the stat cache loaded from `stat_cache`.
     /// It counts the queries it executes (`executed_queries`).
     pub fn for_workspace(workspace: &Path, stat_cache: &Path) -> Self {
@@ -278,6 +290,8 @@ impl Database {
 pub struct Session {
     db: Database,
     source: PlaybookSource,
+    /// Where compiled graphs are remembered (`.orch/state/`), when they are.
+    memo_dir: Option<PathBuf>,
 }
 
 impl Session {
@@ -289,7 +303,18 @@ impl Session {
             ..Database::default()
         };
         let source = PlaybookSource::new(&db, file, path.to_path_buf());
-        Self { db, source }
+        Self {
+            db,
+            source,
+            memo_dir: None,
+        }
+    }
+
+    /// Remembers compiled graphs in `state_dir` and uses them again (see
+    /// [`crate::compile::remembered`]).
+    pub fn remember_graphs_in(mut self, state_dir: PathBuf) -> Self {
+        self.memo_dir = Some(state_dir);
+        self
     }
 
     /// The playbook's model; when it has problems, every problem that can be found, those
@@ -301,13 +326,29 @@ impl Session {
     }
 
     pub fn graph(&self, overrides: Overrides) -> Result<Arc<Graph>, LoadError> {
+        let memo = self.memo_dir.as_ref().map(|dir| {
+            GraphMemo::new(
+                dir,
+                &self.db.workspace,
+                self.source.file(&self.db),
+                self.source.path(&self.db),
+                &overrides,
+            )
+        });
+        if let Some(graph) = memo.as_ref().and_then(GraphMemo::recall) {
+            return Ok(Arc::new(graph));
+        }
         let settings = Settings::new(&self.db, overrides);
-        compile_graph(&self.db, self.source, settings)
+        let graph = compile_graph(&self.db, self.source, settings)
             .clone()
             .map_err(|e| match parse_playbook(&self.db, self.source) {
                 Err(_) => self.all_problems(e, settings.overrides(&self.db)),
                 Ok(_) => e,
-            })
+            })?;
+        if let (Some(memo), Some(used)) = (memo, self.db.used_files()) {
+            memo.keep(&graph, used);
+        }
+        Ok(graph)
     }
 
     /// A playbook that does not decode still gets the checks that follow decoding (needs,

@@ -165,3 +165,26 @@ fn nested_uses_and_failures_propagate() {
     assert_eq!(ws.status("after"), "skipped");
     assert_eq!(ws.read("cleanup"), "failure\n");
 }
+
+/// The graph is remembered between runs, and an edit of a used playbook alone (the root
+/// unchanged) is still seen by the next run.
+#[test]
+fn an_edit_of_a_used_playbook_reaches_the_next_run() {
+    let ws = Ws::new("jobs:\n  setup: { uses: common/say.yml }\n");
+    ws.write("common/say.yml", "jobs:\n  say: { run: echo first }\n");
+    for cached in [false, true] {
+        let out = ws.run(&["run"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(ws.cached("setup/say"), cached);
+        assert!(ws.log("setup/say").contains("first"));
+    }
+    ws.write("common/say.yml", "jobs:\n  say: { run: echo second }\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ws.cached("setup/say"));
+    assert!(
+        ws.log("setup/say").contains("second"),
+        "{}",
+        ws.log("setup/say")
+    );
+}

@@ -676,3 +676,57 @@ jobs:
     assert_eq!(ws.read("out/test-1.txt"), "6.1\n");
     assert_eq!(ws.read("out/called.txt"), "4.19\n");
 }
+
+/// A graph remembered in `.orch/state/` answers `graph` and `plan` exactly as the
+/// compiled one does, for every corpus workflow (all the dialect's features).
+#[test]
+fn a_remembered_graph_answers_as_a_compiled_one() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipped: ../shared/corpus/gha-workflows is not there");
+        return;
+    };
+    let fresh = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    let remembering = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    std::fs::create_dir_all(remembering.path().join(".orch/state")).expect("mkdir");
+    // tokio calls a reusable workflow the corpus does not hold.
+    for ws in [&fresh, &remembering] {
+        ws.write(
+            ".github/workflows/uring-kernel-version-test.yml",
+            "on:\n  workflow_call:\n    inputs:\n      kernel_version: { type: string, required: true }\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ inputs.kernel_version }}\n",
+        );
+    }
+    let answers = |ws: &Ws, path: &str| {
+        let graph = ws.run(&["graph", "-f", path, "--format", "json"]);
+        let plan = ws.run(&["plan", "-f", path, "--event", "pull_request"]);
+        (stdout(&graph), stderr(&graph), stdout(&plan), stderr(&plan))
+    };
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("corpus")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 10);
+    for file in &files {
+        let text = std::fs::read_to_string(dir.join(file)).expect("corpus file");
+        let path = format!(".github/workflows/{file}");
+        fresh.write(&path, &text);
+        remembering.write(&path, &text);
+        // `plan` keeps a stat cache in `.orch/state/`: gone, nothing is remembered.
+        let _ = std::fs::remove_dir_all(fresh.path().join(".orch"));
+        let compiled = answers(&fresh, &path);
+        assert!(!compiled.0.is_empty(), "{file}: {}", compiled.1);
+        let kept = answers(&remembering, &path);
+        let recalled = answers(&remembering, &path);
+        assert_eq!(kept, compiled, "{file}");
+        assert_eq!(recalled, compiled, "{file}");
+    }
+    let kept = std::fs::read_dir(remembering.path().join(".orch/state"))
+        .expect("state")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("graph-"))
+        })
+        .count();
+    assert_eq!(kept, files.len(), "one remembered graph per workflow");
+}

@@ -3,10 +3,10 @@
 //! `plan` and the run say the same.
 
 /// A step's `uses:` as orch runs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Builtin {
     /// Nothing to do here, and why (`actions/checkout`: the workspace is the checkout).
-    Nothing(&'static str),
+    Nothing(std::borrow::Cow<'static, str>),
     /// A setup action: the programs it would install must already be on PATH.
     Tools(Vec<String>),
     /// `actions/upload-artifact`: its `path` kept as artifact `name` of the run.
@@ -14,7 +14,7 @@ pub enum Builtin {
     /// `actions/download-artifact`: artifacts of the jobs it needs, into `path`.
     DownloadArtifact,
     /// Not run on a local run: the step is skipped with this said in its log.
-    Unsupported(&'static str),
+    Unsupported(std::borrow::Cow<'static, str>),
 }
 
 /// `owner/repo@ref` (or `owner/repo/path@ref`) without the ref, lower-cased.
@@ -29,19 +29,19 @@ fn action_name(reference: &str) -> String {
 /// The built-in for `reference`; `with_tool` is the step's `with.tool` (install-action).
 pub fn builtin(reference: &str, with_tool: Option<&str>) -> Builtin {
     if reference.starts_with("./") {
-        return Builtin::Unsupported("local actions do not run yet");
+        return Builtin::Unsupported("local actions do not run yet".into());
     }
     if reference.starts_with("docker://") {
-        return Builtin::Unsupported("container actions do not run on a local run");
+        return Builtin::Unsupported("container actions do not run on a local run".into());
     }
     let name = action_name(reference);
     let tools = |names: &[&str]| Builtin::Tools(names.iter().map(|s| (*s).to_owned()).collect());
     match name.as_str() {
-        "actions/checkout" => Builtin::Nothing("the workspace is the checkout"),
+        "actions/checkout" => Builtin::Nothing("the workspace is the checkout".into()),
         "actions/cache"
         | "actions/cache/restore"
         | "actions/cache/save"
-        | "swatinem/rust-cache" => Builtin::Nothing("orch's cache keeps what the job makes"),
+        | "swatinem/rust-cache" => Builtin::Nothing("orch's cache keeps what the job makes".into()),
         "actions/setup-node" => tools(&["node"]),
         "actions/setup-python" => tools(&["python3"]),
         "actions/setup-go" => tools(&["go"]),
@@ -62,7 +62,7 @@ pub fn builtin(reference: &str, with_tool: Option<&str>) -> Builtin {
         ),
         "actions/upload-artifact" => Builtin::UploadArtifact,
         "actions/download-artifact" => Builtin::DownloadArtifact,
-        _ => Builtin::Unsupported("a remote action is not run on a local run"),
+        _ => Builtin::Unsupported("a remote action is not run on a local run".into()),
     }
 }
 

@@ -29,7 +29,7 @@ impl Overrides {
 }
 
 /// Where a playbook's values come from besides the file: the command line.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash, serde::Serialize)]
 pub struct Overrides {
     /// `--var NAME=VALUE`, in order (later wins).
     pub vars: Vec<(String, String)>,
@@ -38,7 +38,7 @@ pub struct Overrides {
     pub matrix_jobs: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Graph {
     pub playbook: Arc<Playbook>,
     /// Where each job comes from: 0 is the playbook itself, then one per `uses`.
@@ -52,7 +52,7 @@ pub struct Graph {
 }
 
 /// A playbook whose jobs are in the graph: the root one, or one reached through `uses`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     /// The playbook file, relative to the workspace.
     pub path: PathBuf,
@@ -68,7 +68,7 @@ pub struct Origin {
     pub matrix: Combination,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompiledJob {
     pub id: String,
     /// The id inside its own playbook (`build` for `setup/build`).
@@ -131,7 +131,7 @@ impl CompiledStep {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Body {
     Run(Template),
     Script {
@@ -145,7 +145,7 @@ pub enum Body {
     Action(ActionStep),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActionStep {
     /// As written: `actions/checkout@v4`, `./.github/actions/x`.
     pub reference: String,
@@ -153,7 +153,7 @@ pub struct ActionStep {
     pub builtin: crate::compile::actions::Builtin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Uses {
     /// The used playbook, relative to the workspace.
     pub path: PathBuf,
@@ -168,7 +168,7 @@ pub struct Uses {
     pub origin: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompiledStep {
     pub id: Option<String>,
     pub name: Option<Template>,
@@ -183,7 +183,7 @@ pub struct CompiledStep {
     pub timeout: Option<std::time::Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     pub id: String,
     pub job: usize,

@@ -19,6 +19,8 @@
 //!   against what that place may see, with suggestions, at the column inside `${{ }}`.
 //! - `cycles` refuses cycles of `needs`, naming every job on one, and gives the stable
 //!   topological order.
+//! - [`remembered`] keeps the compiled graph in `.orch/state/`, used again only while
+//!   every file compiling read, the overrides and orch's own build are unchanged.
 //! - [`targets`] turns command-line targets into the selected nodes plus all they need.
 //! - [`expr`] is the expression language itself (GitHub's, to its conformance cases).
 //! - [`actions`] maps a workflow step's `uses:` of a GitHub action to what orch does in
@@ -38,4 +40,5 @@ pub mod graph;
 pub mod matrix;
 pub mod queries;
 mod references;
+pub mod remembered;
 pub mod targets;

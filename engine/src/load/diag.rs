@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A byte range in a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Span {
     pub offset: usize,
     pub len: usize,
@@ -19,7 +21,7 @@ impl Span {
 }
 
 /// A value with the place in the source it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Sp<T> {
     pub value: T,
     pub span: Span,
@@ -32,7 +34,7 @@ impl<T> Sp<T> {
 }
 
 /// A source file as loaded: the path as the user should see it, and its text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,

@@ -7,7 +7,9 @@ use indexmap::IndexMap;
 use crate::load::diag::{SourceFile, Sp};
 
 /// A scalar value (vars, matrix values): kept as the user wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Scalar {
     Null,
     Bool(bool),
@@ -54,7 +56,7 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Playbook {
     pub source: SourceFile,
     pub name: Option<String>,
@@ -78,7 +80,7 @@ pub struct Playbook {
 
 /// What a GitHub Actions workflow says beyond orch's model: its triggers, and the keys a
 /// local run reads but cannot honour.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Workflow {
     pub triggers: Vec<Trigger>,
     /// `permissions`, `concurrency`, `environment`, `services`, `container`: where they
@@ -87,7 +89,7 @@ pub struct Workflow {
 }
 
 /// One event of `on:`, with its filters (globs as GitHub writes them).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trigger {
     pub event: Sp<String>,
     pub branches: Vec<String>,
@@ -113,12 +115,12 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NotApplied {
     /// `permissions`, `jobs.build.services`, …
     pub key: String,
     pub span: crate::load::diag::Span,
-    pub why: &'static str,
+    pub why: std::borrow::Cow<'static, str>,
 }
 
 impl Playbook {
@@ -143,7 +145,7 @@ impl Playbook {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputDecl {
     pub name: Sp<String>,
     pub description: Option<String>,
@@ -151,7 +153,7 @@ pub struct InputDecl {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Defaults {
     pub shell: Option<Shell>,
     pub timeout: Option<Duration>,
@@ -162,19 +164,19 @@ pub struct Defaults {
     pub tools: Vec<Sp<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Requires {
     pub commands: Vec<Sp<String>>,
     pub env: Vec<Sp<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub vars: Vec<(String, String)>,
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Shell {
     Bash,
     Sh,
@@ -262,7 +264,7 @@ impl Shell {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: Sp<String>,
     pub name: Option<Sp<String>>,
@@ -331,7 +333,7 @@ impl Job {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     Run(Sp<String>),
     Script {
@@ -345,7 +347,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// What `steps.<id>` names it by in later steps' `if`.
     pub id: Option<Sp<String>>,
@@ -377,7 +379,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Strategy {
     pub fail_fast: bool,
     pub max_parallel: Option<usize>,
@@ -395,7 +397,7 @@ impl Default for Strategy {
 /// One combination's assignment: axis → value, in id order.
 pub type Combination = Vec<(String, Scalar)>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Matrix {
     pub axes: Vec<(Sp<String>, Vec<Scalar>)>,
     pub include: Vec<Combination>,

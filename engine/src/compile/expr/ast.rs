@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::STATUS_FUNCTIONS;
 
 /// The numbers JSON has no text for, written as GitHub writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Special {
     NaN,
     Infinity,
@@ -43,7 +43,7 @@ impl Special {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     Literal(Value),
     /// `NaN`, `Infinity`, `-Infinity`.
@@ -80,7 +80,7 @@ pub enum Expr {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BinOp {
     And,
     Or,

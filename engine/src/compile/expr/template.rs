@@ -3,12 +3,12 @@
 use super::{Expr, ExprError, Scope, eval, parse, to_text};
 
 /// A string with `${{ }}` parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Template {
     pub parts: Vec<Part>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Part {
     Text(String),
     /// An expression and the byte offset of its text inside the template.

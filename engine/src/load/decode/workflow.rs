@@ -121,7 +121,7 @@ impl Decoder<'_> {
                 "permissions" | "concurrency" => workflow.not_applied.push(NotApplied {
                     key: key.value.to_owned(),
                     span: key.span,
-                    why: not_applied_why(key.value),
+                    why: not_applied_why(key.value).into(),
                 }),
                 "env" => playbook.env = self.env(value, "env"),
                 "defaults" => playbook.defaults = self.run_defaults(value, "defaults"),

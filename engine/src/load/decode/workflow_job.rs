@@ -83,7 +83,7 @@ impl Decoder<'_> {
                     workflow.not_applied.push(NotApplied {
                         key: format!("jobs.{field}"),
                         span: key.span,
-                        why: not_applied_why(key.value),
+                        why: not_applied_why(key.value).into(),
                     });
                 }
                 "outputs" => job.output_map = self.env(value, &field),
