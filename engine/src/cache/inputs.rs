@@ -43,11 +43,7 @@ pub fn select(
     excluded: &Patterns,
 ) -> Vec<String> {
     match patterns {
-        Some(p) => all
-            .iter()
-            .filter(|f| p.matches(Path::new(f)))
-            .cloned()
-            .collect(),
+        Some(p) => p.select_from(all),
         None => default_set
             .iter()
             .filter(|f| !excluded.matches(Path::new(f)))

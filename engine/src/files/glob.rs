@@ -59,18 +59,53 @@ pub fn check(pattern: &str) -> Result<(), PatternError> {
 pub struct Patterns {
     include: GlobSet,
     exclude: GlobSet,
+    /// The literal start every include's matches share (`packages/p1/src/` for
+    /// `packages/p1/src/**`), sorted, none inside another; `None` when one has none.
+    include_prefixes: Option<Vec<String>>,
+}
+
+/// The text every path a pattern matches starts with: up to its first glob character
+/// (or backslash, an escape whose text is not the path's), cut back to a folder.
+fn literal_prefix(text: &str) -> &str {
+    match text.find(|c| GLOB_CHARS.contains(&c) || c == '\\') {
+        None => text,
+        Some(i) => &text[..text[..i].rfind('/').map_or(0, |slash| slash + 1)],
+    }
+}
+
+/// Prefixes sorted, each one dropped that a shorter one already covers.
+fn covering(mut prefixes: Vec<String>) -> Vec<String> {
+    prefixes.sort();
+    let mut kept: Vec<String> = Vec::new();
+    for prefix in prefixes {
+        if !kept
+            .last()
+            .is_some_and(|last| prefix.starts_with(last.as_str()))
+        {
+            kept.push(prefix);
+        }
+    }
+    kept
 }
 
 impl Patterns {
     pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
         let mut include = GlobSetBuilder::new();
         let mut exclude = GlobSetBuilder::new();
+        let mut prefixes = Some(Vec::new());
         for pattern in patterns {
             let (set, text) = match pattern.strip_prefix('!') {
                 Some(rest) => (&mut exclude, rest),
                 None => (&mut include, pattern.as_str()),
             };
             let text = text.strip_prefix("./").unwrap_or(text);
+            if !pattern.starts_with('!') {
+                let prefix = literal_prefix(text);
+                match &mut prefixes {
+                    Some(list) if !prefix.is_empty() => list.push(prefix.to_owned()),
+                    _ => prefixes = None,
+                }
+            }
             let glob = globset::GlobBuilder::new(text)
                 .literal_separator(true)
                 .build()
@@ -87,6 +122,7 @@ impl Patterns {
         Ok(Self {
             include: include.build().map_err(|e| PatternError::new(&all(), e))?,
             exclude: exclude.build().map_err(|e| PatternError::new(&all(), e))?,
+            include_prefixes: prefixes.map(covering),
         })
     }
 
@@ -106,17 +142,95 @@ impl Patterns {
         Self {
             include: GlobSet::empty(),
             exclude: GlobSet::empty(),
+            include_prefixes: Some(Vec::new()),
         }
     }
 
     pub fn matches(&self, relative: &Path) -> bool {
         self.include.is_match(relative) && !self.exclude.is_match(relative)
     }
+
+    /// The paths of `sorted` (in order) that match: only the ranges under the includes'
+    /// literal prefixes are matched, found by binary search, when every include has one
+    /// (a package's `packages/p1/src/**` looks at that package's files, not all).
+    pub fn select_from(&self, sorted: &[String]) -> Vec<String> {
+        let keep = |f: &&String| self.matches(Path::new(f.as_str()));
+        let Some(prefixes) = &self.include_prefixes else {
+            return sorted.iter().filter(keep).cloned().collect();
+        };
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            let start = sorted.partition_point(|f| f.as_str() < prefix.as_str());
+            let under = sorted[start..]
+                .iter()
+                .take_while(|f| f.starts_with(prefix.as_str()));
+            out.extend(under.filter(keep).cloned());
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selecting_by_prefix_finds_what_matching_every_path_finds() {
+        let mut all: Vec<String> = [
+            "a.txt",
+            "a\\b/c*.txt",
+            "a\\b/cd.txt",
+            "docs/x.md",
+            "lib/x.rs",
+            "pkg/a/src/m.rs",
+            "pkg/a/src/sub/n.rs",
+            "pkg/ab/src/m.rs",
+            "src/x.rs",
+            "src/y/z.rs",
+            "srcs.txt",
+            "x/lib/x.rs",
+            "[x]/y.txt",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        all.sort();
+        let sets: [&[&str]; 9] = [
+            &["pkg/a/src/**"],
+            &["src"],
+            &["./src/*.rs", "srcs.txt"],
+            &["src/**", "src/y/*.rs", "!src/x.rs"],
+            &["{lib,docs}/*"],
+            &["**/x.rs"],
+            &["pkg/a*/src/*.rs"],
+            &["a\\\\b/c\\*.txt"],
+            &["[[]x]/*.txt", "a.txt"],
+        ];
+        for set in sets {
+            let patterns: Vec<String> = set.iter().map(|p| (*p).to_owned()).collect();
+            let compiled = Patterns::new(&patterns).expect("compiles");
+            let every: Vec<String> = all
+                .iter()
+                .filter(|f| compiled.matches(Path::new(f.as_str())))
+                .cloned()
+                .collect();
+            assert!(!every.is_empty(), "{set:?} matches something");
+            assert_eq!(compiled.select_from(&all), every, "{set:?}");
+        }
+        let escaped = Patterns::new(&[matching_exactly("a\\b/c*.txt")]).expect("compiles");
+        assert_eq!(escaped.select_from(&all), ["a\\b/c*.txt"]);
+        assert!(
+            Patterns::new(&["**/x.rs".into()])
+                .unwrap()
+                .include_prefixes
+                .is_none()
+        );
+        assert_eq!(
+            Patterns::new(&["pkg/a/src/**".into(), "pkg/a/src/sub/*.rs".into()])
+                .unwrap()
+                .include_prefixes,
+            Some(vec!["pkg/a/src/".to_owned()])
+        );
+    }
 
     #[test]
     fn an_exact_pattern_matches_its_path_and_nothing_else() {
