@@ -36,6 +36,9 @@ pub struct Database {
     /// The workspace that `uses` paths are relative to.
     workspace: PathBuf,
     used: Arc<Mutex<HashMap<PathBuf, PlaybookSource>>>,
+    /// Files compiling looked for and could not read: a remembered graph holds only while
+    /// they stay so.
+    absent: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
     files: Arc<Mutex<HashMap<String, WorkspaceFile>>>,
     stat_cache: Arc<Mutex<StatCache>>,
     executed: Arc<AtomicUsize>,
@@ -54,8 +57,17 @@ impl Db for Database {
             return Ok(source);
         }
         let full = self.workspace.join(path);
-        crate::files::paths::check_inside(&self.workspace, &full, path)?;
-        let file = crate::load::workspace::read_source(&full, path)?;
+        let read = crate::files::paths::check_inside(&self.workspace, &full, path)
+            .and_then(|()| crate::load::workspace::read_source(&full, path));
+        let file = match read {
+            Ok(file) => file,
+            Err(e) => {
+                if let Ok(mut absent) = self.absent.lock() {
+                    absent.insert(path.to_path_buf());
+                }
+                return Err(e.into());
+            }
+        };
         let source = PlaybookSource::new(self, file, path.to_path_buf());
         if let Ok(mut used) = self.used.lock() {
             used.insert(path.to_path_buf(), source);
@@ -81,14 +93,16 @@ impl Db for Database {
 }
 
 impl Database {
-    /// The playbooks `uses` read so far: their place and text (`None` when that cannot
-    /// be known, and then no graph may be remembered).
-    fn used_files(&self) -> Option<Vec<(PathBuf, SourceFile)>> {
+    /// The files compiling looked for so far: the place and text of each playbook or
+    /// action read, and `None` for one that could not be read (a local action not there
+    /// yet). `None` as a whole when that cannot be known: then no graph may be remembered.
+    fn used_files(&self) -> Option<Vec<(PathBuf, Option<SourceFile>)>> {
         let used = self.used.lock().ok()?;
-        let files = used
+        let mut files: Vec<(PathBuf, Option<SourceFile>)> = used
             .iter()
-            .map(|(path, source)| (path.clone(), source.file(self).clone()))
+            .map(|(path, source)| (path.clone(), Some(source.file(self).clone())))
             .collect();
+        files.extend(self.absent.lock().ok()?.iter().map(|p| (p.clone(), None)));
         Some(files)
     }
 
@@ -270,6 +284,7 @@ impl Database {
         Self {
             workspace: workspace.to_path_buf(),
             used: Arc::default(),
+            absent: Arc::default(),
             files: Arc::default(),
             stat_cache: Arc::default(),
             executed: Arc::default(),

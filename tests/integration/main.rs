@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod actions;
 mod caching;
 mod differential;
 mod errors;

@@ -12,7 +12,7 @@ fn corpus() -> Option<PathBuf> {
 }
 
 /// A git repository (GitHub's checkout) with `workflow` as `.github/workflows/ci.yml`.
-fn repository(workflow: &str) -> Ws {
+pub(crate) fn repository(workflow: &str) -> Ws {
     let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
     std::fs::remove_file(ws.path().join("orch.yml")).expect("rm orch.yml");
     ws.write(".github/workflows/ci.yml", workflow);

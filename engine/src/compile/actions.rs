@@ -15,6 +15,38 @@ pub enum Builtin {
     DownloadArtifact,
     /// Not run on a local run: the step is skipped with this said in its log.
     Unsupported(std::borrow::Cow<'static, str>),
+    /// An action of the workspace that is not there: the step fails when it runs (an
+    /// earlier step may be what was meant to make it, as on GitHub).
+    Missing(std::borrow::Cow<'static, str>),
+    /// `./path`: an action of the workspace, until compiling reads its `action.yml` and
+    /// makes it one of the two below (see `local_action.rs`).
+    Local,
+    /// A composite action: its steps run in place of the step.
+    Composite(Box<CompositeAction>),
+    /// A JavaScript action of the workspace: `node` runs its `main`.
+    Node(Box<NodeAction>),
+}
+
+/// A composite action, compiled: its steps see its `inputs` and their own `steps`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompositeAction {
+    /// The action's folder, relative to the workspace (`github.action_path`).
+    pub folder: String,
+    /// Each declared input and its default (rendered where the `with` gives none).
+    pub inputs: Vec<(String, Option<crate::compile::expr::Template>)>,
+    pub steps: Vec<crate::compile::graph::CompiledStep>,
+    /// `outputs.<name>.value`, over its steps.
+    pub outputs: Vec<(String, crate::compile::expr::Template)>,
+}
+
+/// A JavaScript action of the workspace: files relative to its folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeAction {
+    pub folder: String,
+    pub inputs: Vec<(String, Option<crate::compile::expr::Template>)>,
+    pub main: String,
+    pub pre: Option<String>,
+    pub post: Option<String>,
 }
 
 /// `owner/repo@ref` (or `owner/repo/path@ref`) without the ref, lower-cased.
@@ -29,7 +61,7 @@ fn action_name(reference: &str) -> String {
 /// The built-in for `reference`; `with_tool` is the step's `with.tool` (install-action).
 pub fn builtin(reference: &str, with_tool: Option<&str>) -> Builtin {
     if reference.starts_with("./") {
-        return Builtin::Unsupported("local actions do not run yet".into());
+        return Builtin::Local;
     }
     if reference.starts_with("docker://") {
         return Builtin::Unsupported("container actions do not run on a local run".into());
@@ -91,10 +123,7 @@ mod tests {
             ),
             Builtin::Tools(vec!["cargo-hack".into(), "cargo-nextest".into()])
         );
-        assert!(matches!(
-            builtin("./.github/actions/x", None),
-            Builtin::Unsupported(_)
-        ));
+        assert_eq!(builtin("./.github/actions/x", None), Builtin::Local);
         assert!(matches!(
             builtin("someone/thing@v1", None),
             Builtin::Unsupported(_)

@@ -127,6 +127,12 @@ pub fn compile(
                 Vec::new()
             };
             let mut compiled = c.job(job, needs, start..nodes.len(), axes);
+            if let (Command::Steps(steps), Body::Steps(compiled_steps)) =
+                (&job.command, &mut compiled.body)
+            {
+                c.local_actions(compiled_steps, steps, &level.chain, resolve);
+                super::local_action::nested_tools(compiled_steps, &mut compiled.tools);
+            }
             compiled.id = format!("{}{}", level.prefix, job.id.value);
             compiled.origin = level.origin;
             if let Command::Uses { path, with } = &job.command {

@@ -24,7 +24,9 @@
 //! - [`targets`] turns command-line targets into the selected nodes plus all they need.
 //! - [`expr`] is the expression language itself (GitHub's, to its conformance cases).
 //! - [`actions`] maps a workflow step's `uses:` of a GitHub action to what orch does in
-//!   its place (nothing for checkout and caches, a tool check for setup actions).
+//!   its place (nothing for checkout and caches, a tool check for setup actions);
+//!   [`local_action`] reads a `./path` action's `action.yml` and compiles a composite
+//!   action's steps.
 //!
 //! ## Decisions
 //! - Edges are between jobs, not nodes: `needs: [test]` waits for every node of `test`,
@@ -37,6 +39,7 @@ mod compiler;
 mod cycles;
 pub mod expr;
 pub mod graph;
+pub mod local_action;
 pub mod matrix;
 pub mod queries;
 mod references;

@@ -158,7 +158,8 @@ impl<'p> Compiler<'p> {
     ) -> Option<(String, Option<String>)> {
         let root = path[0].as_str();
         let field = path.get(1).map(String::as_str);
-        let workflow = self.playbook.workflow.is_some();
+        // An action's `action.yml` is written in the workflow dialect.
+        let workflow = self.playbook.workflow.is_some() || self.playbook.action.is_some();
         if workflow && let Some((_, fields)) = WORKFLOW_CONTEXTS.iter().find(|(c, _)| *c == root) {
             let (field, fields) = (field?, (*fields)?);
             return (!fields.contains(&field)).then(|| {

@@ -6,7 +6,8 @@
 //! root playbook's text and place, the command line's overrides, orch's own build (its
 //! version and its executable's size, mtime and inode, so a rebuilt orch never reads a
 //! graph an older one wrote), the workspace's path, and the text of every playbook a
-//! `uses` reached, each read again and compared by digest. Anything else, a damaged
+//! `uses` reached and every action `action.yml` read, each read again and compared by
+//! digest (one that could not be read must still not be). Anything else, a damaged
 //! file included (it is sealed), is a miss: the playbook is compiled as if nothing had
 //! been remembered. Only graphs that compiled without problems are kept.
 
@@ -18,7 +19,7 @@ use orch_store::Digest;
 use crate::compile::graph::{Graph, Overrides};
 use crate::load::diag::SourceFile;
 
-const GRAPH_MAGIC: &[u8; 8] = b"ORCHGRv1";
+const GRAPH_MAGIC: &[u8; 8] = b"ORCHGRv2";
 
 /// Where graphs are remembered (`.orch/state/`), and the key of this compilation.
 pub struct GraphMemo {
@@ -30,8 +31,9 @@ pub struct GraphMemo {
 #[derive(serde::Deserialize)]
 struct Remembered {
     key: Digest,
-    /// Each playbook a `uses` read, relative to the workspace, and its text's digest.
-    used: Vec<(PathBuf, Digest)>,
+    /// Each file compiling looked for, relative to the workspace, and its text's digest
+    /// (`None`: it could not be read, and must still not be).
+    used: Vec<(PathBuf, Option<Digest>)>,
     graph: Graph,
 }
 
@@ -39,7 +41,7 @@ struct Remembered {
 #[derive(serde::Serialize)]
 struct ToRemember<'a> {
     key: Digest,
-    used: Vec<(PathBuf, Digest)>,
+    used: Vec<(PathBuf, Option<Digest>)>,
     graph: &'a Graph,
 }
 
@@ -101,21 +103,21 @@ impl GraphMemo {
             return None;
         }
         for (path, digest) in &remembered.used {
-            let file =
-                crate::load::workspace::read_source(&self.workspace.join(path), path).ok()?;
-            if Digest::of(file.text.as_bytes()) != *digest {
+            let file = crate::load::workspace::read_source(&self.workspace.join(path), path).ok();
+            if file.map(|f| Digest::of(f.text.as_bytes())) != *digest {
                 return None;
             }
         }
         Some(remembered.graph)
     }
 
-    /// Keeps `graph`, compiled from the root and the `used` playbooks (path, text). A
+    /// Keeps `graph`, compiled from the root and the `used` files (path, text; `None`
+    /// for one not found). A
     /// failure to write costs the next run a compilation, nothing else.
-    pub fn keep(&self, graph: &Graph, used: Vec<(PathBuf, SourceFile)>) {
+    pub fn keep(&self, graph: &Graph, used: Vec<(PathBuf, Option<SourceFile>)>) {
         let used = used
             .into_iter()
-            .map(|(path, file)| (path, Digest::of(file.text.as_bytes())))
+            .map(|(path, file)| (path, file.map(|f| Digest::of(f.text.as_bytes()))))
             .collect();
         let remembered = ToRemember {
             key: self.key,

@@ -8,7 +8,9 @@ use super::prepare::{NodeWork, StepCommand};
 use super::scheduler::{EVERYTHING, State};
 use super::scope::NodeScope;
 use crate::cache::key::{KEY_VERSION, KeyComponents};
+use crate::compile::actions::Builtin;
 use crate::compile::expr::{self, Expr, Val};
+use crate::compile::local_action::composite_exprs;
 use crate::db::Db;
 use crate::exec::process;
 use crate::load::model::Shell;
@@ -131,7 +133,9 @@ impl State<'_> {
                 // The tools a setup action checks are among the job's tools, keyed by content.
                 (
                     StepCommand::Action {
-                        reference, with, ..
+                        reference,
+                        with,
+                        builtin,
                     },
                     _,
                 ) => {
@@ -139,7 +143,34 @@ impl State<'_> {
                         .iter()
                         .map(|(k, v)| format!("{k}={}", self.key_text(v)))
                         .collect();
-                    format!("uses{condition}:{reference}:{}", with.join("\0"))
+                    // An action of the workspace is what its `action.yml` compiled to; a
+                    // composite one also by what its expressions read (its files are
+                    // among the job's default inputs).
+                    let compiled = match builtin {
+                        Builtin::Composite(composite) => {
+                            for e in composite_exprs(composite) {
+                                for (path, value) in condition_values(e, &work.scope) {
+                                    let own = ["steps", "inputs"]
+                                        .iter()
+                                        .any(|c| path == *c || path.starts_with(&format!("{c}.")));
+                                    if !own {
+                                        env.insert(
+                                            format!("step{index}.action reads {path}"),
+                                            self.key_text(&value),
+                                        );
+                                    }
+                                }
+                            }
+                            serde_json::to_string(composite).unwrap_or_default()
+                        }
+                        Builtin::Node(action) => serde_json::to_string(action).unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "uses{condition}:{reference}:{}{}",
+                        with.join("\0"),
+                        self.key_text(&compiled)
+                    )
                 }
                 (StepCommand::Script { path, args }, late) => {
                     let digest = self

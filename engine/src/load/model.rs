@@ -76,6 +76,28 @@ pub struct Playbook {
     pub jobs: IndexMap<String, Job>,
     /// Set when the file is a GitHub Actions workflow (see `decode::workflow`).
     pub workflow: Option<Box<Workflow>>,
+    /// Set when the file is a GitHub action's `action.yml` (see `decode::action`): how it
+    /// runs. A composite action's steps are its one job, [`ACTION_JOB`].
+    pub action: Option<Box<ActionRuns>>,
+}
+
+/// The id of the one job a composite action's steps decode into.
+pub const ACTION_JOB: &str = "action";
+
+/// `runs:` of a GitHub action.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ActionRuns {
+    /// `using: composite`: its steps are the playbook's one job.
+    Composite,
+    /// `using: node20` (any `nodeNN`): `main` (and `pre`, `post`) run with `node`.
+    Node {
+        using: String,
+        main: String,
+        pre: Option<String>,
+        post: Option<String>,
+    },
+    /// `using: docker`: not run on a local run.
+    Docker { image: String },
 }
 
 /// What a GitHub Actions workflow says beyond orch's model: its triggers, and the keys a
@@ -141,6 +163,7 @@ impl Playbook {
             outputs: Vec::new(),
             jobs: IndexMap::new(),
             workflow: None,
+            action: None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Tree → model: every key and type checked, every problem collected with its place.
 
+mod action;
 mod job;
 mod sections;
 pub mod values;
 mod workflow;
 mod workflow_job;
 
+pub use action::{ACTION_FILE_NAMES, ACTION_KEYS, is_action};
 pub use job::{JOB_KEYS, STEP_KEYS};
 pub use sections::TOP_KEYS;
 pub use workflow::{WORKFLOW_KEYS, is_workflow};
@@ -86,9 +88,12 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    /// An orch playbook or a GitHub Actions workflow, by what the file is.
+    /// An orch playbook, a GitHub Actions workflow or an action's metadata, by what the
+    /// file is.
     fn document(&mut self, root: &Node) -> Option<Playbook> {
-        if is_workflow(&self.source.path, root) {
+        if is_action(&self.source.path) {
+            self.action(root)
+        } else if is_workflow(&self.source.path, root) {
             self.workflow(root)
         } else {
             self.playbook(root)

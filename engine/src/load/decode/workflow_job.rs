@@ -186,7 +186,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn workflow_steps(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {
+    pub(super) fn workflow_steps(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {
         let Value::Seq(items) = &node.value else {
             self.type_error(node, what, "a list of steps");
             return None;
