@@ -17,4 +17,5 @@ mod scheduling;
 mod signals;
 mod soundness;
 mod watching;
+mod workflow_settings;
 mod workflows;

@@ -393,6 +393,10 @@ impl<'p> Compiler<'p> {
             timeout: job.timeout.or(defaults.timeout),
             retries: job.retries.or(defaults.retries).unwrap_or(0),
             continue_on_error: job.continue_on_error,
+            continue_on_error_expr: job
+                .continue_on_error_expr
+                .as_ref()
+                .and_then(|t| self.template(t, &allowed)),
             fail_fast: job.strategy.fail_fast,
             max_parallel: job.strategy.max_parallel,
             cache: job.cache,
@@ -458,6 +462,14 @@ impl<'p> Compiler<'p> {
                                 self.template(w, allowed)
                             }),
                             timeout: step.timeout,
+                            continue_on_error_expr: step
+                                .continue_on_error_expr
+                                .as_ref()
+                                .and_then(|t| self.template(t, allowed)),
+                            timeout_minutes: step
+                                .timeout_minutes
+                                .as_ref()
+                                .and_then(|t| self.template(t, allowed)),
                         }
                     })
                     .collect(),

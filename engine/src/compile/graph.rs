@@ -89,6 +89,8 @@ pub struct CompiledJob {
     pub timeout: Option<std::time::Duration>,
     pub retries: u32,
     pub continue_on_error: bool,
+    /// `continue-on-error` as an expression, rendered for a node that fails.
+    pub continue_on_error_expr: Option<Template>,
     pub fail_fast: bool,
     pub max_parallel: Option<usize>,
     pub cache: bool,
@@ -181,6 +183,10 @@ pub struct CompiledStep {
     pub shell: Option<Shell>,
     pub working_directory: Option<Template>,
     pub timeout: Option<std::time::Duration>,
+    /// A workflow step's `continue-on-error` and `timeout-minutes` as expressions,
+    /// rendered when its node starts (in place of the fixed ones).
+    pub continue_on_error_expr: Option<Template>,
+    pub timeout_minutes: Option<Template>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -283,6 +289,8 @@ impl Graph {
                 body(&step.body, &mut templates);
                 templates.extend(step.name.iter());
                 templates.extend(step.env.iter().map(|(_, t)| t));
+                templates.extend(step.continue_on_error_expr.iter());
+                templates.extend(step.timeout_minutes.iter());
                 exprs.extend(step.condition.iter());
             }
         }
@@ -291,6 +299,7 @@ impl Graph {
         templates.extend(job.working_directory.iter().chain(job.name.iter()));
         templates.extend(job.inputs.iter().flatten().chain(&job.outputs));
         templates.extend(job.runs_on.iter().chain(job.timeout_minutes.iter()));
+        templates.extend(job.continue_on_error_expr.iter());
         templates.extend(job.output_map.iter().map(|(_, t)| t));
         for (name, patterns) in &job.artifacts {
             templates.extend(name.iter().chain(patterns));

@@ -38,6 +38,7 @@ impl NodeWork {
             result_digest: None,
             plan: None,
             artifacts: Vec::new(),
+            allowed_failure: false,
         };
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,

@@ -472,6 +472,7 @@ impl State<'_> {
             result_digest: Some(record.result_digest),
             plan: None,
             artifacts: record.artifacts,
+            allowed_failure: false,
         }
     }
 }

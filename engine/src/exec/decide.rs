@@ -92,13 +92,16 @@ impl State<'_> {
         self.job_outcomes[job].as_ref().is_some_and(|o| o.failed)
     }
 
-    pub(super) fn finish(&mut self, node: usize, result: NodeResult) {
+    pub(super) fn finish(&mut self, node: usize, mut result: NodeResult) {
         if result.attempts > 0 && !result.cached {
             self.changes += 1;
         }
+        if result.status == NodeStatus::Failure {
+            result.allowed_failure = self.allows_failure(node, &mut result);
+        }
         let job = self.graph.nodes[node].job;
         let spec = &self.graph.jobs[job];
-        if result.status == NodeStatus::Failure && !spec.continue_on_error {
+        if result.status == NodeStatus::Failure && !result.allowed_failure {
             self.run_failed = true;
             // `fail-fast: false` says, as on GitHub, that this job's failure stops nothing:
             // its other legs and independent jobs go on (its dependents are skipped).
@@ -202,22 +205,43 @@ impl State<'_> {
 
     /// `needs.<job>.result` as GitHub computes it over a job's nodes.
     pub(super) fn compute_job_result(&self, job: usize) -> NodeStatus {
-        self.job_status(job, self.graph.jobs[job].continue_on_error)
+        self.job_status(job, true)
     }
 
-    /// Over a job's nodes: with `allow_failure` (continue-on-error), a failure counts as
-    /// success — GitHub's `result`; without, it is the job's real `outcome`.
+    /// Over a job's nodes: with `allow_failure`, a failure its `continue-on-error` allows
+    /// counts as success — GitHub's `result`; without, it is the job's real `outcome`.
     pub(super) fn job_status(&self, job: usize, allow_failure: bool) -> NodeStatus {
         let statuses: Vec<NodeStatus> = self.graph.jobs[job]
             .nodes
             .clone()
-            .filter_map(|n| self.results[n].as_ref().map(|r| r.status))
-            .map(|s| match s {
-                NodeStatus::Failure if allow_failure => NodeStatus::Success,
+            .filter_map(|n| self.results[n].as_ref())
+            .map(|r| match r.status {
+                NodeStatus::Failure if allow_failure && r.allowed_failure => NodeStatus::Success,
                 s => s,
             })
             .collect();
         aggregate(&statuses)
+    }
+
+    /// Whether the job's `continue-on-error` allows this node's failure: the setting, or
+    /// its expression rendered over the node's contexts. An expression that fails to
+    /// render, or gives neither `true` nor `false`, allows nothing, and says why.
+    fn allows_failure(&self, node: usize, result: &mut NodeResult) -> bool {
+        let job = &self.graph.jobs[self.graph.nodes[node].job];
+        let Some(template) = &job.continue_on_error_expr else {
+            return job.continue_on_error;
+        };
+        match super::prepare::render_flag(template, &self.scope(node, Some(true))) {
+            Ok(allowed) => allowed,
+            Err(why) => {
+                let why = format!("continue-on-error: {why}");
+                result.reason = Some(match result.reason.take() {
+                    Some(reason) => format!("{reason}; {why}"),
+                    None => why,
+                });
+                false
+            }
+        }
     }
 
     pub(super) fn decide(&self, node: usize) -> Decision {

@@ -57,6 +57,8 @@ impl NodeWork {
                 shell: s.shell.clone(),
                 cwd: None,
                 timeout: s.timeout,
+                continue_on_error_expr: s.continue_on_error_expr.clone(),
+                timeout_minutes: s.timeout_minutes.clone(),
                 late: Some(s.clone()),
             })
             .collect();

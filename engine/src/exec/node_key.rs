@@ -215,6 +215,24 @@ impl State<'_> {
                     env.insert(format!("step{index}.if {path}"), self.key_text(&value));
                 }
             }
+            // So are those its `continue-on-error` and `timeout-minutes` expressions read
+            // (their text is in the step's settings); `steps` the steps before decide.
+            for template in step
+                .continue_on_error_expr
+                .iter()
+                .chain(&step.timeout_minutes)
+            {
+                for (e, _) in template.exprs() {
+                    for (path, value) in condition_values(e, &work.scope) {
+                        if !path.starts_with("steps.") && path != "steps" {
+                            env.insert(
+                                format!("step{index}.setting reads {path}"),
+                                self.key_text(&value),
+                            );
+                        }
+                    }
+                }
+            }
         }
         let mut needs = BTreeMap::new();
         for &need in &self.all_needs[spec.job] {

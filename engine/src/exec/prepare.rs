@@ -64,6 +64,10 @@ pub(super) struct StepWork {
     pub(super) shell: Option<Shell>,
     pub(super) cwd: Option<PathBuf>,
     pub(super) timeout: Option<std::time::Duration>,
+    /// `continue-on-error` and `timeout-minutes` as expressions, rendered when the step
+    /// is reached (in place of the two above).
+    pub(super) continue_on_error_expr: Option<Template>,
+    pub(super) timeout_minutes: Option<Template>,
     /// A step whose text reads `steps`: rendered again when it runs, after the steps
     /// before it (its key has the templates and what else they read).
     pub(super) late: Option<crate::compile::graph::CompiledStep>,
@@ -83,6 +87,12 @@ impl StepWork {
         }
         if let Some(timeout) = self.timeout {
             text.push_str(&format!(" timeout {}ms", timeout.as_millis()));
+        }
+        if let Some(flag) = &self.continue_on_error_expr {
+            text.push_str(&format!(" continue-on-error {}", flag.source()));
+        }
+        if let Some(minutes) = &self.timeout_minutes {
+            text.push_str(&format!(" timeout-minutes {}", minutes.source()));
         }
         text
     }
@@ -208,6 +218,8 @@ impl State<'_> {
                             cwd
                         }),
                         timeout: s.timeout,
+                        continue_on_error_expr: s.continue_on_error_expr.clone(),
+                        timeout_minutes: s.timeout_minutes.clone(),
                         late: late.then(|| s.clone()),
                     }
                 })
@@ -222,6 +234,8 @@ impl State<'_> {
                 shell: None,
                 cwd: None,
                 timeout: None,
+                continue_on_error_expr: None,
+                timeout_minutes: None,
                 late: None,
             }],
         };
@@ -264,22 +278,9 @@ impl State<'_> {
         }
         let timeout = match &job.timeout_minutes {
             None => job.timeout,
-            Some(template) => match template.render(&scope).map(|t| t.trim().parse::<f64>()) {
-                Ok(Ok(minutes)) if minutes.is_finite() && minutes > 0.0 => {
-                    Some(Duration::from_secs_f64(minutes * 60.0))
-                }
-                Ok(_) => {
-                    problems.push("timeout-minutes is not a number of minutes".to_owned());
-                    None
-                }
-                Err(e) => {
-                    problems.push(format!(
-                        "an expression failed: timeout-minutes: {}",
-                        e.message
-                    ));
-                    None
-                }
-            },
+            Some(template) => render_minutes(template, &scope)
+                .map_err(|why| problems.push(why))
+                .ok(),
         };
         NodeWork {
             steps,
@@ -350,5 +351,32 @@ impl State<'_> {
         work.env = env;
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.secrets = self.secrets.clone();
+    }
+}
+
+/// `timeout-minutes` written as an expression, rendered: a positive number of minutes.
+pub(super) fn render_minutes(template: &Template, scope: &impl Scope) -> Result<Duration, String> {
+    match template.render(scope).map(|t| t.trim().parse::<f64>()) {
+        Ok(Ok(minutes)) if minutes.is_finite() && minutes > 0.0 => {
+            Ok(Duration::from_secs_f64(minutes * 60.0))
+        }
+        Ok(_) => Err("timeout-minutes is not a number of minutes".to_owned()),
+        Err(e) => Err(format!(
+            "an expression failed: timeout-minutes: {}",
+            e.message
+        )),
+    }
+}
+
+/// `continue-on-error` written as an expression, rendered: `true` or `false` (empty,
+/// as an unset matrix key reads, is `false`).
+pub(super) fn render_flag(template: &Template, scope: &impl Scope) -> Result<bool, String> {
+    let text = template
+        .render(scope)
+        .map_err(|e| format!("an expression failed: {}", e.message))?;
+    match text.trim() {
+        t if t.eq_ignore_ascii_case("true") => Ok(true),
+        t if t.is_empty() || t.eq_ignore_ascii_case("false") => Ok(false),
+        other => Err(format!("`{other}` is neither true nor false")),
     }
 }

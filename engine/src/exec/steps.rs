@@ -118,6 +118,29 @@ impl NodeWork {
                     .unwrap_or_else(|| format!("step {}", index + 1));
                 let _ = writeln!(log, "orch: ── {}{name}", frame.label);
             }
+            // `continue-on-error` and `timeout-minutes` written as expressions read the
+            // steps before, as GitHub's do.
+            let settings = (
+                step.continue_on_error_expr
+                    .as_ref()
+                    .map(|t| super::prepare::render_flag(t, &late_scope))
+                    .transpose(),
+                step.timeout_minutes
+                    .as_ref()
+                    .map(|t| super::prepare::render_minutes(t, &late_scope))
+                    .transpose(),
+            );
+            let (continue_on_error, step_timeout) = match settings {
+                (Ok(flag), Ok(minutes)) => (
+                    flag.unwrap_or(step.continue_on_error),
+                    minutes.or(step.timeout),
+                ),
+                (Err(why), _) | (_, Err(why)) => {
+                    let why = format!("step {}: {why}", index + 1);
+                    let _ = writeln!(log, "orch: {why}");
+                    return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
+                }
+            };
             let cwd = match self.late_cwd(step, &late_scope) {
                 Ok(cwd) => cwd,
                 Err(why) => {
@@ -191,13 +214,13 @@ impl NodeWork {
                     }
                     Err(why) => {
                         let _ = writeln!(log, "orch: failed: {why}");
-                        let allowed = if step.continue_on_error {
+                        let allowed = if continue_on_error {
                             "success"
                         } else {
                             "failure"
                         };
                         record_step(&mut steps, &step.id, "failure", allowed, &BTreeMap::new());
-                        if !step.continue_on_error {
+                        if !continue_on_error {
                             if frame.top {
                                 return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
                             }
@@ -304,7 +327,7 @@ impl NodeWork {
                 }
             }
             // The step's own limit, within what is left of the job's.
-            let step_deadline = step.timeout.map(|t| Instant::now() + t);
+            let step_deadline = step_timeout.map(|t| Instant::now() + t);
             let step_limit_first = match (step_deadline, shared.deadline) {
                 (Some(step), Some(job)) => step <= job,
                 (step, _) => step.is_some(),
@@ -358,7 +381,7 @@ impl NodeWork {
             shared
                 .outputs
                 .extend(step_outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let allowed = if step.continue_on_error {
+            let allowed = if continue_on_error {
                 "success"
             } else {
                 "failure"
@@ -375,7 +398,7 @@ impl NodeWork {
                         Some(code) => format!("exit code {code}"),
                         None => "killed by a signal".to_owned(),
                     };
-                    if !step.continue_on_error {
+                    if !continue_on_error {
                         let _ = writeln!(log, "orch: failed: {why}");
                         failed = true;
                         if !frame.many {
@@ -389,14 +412,14 @@ impl NodeWork {
                 }
                 Outcome::TimedOut => {
                     let human = crate::report::summary::human_duration;
-                    match step.timeout {
+                    match step_timeout {
                         Some(limit) if step_limit_first => {
                             let why =
                                 format!("step {} timed out after {}", index + 1, human(limit));
                             let _ = writeln!(log, "orch: {why}; its process tree was killed");
                             // Its own limit, as any failure of the step: continue-on-error
                             // goes on (the job's limit ends the job whatever a step says).
-                            if step.continue_on_error {
+                            if continue_on_error {
                                 record_step(
                                     &mut steps,
                                     &step.id,
@@ -431,7 +454,7 @@ impl NodeWork {
                 Outcome::NotStarted(why) => {
                     let _ = writeln!(log, "orch: {why}");
                     record_step(&mut steps, &step.id, "failure", allowed, &step_outputs);
-                    if !step.continue_on_error {
+                    if !continue_on_error {
                         if frame.top {
                             return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
                         }

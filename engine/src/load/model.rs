@@ -309,6 +309,9 @@ pub struct Job {
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub continue_on_error: bool,
+    /// `continue-on-error` written as an expression (`${{ matrix.experimental }}`),
+    /// decided per node when it fails.
+    pub continue_on_error_expr: Option<Sp<String>>,
     /// A workflow's `runs-on` labels (each may be an expression): a job whose labels do
     /// not name this host is skipped. Empty for orch's own jobs.
     pub runs_on: Vec<Sp<String>>,
@@ -348,6 +351,7 @@ impl Job {
             timeout: None,
             retries: None,
             continue_on_error: false,
+            continue_on_error_expr: None,
             runs_on: Vec::new(),
             output_map: Vec::new(),
             timeout_minutes: None,
@@ -383,6 +387,10 @@ pub struct Step {
     pub shell: Option<Shell>,
     pub working_directory: Option<Sp<String>>,
     pub timeout: Option<Duration>,
+    /// A workflow step's `continue-on-error` and `timeout-minutes` written as
+    /// expressions, rendered when its node starts.
+    pub continue_on_error_expr: Option<Sp<String>>,
+    pub timeout_minutes: Option<Sp<String>>,
 }
 
 impl Step {
@@ -398,6 +406,8 @@ impl Step {
             shell: None,
             working_directory: None,
             timeout: None,
+            continue_on_error_expr: None,
+            timeout_minutes: None,
         }
     }
 }

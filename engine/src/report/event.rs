@@ -70,6 +70,9 @@ pub struct NodeResult {
     pub plan: Option<PlanAction>,
     /// The artifacts it kept for the run (restored with it on a hit).
     pub artifacts: Vec<orch_store::StoredArtifact>,
+    /// It failed, and its job's `continue-on-error` allows that (decided per node: the
+    /// setting may be an expression over its matrix leg).
+    pub allowed_failure: bool,
 }
 
 /// A node's fate in `orch plan`.
@@ -109,6 +112,7 @@ impl NodeResult {
             result_digest: None,
             plan: None,
             artifacts: Vec::new(),
+            allowed_failure: false,
         }
     }
 }

@@ -203,7 +203,7 @@ impl RunReport<'_> {
         }
         // A continue-on-error job's failure is allowed: it does not fail the run, and
         // `needs.*.result` says success; it is listed apart from the run's failures.
-        let allowed = |i: usize| self.graph.jobs[self.graph.nodes[i].job].continue_on_error;
+        let allowed = |i: usize| self.results[i].as_ref().is_some_and(|r| r.allowed_failure);
         for (title, allowed_ones) in [
             ("Failures", false),
             ("Allowed failures (continue-on-error)", true),

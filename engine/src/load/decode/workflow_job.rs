@@ -105,9 +105,11 @@ impl Decoder<'_> {
                     None => {}
                 },
                 "strategy" => self.workflow_strategy(value, &field, &mut job),
-                "continue-on-error" => {
-                    job.continue_on_error = self.bool(value, &field).unwrap_or(false)
-                }
+                "continue-on-error" => match self.flag(value, &field) {
+                    Some(Flag::Fixed(allowed)) => job.continue_on_error = allowed,
+                    Some(Flag::Expression(text)) => job.continue_on_error_expr = Some(text),
+                    None => {}
+                },
                 "uses" => {
                     command = self.string(value, &field).map(|path| Command::Uses {
                         path,
@@ -220,17 +222,14 @@ impl Decoder<'_> {
                     "env" => step.env = self.env(value, &field),
                     "shell" => step.shell = self.workflow_shell(value, &field),
                     "working-directory" => step.working_directory = self.string(value, &field),
-                    "continue-on-error" => {
-                        step.continue_on_error = self.bool(value, &field).unwrap_or(false)
-                    }
+                    "continue-on-error" => match self.flag(value, &field) {
+                        Some(Flag::Fixed(allowed)) => step.continue_on_error = allowed,
+                        Some(Flag::Expression(text)) => step.continue_on_error_expr = Some(text),
+                        None => {}
+                    },
                     "timeout-minutes" => match self.minutes(value, &field) {
                         Some(Minutes::Fixed(d)) => step.timeout = Some(d),
-                        Some(Minutes::Expression(text)) => self.error(
-                            text.span,
-                            format!(
-                                "{field}: an expression is not supported in a step's timeout yet"
-                            ),
-                        ),
+                        Some(Minutes::Expression(text)) => step.timeout_minutes = Some(text),
                         None => {}
                     },
                     _ => unreachable!("keys were checked against WORKFLOW_STEP_KEYS"),
@@ -284,4 +283,21 @@ impl Decoder<'_> {
 enum Minutes {
     Fixed(Duration),
     Expression(Sp<String>),
+}
+
+enum Flag {
+    Fixed(bool),
+    Expression(Sp<String>),
+}
+
+impl Decoder<'_> {
+    /// `continue-on-error`: `true`/`false` or an expression, decided per node.
+    fn flag(&mut self, node: &Node, what: &str) -> Option<Flag> {
+        match &node.value {
+            Value::Str(s) if s.contains("${{") => {
+                Some(Flag::Expression(Sp::new(s.clone(), node.span)))
+            }
+            _ => self.bool(node, what).map(Flag::Fixed),
+        }
+    }
 }

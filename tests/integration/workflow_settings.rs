@@ -1,0 +1,76 @@
+//! A workflow's `continue-on-error` and `timeout-minutes` written as expressions: the
+//! job's decided per matrix leg, a step's over the steps before it.
+
+use crate::harness::{code, stderr};
+use crate::workflows::repository;
+
+const SETTINGS: &str = "on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    continue-on-error: ${{ matrix.experimental }}
+    strategy:
+      fail-fast: false
+      matrix:
+        v: [1, 2]
+        include:
+          - v: 2
+            experimental: true
+    steps:
+      - id: first
+        run: echo \"minutes=${{ matrix.v == 2 && '0.005' || '1' }}\" >> \"$GITHUB_OUTPUT\"
+      - continue-on-error: ${{ steps.first.outputs.minutes == '1' }}
+        timeout-minutes: ${{ steps.first.outputs.minutes }}
+        run: sleep 1
+      - continue-on-error: ${{ matrix.v == 1 }}
+        run: exit 1
+      - run: mkdir -p out && touch out/${{ matrix.v }}
+  after:
+    needs: t
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p out && echo \"${{ needs.t.result }}\" > out/after
+";
+
+#[test]
+fn continue_on_error_and_timeouts_may_be_expressions() {
+    let ws = repository(SETTINGS);
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    // Leg 2 timed out (0.3 s) and failed; its job's continue-on-error allows that.
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let summary = ws.summary();
+    let nodes = summary["nodes"].as_array().expect("nodes");
+    let leg = |v: &str| {
+        nodes
+            .iter()
+            .find(|n| n["job"] == "t" && n["matrix"]["v"].to_string().contains(v))
+            .unwrap_or_else(|| panic!("leg {v}: {summary}"))
+    };
+    assert_eq!(leg("1")["status"], "success", "{summary}");
+    assert_eq!(leg("2")["status"], "failure", "{summary}");
+    assert!(
+        leg("2")["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("step 2 timed out after")),
+        "{summary}"
+    );
+    assert!(ws.exists("out/1") && !ws.exists("out/2"));
+    assert_eq!(ws.read("out/after"), "success\n");
+    let md = std::fs::read_to_string(ws.latest_run().join("summary.md")).expect("summary.md");
+    assert!(md.contains("Allowed failures"), "{md}");
+
+    // A value that is neither true nor false allows nothing, and says so.
+    let ws = repository(&SETTINGS.replace(
+        "continue-on-error: ${{ matrix.experimental }}",
+        "continue-on-error: ${{ matrix.v }}",
+    ));
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        ws.summary()
+            .to_string()
+            .contains("`2` is neither true nor false"),
+        "{}",
+        ws.summary()
+    );
+}
