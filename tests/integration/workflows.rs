@@ -358,6 +358,82 @@ jobs:
 }
 
 #[test]
+fn a_setup_action_checks_the_version_it_asks_for() {
+    let version = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(node) = version("node") else {
+        eprintln!("node is not installed: its version is not checked");
+        return;
+    };
+    let major: u32 = node
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("node's major version");
+    let workflow = |spec: &str| {
+        format!(
+            "on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-node@v4
+        with: {{ node-version: '{spec}' }}
+      - run: mkdir -p out && touch out/ran
+"
+        )
+    };
+    let ws = repository(&workflow(&format!("{major}.x")));
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ws.log("t").contains(&format!("`{node}` is node {major}.x")));
+    let ws = repository(&workflow(&format!(">={}", major + 1)));
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        ws.reason("t").contains(&format!(
+            "asks for node >={} (with.node-version), and this machine's is `{node}`",
+            major + 1
+        )),
+        "{}",
+        ws.reason("t")
+    );
+    assert!(!ws.exists("out/ran"));
+
+    // With rustup, a toolchain it has is chosen for the steps after the action.
+    let has_nightly = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly"));
+    if has_nightly {
+        let ws = repository(
+            "on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: dtolnay/rust-toolchain@nightly
+      - run: mkdir -p out && rustc --version > out/rustc
+",
+        );
+        let out = ws.run(&["run", "--workflow", "ci"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            ws.read("out/rustc").contains("nightly"),
+            "{}",
+            ws.read("out/rustc")
+        );
+    }
+}
+
+#[test]
 fn a_job_of_a_real_workflow_runs_end_to_end() {
     let Some(dir) = corpus() else {
         eprintln!("skipped: ../shared/corpus/gha-workflows is not there");
@@ -367,7 +443,39 @@ fn a_job_of_a_real_workflow_runs_end_to_end() {
     // on a small crate in a git repository.
     let text = std::fs::read_to_string(dir.join("casey__just__.github__workflows__ci.yaml"))
         .expect("corpus file");
-    let ws = repository(&text);
+    // It asks for Rust 1.89.0: where that is not what this machine has, the job fails
+    // naming both; the run below writes this machine's version in its place.
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .expect("rustc");
+    let here = String::from_utf8_lossy(&rustc.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a version")
+        .to_owned();
+    if !here.starts_with("1.89.") {
+        let ws = repository(&text);
+        ws.write(
+            "Cargo.toml",
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\n",
+        );
+        let out = ws.run(&["run", "--workflow", "ci", "msrv", "--event", "pull_request"]);
+        let installed = Command::new("rustup")
+            .args(["toolchain", "list"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("1.89.0"));
+        if !installed {
+            assert_eq!(code(&out), 1, "{}", stderr(&out));
+            assert!(
+                ws.reason("msrv")
+                    .contains("asks for rustc 1.89.0 (with.toolchain)"),
+                "{}",
+                ws.reason("msrv")
+            );
+        }
+    }
+    let ws = repository(&text.replace("toolchain: 1.89.0", &format!("toolchain: {here}")));
     ws.write(
         "Cargo.toml",
         "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",

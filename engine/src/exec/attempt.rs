@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::prepare::NodeWork;
+use super::setup_versions;
 use super::steps::{Frame, FrameEnd, RunOf, Shared, StepFiles};
 use crate::compile::actions::Builtin;
 use crate::exec::process::{self, Cancel};
@@ -219,7 +220,7 @@ impl NodeWork {
         action: &Action,
         log: &mut File,
         observer: &Arc<dyn Observer>,
-        artifacts: &mut Vec<StoredArtifact>,
+        (artifacts, carried_env): (&mut Vec<StoredArtifact>, &mut Vec<(String, String)>),
     ) -> Result<&'static str, String> {
         let reference = action.reference;
         let with = |name: &str| {
@@ -314,6 +315,10 @@ impl NodeWork {
                         }
                     }
                 }
+                let with = |k: &str| with(k).map(str::to_owned);
+                if let Some(carry) = self.check_version(reference, &with, log, observer)? {
+                    carried_env.push(carry);
+                }
                 Ok("success")
             }
             // Run in their place by the frame (`local_action.rs`); a `./` action that was
@@ -331,6 +336,76 @@ impl NodeWork {
                 Ok("skipped")
             }
         }
+    }
+}
+
+impl NodeWork {
+    /// The version a setup action asks for, against the program's own `--version`. A
+    /// Rust toolchain rustup has installed is chosen for the job's later steps: the
+    /// variable to carry to them is returned.
+    fn check_version(
+        &self,
+        reference: &str,
+        with: &dyn Fn(&str) -> Option<String>,
+        log: &mut File,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<Option<(String, String)>, String> {
+        let Some(wanted) = setup_versions::wanted(reference, with, &self.workspace)? else {
+            return Ok(None);
+        };
+        let program = wanted.program;
+        let rustup = (program == "rustc")
+            .then(|| process::locate("rustup", &self.env, &self.cwd))
+            .flatten();
+        if let Some(rustup) = &rustup {
+            for spec in &wanted.specs {
+                if let Some((name, said)) = setup_versions::rustup_toolchain(rustup, spec)
+                    && setup_versions::satisfies(&said, spec) != Some(false)
+                {
+                    let _ = writeln!(
+                        log,
+                        "orch: {reference}: rustup's toolchain {name} (`{said}`) for the steps after it"
+                    );
+                    return Ok(Some(("RUSTUP_TOOLCHAIN".into(), name)));
+                }
+            }
+        }
+        let said = process::locate(program, &self.env, &self.cwd)
+            .and_then(|path| setup_versions::version_said(&path, program))
+            .ok_or_else(|| {
+                format!("{reference}: `{program} --version` says nothing here: cannot check it")
+            })?;
+        let verdicts: Vec<Option<bool>> = wanted
+            .specs
+            .iter()
+            .map(|spec| setup_versions::satisfies(&said, spec))
+            .collect();
+        let asked = wanted.specs.join(" or ");
+        if let Some(i) = verdicts.iter().position(|v| *v == Some(true)) {
+            let spec = &wanted.specs[i];
+            let _ = writeln!(log, "orch: {reference}: `{said}` is {program} {spec}");
+            return Ok(None);
+        }
+        if verdicts.contains(&None) {
+            let said_here = format!(
+                "{reference}: cannot read the version `{asked}` ({}); running with `{said}`",
+                wanted.from
+            );
+            let _ = writeln!(log, "orch: warning: {said_here}");
+            observer.event(&Event::Warning(format!("{}: {said_here}", self.scope.node)));
+            return Ok(None);
+        }
+        let install = match rustup {
+            Some(_) => format!(
+                "rustup has no toolchain {asked} (`rustup toolchain install {}` adds it)",
+                wanted.specs[0]
+            ),
+            None => "install that version".to_owned(),
+        };
+        Err(format!(
+            "{reference} asks for {program} {asked} ({}), and this machine's is `{said}`: {install}, or run this job where it is",
+            wanted.from
+        ))
     }
 }
 

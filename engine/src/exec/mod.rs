@@ -48,5 +48,6 @@ mod prepare;
 pub mod process;
 pub mod scheduler;
 mod scope;
+mod setup_versions;
 mod steps;
 mod store_result;

@@ -205,7 +205,12 @@ impl NodeWork {
                         }
                     }
                     _ => self
-                        .builtin_action(&action, log, run.observer, shared.artifacts)
+                        .builtin_action(
+                            &action,
+                            log,
+                            run.observer,
+                            (shared.artifacts, &mut shared.carried_env),
+                        )
                         .map(|outcome| (outcome, BTreeMap::new())),
                 };
                 match done {
