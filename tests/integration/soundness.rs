@@ -798,3 +798,50 @@ fn a_steps_rendered_folder_is_checked_when_rendered() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_toolchain_behind_rustups_proxy_is_in_the_key() {
+    // A fake rustup layout outside the workspace: `bin/cargo` links to `bin/rustup`,
+    // which runs the toolchain's own `cargo`.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let bin = outside.path().join("bin");
+    let toolchain = outside.path().join("rustup/toolchains/stable/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::create_dir_all(&toolchain).expect("mkdir");
+    let executable = |path: &std::path::Path, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    executable(
+        &bin.join("rustup"),
+        "#!/bin/sh\nexec \"$RUSTUP_HOME/toolchains/stable/bin/$(basename \"$0\")\" \"$@\"\n",
+    );
+    std::os::unix::fs::symlink("rustup", bin.join("cargo")).expect("symlink");
+    executable(&toolchain.join("cargo"), "#!/bin/sh\necho cargo one\n");
+    let ws = Ws::new(
+        "jobs:\n  build:\n    tools: [cargo]\n    outputs: [out.txt]\n    run: cargo > out.txt\n",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let out = ws
+            .cmd(&["run"])
+            .env("PATH", &path)
+            .env("RUSTUP_HOME", outside.path().join("rustup"))
+            .output()
+            .expect("orch runs");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    run();
+    run();
+    assert!(ws.cached("build"), "{}", ws.why("build"));
+    // `rustup update`: the proxy is the same, the toolchain's cargo is not.
+    executable(&toolchain.join("cargo"), "#!/bin/sh\necho cargo two\n");
+    run();
+    assert!(!ws.cached("build"), "a new toolchain must run it again");
+    assert_eq!(ws.read("out.txt"), "cargo two\n");
+}

@@ -323,9 +323,17 @@ impl State<'_> {
                     .find(|(n, p, c, _)| n == name && p.as_deref() == path && c.as_ref() == cwd)
                     .map(|(_, _, _, d)| *d);
                 let digest = known.unwrap_or_else(|| {
-                    let digest = process::locate(name, &work.env, &work.cwd)
-                        .and_then(|found| std::fs::canonicalize(found).ok())
+                    let found = process::locate(name, &work.env, &work.cwd);
+                    let real = found.as_ref().and_then(|f| std::fs::canonicalize(f).ok());
+                    let digest = real
+                        .as_ref()
                         .and_then(|real| self.db.current_digest(&real.to_string_lossy()))
+                        .map(|own| match (&found, &real) {
+                            (Some(found), Some(real)) if is_rustup_proxy(found, real) => {
+                                self.behind_rustup(own, name, &work.env)
+                            }
+                            _ => own,
+                        })
                         .unwrap_or_else(|| Digest::of(format!("not found: {name}").as_bytes()));
                     memo.push((
                         name.to_owned(),
@@ -338,6 +346,33 @@ impl State<'_> {
                 (name.to_owned(), digest)
             })
             .collect()
+    }
+
+    /// A program behind rustup's proxy (`~/.cargo/bin/cargo` is rustup) is whichever
+    /// toolchain rustup picks when it runs: the proxy's digest with every installed
+    /// toolchain's own `bin/NAME`, so updating or adding a toolchain is a miss.
+    fn behind_rustup(&self, proxy: Digest, name: &str, env: &[(String, String)]) -> Digest {
+        let home = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "RUSTUP_HOME")
+            .map(|(_, v)| PathBuf::from(v))
+            .or_else(|| std::env::var_os("RUSTUP_HOME").map(PathBuf::from))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+        let mut text = format!("rustup proxy {}", proxy.to_hex());
+        let toolchains = home.and_then(|h| std::fs::read_dir(h.join("toolchains")).ok());
+        let mut found: Vec<PathBuf> = toolchains
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+            .collect();
+        found.sort();
+        for binary in found {
+            if let Some(digest) = self.db.current_digest(&binary.to_string_lossy()) {
+                text.push_str(&format!("\n{} {}", binary.display(), digest.to_hex()));
+            }
+        }
+        Digest::of(text.as_bytes())
     }
 
     /// Whether a node's key covers any of `paths` (an input file or a script). A node
@@ -356,5 +391,22 @@ impl State<'_> {
                     .iter()
                     .any(|c| c.contains(&format!(":{path}:")))
         })
+    }
+}
+
+/// Whether `found` (a program on PATH, `real` once links are followed) is one of
+/// rustup's proxies: a link to `rustup`, or a hard link or copy of the `rustup` beside it.
+fn is_rustup_proxy(found: &std::path::Path, real: &std::path::Path) -> bool {
+    if found.file_name().is_some_and(|n| n == "rustup") {
+        return false;
+    }
+    if real.file_name().is_some_and(|n| n == "rustup") {
+        return true;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let beside = found.with_file_name("rustup");
+    match (std::fs::metadata(real), std::fs::metadata(beside)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
