@@ -74,3 +74,40 @@ fn continue_on_error_and_timeouts_may_be_expressions() {
         ws.summary()
     );
 }
+
+#[test]
+fn a_concurrency_group_runs_one_node_at_a_time() {
+    let step = "mkdir -p out && echo start >> out/log && sleep 0.4 && echo end >> out/log";
+    let ws = repository(&format!(
+        "on: push
+concurrency: ci-${{{{ github.ref }}}}
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    concurrency: deploy
+    steps: [{{ run: '{step}' }}]
+  b:
+    runs-on: ubuntu-latest
+    concurrency: {{ group: deploy, cancel-in-progress: true }}
+    strategy: {{ matrix: {{ n: [1, 2] }} }}
+    steps: [{{ run: '{step}' }}]
+  free:
+    runs-on: ubuntu-latest
+    concurrency: free-${{{{ matrix.n }}}}
+    strategy: {{ matrix: {{ n: [1, 2] }} }}
+    steps: [{{ run: 'mkdir -p out && echo x >> out/free-${{{{ matrix.n }}}} && sleep 0.4' }}]
+"
+    ));
+    let started = std::time::Instant::now();
+    let out = ws.run(&["run", "--workflow", "ci", "-j", "8"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Three nodes of `deploy`, never two at once.
+    assert_eq!(ws.read("out/log"), "start\nend\n".repeat(3));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1200));
+    assert!(ws.exists("out/free-1") && ws.exists("out/free-2"));
+    assert!(
+        stderr(&out).contains("`cancel-in-progress` is not applied: one local run"),
+        "the ignored cancel-in-progress is said: {}",
+        stderr(&out)
+    );
+}

@@ -397,6 +397,10 @@ impl<'p> Compiler<'p> {
                 .continue_on_error_expr
                 .as_ref()
                 .and_then(|t| self.template(t, &allowed)),
+            concurrency: job
+                .concurrency
+                .as_ref()
+                .and_then(|t| self.template(t, &allowed)),
             fail_fast: job.strategy.fail_fast,
             max_parallel: job.strategy.max_parallel,
             cache: job.cache,

@@ -91,6 +91,8 @@ pub struct CompiledJob {
     pub continue_on_error: bool,
     /// `continue-on-error` as an expression, rendered for a node that fails.
     pub continue_on_error_expr: Option<Template>,
+    /// `concurrency`'s group, rendered per node: one node of a group runs at a time.
+    pub concurrency: Option<Template>,
     pub fail_fast: bool,
     pub max_parallel: Option<usize>,
     pub cache: bool,
@@ -300,6 +302,7 @@ impl Graph {
         templates.extend(job.inputs.iter().flatten().chain(&job.outputs));
         templates.extend(job.runs_on.iter().chain(job.timeout_minutes.iter()));
         templates.extend(job.continue_on_error_expr.iter());
+        templates.extend(job.concurrency.iter());
         templates.extend(job.output_map.iter().map(|(_, t)| t));
         for (name, patterns) in &job.artifacts {
             templates.extend(name.iter().chain(patterns));

@@ -223,6 +223,32 @@ impl State<'_> {
         aggregate(&statuses)
     }
 
+    /// The node's `concurrency` group, rendered once (its needs have ended by then). One
+    /// that cannot be rendered is its text: the node still waits for its like.
+    pub(super) fn group_of(&mut self, node: usize) -> Option<String> {
+        if let Some(known) = self.node_groups.get(&node) {
+            return known.clone();
+        }
+        let job = &self.graph.jobs[self.graph.nodes[node].job];
+        let group = job.concurrency.as_ref().map(|template| {
+            template
+                .render(&self.scope(node, Some(true)))
+                .unwrap_or_else(|_| template.source())
+        });
+        self.node_groups.insert(node, group.clone());
+        group
+    }
+
+    /// Whether another node of the node's `concurrency` group is running: it waits.
+    pub(super) fn group_is_busy(&mut self, node: usize) -> bool {
+        self.graph.jobs[self.graph.nodes[node].job]
+            .concurrency
+            .is_some()
+            && self
+                .group_of(node)
+                .is_some_and(|group| self.running_groups.contains(&group))
+    }
+
     /// Whether the job's `continue-on-error` allows this node's failure: the setting, or
     /// its expression rendered over the node's contexts. An expression that fails to
     /// render, or gives neither `true` nor `false`, allows nothing, and says why.

@@ -96,6 +96,9 @@ pub(super) struct State<'g> {
     pub(super) released: Vec<bool>,
     pub(super) running_per_job: Vec<usize>,
     pub(super) running: usize,
+    /// The `concurrency` groups a running node holds, and each node's group once known.
+    pub(super) running_groups: std::collections::HashSet<String>,
+    pub(super) node_groups: HashMap<usize, Option<String>>,
     pub(super) ready: VecDeque<usize>,
     /// A node failed and `--keep-going` is off: start nothing new but `always()`-like nodes.
     pub(super) halted: bool,
@@ -183,6 +186,8 @@ pub async fn execute(
         released: vec![false; jobs],
         running_per_job: vec![0; jobs],
         running: 0,
+        running_groups: Default::default(),
+        node_groups: HashMap::new(),
         ready: VecDeque::new(),
         halted: false,
         failed_fast: vec![false; jobs],
@@ -248,6 +253,7 @@ pub async fn execute(
                 }
                 let job = graph.nodes[node].job;
                 if state.running_per_job[job] >= graph.jobs[job].max_parallel.unwrap_or(usize::MAX)
+                    || state.group_is_busy(node)
                 {
                     at_job_limit.push_back(node);
                     continue;
@@ -327,7 +333,8 @@ pub async fn execute(
                 };
                 let job = graph.nodes[node].job;
                 let room = state.running < options.jobs.max(1)
-                    && state.running_per_job[job] < graph.jobs[job].max_parallel.unwrap_or(usize::MAX);
+                    && state.running_per_job[job] < graph.jobs[job].max_parallel.unwrap_or(usize::MAX)
+                    && !state.group_is_busy(node);
                 // Files may have changed while it waited (its key is computed again), or it
                 // must wait its turn to run.
                 if pending.changes != state.changes || (answer.is_miss() && !room) {
@@ -356,6 +363,9 @@ pub async fn execute(
                 let job = graph.nodes[node].job;
                 state.running -= 1;
                 state.running_per_job[job] -= 1;
+                if let Some(Some(group)) = state.node_groups.get(&node) {
+                    state.running_groups.remove(group);
+                }
                 let mut result = match joined {
                     Ok(result) => result,
                     Err(e) => {
@@ -459,6 +469,9 @@ impl Running<'_> {
         state.for_running(node, &mut work);
         state.running += 1;
         state.running_per_job[job] += 1;
+        if let Some(group) = state.group_of(node) {
+            state.running_groups.insert(group);
+        }
         let observer = self.observer.clone();
         // A node that starts after a first Ctrl-C because its `if` says so (`always()`,
         // `cancelled()`: cleanup, a report) runs to its end, as on GitHub; a second Ctrl-C

@@ -312,6 +312,9 @@ pub struct Job {
     /// `continue-on-error` written as an expression (`${{ matrix.experimental }}`),
     /// decided per node when it fails.
     pub continue_on_error_expr: Option<Sp<String>>,
+    /// A workflow job's `concurrency` group: the nodes of every job in one group run one
+    /// at a time.
+    pub concurrency: Option<Sp<String>>,
     /// A workflow's `runs-on` labels (each may be an expression): a job whose labels do
     /// not name this host is skipped. Empty for orch's own jobs.
     pub runs_on: Vec<Sp<String>>,
@@ -352,6 +355,7 @@ impl Job {
             retries: None,
             continue_on_error: false,
             continue_on_error_expr: None,
+            concurrency: None,
             runs_on: Vec::new(),
             output_map: Vec::new(),
             timeout_minutes: None,

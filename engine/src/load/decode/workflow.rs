@@ -38,7 +38,9 @@ const TRIGGER_FILTERS: &[&str] = &[
 pub(super) fn not_applied_why(key: &str) -> &'static str {
     match key {
         "permissions" => "token permissions mean nothing on a local run",
-        "concurrency" => "a local run is one run; use `-j` to limit its jobs",
+        "concurrency" => {
+            "one local run has no other run to wait for or cancel; use `-j` to limit its jobs"
+        }
         "environment" => "deployment environments and their protection rules are GitHub's",
         "services" => "service containers are not started; the job runs without them",
         "container" => "the job runs on this machine, not in its container",

@@ -79,7 +79,8 @@ impl Decoder<'_> {
                 "needs" => job.needs = self.strings(value, &field, true).unwrap_or_default(),
                 "if" => job.condition = self.text(value, &field),
                 "runs-on" => job.runs_on = self.runs_on(value, &field),
-                "permissions" | "environment" | "concurrency" | "container" | "services" => {
+                "concurrency" => job.concurrency = self.concurrency(value, &field, workflow),
+                "permissions" | "environment" | "container" | "services" => {
                     workflow.not_applied.push(NotApplied {
                         key: format!("jobs.{field}"),
                         span: key.span,
@@ -283,6 +284,44 @@ impl Decoder<'_> {
 enum Minutes {
     Fixed(Duration),
     Expression(Sp<String>),
+}
+
+impl Decoder<'_> {
+    /// A job's `concurrency`: its group (a name or an expression), run one at a time.
+    /// `cancel-in-progress` has nothing to cancel in one local run: noted when set.
+    fn concurrency(
+        &mut self,
+        node: &Node,
+        what: &str,
+        workflow: &mut Workflow,
+    ) -> Option<Sp<String>> {
+        if !matches!(node.value, Value::Map(_)) {
+            return self.text(node, what);
+        }
+        let mut group = None;
+        for (key, value) in self
+            .map(node, what, Some(&["group", "cancel-in-progress"]))
+            .unwrap_or_default()
+        {
+            let field = format!("{what}.{}", key.value);
+            match key.value {
+                "group" => group = self.text(value, &field),
+                _ => {
+                    if !matches!(&value.value, Value::Bool(false)) {
+                        workflow.not_applied.push(NotApplied {
+                            key: format!("jobs.{field}"),
+                            span: key.span,
+                            why: "one local run has no other run to cancel; the group's jobs run one at a time".into(),
+                        });
+                    }
+                }
+            }
+        }
+        if group.is_none() {
+            self.error(node.span, format!("{what} needs `group`"));
+        }
+        group
+    }
 }
 
 enum Flag {
