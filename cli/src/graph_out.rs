@@ -25,11 +25,19 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
                         .iter()
                         .map(|j| graph.jobs[*j].id.as_str())
                         .collect();
-                    if needs.is_empty() {
-                        let _ = writeln!(out, "{}", graph.nodes[n].id);
-                    } else {
-                        let _ = writeln!(out, "{}  <- {}", graph.nodes[n].id, needs.join(", "));
+                    let after: Vec<&str> = graph.jobs[job]
+                        .after
+                        .iter()
+                        .map(|j| graph.jobs[*j].id.as_str())
+                        .collect();
+                    let mut line = graph.nodes[n].id.clone();
+                    if !needs.is_empty() {
+                        line.push_str(&format!("  <- {}", needs.join(", ")));
                     }
+                    if !after.is_empty() {
+                        line.push_str(&format!("  (after {})", after.join(", ")));
+                    }
+                    let _ = writeln!(out, "{line}");
                 }
             }
         }
@@ -42,6 +50,12 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
                 for &need in &graph.jobs[n.job].needs {
                     for d in graph.job_nodes(need) {
                         let _ = writeln!(out, "  n{d} -> n{i};");
+                    }
+                }
+                // Order only: dashed.
+                for &before in &graph.jobs[n.job].after {
+                    for d in graph.job_nodes(before) {
+                        let _ = writeln!(out, "  n{d} -> n{i} [style=dashed];");
                     }
                 }
             }
@@ -58,6 +72,11 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
                         let _ = writeln!(out, "  n{d} --> n{i}");
                     }
                 }
+                for &before in &graph.jobs[n.job].after {
+                    for d in graph.job_nodes(before) {
+                        let _ = writeln!(out, "  n{d} -.-> n{i}");
+                    }
+                }
             }
         }
         Format::Json => {
@@ -68,12 +87,23 @@ pub(crate) fn render(graph: &Graph, selected: &[bool], format: Format) -> String
                         .iter()
                         .map(|(k, v)| (k.clone(), v.to_json()))
                         .collect();
-                    json!({
+                    let mut node = json!({
                         "id": n.id,
                         "job": graph.jobs[n.job].id,
                         "matrix": matrix,
                         "needs": graph.node_needs(i),
-                    })
+                    });
+                    // Only where there is one: graphs without `after` read as before.
+                    let after: Vec<&str> = graph.jobs[n.job]
+                        .after
+                        .iter()
+                        .flat_map(|&j| graph.job_nodes(j))
+                        .map(|d| graph.nodes[d].id.as_str())
+                        .collect();
+                    if !after.is_empty() {
+                        node["after"] = json!(after);
+                    }
+                    node
                 })
                 .collect();
             out = serde_json::to_string_pretty(&json!({ "nodes": list })).unwrap_or_default();

@@ -68,6 +68,7 @@ pub(crate) fn schema() -> Value {
             "with": env(),
             "shell": shell(),
             "needs": { "oneOf": [{ "type": "string" }, strings()] },
+            "after": { "oneOf": [{ "type": "string" }, strings()], "description": "jobs this one starts after, when they run: order only (no data, not in the key, not selected with it)" },
             "if": { "type": ["string", "boolean"] },
             "matrix": {
                 "type": "object",

@@ -259,3 +259,63 @@ fn missing_working_directory_fails_the_node() {
         "{node}"
     );
 }
+
+#[test]
+fn after_orders_jobs_without_making_them_needs() {
+    let playbook = "jobs:
+  first:
+    run: mkdir -p out && sleep 0.4 && echo first >> out/log
+  second:
+    after: first
+    inputs: []
+    outputs: [out/second]
+    run: mkdir -p out && echo second >> out/log && touch out/second
+";
+    let ws = Ws::new(playbook);
+    let out = ws.run(&["run", "-j", "4"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("out/log"), "first\nsecond\n");
+    // Not data: an edit of `first` re-runs it, not `second`.
+    ws.write("orch.yml", &playbook.replace("echo first", "echo First"));
+    let out = ws.run(&["run", "-j", "4"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !ws.cached("first") && ws.cached("second"),
+        "{}",
+        ws.why("second")
+    );
+    // Not selected with it: `orch run second` runs it alone, without waiting.
+    std::fs::remove_dir_all(ws.path().join("out")).expect("rm out");
+    let out = ws.run(&["run", "--no-cache", "second"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("out/log"), "second\n");
+    // A failure before it: with --keep-going it still runs (order, not success).
+    let ws = Ws::new(&playbook.replace("echo first >> out/log", "exit 3"));
+    let out = ws.run(&["run", "--keep-going"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.status("second"), "success");
+    let graph = ws.run(&["graph", "--format", "json"]);
+    let graph: serde_json::Value = serde_json::from_slice(&graph.stdout).expect("JSON");
+    assert_eq!(graph["nodes"][1]["after"], serde_json::json!(["first"]));
+    assert_eq!(graph["nodes"][1]["needs"], serde_json::json!([]));
+    assert!(graph["nodes"][0].get("after").is_none());
+}
+
+#[test]
+fn after_names_jobs_and_makes_no_cycle() {
+    for (playbook, says) in [
+        (
+            "jobs:\n  a: { run: 'true' }\n  b: { after: [aa], run: 'true' }\n",
+            "job `b` comes after `aa`, which is not a job",
+        ),
+        (
+            "jobs:\n  a: { after: b, run: 'true' }\n  b: { needs: a, run: 'true' }\n",
+            "form a cycle",
+        ),
+    ] {
+        let ws = Ws::new(playbook);
+        let out = ws.run(&["run"]);
+        assert_eq!(code(&out), 2, "{says}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+    }
+}

@@ -25,7 +25,7 @@ pub(super) struct Level {
     pub(super) prefix: String,
     pub(super) origin: usize,
     /// The `uses` job and the jobs its caller needs (the level's first jobs wait for them).
-    pub(super) group: Option<(usize, Vec<usize>)>,
+    pub(super) group: Option<(usize, Vec<usize>, Vec<usize>)>,
     /// The files that led here, to refuse a playbook that uses itself.
     pub(super) chain: Vec<PathBuf>,
 }
@@ -80,31 +80,16 @@ pub fn compile(
         );
         for (position, job) in level.playbook.jobs.values().enumerate() {
             let index = first + position;
-            let mut needs = Vec::new();
-            for need in &job.needs {
-                match ids.iter().position(|id| *id == need.value) {
-                    Some(n) if !needs.contains(&(first + n)) => needs.push(first + n),
-                    Some(_) => {}
-                    None => {
-                        let mut problem = Problem::at(
-                            c.source,
-                            need.span,
-                            format!(
-                                "job `{}` needs `{}`, which is not a job",
-                                job.id.value, need.value
-                            ),
-                        )
-                        .with_label("unknown job");
-                        problem.help = did_you_mean(&need.value, ids.iter().copied());
-                        c.problems.push(problem);
-                    }
-                }
-            }
+            let mut needs = level_jobs(&mut c, job, &job.needs, (&ids, first), "needs");
+            let mut after = level_jobs(&mut c, job, &job.after, (&ids, first), "comes after");
             if needs.is_empty()
-                && let Some((_, caller_needs)) = &level.group
+                && let Some((_, caller_needs, caller_after)) = &level.group
             {
                 needs.clone_from(caller_needs);
+                after.extend(caller_after);
             }
+            after.retain(|a| !needs.contains(a));
+            after.dedup();
             let is_uses = matches!(job.command, Command::Uses { .. });
             let combinations = c.combinations(job, overrides, &level.prefix);
             let axes = axes_of(&combinations);
@@ -127,6 +112,7 @@ pub fn compile(
                 Vec::new()
             };
             let mut compiled = c.job(job, needs, start..nodes.len(), axes);
+            compiled.after = after;
             if let (Command::Steps(steps), Body::Steps(compiled_steps)) =
                 (&job.command, &mut compiled.body)
             {
@@ -175,7 +161,7 @@ pub fn compile(
                         playbook: inner,
                         prefix: format!("{call_id}/"),
                         origin,
-                        group: Some((index, compiled.needs.clone())),
+                        group: Some((index, compiled.needs.clone(), compiled.after.clone())),
                         chain,
                     });
                     // The outputs are the first leg's (GitHub: any leg's, last writer wins).
@@ -196,7 +182,7 @@ pub fn compile(
         }
         // A `uses` job waits for (and ends with) the jobs it brought in, those of every
         // leg of its matrix.
-        if let Some((group, _)) = level.group {
+        if let Some((group, _, _)) = level.group {
             let members: Vec<usize> = (first..jobs.len()).collect();
             let caller = &mut jobs[group];
             if let Body::Uses(uses) = &mut caller.body
@@ -213,15 +199,21 @@ pub fn compile(
     let mut job_graph = DiGraph::<usize, ()>::with_capacity(jobs.len(), jobs.len());
     let indices: Vec<NodeIndex> = (0..jobs.len()).map(|i| job_graph.add_node(i)).collect();
     for (index, job) in jobs.iter().enumerate() {
-        for &need in &job.needs {
+        for &need in job.needs.iter().chain(&job.after) {
             job_graph.add_edge(indices[need], indices[index], ());
         }
     }
     check_cycles(&origin_playbooks, &jobs, &job_graph, &mut problems);
     problems.extend(unknown_matrix_axes(&jobs, overrides));
     for index in 0..jobs.len() {
-        let needs = jobs[index].needs.clone();
-        for n in needs {
+        // Dependents are released when a job ends: by `needs` and by `after`.
+        let waited_for: Vec<usize> = jobs[index]
+            .needs
+            .iter()
+            .chain(&jobs[index].after)
+            .copied()
+            .collect();
+        for n in waited_for {
             jobs[n].dependents.push(index);
         }
     }
@@ -243,6 +235,38 @@ pub fn compile(
         nodes,
         topo_order,
     })
+}
+
+/// The jobs of this level (`ids`, the first at index `first`) that `names` (a job's
+/// `needs` or `after`) name, each once; an unknown one is a problem with a suggestion.
+fn level_jobs(
+    c: &mut Compiler,
+    job: &crate::load::model::Job,
+    names: &[crate::load::diag::Sp<String>],
+    (ids, first): (&[&str], usize),
+    verb: &str,
+) -> Vec<usize> {
+    let mut found = Vec::new();
+    for name in names {
+        match ids.iter().position(|id| *id == name.value) {
+            Some(n) if !found.contains(&(first + n)) => found.push(first + n),
+            Some(_) => {}
+            None => {
+                let mut problem = Problem::at(
+                    c.source,
+                    name.span,
+                    format!(
+                        "job `{}` {verb} `{}`, which is not a job",
+                        job.id.value, name.value
+                    ),
+                )
+                .with_label("unknown job");
+                problem.help = did_you_mean(&name.value, ids.iter().copied());
+                c.problems.push(problem);
+            }
+        }
+    }
+    found
 }
 
 /// A `uses` resolved: the used file and the caller's `with`, compiled.

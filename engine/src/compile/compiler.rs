@@ -393,6 +393,7 @@ impl<'p> Compiler<'p> {
             timeout: job.timeout.or(defaults.timeout),
             retries: job.retries.or(defaults.retries).unwrap_or(0),
             continue_on_error: job.continue_on_error,
+            after: Vec::new(),
             continue_on_error_expr: job
                 .continue_on_error_expr
                 .as_ref()

@@ -53,7 +53,7 @@ pub(super) fn check_cycles(
 pub(super) fn stable_topo_order(jobs: &[CompiledJob]) -> Vec<usize> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    let mut waiting: Vec<usize> = jobs.iter().map(|j| j.needs.len()).collect();
+    let mut waiting: Vec<usize> = jobs.iter().map(|j| j.needs.len() + j.after.len()).collect();
     let mut ready: BinaryHeap<Reverse<usize>> = (0..jobs.len())
         .filter(|j| waiting[*j] == 0)
         .map(Reverse)

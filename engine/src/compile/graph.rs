@@ -91,6 +91,8 @@ pub struct CompiledJob {
     pub continue_on_error: bool,
     /// `continue-on-error` as an expression, rendered for a node that fails.
     pub continue_on_error_expr: Option<Template>,
+    /// `after:`: jobs (not among `needs`) whose end this job waits for, order only.
+    pub after: Vec<usize>,
     /// `concurrency`'s group, rendered per node: one node of a group runs at a time.
     pub concurrency: Option<Template>,
     pub fail_fast: bool,

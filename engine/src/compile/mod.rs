@@ -31,6 +31,9 @@
 //! ## Decisions
 //! - Edges are between jobs, not nodes: `needs: [test]` waits for every node of `test`,
 //!   and node edges would be the product of two matrices.
+//! - `after:` edges are order only (`CompiledJob::after`): they release and order jobs
+//!   (dependents, topological order, cycles) but carry no data (no key, no `needs`
+//!   context, no skip on failure) and targets do not follow them.
 //! - Expressions are parsed and checked here, rendered only when a node starts (its
 //!   needs' results and outputs exist then).
 pub mod actions;

@@ -43,10 +43,12 @@ pub(super) enum Decision {
 impl State<'_> {
     /// Queues a job's nodes once every job it needs has finished. True when it did.
     pub(super) fn release_if_ready(&mut self, job: usize) -> bool {
+        let spec = &self.graph.jobs[job];
         if self.released[job]
-            || self.graph.jobs[job]
+            || spec
                 .needs
                 .iter()
+                .chain(&spec.after)
                 .any(|n| self.job_outcomes[*n].is_none())
         {
             return false;

@@ -312,6 +312,9 @@ pub struct Job {
     /// `continue-on-error` written as an expression (`${{ matrix.experimental }}`),
     /// decided per node when it fails.
     pub continue_on_error_expr: Option<Sp<String>>,
+    /// `after:`: jobs this one starts after when they are in the run — order only: not
+    /// data, not in the key, not brought in by selecting this job.
+    pub after: Vec<Sp<String>>,
     /// A workflow job's `concurrency` group: the nodes of every job in one group run one
     /// at a time.
     pub concurrency: Option<Sp<String>>,
@@ -355,6 +358,7 @@ impl Job {
             retries: None,
             continue_on_error: false,
             continue_on_error_expr: None,
+            after: Vec::new(),
             concurrency: None,
             runs_on: Vec::new(),
             output_map: Vec::new(),
