@@ -90,18 +90,27 @@ fn an_import_runs_its_scripts_in_order_with_their_parameters() {
     let out = ws.run(&["import", "playbooks/pr.psd1", "-o", "orch.yml"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let written = ws.read("orch.yml");
-    assert!(written.contains("needs: [s0407]"), "{written}");
+    assert!(written.contains("after: [s0407]"), "{written}");
     let path = format!(
         "{}:{}",
         ws.path().join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = ws.cmd(&["run"]).env("PATH", path).output().unwrap();
+    let run = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
     assert_eq!(code(&run), 0, "{}\n{}", stderr(&run), stdout(&run));
     assert_eq!(
         ws.read("ran.txt"),
         "0407_Validate-Syntax.ps1 -All\n0402_Run-UnitTests.ps1 -Path ./tests\n"
     );
+    // Stage order is order only: one script runs alone, its predecessor not dragged in.
+    std::fs::remove_file(ws.path().join("ran.txt")).expect("rm ran.txt");
+    let one = ws
+        .cmd(&["run", "--no-cache", "s0402"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&one), 0, "{}", stderr(&one));
+    assert_eq!(ws.read("ran.txt"), "0402_Run-UnitTests.ps1 -Path ./tests\n");
     let strict = ws.run(&["import", "playbooks/pr.psd1", "--strict"]);
     assert_eq!(
         code(&strict),

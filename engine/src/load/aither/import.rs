@@ -115,7 +115,8 @@ struct JobOut {
     timeout_secs: Option<i64>,
     retries: Option<i64>,
     continue_on_error: bool,
-    needs: Vec<u16>,
+    /// The scripts it runs after: order only (the old engine passed no data between them).
+    after: Vec<u16>,
     after_failure: bool,
 }
 
@@ -393,7 +394,7 @@ impl Importer<'_> {
                         timeout_secs: timeout,
                         retries,
                         continue_on_error,
-                        needs: previous.into_iter().collect(),
+                        after: previous.into_iter().collect(),
                         after_failure: false,
                     },
                     stage.span,
@@ -431,7 +432,7 @@ impl Importer<'_> {
                             timeout_secs: None,
                             retries: None,
                             continue_on_error: false,
-                            needs: previous.into_iter().collect(),
+                            after: previous.into_iter().collect(),
                             after_failure,
                         };
                         self.push(&mut jobs, job, item.span)?;
@@ -526,7 +527,7 @@ impl Importer<'_> {
                             .iter()
                             .find_map(|k| lookup(&fields, k))
                             .is_some_and(truthy),
-                        needs: previous.into_iter().collect(),
+                        after: previous.into_iter().collect(),
                         after_failure,
                     },
                     item.span,
@@ -670,9 +671,9 @@ impl Importer<'_> {
                 let args: Vec<String> = job.args.iter().map(|a| yaml_string(a)).collect();
                 let _ = writeln!(y, "    args: [{}]", args.join(", "));
             }
-            if !job.needs.is_empty() {
-                let needs: Vec<String> = job.needs.iter().map(|n| format!("s{n:04}")).collect();
-                let _ = writeln!(y, "    needs: [{}]", needs.join(", "));
+            if !job.after.is_empty() {
+                let after: Vec<String> = job.after.iter().map(|n| format!("s{n:04}")).collect();
+                let _ = writeln!(y, "    after: [{}]", after.join(", "));
             }
             if job.after_failure {
                 let _ = writeln!(
@@ -747,7 +748,7 @@ mod tests {
         assert!(y.contains("args: [\"-All\", \"-Path\", \"./x\"]"), "{y}");
         assert!(y.contains("timeout: 60s"), "{y}");
         assert!(
-            y.contains("needs: [s0407]"),
+            y.contains("after: [s0407]"),
             "Parallel = $false: in order: {y}"
         );
         assert!(y.contains("if: ${{ !cancelled() }}"), "{y}");
@@ -802,7 +803,7 @@ mod tests {
         assert!(y.contains("timeout: 180s"), "{y}");
         let order: Vec<&str> = y.lines().filter(|l| l.starts_with("  s0")).collect();
         assert_eq!(order, ["  s0407:", "  s0402:", "  s0404:"], "{y}");
-        assert!(y.contains("needs: [s0402]"), "{y}");
+        assert!(y.contains("after: [s0402]"), "{y}");
         let said: Vec<String> = imported
             .warnings
             .iter()
