@@ -135,8 +135,7 @@ fn cache_dir(cli: &Cli, dir: Option<&PathBuf>) -> Result<(PathBuf, Option<PathBu
         (None, Some(orch_dir)) => Ok((orch_dir.join("cache"), Some(orch_dir))),
         (None, None) => Err(located
             .err()
-            .unwrap_or_else(|| Problem::general("no cache directory"))
-            .into()),
+            .unwrap_or_else(|| Problem::general("no cache directory").into())),
     }
 }
 

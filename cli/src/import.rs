@@ -36,40 +36,24 @@ pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let source = read_source(&cwd.join(&args.file), &args.file)?;
-    let playbook_dir = cwd
-        .join(&args.file)
-        .parent()
-        .map_or_else(|| cwd.clone(), Path::to_path_buf);
     let out_dir = args
         .output
         .as_ref()
         .and_then(|o| cwd.join(o).parent().map(Path::to_path_buf))
         .unwrap_or_else(|| cwd.clone());
-    let scripts_dir = match &args.scripts {
-        Some(dir) => cwd.join(dir),
-        None => playbook_dir
-            .ancestors()
-            .flat_map(|a| SCRIPTS_FOLDERS.iter().map(move |f| a.join(f)))
-            .find(|d| d.is_dir())
-            .ok_or_else(|| {
-                Problem::general(format!(
-                    "no scripts folder ({}) beside {} or above it",
-                    SCRIPTS_FOLDERS.join(" or "),
-                    args.file.display()
-                ))
-                .with_help("name it with --scripts DIR")
-            })?,
-    };
-    let shown = relative(&out_dir, &scripts_dir);
-    let folder = ScriptsFolder::read(&scripts_dir, shown)
-        .map_err(|e| Problem::general(format!("cannot read {}: {e}", scripts_dir.display())))?;
-    let root = parse(&source)?;
     let order = if args.old_order {
         Order::Ascending
     } else {
         Order::Declared
     };
-    let imported = import(&source, &root, &folder, order)?;
+    let scripts = args.scripts.as_ref().map(|d| cwd.join(d));
+    let imported = imported(
+        &source,
+        &cwd.join(&args.file),
+        scripts.as_deref(),
+        &out_dir,
+        order,
+    )?;
     if args.strict && !imported.warnings.is_empty() {
         return Err(LoadError {
             problems: imported.warnings,
@@ -110,6 +94,67 @@ pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
         None => print!("{}", imported.yaml),
     }
     Ok(0)
+}
+
+/// Whether `-f FILE` names an AitherZero playbook rather than an orch one: a `.psd1`, or
+/// a `.json` whose top level has no `jobs` (an orch playbook in JSON has them).
+pub(crate) fn is_aitherzero(source: &SourceFile) -> bool {
+    let extension = |x: &str| {
+        source
+            .path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(x))
+    };
+    extension("psd1")
+        || (extension("json")
+            && serde_json::from_str::<serde_json::Value>(&source.text)
+                .is_ok_and(|v| v.as_object().is_some_and(|top| !top.contains_key("jobs"))))
+}
+
+/// The scripts folder of the AitherZero playbook at `file`: `automation-scripts/` or
+/// `library/automation-scripts/` beside it or above it. With the folder that holds
+/// it: the repository's root, which is the workspace of a playbook run directly.
+pub(crate) fn scripts_folder(
+    source: &SourceFile,
+    file: &Path,
+) -> Result<(PathBuf, PathBuf), Problem> {
+    file.parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .flat_map(|a| {
+            SCRIPTS_FOLDERS
+                .iter()
+                .map(move |f| (a.join(f), a.to_path_buf()))
+        })
+        .find(|(d, _)| d.is_dir())
+        .ok_or_else(|| {
+            Problem::general(format!(
+                "no scripts folder ({}) beside {} or above it",
+                SCRIPTS_FOLDERS.join(" or "),
+                source.path.display()
+            ))
+            .with_help("name it with --scripts DIR")
+        })
+}
+
+/// The orch playbook an AitherZero one (`source`, at `file`) is: its scripts folder
+/// (`scripts`, else [`scripts_folder`]), script paths written relative to `out_dir`.
+pub(crate) fn imported(
+    source: &SourceFile,
+    file: &Path,
+    scripts: Option<&Path>,
+    out_dir: &Path,
+    order: Order,
+) -> Result<orch_engine::load::aither::import::Imported, Failure> {
+    let scripts_dir = match scripts {
+        Some(dir) => dir.to_path_buf(),
+        None => scripts_folder(source, file)?.0,
+    };
+    let shown = relative(out_dir, &scripts_dir);
+    let folder = ScriptsFolder::read(&scripts_dir, shown)
+        .map_err(|e| Problem::general(format!("cannot read {}: {e}", scripts_dir.display())))?;
+    let root = parse(source)?;
+    Ok(import(source, &root, &folder, order)?)
 }
 
 fn parse(source: &SourceFile) -> Result<orch_engine::load::tree::Node, LoadError> {

@@ -332,11 +332,37 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
 
 /// The playbook the command line names: `--workflow NAME`, `-f PATH`, or the one found
 /// from the current folder. Every command that reads a playbook asks here.
-pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Problem> {
-    match &cli.workflow {
-        Some(name) => workspace::locate_workflow(name, cwd),
-        None => workspace::locate(cli.file.as_deref(), cwd),
+/// An AitherZero playbook (`-f pr.psd1`) is imported in memory and run as the orch
+/// playbook `orch import` would write beside it; what the import warns of is said first.
+pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Failure> {
+    let mut located = match &cli.workflow {
+        Some(name) => workspace::locate_workflow(name, cwd)?,
+        None => workspace::locate(cli.file.as_deref(), cwd)?,
+    };
+    if cli.workflow.is_none() && import::is_aitherzero(&located.source) {
+        // The workspace is the repository the scripts are in (its git root, else the
+        // folder that holds the scripts folder); paths start at its root.
+        let (scripts, holder) = import::scripts_folder(&located.source, &located.path)?;
+        let root = holder
+            .ancestors()
+            .find(|a| a.join(".git").exists())
+            .map_or(holder.clone(), std::path::Path::to_path_buf);
+        let imported = import::imported(
+            &located.source,
+            &located.path,
+            Some(&scripts),
+            &root,
+            orch_engine::load::aither::sequence::Order::Declared,
+        )?;
+        located.workspace = root;
+        if !cli.quiet {
+            for warning in &imported.warnings {
+                tell!("warning: {warning}");
+            }
+        }
+        located.source.text = imported.yaml.into();
     }
+    Ok(located)
 }
 
 /// Finds the playbook and opens a salsa session on it.

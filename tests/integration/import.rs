@@ -130,3 +130,81 @@ fn an_import_runs_its_scripts_in_order_with_their_parameters() {
         stderr(&strict)
     );
 }
+
+#[test]
+fn an_aitherzero_playbook_runs_directly() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    // A repository: its root is the workspace, though the scripts are in `library/`.
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(ws.path())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    ws.write(".gitignore", "ran.txt\n");
+    ws.write(
+        "library/automation-scripts/0407_Validate-Syntax.ps1",
+        "param([switch]$All)\n",
+    );
+    ws.write(
+        "library/automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Path)\n",
+    );
+    ws.write(
+        "library/playbooks/pr.psd1",
+        "@{
+    Name = 'pr'
+    Author = 'someone'
+    Options = @{ Parallel = $false }
+    Sequence = @(
+        @{ Script = '0407'; Parameters = @{ All = $true } },
+        @{ Script = '0402'; Parameters = @{ Path = './tests' } }
+    )
+}
+",
+    );
+    ws.write(
+        "bin/pwsh",
+        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
+        .status()
+        .unwrap();
+    let file = "library/playbooks/pr.psd1";
+    let valid = ws.run(&["validate", "-f", file]);
+    assert_eq!(code(&valid), 0, "{}", stderr(&valid));
+    assert!(
+        stderr(&valid).contains("`Author` was never read"),
+        "the import's warnings are said: {}",
+        stderr(&valid)
+    );
+    let graph = ws.run(&["graph", "-f", file]);
+    assert_eq!(stdout(&graph), "s0407\ns0402  (after s0407)\n");
+    let path = format!(
+        "{}:{}",
+        ws.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        let out = ws.cmd(args).env("PATH", &path).output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    };
+    run(&["run", "-f", file]);
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0407_Validate-Syntax.ps1 -All\n0402_Run-UnitTests.ps1 -Path ./tests\n"
+    );
+    // The workspace is the repository's root: the run's state is kept there.
+    assert!(ws.exists(".orch/runs"));
+    run(&["run", "-f", file]);
+    assert!(ws.cached("s0402"), "{}", ws.why("s0402"));
+    // A PSD1 error is located in the PSD1.
+    ws.write(
+        "library/playbooks/pr.psd1",
+        "@{ Name = 'pr'\n  Sequence = @( @{ Script = '0407' } \n",
+    );
+    let bad = ws.run(&["run", "-f", file]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("pr.psd1:"), "{}", stderr(&bad));
+}
