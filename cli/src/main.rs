@@ -355,6 +355,10 @@ pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Failur
             orch_engine::load::aither::sequence::Order::Declared,
         )?;
         located.workspace = root;
+        // Named as what it is (problems after the import are positions in its text).
+        let mut shown = located.source.path.clone().into_os_string();
+        shown.push(" (imported)");
+        located.source.path = shown.into();
         if !cli.quiet {
             for warning in &imported.warnings {
                 tell!("warning: {warning}");

@@ -208,3 +208,74 @@ fn an_aitherzero_playbook_runs_directly() {
     assert_eq!(code(&bad), 2, "{}", stderr(&bad));
     assert!(stderr(&bad).contains("pr.psd1:"), "{}", stderr(&bad));
 }
+
+#[test]
+fn profiles_import_and_choose_vars() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(ws.path())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    ws.write(".gitignore", "ran.txt\n");
+    ws.write(
+        "automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Mode, $Depth)\n",
+    );
+    ws.write(
+        "playbooks/test.json",
+        r#"{
+  "metadata": { "name": "test" },
+  "orchestration": {
+    "defaultVariables": { "Mode": "standard" },
+    "profiles": {
+      "quick": { "description": "fast", "variables": { "Mode": "quick" }, "overrides": { "Depth": "shallow" }, "excludeStages": ["Slow"] },
+      "full": { "variables": {} }
+    },
+    "stages": [ { "name": "Test", "sequences": ["0402"] } ]
+  }
+}
+"#,
+    );
+    ws.write(
+        "bin/pwsh",
+        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        ws.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        let out = ws.cmd(args).env("PATH", &path).output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        out
+    };
+    let out = run(&["run", "-f", "playbooks/test.json", "--profile", "quick"]);
+    assert!(
+        stderr(&out).contains("profile `quick`: `excludeStages` was never read"),
+        "{}",
+        stderr(&out)
+    );
+    run(&["run", "-f", "playbooks/test.json"]);
+    run(&[
+        "run",
+        "-f",
+        "playbooks/test.json",
+        "--profile",
+        "quick",
+        "--var",
+        "Mode=mine",
+    ]);
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0402_Run-UnitTests.ps1 -Mode quick -Depth shallow\n\
+         0402_Run-UnitTests.ps1 -Mode standard -Depth \n\
+         0402_Run-UnitTests.ps1 -Mode mine -Depth shallow\n"
+    );
+}

@@ -164,6 +164,23 @@ pub fn import(
         .filter(|(_, v)| importable_var(v))
         .map(|(k, _)| k)
         .collect();
+    // Profiles' vars reach scripts as the playbook's do: each name a var of its own.
+    let profiles_node = match &orchestration {
+        Some(orch) => lookup(orch, "profiles"),
+        None => get("profiles").or_else(|| get("Profiles")),
+    };
+    let profiles = importer.profiles(profiles_node);
+    for (_, vars) in &profiles {
+        for (name, _) in vars {
+            if !importer
+                .globals
+                .iter()
+                .any(|g| g.eq_ignore_ascii_case(name))
+            {
+                importer.globals.push(name.clone());
+            }
+        }
+    }
     let (name, description, jobs, vars) = if let Some(orch) = &orchestration {
         if lookup(orch, "jobs").is_some() {
             return Err(
@@ -239,8 +256,17 @@ pub fn import(
             );
         }
     }
-    let vars = importer.vars(vars);
-    let yaml = importer.write(name, description, &vars, &jobs);
+    let mut vars = importer.vars(vars);
+    // orch refuses a var it does not know: a profile-only name is declared empty, as the
+    // old engine read an unset one.
+    for (_, profile_vars) in &profiles {
+        for (name, _) in profile_vars {
+            if !vars.iter().any(|(v, _)| v.eq_ignore_ascii_case(name)) {
+                vars.push((name.clone(), String::new()));
+            }
+        }
+    }
+    let yaml = importer.write(name, description, (&vars, &profiles), &jobs);
     Ok(Imported {
         yaml,
         warnings: importer.warnings,
@@ -608,6 +634,30 @@ impl Importer<'_> {
         args
     }
 
+    /// `profiles.<name>`: its `variables`, then its `overrides` (the old engine applied
+    /// both); `excludeStages` and `stages` it ignored are said, not imported.
+    fn profiles(&mut self, node: Option<&Node>) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        for (name, body) in node.and_then(entries).unwrap_or_default() {
+            let fields = entries(body).unwrap_or_default();
+            let mut vars = self.vars(lookup(&fields, "variables"));
+            for (k, v) in self.vars(lookup(&fields, "overrides")) {
+                vars.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+                vars.push((k, v));
+            }
+            for ignored in ["excludeStages", "stages"] {
+                if let Some(value) = lookup(&fields, ignored) {
+                    self.warn(
+                        value.span,
+                        format!("profile `{name}`: `{ignored}` was never read by the old engine; not imported"),
+                    );
+                }
+            }
+            out.push((name, vars));
+        }
+        out
+    }
+
     fn vars(&mut self, vars: Option<&Node>) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (name, value) in vars.and_then(entries).unwrap_or_default() {
@@ -629,7 +679,7 @@ impl Importer<'_> {
         &self,
         name: Option<String>,
         description: Option<String>,
-        vars: &[(String, String)],
+        (vars, profiles): (&[(String, String)], &[(String, Vec<(String, String)>)]),
         jobs: &[JobOut],
     ) -> String {
         use std::fmt::Write as _;
@@ -653,6 +703,24 @@ impl Importer<'_> {
             let _ = writeln!(y, "vars:");
             for (k, v) in vars {
                 let _ = writeln!(y, "  {}: {}", yaml_string(k), yaml_string(v));
+            }
+        }
+        if !profiles.is_empty() {
+            let _ = writeln!(
+                y,
+                "# `--profile NAME` sets these vars; a `--var` given beside it wins (the old\n# engine let the profile win)."
+            );
+            let _ = writeln!(y, "profiles:");
+            for (name, profile_vars) in profiles {
+                let _ = writeln!(y, "  {}:", yaml_string(name));
+                let _ = writeln!(
+                    y,
+                    "    vars:{}",
+                    if profile_vars.is_empty() { " {}" } else { "" }
+                );
+                for (k, v) in profile_vars {
+                    let _ = writeln!(y, "      {}: {}", yaml_string(k), yaml_string(v));
+                }
             }
         }
         let _ = writeln!(y, "jobs:");
