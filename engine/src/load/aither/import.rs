@@ -105,6 +105,9 @@ pub struct Imported {
     pub warnings: Vec<Problem>,
 }
 
+/// A profile's name and the vars it sets.
+type ImportedProfile = (String, Vec<(String, String)>);
+
 /// One job to write.
 struct JobOut {
     number: u16,
@@ -636,7 +639,7 @@ impl Importer<'_> {
 
     /// `profiles.<name>`: its `variables`, then its `overrides` (the old engine applied
     /// both); `excludeStages` and `stages` it ignored are said, not imported.
-    fn profiles(&mut self, node: Option<&Node>) -> Vec<(String, Vec<(String, String)>)> {
+    fn profiles(&mut self, node: Option<&Node>) -> Vec<ImportedProfile> {
         let mut out = Vec::new();
         for (name, body) in node.and_then(entries).unwrap_or_default() {
             let fields = entries(body).unwrap_or_default();
@@ -679,7 +682,7 @@ impl Importer<'_> {
         &self,
         name: Option<String>,
         description: Option<String>,
-        (vars, profiles): (&[(String, String)], &[(String, Vec<(String, String)>)]),
+        (vars, profiles): (&[(String, String)], &[ImportedProfile]),
         jobs: &[JobOut],
     ) -> String {
         use std::fmt::Write as _;
