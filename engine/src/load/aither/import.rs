@@ -118,9 +118,35 @@ struct JobOut {
     timeout_secs: Option<i64>,
     retries: Option<i64>,
     continue_on_error: bool,
-    /// The scripts it runs after: order only (the old engine passed no data between them).
-    after: Vec<u16>,
+    /// The jobs it runs after: order only (the old engine passed no data between them).
+    after: Vec<String>,
     after_failure: bool,
+    /// `sNNNN`, or `sNNNN-K` for the K-th parallel group that runs the script again.
+    id: String,
+    /// A parallel group's runs of the script, each its variables: `matrix.include`.
+    legs: Vec<Vec<(String, String)>>,
+    max_parallel: Option<i64>,
+    fail_fast: bool,
+}
+
+impl JobOut {
+    fn new(number: u16, from: String) -> Self {
+        Self {
+            number,
+            from,
+            description: None,
+            args: Vec::new(),
+            timeout_secs: None,
+            retries: None,
+            continue_on_error: false,
+            after: Vec::new(),
+            after_failure: false,
+            id: format!("s{number:04}"),
+            legs: Vec::new(),
+            max_parallel: None,
+            fail_fast: true,
+        }
+    }
 }
 
 struct Importer<'a> {
@@ -354,6 +380,8 @@ impl Importer<'_> {
             ));
         };
         let mut jobs: Vec<JobOut> = Vec::new();
+        // The jobs the next stage runs after: the last one, or a parallel group's all.
+        let mut frontier: Vec<String> = Vec::new();
         for stage in list {
             let fields = entries(stage)
                 .ok_or_else(|| Problem::at(self.source, stage.span, "a stage is a map"))?;
@@ -361,11 +389,8 @@ impl Importer<'_> {
             if let Some(kind) = lookup(&fields, "type").and_then(text)
                 && kind == "parallel-group"
             {
-                return Err(Problem::at(
-                    self.source,
-                    stage.span,
-                    format!("stage `{name}`: parallel groups are not imported yet"),
-                ));
+                frontier = self.parallel_group(&fields, stage, &name, (&mut jobs, frontier))?;
+                continue;
             }
             let sequence = lookup(&fields, sequence_key)
                 .or_else(|| lookup(&fields, "sequence"))
@@ -412,22 +437,19 @@ impl Importer<'_> {
             });
             for number in self.resolve(&tokens) {
                 let args = self.args_from_variables(number, &variables, stage.span);
-                let previous = jobs.last().map(|j| j.number);
-                self.push(
-                    &mut jobs,
-                    JobOut {
-                        number,
-                        from: format!("stage \"{name}\""),
-                        description: lookup(&fields, "description").and_then(text),
-                        args,
-                        timeout_secs: timeout,
-                        retries,
-                        continue_on_error,
-                        after: previous.into_iter().collect(),
-                        after_failure: false,
-                    },
-                    stage.span,
-                )?;
+                let job = JobOut {
+                    description: lookup(&fields, "description").and_then(text),
+                    args,
+                    timeout_secs: timeout,
+                    retries,
+                    continue_on_error,
+                    after: std::mem::take(&mut frontier),
+                    ..JobOut::new(number, format!("stage \"{name}\""))
+                };
+                let id = job.id.clone();
+                if self.push(&mut jobs, job, stage.span)? {
+                    frontier = vec![id];
+                }
             }
         }
         Ok(jobs)
@@ -451,18 +473,14 @@ impl Importer<'_> {
                 // A string item is a sequence entry (`'0402'`, `'04*'`).
                 if let Some(token) = text(item) {
                     for number in self.resolve(&[(token, item.span)]) {
-                        let previous = (!parallel).then(|| jobs.last().map(|j| j.number)).flatten();
+                        let previous = (!parallel)
+                            .then(|| jobs.last().map(|j| j.id.clone()))
+                            .flatten();
                         let after_failure = !stop_on_error && !jobs.is_empty();
                         let job = JobOut {
-                            number,
-                            from: "Sequence".into(),
-                            description: None,
-                            args: Vec::new(),
-                            timeout_secs: None,
-                            retries: None,
-                            continue_on_error: false,
                             after: previous.into_iter().collect(),
                             after_failure,
+                            ..JobOut::new(number, "Sequence".into())
                         };
                         self.push(&mut jobs, job, item.span)?;
                     }
@@ -541,13 +559,13 @@ impl Importer<'_> {
             );
             for number in numbers {
                 args.extend(self.args_from_variables(number, &[], item.span));
-                let previous = (!parallel).then(|| jobs.last().map(|j| j.number)).flatten();
+                let previous = (!parallel)
+                    .then(|| jobs.last().map(|j| j.id.clone()))
+                    .flatten();
                 let after_failure = !stop_on_error && !jobs.is_empty();
                 self.push(
                     &mut jobs,
                     JobOut {
-                        number,
-                        from: format!("Sequence item {written}"),
                         description: lookup(&fields, "Description").and_then(text),
                         args: args.clone(),
                         timeout_secs: timeout,
@@ -558,6 +576,7 @@ impl Importer<'_> {
                             .is_some_and(truthy),
                         after: previous.into_iter().collect(),
                         after_failure,
+                        ..JobOut::new(number, format!("Sequence item {written}"))
                     },
                     item.span,
                 )?;
@@ -567,15 +586,140 @@ impl Importer<'_> {
     }
 
     /// A number may appear once: the old engine kept the last definition silently.
-    fn push(&mut self, jobs: &mut Vec<JobOut>, job: JobOut, span: Span) -> Result<(), Problem> {
-        if let Some(first) = jobs.iter().find(|j| j.number == job.number) {
+    /// Whether it was kept (a number without a script was warned of and is not).
+    fn push(&mut self, jobs: &mut Vec<JobOut>, job: JobOut, span: Span) -> Result<bool, Problem> {
+        if let Some(first) = jobs.iter().find(|j| j.id == job.id) {
             return Err(Problem::at(self.source, span, format!("{:04} is in the playbook twice (first in {}); the old engine kept the last one silently", job.number, first.from)).with_help("keep one of them"));
         }
         if !self.folder.scripts.iter().any(|s| s.number == job.number) {
-            return Ok(());
+            return Ok(false);
         }
         jobs.push(job);
-        Ok(())
+        Ok(true)
+    }
+
+    /// A v2 stage `type: parallel-group`: its `jobs[]` run at once, each script once per
+    /// group job that names it (`matrix.include` of their `variables`), within the
+    /// stage's `maxConcurrency` and `failFast`, after `frontier`. Returns the group's jobs:
+    /// what the next stage runs after.
+    fn parallel_group(
+        &mut self,
+        fields: &[(String, &Node)],
+        stage: &Node,
+        name: &str,
+        (jobs, frontier): (&mut Vec<JobOut>, Vec<String>),
+    ) -> Result<Vec<String>, Problem> {
+        let mut by_number: Vec<(u16, Vec<Vec<(String, &Node)>>)> = Vec::new();
+        let group_jobs = match lookup(fields, "jobs").map(|j| &j.value) {
+            Some(Value::Seq(list)) => list.as_slice(),
+            _ => {
+                self.warn(
+                    stage.span,
+                    format!("parallel group `{name}` has no `jobs` list: nothing to run"),
+                );
+                &[]
+            }
+        };
+        for group_job in group_jobs {
+            let job_fields = entries(group_job).unwrap_or_default();
+            let tokens: Vec<(String, Span)> =
+                match lookup(&job_fields, "sequence").map(|s| &s.value) {
+                    Some(Value::Seq(items)) => items
+                        .iter()
+                        .filter_map(|i| Some((text(i)?, i.span)))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+            let variables = lookup(&job_fields, "variables")
+                .and_then(entries)
+                .unwrap_or_default();
+            for number in self.resolve(&tokens) {
+                match by_number.iter_mut().find(|(n, _)| *n == number) {
+                    Some((_, legs)) => legs.push(variables.clone()),
+                    None => by_number.push((number, vec![variables.clone()])),
+                }
+            }
+        }
+        let continue_on_error = lookup(fields, "continueOnError").is_some_and(truthy);
+        let timeout = lookup(fields, "timeout").and_then(|t| match t.value {
+            Value::Int(i) if i > 0 => Some(i),
+            _ => None,
+        });
+        let max_parallel = lookup(fields, "maxConcurrency").and_then(|t| match t.value {
+            Value::Int(i) if i > 0 => Some(i),
+            _ => None,
+        });
+        let fail_fast = lookup(fields, "failFast").is_none_or(truthy);
+        let mut group = Vec::new();
+        for (number, legs) in by_number {
+            // Again in a later group (0402 for unit tests, then for domain tests): `-2`, …
+            let base = format!("s{number:04}");
+            let id = (1..)
+                .map(|k| {
+                    if k == 1 {
+                        base.clone()
+                    } else {
+                        format!("{base}-{k}")
+                    }
+                })
+                .find(|id| !jobs.iter().any(|j| &j.id == id))
+                .unwrap_or(base);
+            let mut job = JobOut {
+                description: lookup(fields, "description").and_then(text),
+                timeout_secs: timeout,
+                continue_on_error,
+                after: frontier.clone(),
+                id: id.clone(),
+                max_parallel,
+                fail_fast,
+                ..JobOut::new(number, format!("parallel group \"{name}\""))
+            };
+            if let [only] = legs.as_slice() {
+                job.args = self.args_from_variables(number, only, stage.span);
+            } else {
+                // Each leg's variables as matrix values, every leg with every key.
+                let mut keys: Vec<String> = Vec::new();
+                for leg in &legs {
+                    for (k, _) in leg {
+                        if !keys.contains(k) {
+                            keys.push(k.clone());
+                        }
+                    }
+                }
+                let as_matrix: Vec<(String, Node)> = keys
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.clone(),
+                            Node {
+                                value: Value::Str(format!("${{{{ matrix.{k} }}}}")),
+                                span: stage.span,
+                            },
+                        )
+                    })
+                    .collect();
+                let refs: Vec<(String, &Node)> =
+                    as_matrix.iter().map(|(k, n)| (k.clone(), n)).collect();
+                job.args = self.args_from_variables(number, &refs, stage.span);
+                for leg in &legs {
+                    let values = keys
+                        .iter()
+                        .map(|k| {
+                            let value = leg.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+                            if let Some(v) = value.filter(|v| matches!(v.value, Value::Seq(_) | Value::Map(_))) {
+                                self.warn(v.span, format!("variable `{k}`: a list or table cannot pass through `pwsh -File`; not imported"));
+                            }
+                            (k.clone(), value.and_then(Node::scalar_text).unwrap_or_default())
+                        })
+                        .collect();
+                    job.legs.push(values);
+                }
+            }
+            if self.push(jobs, job, stage.span)? {
+                group.push(id);
+            }
+        }
+        Ok(group)
     }
 
     /// `Parameters = @{ Name = value }` as pwsh `-File` arguments.
@@ -731,7 +875,7 @@ impl Importer<'_> {
             let Some(script) = self.folder.scripts.iter().find(|s| s.number == job.number) else {
                 continue;
             };
-            let _ = writeln!(y, "  s{:04}:", job.number);
+            let _ = writeln!(y, "  {}:", job.id);
             let _ = writeln!(y, "    # from {}", job.from);
             if let Some(d) = &job.description {
                 let _ = writeln!(y, "    description: {}", yaml_string(d));
@@ -743,8 +887,27 @@ impl Importer<'_> {
                 let _ = writeln!(y, "    args: [{}]", args.join(", "));
             }
             if !job.after.is_empty() {
-                let after: Vec<String> = job.after.iter().map(|n| format!("s{n:04}")).collect();
-                let _ = writeln!(y, "    after: [{}]", after.join(", "));
+                let _ = writeln!(y, "    after: [{}]", job.after.join(", "));
+            }
+            if !job.legs.is_empty() {
+                let _ = writeln!(y, "    matrix:\n      include:");
+                for leg in &job.legs {
+                    let values: Vec<String> = leg
+                        .iter()
+                        .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_string(v)))
+                        .collect();
+                    let _ = writeln!(y, "        - {{ {} }}", values.join(", "));
+                }
+            }
+            if job.max_parallel.is_some() || !job.fail_fast {
+                let mut strategy = Vec::new();
+                if let Some(n) = job.max_parallel {
+                    strategy.push(format!("max-parallel: {n}"));
+                }
+                if !job.fail_fast {
+                    strategy.push("fail-fast: false".to_owned());
+                }
+                let _ = writeln!(y, "    strategy: {{ {} }}", strategy.join(", "));
             }
             if job.after_failure {
                 let _ = writeln!(
@@ -801,6 +964,35 @@ mod tests {
             crate::load::tree::parse(&source)?
         };
         import(&source, &root, &folder(), Order::Declared)
+    }
+
+    #[test]
+    fn a_parallel_group_is_a_matrix_after_the_stage_before() {
+        let imported = import_text(
+            "p.json",
+            r#"{ "metadata": {}, "orchestration": { "stages": [
+              { "name": "First", "sequences": ["0407"] },
+              { "name": "Tests", "type": "parallel-group", "maxConcurrency": 3, "failFast": false,
+                "continueOnError": true, "jobs": [
+                { "name": "a", "sequence": ["0402"], "variables": { "Level": "one" } },
+                { "name": "b", "sequence": ["0402", "0404"], "variables": { "Level": "two" } } ] },
+              { "name": "Again", "type": "parallel-group", "jobs": [
+                { "name": "c", "sequence": ["0402"], "variables": { "Level": "three" } } ] } ] } }"#,
+        );
+        let y = imported.map(|i| i.yaml).unwrap_or_else(|e| e.message);
+        let expected = [
+            "  s0402:\n",
+            "    args: [\"-Level\", \"${{ matrix.Level }}\"]\n    after: [s0407]\n",
+            "        - { \"Level\": \"one\" }\n        - { \"Level\": \"two\" }\n",
+            "    strategy: { max-parallel: 3, fail-fast: false }\n",
+            "  s0404:\n",
+            // The same script in a later group is a job of its own, after the whole group.
+            "  s0402-2:\n",
+            "    args: [\"-Level\", \"three\"]\n    after: [s0402, s0404]\n",
+        ];
+        for part in expected {
+            assert!(y.contains(part), "{part}\n---\n{y}");
+        }
     }
 
     #[test]
