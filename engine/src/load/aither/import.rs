@@ -105,6 +105,9 @@ pub struct Imported {
     pub warnings: Vec<Problem>,
 }
 
+/// A map's entries, by key as written.
+type Entries<'n> = Vec<(String, &'n Node)>;
+
 /// A profile's name and the vars it sets.
 type ImportedProfile = (String, Vec<(String, String)>);
 
@@ -609,7 +612,8 @@ impl Importer<'_> {
         name: &str,
         (jobs, frontier): (&mut Vec<JobOut>, Vec<String>),
     ) -> Result<Vec<String>, Problem> {
-        let mut by_number: Vec<(u16, Vec<Vec<(String, &Node)>>)> = Vec::new();
+        // Each script the group runs, with the variables of each group job naming it.
+        let mut by_number: Vec<(u16, Vec<Entries>)> = Vec::new();
         let group_jobs = match lookup(fields, "jobs").map(|j| &j.value) {
             Some(Value::Seq(list)) => list.as_slice(),
             _ => {
