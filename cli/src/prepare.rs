@@ -326,7 +326,9 @@ impl Prepared {
             artifacts_dir: run_dir.join("artifacts"),
             scratch_dir: run_dir.join("tmp"),
             jobs,
-            keep_going,
+            // On GitHub a failing job stops only what needs it: independent jobs of a
+            // workflow run whatever another one did.
+            keep_going: keep_going || self.graph.playbook.workflow.is_some(),
             selected: self.selected.clone(),
             secrets: self.secrets.clone(),
             cache: CacheOptions {

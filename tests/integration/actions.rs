@@ -86,21 +86,48 @@ fn a_failing_step_of_a_composite_action_fails_the_step_that_uses_it() {
     let out = ws.run(&["run", "--workflow", "ci"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // The action's own `if: failure()` step ran; the caller went on (continue-on-error),
-    // seeing the step's outcome, and no output of a failed action.
-    assert_eq!(ws.read("out/log"), "cleanup-ran\n failure\n");
+    // seeing the step's outcome and the outputs its steps set before the failure.
+    assert_eq!(
+        ws.read("out/log"),
+        "cleanup-ran\nHello push, world failure\n"
+    );
 
-    let ws = repository(CALLER);
+    // Without continue-on-error the job fails, and its `failure()`/`always()` steps
+    // still run; the calling step's `env` reached the action's steps.
+    let ws = repository(
+        "on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - id: g
+        uses: ./.github/actions/greet
+        env: { FROM_STEP: given }
+        with: { who: world }
+      - run: echo never >> out/log
+      - if: failure()
+        run: mkdir -p out && echo \"failure seen ${{ steps.g.outcome }}\" >> out/log
+      - if: always()
+        run: mkdir -p out && echo always >> out/log
+",
+    );
     ws.write(".github/actions/greet/action.yml", GREET);
-    ws.write(".github/actions/greet/extra.sh", "exit 3\n");
+    ws.write(
+        ".github/actions/greet/extra.sh",
+        "mkdir -p out && echo \"env $FROM_STEP\" >> out/log && exit 3\n",
+    );
     let out = ws.run(&["run", "--workflow", "ci"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         ws.reason("a")
-            .contains("a step of action `.github/actions/greet` failed"),
+            .contains("action `.github/actions/greet`: a step failed (exit code 3)"),
         "{}",
         ws.reason("a")
     );
-    assert_eq!(ws.read("out/log"), "cleanup-ran\n");
+    assert_eq!(
+        ws.read("out/log"),
+        "env given\ncleanup-ran\nfailure seen failure\nalways\n"
+    );
 }
 
 #[test]
@@ -137,6 +164,21 @@ jobs:
     let out = ws.run(&["run", "--workflow", "ci"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(ws.read("out/seen"), "given o-push\n");
+    // A file of the action that git ignores (a built `dist/`) is still in the key.
+    ws.write(".gitignore", "out/\ntools/js/lib/\n");
+    ws.write("tools/js/lib/x.js", "module.exports = 1;\n");
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ws.cached("a"), "{}", ws.why("a"));
+    ws.write("tools/js/lib/x.js", "module.exports = 2;\n");
+    let out = ws.run(&["run", "--workflow", "ci"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !ws.cached("a"),
+        "an edit of the action's ignored file must run it again"
+    );
 }
 
 #[test]

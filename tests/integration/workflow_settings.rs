@@ -88,7 +88,7 @@ jobs:
     steps: [{{ run: '{step}' }}]
   b:
     runs-on: ubuntu-latest
-    concurrency: {{ group: deploy, cancel-in-progress: true }}
+    concurrency: {{ group: Deploy, cancel-in-progress: true }}
     strategy: {{ matrix: {{ n: [1, 2] }} }}
     steps: [{{ run: '{step}' }}]
   free:
@@ -110,4 +110,36 @@ jobs:
         "the ignored cancel-in-progress is said: {}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_workflow_runs_its_independent_jobs_after_a_failure_in_folders_given_absolute() {
+    let ws = repository(
+        "on: push
+jobs:
+  bad:
+    runs-on: ubuntu-latest
+    steps: [{ run: 'exit 1' }]
+  after-bad:
+    needs: bad
+    runs-on: ubuntu-latest
+    steps: [{ run: 'touch out/never' }]
+  other:
+    runs-on: ubuntu-latest
+    defaults: { run: { working-directory: '${{ github.workspace }}/sub' } }
+    steps:
+      - run: sleep 0.3 && pwd > ../out/other
+      - working-directory: ${{ github.workspace }}
+        run: touch out/root
+",
+    );
+    ws.write("sub/.keep", "");
+    ws.write("out/.keep", "");
+    let out = ws.run(&["run", "--workflow", "ci", "-j", "1"]);
+    // GitHub runs a job that does not need the failed one; what needs it is skipped.
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.status("other"), "success", "{}", ws.reason("other"));
+    assert_eq!(ws.status("after-bad"), "skipped");
+    assert!(ws.read("out/other").trim_end().ends_with("/sub"));
+    assert!(ws.exists("out/root"));
 }

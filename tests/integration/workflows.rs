@@ -430,6 +430,19 @@ jobs:
             "{}",
             ws.read("out/rustc")
         );
+        // A toolchain file beats the action's default, as on GitHub.
+        ws.write("rust-toolchain.toml", "[toolchain]\nchannel = \"stable\"\n");
+        let out = ws.run(&["run", "--workflow", "ci"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            !ws.read("out/rustc").contains("nightly"),
+            "{}",
+            ws.read("out/rustc")
+        );
+        assert!(
+            ws.log("t")
+                .contains("rust-toolchain.toml decides the toolchain")
+        );
     }
 }
 

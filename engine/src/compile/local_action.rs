@@ -246,3 +246,21 @@ pub fn composite_exprs(composite: &CompositeAction) -> Vec<&Expr> {
     );
     exprs
 }
+
+/// The folders of the workspace's actions a step runs: its own, and those its composite
+/// steps use in turn. Their files are part of the key of the node that runs them.
+pub fn action_folders(builtin: &Builtin) -> Vec<&str> {
+    match builtin {
+        Builtin::Node(action) => vec![action.folder.as_str()],
+        Builtin::Composite(composite) => {
+            let mut folders = vec![composite.folder.as_str()];
+            for step in &composite.steps {
+                if let Body::Action(action) = &step.body {
+                    folders.extend(action_folders(&action.builtin));
+                }
+            }
+            folders
+        }
+        _ => Vec::new(),
+    }
+}

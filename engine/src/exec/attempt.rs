@@ -168,13 +168,12 @@ impl NodeWork {
             steps: &self.steps,
             scope: &self.scope,
             many: self.steps.len() > 1,
-            top: true,
             action_env: Vec::new(),
             label: String::new(),
         };
-        let (failed, steps) = match self.run_frame(frame, &mut shared, &run, log).await {
+        let (failure, steps) = match self.run_frame(frame, &mut shared, &run, log).await {
             FrameEnd::Node(status, code, why) => return (status, code, why),
-            FrameEnd::Done { failed, steps } => (failed, steps),
+            FrameEnd::Done { failure, steps } => (failure, steps),
         };
         let last_code = shared.last_code;
         if !self.output_map.is_empty() {
@@ -196,17 +195,11 @@ impl NodeWork {
             }
             *shared.outputs = mapped;
         }
-        if failed {
-            (
-                NodeStatus::Failure,
-                last_code,
-                Some(format!(
-                    "a step failed (exit code {})",
-                    last_code.map_or("-".into(), |c| c.to_string())
-                )),
-            )
-        } else {
-            (NodeStatus::Success, last_code.or(Some(0)), None)
+        // The first failing step's code and reason (not the last step's: a cleanup that
+        // ran after it succeeded).
+        match failure {
+            Some((code, why)) => (NodeStatus::Failure, code, Some(why)),
+            None => (NodeStatus::Success, last_code.or(Some(0)), None),
         }
     }
 }
@@ -354,6 +347,19 @@ impl NodeWork {
             return Ok(None);
         };
         let program = wanted.program;
+        if program == "rustc"
+            && with("override").as_deref() != Some("true")
+            && let Some(file) = self.toolchain_file()
+        {
+            // The action makes its toolchain rustup's default; a toolchain file beats a
+            // default, so the file decides, as it would on GitHub.
+            let _ = writeln!(
+                log,
+                "orch: {reference}: {} decides the toolchain of the steps after it",
+                file.display()
+            );
+            return Ok(None);
+        }
         let rustup = (program == "rustc")
             .then(|| process::locate("rustup", &self.env, &self.cwd))
             .flatten();
@@ -406,6 +412,18 @@ impl NodeWork {
             "{reference} asks for {program} {asked} ({}), and this machine's is `{said}`: {install}, or run this job where it is",
             wanted.from
         ))
+    }
+}
+
+impl NodeWork {
+    /// A `rust-toolchain.toml` (or `rust-toolchain`) in the job's folder or above it,
+    /// inside the workspace: what rustup picks over its default.
+    fn toolchain_file(&self) -> Option<PathBuf> {
+        self.cwd
+            .ancestors()
+            .take_while(|dir| dir.starts_with(&self.workspace))
+            .flat_map(|dir| ["rust-toolchain.toml", "rust-toolchain"].map(|f| dir.join(f)))
+            .find(|f| f.is_file())
     }
 }
 

@@ -232,10 +232,12 @@ impl State<'_> {
             return known.clone();
         }
         let job = &self.graph.jobs[self.graph.nodes[node].job];
+        // GitHub's group names are case-insensitive.
         let group = job.concurrency.as_ref().map(|template| {
             template
                 .render(&self.scope(node, Some(true)))
                 .unwrap_or_else(|_| template.source())
+                .to_lowercase()
         });
         self.node_groups.insert(node, group.clone());
         group

@@ -17,15 +17,19 @@ use crate::compile::actions::{CompositeAction, NodeAction};
 use crate::compile::expr::Template;
 use crate::report::event::{Event, NodeStatus, Observer};
 
-/// A step's result: its outcome and outputs, or why it failed.
-pub(super) type StepDone = Result<(&'static str, BTreeMap<String, String>), String>;
+/// `NAME=value`: a `with` entry or an env variable, rendered.
+pub(super) type NamedValue = (String, String);
+
+/// A step's result: its outcome or why it failed, and its outputs (a composite action's
+/// are rendered whether or not its steps failed, as GitHub does).
+pub(super) type StepDone = (Result<&'static str, String>, BTreeMap<String, String>);
 
 impl NodeWork {
     /// A composite action's steps, in a scope of their own; `Err` ends the node.
     pub(super) async fn composite(
         &self,
         composite: &CompositeAction,
-        with: &[(String, String)],
+        (with, step_env): (&[NamedValue], &[NamedValue]),
         (outer, outer_label): (&NodeScope, &str),
         shared: &mut Shared<'_>,
         run: &RunOf<'_>,
@@ -34,6 +38,11 @@ impl NodeWork {
         let action_path = self.workspace.join(&composite.folder);
         let mut scope = outer.clone();
         scope.steps = Map::new();
+        // The calling step's `env` reaches the action's steps, in their `env` context too.
+        let env = Arc::make_mut(&mut scope.env);
+        for (k, v) in step_env {
+            env.insert(k.clone(), Value::String(v.clone()));
+        }
         if let Some(Value::Object(github)) = Arc::make_mut(&mut scope.workflow).get_mut("github") {
             github.insert(
                 "action_path".into(),
@@ -42,7 +51,7 @@ impl NodeWork {
         }
         scope.inputs = match action_inputs(&composite.inputs, with, &scope) {
             Ok(inputs) => inputs,
-            Err(why) => return Ok(Err(why)),
+            Err(why) => return Ok((Err(why), BTreeMap::new())),
         };
         let steps: Vec<StepWork> = composite
             .steps
@@ -66,23 +75,27 @@ impl NodeWork {
             steps: &steps,
             scope: &scope,
             many: true,
-            top: false,
-            action_env: vec![(
-                "GITHUB_ACTION_PATH".into(),
-                action_path.display().to_string(),
-            )],
-            label: format!("{}{} › ", outer_label, composite.folder),
+            action_env: step_env
+                .iter()
+                .cloned()
+                .chain([(
+                    "GITHUB_ACTION_PATH".into(),
+                    action_path.display().to_string(),
+                )])
+                .collect(),
+            label: format!(
+                "{outer_label}{} › ",
+                if composite.folder.is_empty() {
+                    "."
+                } else {
+                    &composite.folder
+                }
+            ),
         };
-        let (failed, inner) = match Box::pin(self.run_frame(frame, shared, run, log)).await {
-            FrameEnd::Done { failed, steps } => (failed, steps),
+        let (failure, inner) = match Box::pin(self.run_frame(frame, shared, run, log)).await {
+            FrameEnd::Done { failure, steps } => (failure, steps),
             end => return Err(end),
         };
-        if failed {
-            return Ok(Err(format!(
-                "a step of action `{}` failed",
-                composite.folder
-            )));
-        }
         scope.steps = inner;
         let mut outputs = BTreeMap::new();
         for (name, template) in &composite.outputs {
@@ -97,7 +110,11 @@ impl NodeWork {
                 }
             }
         }
-        Ok(Ok(("success", outputs)))
+        let done = match failure {
+            None => Ok("success"),
+            Some((_, why)) => Err(format!("action `{}`: {why}", composite.folder)),
+        };
+        Ok((done, outputs))
     }
 
     /// The command of a JavaScript action: `node` on its `main`.
@@ -164,6 +181,7 @@ impl NodeWork {
         let relative = template
             .render(scope)
             .map_err(|e| format!("an expression failed: {}", e.message))?;
+        let relative = crate::files::paths::inside_workspace(&self.workspace, relative);
         let mut checked = crate::files::paths::CheckedFolders::new();
         if let Some(why) =
             crate::files::paths::path_refusal(&self.workspace, &relative, true, &mut checked)

@@ -10,7 +10,7 @@ use super::scope::NodeScope;
 use crate::cache::key::{KEY_VERSION, KeyComponents};
 use crate::compile::actions::Builtin;
 use crate::compile::expr::{self, Expr, Val};
-use crate::compile::local_action::composite_exprs;
+use crate::compile::local_action::{action_folders, composite_exprs};
 use crate::db::Db;
 use crate::exec::process;
 use crate::load::model::Shell;
@@ -146,6 +146,24 @@ impl State<'_> {
                     // An action of the workspace is what its `action.yml` compiled to; a
                     // composite one also by what its expressions read (its files are
                     // among the job's default inputs).
+                    // Every file of the action's folder, ignored ones too (a JavaScript
+                    // action's `dist/` or `node_modules/`): what it runs. An action at the
+                    // workspace's root (`uses: ./`) has the job's default inputs instead.
+                    for folder in action_folders(builtin)
+                        .into_iter()
+                        .filter(|f| !f.is_empty())
+                    {
+                        let root = self.options.workspace.join(folder);
+                        for file in crate::files::walk::list_files(&root, false, &[]) {
+                            let path = format!("{folder}/{file}");
+                            let digest = self
+                                .db
+                                .file(&path)
+                                .digest(&self.db)
+                                .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
+                            env.insert(format!("step{index}.action file {path}"), digest);
+                        }
+                    }
                     let compiled = match builtin {
                         Builtin::Composite(composite) => {
                             for e in composite_exprs(composite) {

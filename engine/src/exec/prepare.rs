@@ -14,6 +14,7 @@ use crate::cache::key::HostNote;
 use crate::compile::expr::{self, Expr, Scope, Template};
 use crate::compile::graph::Body;
 use crate::exec::mask::Secrets;
+use crate::files::paths::inside_workspace;
 use crate::load::model::Shell;
 use orch_store::{Backend, Digest};
 
@@ -184,7 +185,8 @@ impl State<'_> {
             })
             .collect();
         let rendered_cwd = job.working_directory.as_ref().map(|t| {
-            let relative = self.graph.origins[job.origin].base_dir.join(render(t));
+            let rendered = inside_workspace(&self.options.workspace, render(t));
+            let relative = self.graph.origins[job.origin].base_dir.join(rendered);
             (t.is_literal(), relative.to_string_lossy().into_owned())
         });
         let cwd = match &rendered_cwd {
@@ -212,7 +214,8 @@ impl State<'_> {
                         continue_on_error: s.continue_on_error,
                         shell: s.shell.clone(),
                         cwd: s.working_directory.as_ref().map(|t| {
-                            let relative = base_dir.join(render(t)).to_string_lossy().into_owned();
+                            let rendered = inside_workspace(&self.options.workspace, render(t));
+                            let relative = base_dir.join(rendered).to_string_lossy().into_owned();
                             let cwd = self.options.workspace.join(&relative);
                             step_dirs.push((t.is_literal(), relative));
                             cwd

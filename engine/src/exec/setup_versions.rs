@@ -50,7 +50,10 @@ pub(super) fn wanted(
         }
         _ => return Ok(None),
     };
-    let (text, from) = match (with(key), with(&format!("{key}-file"))) {
+    // setup-python reads `.python-version` when given neither.
+    let default_file = (program == "python3" && workspace.join(".python-version").is_file())
+        .then(|| ".python-version".to_owned());
+    let (text, from) = match (with(key), with(&format!("{key}-file")).or(default_file)) {
         (Some(text), _) => (text, format!("with.{key}")),
         (None, Some(file)) => {
             let full = workspace.join(&file);
@@ -81,6 +84,23 @@ fn version_in_file(name: &str, text: &str) -> String {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
     };
+    if name.ends_with("package.json") {
+        // setup-node reads `volta.node`, else `engines.node`.
+        let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        return ["/volta/node", "/engines/node"]
+            .iter()
+            .find_map(|p| json.pointer(p).and_then(|v| v.as_str()))
+            .unwrap_or_default()
+            .to_owned();
+    }
+    if name.ends_with("pyproject.toml") {
+        // setup-python reads `requires-python`.
+        return lines()
+            .find_map(|l| l.strip_prefix("requires-python"))
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .map(|v| v.trim().trim_matches(['"', '\'']).replace(',', " "))
+            .unwrap_or_default();
+    }
     if name.ends_with("go.mod") {
         let directive = |word: &str| {
             lines().find_map(|l| {
@@ -179,7 +199,26 @@ pub(super) fn satisfies(said: &str, spec: &str) -> Option<bool> {
             return Some(true);
         }
         "stable" => return Some(!suffix.contains("nightly") && !suffix.contains("beta")),
-        _ if lower.starts_with("lts/") => return Some(true),
+        "lts/*" | "lts/-1" => return Some(true),
+        _ if lower.starts_with("lts/") => {
+            // Node's LTS lines by codename.
+            const LINES: [(&str, u64); 11] = [
+                ("argon", 4),
+                ("boron", 6),
+                ("carbon", 8),
+                ("dubnium", 10),
+                ("erbium", 12),
+                ("fermium", 14),
+                ("gallium", 16),
+                ("hydrogen", 18),
+                ("iron", 20),
+                ("jod", 22),
+                ("krypton", 24),
+            ];
+            let codename = &lower["lts/".len()..];
+            let (_, major) = LINES.iter().find(|(name, _)| *name == codename)?;
+            return Some(have.first() == Some(major));
+        }
         _ if lower.starts_with("nightly") => return Some(suffix.contains("nightly")),
         _ if lower.starts_with("beta") => return Some(suffix.contains("beta")),
         _ => {}
@@ -271,6 +310,10 @@ mod tests {
             assert_eq!(satisfies(said, spec), Some(false), "{said} vs {spec}");
         }
         assert_eq!(satisfies("v20.11.0", "pypy3.9"), None);
+        assert_eq!(satisfies("v20.11.0", "lts/iron"), Some(true));
+        assert_eq!(satisfies("v20.11.0", "lts/hydrogen"), Some(false));
+        assert_eq!(satisfies("v20.11.0", "lts/nonsense"), None);
+        assert_eq!(satisfies("Python 3.11.7", ">=3.9 <3.13"), Some(true));
     }
 
     #[test]
@@ -329,7 +372,36 @@ mod tests {
             Some(("rustc", vec!["nightly".into()]))
         );
         assert_eq!(ask("dtolnay/rust-toolchain@master", &none), None);
+        std::fs::write(
+            dir.path().join("package.json"),
+            r#"{ "engines": { "node": ">=18" } }"#,
+        )
+        .expect("write");
+        assert_eq!(
+            ask(
+                "actions/setup-node@v4",
+                &given(&[("node-version-file", "package.json")])
+            ),
+            Some(("node", vec![">=18".into()]))
+        );
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[project]\nname = \"x\"\nrequires-python = \">=3.9,<3.13\"\n",
+        )
+        .expect("write");
+        assert_eq!(
+            ask(
+                "actions/setup-python@v5",
+                &given(&[("python-version-file", "pyproject.toml")])
+            ),
+            Some(("python3", vec![">=3.9 <3.13".into()]))
+        );
         assert_eq!(ask("actions/setup-python@v5", &none), None);
+        std::fs::write(dir.path().join(".python-version"), "3.12\n").expect("write");
+        assert_eq!(
+            ask("actions/setup-python@v5", &none),
+            Some(("python3", vec!["3.12".into()]))
+        );
         assert!(
             wanted(
                 "actions/setup-node@v4",

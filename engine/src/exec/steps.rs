@@ -48,8 +48,6 @@ pub(super) struct Frame<'f> {
     pub(super) scope: &'f NodeScope,
     /// More than one step: each is named in the log, and a failure lets the rest decide.
     pub(super) many: bool,
-    /// The job's own steps (not a composite action's).
-    pub(super) top: bool,
     /// Set for every process of the frame (`GITHUB_ACTION_PATH`).
     pub(super) action_env: Vec<(String, String)>,
     /// In front of each step's name in the log: the action whose steps these are.
@@ -57,9 +55,10 @@ pub(super) struct Frame<'f> {
 }
 
 pub(super) enum FrameEnd {
-    /// Every step had its turn; `failed` if one failed without `continue-on-error`.
+    /// Every step had its turn; `failure` (the first failing step's exit code and why) if
+    /// one failed without `continue-on-error`.
     Done {
-        failed: bool,
+        failure: Option<(Option<i32>, String)>,
         steps: serde_json::Map<String, serde_json::Value>,
     },
     /// The node ends here, whatever frame it is in (cancelled, timed out, a bad expression).
@@ -77,6 +76,8 @@ impl NodeWork {
         // What `steps.<id>` reads in later steps' `if`.
         let mut steps = serde_json::Map::new();
         let mut failed = false;
+        // The first step that failed: its exit code and the node's reason.
+        let mut first_failure: Option<(Option<i32>, String)> = None;
         for (index, step) in frame.steps.iter().enumerate() {
             if let Some(condition) = &step.condition {
                 let mut scope = frame.scope.clone();
@@ -192,7 +193,7 @@ impl NodeWork {
                         match self
                             .composite(
                                 composite,
-                                with,
+                                (with, step_env),
                                 (&late_scope, &frame.label),
                                 shared,
                                 run,
@@ -204,19 +205,19 @@ impl NodeWork {
                             Err(end) => return end,
                         }
                     }
-                    _ => self
-                        .builtin_action(
+                    _ => (
+                        self.builtin_action(
                             &action,
                             log,
                             run.observer,
                             (shared.artifacts, &mut shared.carried_env),
-                        )
-                        .map(|outcome| (outcome, BTreeMap::new())),
+                        ),
+                        BTreeMap::new(),
+                    ),
                 };
+                let (done, outputs) = done;
                 match done {
-                    Ok((outcome, outputs)) => {
-                        record_step(&mut steps, &step.id, outcome, outcome, &outputs)
-                    }
+                    Ok(outcome) => record_step(&mut steps, &step.id, outcome, outcome, &outputs),
                     Err(why) => {
                         let _ = writeln!(log, "orch: failed: {why}");
                         let allowed = if continue_on_error {
@@ -224,12 +225,13 @@ impl NodeWork {
                         } else {
                             "failure"
                         };
-                        record_step(&mut steps, &step.id, "failure", allowed, &BTreeMap::new());
+                        record_step(&mut steps, &step.id, "failure", allowed, &outputs);
                         if !continue_on_error {
-                            if frame.top {
+                            if !frame.many {
                                 return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
                             }
                             failed = true;
+                            first_failure.get_or_insert((None, why));
                         }
                     }
                 }
@@ -413,6 +415,8 @@ impl NodeWork {
                                 Some(why),
                             );
                         }
+                        first_failure
+                            .get_or_insert((shared.last_code, format!("a step failed ({why})")));
                     }
                 }
                 Outcome::TimedOut => {
@@ -434,11 +438,12 @@ impl NodeWork {
                                 );
                                 continue;
                             }
-                            if frame.top {
+                            if !frame.many {
                                 return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
                             }
                             record_step(&mut steps, &step.id, "failure", "failure", &step_outputs);
                             failed = true;
+                            first_failure.get_or_insert((None, why));
                         }
                         _ => {
                             let limit = self.timeout.unwrap_or_default();
@@ -460,15 +465,19 @@ impl NodeWork {
                     let _ = writeln!(log, "orch: {why}");
                     record_step(&mut steps, &step.id, "failure", allowed, &step_outputs);
                     if !continue_on_error {
-                        if frame.top {
+                        if !frame.many {
                             return FrameEnd::Node(NodeStatus::Failure, None, Some(why));
                         }
                         failed = true;
+                        first_failure.get_or_insert((None, why));
                     }
                 }
             }
         }
-        FrameEnd::Done { failed, steps }
+        FrameEnd::Done {
+            failure: first_failure.filter(|_| failed),
+            steps,
+        }
     }
 }
 

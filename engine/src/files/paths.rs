@@ -149,3 +149,18 @@ pub fn shown_from(cwd: &Path, path: &Path) -> std::path::PathBuf {
     }
     shown
 }
+
+/// A rendered folder as the workspace sees it: an absolute one inside the workspace
+/// (`${{ github.workspace }}/sub`, `${{ github.action_path }}`) made relative, anything
+/// else as it is (the checks that follow refuse what leaves the workspace).
+pub fn inside_workspace(workspace: &Path, rendered: String) -> String {
+    let path = Path::new(&rendered);
+    if !path.is_absolute() {
+        return rendered;
+    }
+    match path.strip_prefix(workspace) {
+        Ok(rest) if rest.as_os_str().is_empty() => ".".to_owned(),
+        Ok(rest) => rest.to_string_lossy().into_owned(),
+        Err(_) => rendered,
+    }
+}
