@@ -4,6 +4,26 @@ use std::path::Path;
 
 use crate::harness::{Ws, code, stderr, stdout};
 
+/// A stand-in for pwsh on PATH that records the script and arguments it was asked to run
+/// in `ran.txt`; the PATH to run orch with.
+fn pwsh_stand_in(ws: &Ws) -> String {
+    ws.write(
+        "bin/pwsh",
+        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ws.path().join("bin/pwsh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    format!(
+        "{}:{}",
+        ws.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 #[test]
 fn the_corpus_playbooks_import_or_say_why_not() {
     let dir =
@@ -79,23 +99,11 @@ fn an_import_runs_its_scripts_in_order_with_their_parameters() {
 ",
     );
     // A stand-in for pwsh that records what it was asked to run.
-    ws.write(
-        "bin/pwsh",
-        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
-    );
-    std::process::Command::new("chmod")
-        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
-        .status()
-        .unwrap();
+    let path = pwsh_stand_in(&ws);
     let out = ws.run(&["import", "playbooks/pr.psd1", "-o", "orch.yml"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let written = ws.read("orch.yml");
     assert!(written.contains("after: [s0407]"), "{written}");
-    let path = format!(
-        "{}:{}",
-        ws.path().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let run = ws.cmd(&["run"]).env("PATH", &path).output().unwrap();
     assert_eq!(code(&run), 0, "{}\n{}", stderr(&run), stdout(&run));
     assert_eq!(
@@ -163,14 +171,7 @@ fn an_aitherzero_playbook_runs_directly() {
 }
 ",
     );
-    ws.write(
-        "bin/pwsh",
-        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
-    );
-    std::process::Command::new("chmod")
-        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
-        .status()
-        .unwrap();
+    let path = pwsh_stand_in(&ws);
     let file = "library/playbooks/pr.psd1";
     let valid = ws.run(&["validate", "-f", file]);
     assert_eq!(code(&valid), 0, "{}", stderr(&valid));
@@ -181,11 +182,6 @@ fn an_aitherzero_playbook_runs_directly() {
     );
     let graph = ws.run(&["graph", "-f", file]);
     assert_eq!(stdout(&graph), "s0407\ns0402  (after s0407)\n");
-    let path = format!(
-        "{}:{}",
-        ws.path().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let run = |args: &[&str]| {
         let out = ws.cmd(args).env("PATH", &path).output().unwrap();
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
@@ -238,19 +234,7 @@ fn profiles_import_and_choose_vars() {
 }
 "#,
     );
-    ws.write(
-        "bin/pwsh",
-        "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
-    );
-    std::process::Command::new("chmod")
-        .args(["+x", &ws.path().join("bin/pwsh").to_string_lossy()])
-        .status()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        ws.path().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = pwsh_stand_in(&ws);
     let run = |args: &[&str]| {
         let out = ws.cmd(args).env("PATH", &path).output().unwrap();
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));

@@ -5,7 +5,7 @@
 
 use super::Decoder;
 use crate::load::diag::{Problem, Sp, Span};
-use crate::load::model::{ACTION_JOB, ActionRuns, Command, InputDecl, Job, Playbook};
+use crate::load::model::{ACTION_JOB, ActionRuns, Command, Job, Playbook};
 use crate::load::tree::{Node, Value};
 
 pub const ACTION_KEYS: &[&str] = &[
@@ -55,8 +55,13 @@ impl Decoder<'_> {
                 "name" => playbook.name = self.text(value, field).map(|s| s.value),
                 "description" => playbook.description = self.text(value, field).map(|s| s.value),
                 "author" | "branding" => {}
-                "inputs" => self.action_inputs(value, &mut playbook),
-                "outputs" => self.action_outputs(value, &mut playbook),
+                "inputs" => self.declared_inputs(
+                    value,
+                    "inputs",
+                    &["description", "required", "default", "deprecationMessage"],
+                    &mut playbook,
+                ),
+                "outputs" => self.workflow_outputs(value, "outputs", &mut playbook),
                 "runs" => runs = self.action_runs(value, &mut playbook),
                 _ => unreachable!("keys were checked against ACTION_KEYS"),
             }
@@ -72,48 +77,6 @@ impl Decoder<'_> {
         }
         playbook.action = runs.map(Box::new);
         Some(playbook)
-    }
-
-    /// `inputs: { NAME: { description, required, default, deprecationMessage } }`.
-    fn action_inputs(&mut self, node: &Node, playbook: &mut Playbook) {
-        for (name, body) in self.map(node, "inputs", None).unwrap_or_default() {
-            let field = format!("inputs.{}", name.value);
-            let mut input = InputDecl {
-                name: Sp::new(name.value.to_owned(), name.span),
-                description: None,
-                default: None,
-                required: false,
-            };
-            let keys = &["description", "required", "default", "deprecationMessage"];
-            for (key, value) in self.map(body, &field, Some(keys)).unwrap_or_default() {
-                let field = format!("{field}.{}", key.value);
-                match key.value {
-                    "description" => input.description = self.text(value, &field).map(|s| s.value),
-                    "default" => input.default = self.text(value, &field).map(|s| s.value),
-                    "required" => input.required = self.bool(value, &field).unwrap_or(false),
-                    _ => {}
-                }
-            }
-            playbook.inputs.insert(name.value.to_owned(), input);
-        }
-    }
-
-    /// `outputs: { NAME: { description, value } }`; `value` only in a composite action
-    /// (a JavaScript action sets its outputs itself).
-    fn action_outputs(&mut self, node: &Node, playbook: &mut Playbook) {
-        for (name, body) in self.map(node, "outputs", None).unwrap_or_default() {
-            let field = format!("outputs.{}", name.value);
-            for (key, value) in self
-                .map(body, &field, Some(&["description", "value"]))
-                .unwrap_or_default()
-            {
-                if key.value == "value"
-                    && let Some(text) = self.text(value, &field)
-                {
-                    playbook.outputs.push((name.value.to_owned(), text));
-                }
-            }
-        }
     }
 
     /// `runs:`: a composite action's steps become the playbook's one job.

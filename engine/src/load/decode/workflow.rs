@@ -226,7 +226,12 @@ impl Decoder<'_> {
                                 "tags-ignore" => trigger.tags_ignore = list(self),
                                 "paths" => trigger.paths = list(self),
                                 "paths-ignore" => trigger.paths_ignore = list(self),
-                                "inputs" => self.workflow_inputs(value, &field, playbook),
+                                "inputs" => self.declared_inputs(
+                                    value,
+                                    &field,
+                                    &["description", "required", "default", "type", "options"],
+                                    playbook,
+                                ),
                                 "outputs" => self.workflow_outputs(value, &field, playbook),
                                 "types" | "workflows" | "secrets" => {}
                                 _ => unreachable!("keys were checked"),
@@ -244,8 +249,15 @@ impl Decoder<'_> {
         }
     }
 
-    /// `inputs: { NAME: { description, required, default, type, options } }`.
-    fn workflow_inputs(&mut self, node: &Node, what: &str, playbook: &mut Playbook) {
+    /// `inputs: { NAME: { description, required, default, … } }` of a workflow trigger or
+    /// an action, `keys` the ones that place allows.
+    pub(super) fn declared_inputs(
+        &mut self,
+        node: &Node,
+        what: &str,
+        keys: &[&str],
+        playbook: &mut Playbook,
+    ) {
         for (name, body) in self.map(node, what, None).unwrap_or_default() {
             let field = format!("{what}.{}", name.value);
             let mut input = InputDecl {
@@ -254,7 +266,6 @@ impl Decoder<'_> {
                 default: None,
                 required: false,
             };
-            let keys = &["description", "required", "default", "type", "options"];
             for (key, value) in self.map(body, &field, Some(keys)).unwrap_or_default() {
                 let field = format!("{field}.{}", key.value);
                 match key.value {
@@ -268,8 +279,9 @@ impl Decoder<'_> {
         }
     }
 
-    /// `workflow_call` outputs: `{ NAME: { description, value } }`.
-    fn workflow_outputs(&mut self, node: &Node, what: &str, playbook: &mut Playbook) {
+    /// `workflow_call` or action outputs: `{ NAME: { description, value } }` (a JavaScript
+    /// action's have no `value`: it sets them itself).
+    pub(super) fn workflow_outputs(&mut self, node: &Node, what: &str, playbook: &mut Playbook) {
         for (name, body) in self.map(node, what, None).unwrap_or_default() {
             let field = format!("{what}.{}", name.value);
             for (key, value) in self
