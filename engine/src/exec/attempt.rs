@@ -180,20 +180,10 @@ impl NodeWork {
             // The job's outputs are what its `outputs:` map says over its steps.
             let mut scope = self.scope.clone();
             scope.steps = steps;
-            let mut mapped = BTreeMap::new();
-            for (name, template) in &self.output_map {
-                match template.render(&scope) {
-                    Ok(value) => {
-                        mapped.insert(name.clone(), value);
-                    }
-                    Err(e) => {
-                        let why = format!("an expression failed: outputs.{name}: {}", e.message);
-                        let _ = writeln!(log, "orch: {why}");
-                        return (NodeStatus::Failure, last_code, Some(why));
-                    }
-                }
+            match super::local_action::render_outputs(&self.output_map, &scope, log) {
+                Ok(mapped) => *shared.outputs = mapped,
+                Err(why) => return (NodeStatus::Failure, last_code, Some(why)),
             }
-            *shared.outputs = mapped;
         }
         // The first failing step's code and reason (not the last step's: a cleanup that
         // ran after it succeeded).

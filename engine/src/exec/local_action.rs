@@ -97,19 +97,8 @@ impl NodeWork {
             end => return Err(end),
         };
         scope.steps = inner;
-        let mut outputs = BTreeMap::new();
-        for (name, template) in &composite.outputs {
-            match template.render(&scope) {
-                Ok(value) => {
-                    outputs.insert(name.clone(), value);
-                }
-                Err(e) => {
-                    let why = format!("an expression failed: outputs.{name}: {}", e.message);
-                    let _ = writeln!(log, "orch: {why}");
-                    return Err(FrameEnd::Node(NodeStatus::Failure, None, Some(why)));
-                }
-            }
-        }
+        let outputs = render_outputs(&composite.outputs, &scope, log)
+            .map_err(|why| FrameEnd::Node(NodeStatus::Failure, None, Some(why)))?;
         let done = match failure {
             None => Ok("success"),
             Some((_, why)) => Err(format!("action `{}`: {why}", composite.folder)),
@@ -190,6 +179,29 @@ impl NodeWork {
         }
         Ok(Some(self.workspace.join(relative)))
     }
+}
+
+/// An `outputs:` map (a job's or a composite action's) rendered over the steps that ran;
+/// the first expression that fails is said in the log and returned.
+pub(super) fn render_outputs(
+    map: &[(String, Template)],
+    scope: &NodeScope,
+    log: &mut File,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut outputs = BTreeMap::new();
+    for (name, template) in map {
+        match template.render(scope) {
+            Ok(value) => {
+                outputs.insert(name.clone(), value);
+            }
+            Err(e) => {
+                let why = format!("an expression failed: outputs.{name}: {}", e.message);
+                let _ = writeln!(log, "orch: {why}");
+                return Err(why);
+            }
+        }
+    }
+    Ok(outputs)
 }
 
 /// Each declared input's value: the caller's `with`, else its default rendered in the
