@@ -4,6 +4,17 @@ use std::path::Path;
 
 use crate::harness::{Ws, code, stderr, stdout};
 
+/// The workspace as a git repository that ignores the stand-in's `ran.txt`.
+fn git_repository(ws: &Ws) {
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(ws.path())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    ws.write(".gitignore", "ran.txt\n");
+}
+
 /// A stand-in for pwsh on PATH that records the script and arguments it was asked to run
 /// in `ran.txt`; the PATH to run orch with.
 fn pwsh_stand_in(ws: &Ws) -> String {
@@ -143,13 +154,7 @@ fn an_import_runs_its_scripts_in_order_with_their_parameters() {
 fn an_aitherzero_playbook_runs_directly() {
     let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
     // A repository: its root is the workspace, though the scripts are in `library/`.
-    let git = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(ws.path())
-        .status()
-        .expect("git");
-    assert!(git.success());
-    ws.write(".gitignore", "ran.txt\n");
+    git_repository(&ws);
     ws.write(
         "library/automation-scripts/0407_Validate-Syntax.ps1",
         "param([switch]$All)\n",
@@ -208,13 +213,7 @@ fn an_aitherzero_playbook_runs_directly() {
 #[test]
 fn profiles_import_and_choose_vars() {
     let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
-    let git = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(ws.path())
-        .status()
-        .expect("git");
-    assert!(git.success());
-    ws.write(".gitignore", "ran.txt\n");
+    git_repository(&ws);
     ws.write(
         "automation-scripts/0402_Run-UnitTests.ps1",
         "param($Mode, $Depth)\n",

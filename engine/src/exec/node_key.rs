@@ -106,17 +106,9 @@ impl State<'_> {
             // in this key, decide); any other by its rendered text.
             let source = |t: &crate::compile::expr::Template| self.key_text(&t.source());
             if let Some(late) = &step.late {
-                for template in late.templates() {
-                    for (e, _) in template.exprs() {
-                        for (path, value) in condition_values(e, &work.scope) {
-                            if !path.starts_with("steps.") && path != "steps" {
-                                env.insert(
-                                    format!("step{index}.reads {path}"),
-                                    self.key_text(&value),
-                                );
-                            }
-                        }
-                    }
+                let exprs = late.templates().flat_map(|t| t.exprs().map(|(e, _)| e));
+                for (path, value) in self.keyed_reads(exprs, &work.scope, &["steps"]) {
+                    env.insert(format!("step{index}.reads {path}"), value);
                 }
             }
             let text = match (&step.command, &step.late) {
@@ -166,18 +158,11 @@ impl State<'_> {
                     }
                     let compiled = match builtin {
                         Builtin::Composite(composite) => {
-                            for e in composite_exprs(composite) {
-                                for (path, value) in condition_values(e, &work.scope) {
-                                    let own = ["steps", "inputs"]
-                                        .iter()
-                                        .any(|c| path == *c || path.starts_with(&format!("{c}.")));
-                                    if !own {
-                                        env.insert(
-                                            format!("step{index}.action reads {path}"),
-                                            self.key_text(&value),
-                                        );
-                                    }
-                                }
+                            let exprs = composite_exprs(composite);
+                            for (path, value) in
+                                self.keyed_reads(exprs, &work.scope, &["steps", "inputs"])
+                            {
+                                env.insert(format!("step{index}.action reads {path}"), value);
                             }
                             serde_json::to_string(composite).unwrap_or_default()
                         }
@@ -235,21 +220,13 @@ impl State<'_> {
             }
             // So are those its `continue-on-error` and `timeout-minutes` expressions read
             // (their text is in the step's settings); `steps` the steps before decide.
-            for template in step
+            let settings = step
                 .continue_on_error_expr
                 .iter()
-                .chain(&step.timeout_minutes)
-            {
-                for (e, _) in template.exprs() {
-                    for (path, value) in condition_values(e, &work.scope) {
-                        if !path.starts_with("steps.") && path != "steps" {
-                            env.insert(
-                                format!("step{index}.setting reads {path}"),
-                                self.key_text(&value),
-                            );
-                        }
-                    }
-                }
+                .chain(&step.timeout_minutes);
+            let exprs = settings.flat_map(|t| t.exprs().map(|(e, _)| e));
+            for (path, value) in self.keyed_reads(exprs, &work.scope, &["steps"]) {
+                env.insert(format!("step{index}.setting reads {path}"), value);
             }
         }
         let mut needs = BTreeMap::new();
@@ -391,6 +368,26 @@ impl State<'_> {
             }
         }
         Digest::of(text.as_bytes())
+    }
+
+    /// The values `exprs` read (as key text), but those of the contexts in `own`, which
+    /// the key holds otherwise (`steps`: the steps before, keyed in order).
+    fn keyed_reads<'e>(
+        &self,
+        exprs: impl IntoIterator<Item = &'e Expr>,
+        scope: &NodeScope,
+        own: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut reads = Vec::new();
+        for e in exprs {
+            for (path, value) in condition_values(e, scope) {
+                let root = path.split('.').next().unwrap_or_default();
+                if !own.contains(&root) {
+                    reads.push((path, self.key_text(&value)));
+                }
+            }
+        }
+        reads
     }
 
     /// Whether a node's key covers any of `paths` (an input file or a script). A node
