@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::cache::key::KeyComponents;
-use crate::cache::queries::{FileList, NodeKeyInput, WorkspaceFile};
+use crate::cache::queries::{FileList, FolderListing, NodeKeyInput, WorkspaceFile};
 use crate::cache::stat_cache::StatCache;
 use crate::compile::graph::{Graph, Overrides};
 use crate::compile::queries::{PlaybookSource, Settings, compile_graph, parse_playbook};
@@ -27,6 +27,8 @@ pub trait Db: salsa::Database {
     fn used_source(&self, path: &Path) -> Result<PlaybookSource, LoadError>;
     /// The digest input of a workspace file, created (through the stat cache) on first use.
     fn file(&self, path: &str) -> WorkspaceFile;
+    /// The listing input of a workspace folder (`""`: all of it), walked on first use.
+    fn listing(&self, folder: &str) -> FolderListing;
 }
 
 #[salsa::db]
@@ -40,6 +42,9 @@ pub struct Database {
     /// they stay so.
     absent: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
     files: Arc<Mutex<HashMap<String, WorkspaceFile>>>,
+    listings: Arc<Mutex<HashMap<String, FolderListing>>>,
+    /// Folders no listing enters (the cache's, inside the workspace).
+    pub skip_dirs: Vec<PathBuf>,
     stat_cache: Arc<Mutex<StatCache>>,
     executed: Arc<AtomicUsize>,
     /// Kept across runs (watch), so memoized queries stay valid.
@@ -89,6 +94,23 @@ impl Db for Database {
             files.insert(path.to_owned(), file);
         }
         file
+    }
+
+    fn listing(&self, folder: &str) -> FolderListing {
+        if let Some(listing) = self
+            .listings
+            .lock()
+            .ok()
+            .and_then(|m| m.get(folder).copied())
+        {
+            return listing;
+        }
+        let files = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        let listing = FolderListing::new(self, Arc::new(files));
+        if let Ok(mut listings) = self.listings.lock() {
+            listings.insert(folder.to_owned(), listing);
+        }
+        listing
     }
 }
 
@@ -147,6 +169,25 @@ impl Database {
                 self.node_inputs.insert(node.to_owned(), input);
                 input
             }
+        }
+    }
+
+    /// Lists a folder again (its input set, if it has one, changes only when files were
+    /// added or removed).
+    pub fn relist(&mut self, folder: &str) {
+        let known = self
+            .listings
+            .lock()
+            .ok()
+            .and_then(|m| m.get(folder).copied());
+        let Some(listing) = known else {
+            self.listing(folder);
+            return;
+        };
+        let files = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        // A setter starts a new revision: only for a real change.
+        if **listing.files(self) != files {
+            listing.set_files(self).to(Arc::new(files));
         }
     }
 
@@ -286,6 +327,8 @@ impl Database {
             used: Arc::default(),
             absent: Arc::default(),
             files: Arc::default(),
+            listings: Arc::default(),
+            skip_dirs: Vec::new(),
             stat_cache: Arc::default(),
             executed: Arc::default(),
             file_list: None,
@@ -513,7 +556,7 @@ mod tests {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut db = Database::with_execution_log(log.clone(), ws);
         let names = Arc::new(vec!["a.txt".to_owned(), "b.txt".to_owned()]);
-        let files = FileList::new(&db, names.clone(), names, Vec::new());
+        let files = FileList::new(&db, names, Vec::new());
         let node = |db: &Database, id: &str, pattern: &str| {
             let partial = KeyComponents {
                 node: id.into(),

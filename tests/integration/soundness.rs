@@ -369,6 +369,31 @@ fn a_literal_input_behind_a_link_out_of_the_workspace_is_refused() {
     );
 }
 
+/// Listings are walked from the folder a pattern is rooted in: never through a link
+/// there, as the whole workspace's walk would not.
+#[test]
+fn patterns_rooted_in_a_link_to_a_folder_do_not_read_through_it() {
+    let ws = Ws::new(
+        "jobs:
+  a: { inputs: ['lnk/**'], run: 'true' }
+  b: { inputs: [lnk], run: 'true' }
+  c: { inputs: [lnk, 'real/*'], run: 'true' }
+",
+    );
+    ws.write("real/a.txt", "x\n");
+    std::os::unix::fs::symlink("real", ws.path().join("lnk")).unwrap();
+    let out = ws.run(&["run", "--keep-going"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.reason("a"), "input pattern `lnk/**` matches no file");
+    for node in ["b", "c"] {
+        assert!(
+            ws.reason(node).contains("is a symbolic link to a folder"),
+            "{node}: {}",
+            ws.reason(node)
+        );
+    }
+}
+
 #[test]
 fn an_input_pattern_that_matches_nothing_is_an_error() {
     let ws = Ws::new("jobs:\n  a: { inputs: ['src/**', 'scr/**'], run: 'true' }\n");

@@ -13,13 +13,13 @@
 //! them, never as values.
 //!
 //! ## Flow
-//! - [`inputs`] says which files a node's inputs name (explicit patterns, or the
-//!   default rule: every file not ignored, minus declared outputs, playbooks and what
-//!   orch writes, [`state::report_file_patterns`]).
 //! - [`stat_cache`] gives each file's blake3 for a `stat` when it did not change (size,
 //!   mtime, inode, ctime, and a racy-window rule), persisted in `.orch/state`.
-//! - [`queries`] are the salsa key queries: one digest input per file, the listing, a
-//!   node's key input; editing one file re-runs only the selections holding it.
+//! - [`queries`] are the salsa key queries: which files a node's inputs name (explicit
+//!   patterns over the listings of the folders they are rooted in, or the default rule:
+//!   every file not ignored, minus declared outputs, playbooks and what orch writes,
+//!   [`state::report_file_patterns`]), one digest input per file, a node's key input;
+//!   editing one file re-runs only the selections holding it.
 //! - [`outputs`]: `collect` describes a success's declared outputs (hash, size, mode,
 //!   link target) for its record; `restore` puts a record's files back, every path
 //!   checked first, nothing outside the workspace or undeclared ever written, strays
@@ -32,7 +32,6 @@
 //!   (`orch_store::replace_file`): damage is a miss, never a wrong answer.
 //! - The store is reached only through `orch_store::Backend` (async, batched, blobs
 //!   named by hash and size), so a remote cache is one more implementation.
-pub mod inputs;
 pub mod key;
 pub mod outputs;
 pub mod queries;

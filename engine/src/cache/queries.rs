@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cache::inputs;
 use crate::cache::key::{KeyComponents, KeyView};
 use crate::db::Db;
 use crate::files::glob::Patterns;
@@ -18,17 +17,24 @@ pub struct WorkspaceFile {
     pub digest: Option<Digest>,
 }
 
-/// The workspace's file names: every file, those the default-inputs rule sees, and the
-/// patterns that rule leaves out (declared outputs, playbooks). Set when files are added
-/// or removed, not when one changes.
+/// The workspace's files the default-inputs rule sees, and the patterns that rule leaves
+/// out (declared outputs, playbooks). Set when files are added or removed, not when one
+/// changes; listed only when a node takes the default inputs.
 #[salsa::input]
 pub struct FileList {
-    #[returns(ref)]
-    pub all: Arc<Vec<String>>,
     #[returns(ref)]
     pub default: Arc<Vec<String>>,
     #[returns(ref)]
     pub not_inputs: Vec<String>,
+}
+
+/// Every file under one folder of the workspace (`files::walk::list_folder`): what
+/// input patterns rooted there select from. A package's `packages/p1/src/**` depends
+/// on that folder's listing only, so the workspace is never walked whole for it.
+#[salsa::input]
+pub struct FolderListing {
+    #[returns(ref)]
+    pub files: Arc<Vec<String>>,
 }
 
 /// A node's input patterns as rendered (`None`: the default-inputs rule). Interned, so
@@ -83,10 +89,11 @@ pub fn input_digests<'db>(
                     None => folders.push(path.to_owned()),
                 }
             }
-            if !folders.is_empty() {
-                for file in inputs::select_literal(files.all(db), &folders).unwrap_or_default() {
-                    if let Some(digest) = db.file(&file).digest(db) {
-                        digests.insert(file, digest);
+            // A folder named literally: every file its listing holds.
+            for folder in folders {
+                for file in db.listing(&folder).files(db).iter() {
+                    if let Some(digest) = db.file(file).digest(db) {
+                        digests.insert(file.clone(), digest);
                     }
                 }
             }
@@ -95,16 +102,21 @@ pub fn input_digests<'db>(
         Some(list) => {
             // Patterns are checked at load and once rendered (`prepare`): none fails here.
             let compiled = Patterns::new(list).unwrap_or_else(|_| Patterns::none());
-            inputs::select(
-                files.all(db),
-                files.default(db),
-                Some(&compiled),
-                &Patterns::none(),
-            )
+            let mut selected = Vec::new();
+            for root in crate::files::glob::listing_roots(list) {
+                selected.extend(compiled.select_from(db.listing(&root).files(db)));
+            }
+            selected
         }
         None => {
+            // Every file not ignored, minus all declared outputs and the playbooks.
             let excluded = Patterns::each_valid(files.not_inputs(db));
-            inputs::select(files.all(db), files.default(db), None, &excluded)
+            files
+                .default(db)
+                .iter()
+                .filter(|f| !excluded.matches(std::path::Path::new(f)))
+                .cloned()
+                .collect()
         }
     };
     let digests = selected

@@ -60,13 +60,23 @@ pub(super) fn answer_now(ask: &mut Ask) -> Option<Answer> {
     orch_store::answered_now(ask)
 }
 
+/// The listings a node's key selects its inputs from.
+pub(super) enum Listings {
+    /// Literal paths of files known to the database: none.
+    None,
+    /// The default-inputs rule: every file not ignored.
+    Default,
+    /// The folders its patterns are rooted in (`files::glob::listing_roots`).
+    Folders(Vec<String>),
+}
+
 impl State<'_> {
     /// Brings the key database up to date for a job's keys: files it knows are stat-ed
-    /// again (changed ones re-hashed) and, when the job's patterns need it, the workspace
-    /// is listed. Both only when something ran or was restored since, and only for jobs
-    /// released after that: a node's inputs may come from its needs, not from nodes
+    /// again (changed ones re-hashed) and the listings a node's patterns select from are
+    /// walked again. Both only when something ran or was restored since, and only for
+    /// jobs released after that: a node's inputs may come from its needs, not from nodes
     /// running beside it.
-    pub(super) fn sync_files(&mut self, job: usize, needs_listing: bool) -> FileList {
+    pub(super) fn sync_files(&mut self, job: usize, listings: &Listings) -> FileList {
         let epoch = self.job_epoch[job];
         let first_call = self.refreshed_at.is_none();
         if self.refreshed_at.is_none_or(|at| at < epoch) {
@@ -78,12 +88,7 @@ impl State<'_> {
         let files = match self.db.file_list {
             Some(files) => files,
             None => {
-                let files = FileList::new(
-                    &self.db,
-                    Arc::default(),
-                    Arc::default(),
-                    self.not_inputs.clone(),
-                );
+                let files = FileList::new(&self.db, Arc::default(), self.not_inputs.clone());
                 self.db.file_list = Some(files);
                 files
             }
@@ -95,19 +100,28 @@ impl State<'_> {
                 .set_not_inputs(&mut self.db)
                 .to(self.not_inputs.clone());
         }
-        if needs_listing && self.listed_at.is_none_or(|at| at < epoch) {
-            let workspace = &self.options.workspace;
-            let skip = &self.options.cache.skip_dirs;
-            let all = Arc::new(crate::files::walk::list_files(workspace, false, skip));
-            let default = Arc::new(crate::files::walk::list_files(workspace, true, skip));
-            // Setters start a new revision: only for a real change.
-            if **files.all(&self.db) != *all {
-                files.set_all(&mut self.db).to(all);
+        match listings {
+            Listings::None => {}
+            Listings::Default => {
+                if self.default_listed_at.is_none_or(|at| at < epoch) {
+                    let workspace = &self.options.workspace;
+                    let skip = &self.options.cache.skip_dirs;
+                    let default = Arc::new(crate::files::walk::list_files(workspace, true, skip));
+                    // Setters start a new revision: only for a real change.
+                    if **files.default(&self.db) != *default {
+                        files.set_default(&mut self.db).to(default);
+                    }
+                    self.default_listed_at = Some(self.changes);
+                }
             }
-            if **files.default(&self.db) != *default {
-                files.set_default(&mut self.db).to(default);
+            Listings::Folders(roots) => {
+                for root in roots {
+                    if self.listed_at.get(root).is_none_or(|at| *at < epoch) {
+                        self.db.relist(root);
+                        self.listed_at.insert(root.clone(), self.changes);
+                    }
+                }
             }
-            self.listed_at = Some(self.changes);
         }
         files
     }
@@ -203,18 +217,26 @@ impl State<'_> {
         }
         // Known files first (their digests brought up to date), then: literal paths of
         // existing files are read through their own inputs, with no listing.
-        self.sync_files(self.graph.nodes[node].job, false);
-        let needs_listing = work.inputs.as_ref().is_none_or(|patterns| {
-            patterns.iter().any(|p| {
-                !crate::files::glob::is_literal(p)
-                    || self
-                        .db
-                        .file(queries::literal_path(p))
-                        .digest(&self.db)
-                        .is_none()
-            })
-        });
-        let files = self.sync_files(self.graph.nodes[node].job, needs_listing);
+        self.sync_files(self.graph.nodes[node].job, &Listings::None);
+        let listings = match &work.inputs {
+            None => Listings::Default,
+            Some(patterns) => {
+                let literal_files = patterns.iter().all(|p| {
+                    crate::files::glob::is_literal(p)
+                        && self
+                            .db
+                            .file(queries::literal_path(p))
+                            .digest(&self.db)
+                            .is_some()
+                });
+                if literal_files {
+                    Listings::None
+                } else {
+                    Listings::Folders(crate::files::glob::listing_roots(patterns))
+                }
+            }
+        };
+        let files = self.sync_files(self.graph.nodes[node].job, &listings);
         let partial = Arc::new(self.partial_components(node, work));
         let request = self
             .db

@@ -119,10 +119,11 @@ pub(super) struct State<'g> {
     pub(super) secrets: Secrets,
     /// The key queries (salsa): file digests and input sets, memoized across nodes.
     pub(super) db: Database,
-    /// The value of `changes` when known files were last stat-ed again, and when the
-    /// workspace was last listed.
+    /// The value of `changes` when known files were last stat-ed again, when each folder
+    /// input patterns are rooted in was last listed, and the default inputs' listing.
     pub(super) refreshed_at: Option<u64>,
-    pub(super) listed_at: Option<u64>,
+    pub(super) listed_at: HashMap<String, u64>,
+    pub(super) default_listed_at: Option<u64>,
     /// How many times nodes may have changed the workspace (a node ran, or a restore
     /// wrote files).
     pub(super) changes: u64,
@@ -163,13 +164,14 @@ pub async fn execute(
             .collect(),
     });
     let mut changes = options.changes.take();
-    let db = match options.db.take() {
+    let mut db = match options.db.take() {
         Some(db) => {
             db.start_round();
             db
         }
         None => Database::for_workspace(&options.workspace, &options.cache.stat_cache),
     };
+    db.skip_dirs = options.cache.skip_dirs.clone();
     let jobs = graph.jobs.len();
     if !options.plan {
         let _ = std::fs::create_dir_all(&options.scratch_dir);
@@ -201,7 +203,8 @@ pub async fn execute(
         secrets: Secrets::new(options.secrets.values().map(String::as_str)),
         db,
         refreshed_at: None,
-        listed_at: None,
+        listed_at: HashMap::new(),
+        default_listed_at: None,
         changes: 0,
         job_epoch: vec![0; jobs],
         not_inputs: not_inputs(&graph)

@@ -73,6 +73,34 @@ fn literal_prefix(text: &str) -> &str {
     }
 }
 
+/// The folders of the workspace whose listings hold every path the include patterns can
+/// match (`packages/p1/src` for `packages/p1/src/**`, a literal path itself), none inside
+/// another; `[""]`, the whole workspace, when one starts with a glob.
+pub fn listing_roots(patterns: &[String]) -> Vec<String> {
+    let mut roots: Vec<String> = Vec::new();
+    for pattern in patterns.iter().filter(|p| !p.starts_with('!')) {
+        let text = pattern.strip_prefix("./").unwrap_or(pattern);
+        let root = literal_prefix(text).trim_end_matches('/');
+        if root.is_empty() {
+            return vec![String::new()];
+        }
+        roots.push(root.to_owned());
+    }
+    roots.sort();
+    let mut kept: Vec<String> = Vec::new();
+    for root in roots {
+        let inside = |outer: &String| {
+            root == *outer
+                || (root.starts_with(outer.as_str()) && root.as_bytes()[outer.len()] == b'/')
+        };
+        // Any kept one, not only the last: `src.txt` sorts between `src` and `src/a`.
+        if !kept.iter().any(inside) {
+            kept.push(root);
+        }
+    }
+    kept
+}
+
 /// Prefixes sorted, each one dropped that a shorter one already covers.
 fn covering(mut prefixes: Vec<String>) -> Vec<String> {
     prefixes.sort();
@@ -173,6 +201,22 @@ impl Patterns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_roots_cover_every_match_and_nest_by_folder() {
+        let roots =
+            |p: &[&str]| listing_roots(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            roots(&["packages/p1/src/**", "./a.txt", "!x/**"]),
+            ["a.txt", "packages/p1/src"]
+        );
+        assert_eq!(
+            roots(&["src", "src/*.rs", "src.txt", "src/a/b"]),
+            ["src", "src.txt"]
+        );
+        assert_eq!(roots(&["docs/**", "**/*.md"]), [""]);
+        assert_eq!(roots(&["src/{a,b}/x"]), ["src"]);
+    }
 
     #[test]
     fn selecting_by_prefix_finds_what_matching_every_path_finds() {

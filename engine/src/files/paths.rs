@@ -69,8 +69,47 @@ pub fn within_workspace(workspace: &Path, file: &Path) -> Option<String> {
 }
 
 /// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
-/// stays inside the workspace once its links are resolved.
-pub type CheckedFolders = std::collections::HashMap<String, bool>;
+/// stays inside the workspace once its links are resolved. A folder is decided from its
+/// parent's answer and one `lstat` of its own; only a link is resolved (a whole
+/// `canonicalize` per folder was most of a 200-package hit's system calls).
+#[derive(Debug, Default)]
+pub struct CheckedFolders {
+    /// The workspace with its links resolved, once one is needed.
+    root: Option<Option<PathBuf>>,
+    folders: std::collections::HashMap<String, bool>,
+}
+
+impl CheckedFolders {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn inside(&mut self, workspace: &Path, folder: &str) -> bool {
+        if let Some(known) = self.folders.get(folder) {
+            return *known;
+        }
+        let parent_inside = match folder.rfind('/') {
+            Some(slash) => self.inside(workspace, &folder[..slash]),
+            None => true,
+        };
+        // A missing folder, or one that is not a link, is where its parent is.
+        let inside = parent_inside
+            && match std::fs::symlink_metadata(workspace.join(folder)) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let root = self
+                        .root
+                        .get_or_insert_with(|| std::fs::canonicalize(workspace).ok());
+                    match (root, std::fs::canonicalize(workspace.join(folder))) {
+                        (Some(root), Ok(real)) => real.starts_with(root),
+                        _ => true,
+                    }
+                }
+                _ => true,
+            };
+        self.folders.insert(folder.to_owned(), inside);
+        inside
+    }
+}
 
 /// Why a workspace-relative path or glob (a leading `!` aside) must not be used, if it
 /// must not: it leaves the workspace as written, or the folder it lies in (for a glob, its
@@ -109,22 +148,7 @@ pub fn path_refusal(
     if folder.is_empty() {
         return None;
     }
-    let inside = match checked.get(folder) {
-        Some(known) => *known,
-        None => {
-            let full = workspace.join(folder);
-            let existing = full.ancestors().find(|a| a.exists()).unwrap_or(workspace);
-            let inside = match (
-                std::fs::canonicalize(workspace),
-                std::fs::canonicalize(existing),
-            ) {
-                (Ok(root), Ok(real)) => real.starts_with(root),
-                _ => true,
-            };
-            checked.insert(folder.to_owned(), inside);
-            inside
-        }
-    };
+    let inside = checked.inside(workspace, folder);
     (!inside).then(|| {
         format!(
             "`{pattern}` lies outside the workspace: {folder} resolves outside it through a symbolic link"
@@ -162,5 +186,40 @@ pub fn inside_workspace(workspace: &Path, rendered: String) -> String {
         Ok(rest) if rest.as_os_str().is_empty() => ".".to_owned(),
         Ok(rest) => rest.to_string_lossy().into_owned(),
         Err(_) => rendered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_refused_when_a_link_on_its_way_leads_out() {
+        let ws = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let ws = ws.path();
+        std::fs::create_dir_all(ws.join("a/real")).unwrap();
+        std::fs::create_dir_all(ws.join("b")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.join("a/door")).unwrap();
+        std::os::unix::fs::symlink(ws.join("a"), ws.join("l")).unwrap();
+        std::os::unix::fs::symlink(ws.join("b"), ws.join("a/inner")).unwrap();
+        let mut checked = CheckedFolders::new();
+        let refused =
+            |p: &str, checked: &mut CheckedFolders| path_refusal(ws, p, false, checked).is_some();
+        assert!(refused("a/door/x/*.txt", &mut checked));
+        assert!(
+            refused("l/door/f.txt", &mut checked),
+            "through a link inside"
+        );
+        assert!(!refused("a/real/f.txt", &mut checked));
+        assert!(!refused("a/inner/f.txt", &mut checked));
+        assert!(
+            !refused("l/real/new/f.txt", &mut checked),
+            "missing folders"
+        );
+        assert!(path_refusal(ws, "a/door", true, &mut checked).is_some());
+        assert!(path_refusal(ws, "a/door", false, &mut checked).is_none());
+        // Asked again, the remembered answers hold.
+        assert!(refused("a/door/y.txt", &mut checked));
     }
 }

@@ -61,6 +61,38 @@ pub fn list_files(workspace: &Path, respect_ignores: bool, skip: &[PathBuf]) -> 
     files
 }
 
+/// Every file under one folder of the workspace (workspace-relative, `/`-separated,
+/// sorted; ignore rules not applied): what an input glob rooted there can match. The
+/// answer is what walking the whole workspace would list under it: nothing through a
+/// symbolic link or inside a skipped folder, the link itself when the folder is one.
+/// `""` is the whole workspace.
+pub fn list_folder(workspace: &Path, folder: &str, skip: &[PathBuf]) -> Vec<String> {
+    let mut at = workspace.to_path_buf();
+    let components: Vec<&str> = folder.split('/').filter(|c| !c.is_empty()).collect();
+    for (index, component) in components.iter().enumerate() {
+        at.push(component);
+        let last = index + 1 == components.len();
+        if ALWAYS_SKIPPED.contains(component) || skip.iter().any(|s| workspace.join(s) == at) {
+            return Vec::new();
+        }
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_dir() => {}
+            // The whole walk lists a file or a link where a folder was named, and never
+            // looks through a link.
+            Ok(meta) if last && (meta.is_file() || meta.is_symlink()) => {
+                return vec![folder.trim_end_matches('/').to_owned()];
+            }
+            _ => return Vec::new(),
+        }
+    }
+    let skip: Vec<PathBuf> = skip.iter().map(|p| workspace.join(p)).collect();
+    let mut files: Vec<String> = entries(&at, false, &skip)
+        .filter_map(|(path, _)| Some(path.strip_prefix(workspace).ok()?.to_str()?.to_owned()))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Workspace-relative paths of the regular files that match, sorted.
 pub fn matching_files(workspace: &Path, patterns: &Patterns) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = entries(workspace, false, &[])
