@@ -207,7 +207,15 @@ impl Graph {
         let mut problems = Vec::new();
         let mut folders = crate::files::paths::CheckedFolders::new();
         let mut outside = Vec::new();
+        let mut checked_paths = crate::files::paths::CheckedFolders::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
+            // A path the remembered folders answer as inside needs no `canonicalize`.
+            let plain = crate::files::paths::normalize(relative);
+            if let Some(plain) = plain.as_ref().and_then(|p| p.to_str())
+                && checked_paths.is_inside(workspace, plain)
+            {
+                return;
+            }
             if let Err(mut problem) =
                 crate::files::paths::check_inside(workspace, &workspace.join(relative), relative)
             {

@@ -84,6 +84,12 @@ impl CheckedFolders {
         Self::default()
     }
 
+    /// Whether a plain workspace-relative path (a file or a folder; `""` is the
+    /// workspace) stays inside once links on its way and itself are resolved.
+    pub fn is_inside(&mut self, workspace: &Path, path: &str) -> bool {
+        path.is_empty() || self.inside(workspace, path)
+    }
+
     fn inside(&mut self, workspace: &Path, folder: &str) -> bool {
         if let Some(known) = self.folders.get(folder) {
             return *known;
