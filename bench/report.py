@@ -55,8 +55,24 @@ for k in rows:
         mib = int(size.replace("MiB", ""))
         tput = lambda name: f"{mib / rows[name]:.0f} MiB/s"
         print(f"| cold hashing, {size} | {tput(k)} | {tput(b)} | {rows[b] / rows[k]:.2f}× b3sum's throughput | ≥ 0.8× |")
-if "separate noop orch" in rows:
-    print(f"| no-op, 1000 separate jobs, literal paths (vs ninja no-op) | {ms('separate noop orch')} | {ms('separate noop ninja')} | {ratio('separate noop orch', 'separate noop ninja')} | ≤ 2× |")
+for n in ("1000", "10000", "50000"):
+    a, b = f"separate noop orch {n}", f"separate noop ninja {n}"
+    if a in rows:
+        bar = "≤ 2×" if n == "1000" else ""
+        print(f"| no-op, {n} separate jobs, literal paths (vs ninja no-op) | {ms(a)} | {ms(b)} | {ratio(a, b)} | {bar} |")
+if "separate noop 10000 peak KiB" in rows:
+    print(f"| no-op, 10000 separate jobs: peak memory | {rows['separate noop 10000 peak KiB'] / 1024:.0f} MiB | - | - | |")
+for a, b, what, bar in (
+        ("separate overhead orch", "separate overhead ninja", "overhead, 1000 separate jobs, --no-cache -j 2 (vs ninja building all)", "≤ 1.5×"),
+        ("uses noop orch", "uses noop ninja", "no-op, 1000 jobs each a `uses:` of one playbook (vs ninja no-op)", ""),
+        ("needs noop orch", "needs noop ninja", "no-op, 1000 jobs with 5000 `needs` (vs ninja no-op, same edges)", ""),
+        ("needs graph orch", None, "1000 jobs with 5000 `needs`: graph --format json", ""),
+        ("tree hit orch", "tree hit turbo", "10,000-file git tree, 10 jobs on default inputs, full hit (vs turbo)", ""),
+        ("tree edit orch", "tree edit turbo", "10,000-file git tree, one file edited, all 10 re-run (vs turbo)", "")):
+    if a in rows:
+        peer = ms(b) if b else "-"
+        r = ratio(a, b) if b else "-"
+        print(f"| {what} | {ms(a)} | {peer} | {r} | {bar} |")
 for name, what, bars in (("mono-200x1", "200 packages", ("0.15", "0.2", "-")),
                          ("mono-100x100", "100 packages × 100 files", ("0.15", "-", "0.1"))):
     for kind, words, bar in (("hit", "full hit", bars[0]), ("restore", "hit, outputs deleted", bars[1]),

@@ -135,13 +135,48 @@ echo "{\"name\": \"watch start 1000\", \"median\": $wstart}" >> "$results"
 echo "{\"name\": \"watch done 1000\", \"median\": $wend}" >> "$results"
 
 # 8. The shapes people write (issue 13), built by shapes.py: separate jobs with literal
-# paths against ninja; monorepos of one job per package (working-directory, globs, git)
+# paths against ninja; reusable playbooks; many needs; a big git tree; monorepos of one job per package (working-directory, globs, git)
 # against Turborepo on the same tree: full hit, hit with outputs deleted, one file edited.
-d="$work/separate-1000"; rm -rf "$d"
-python3 "$here/shapes.py" separate "$d" 1000
-(cd "$d" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && sleep 3 && "$orch" run -q -j 2)
-bench "separate noop orch" "cd $d && $orch run -q -j 2"
-bench "separate noop ninja" "cd $d && ninja -j 2 >/dev/null"
+# Separate jobs at three sizes (linear growth), the overhead of running them all, and the
+# peak memory of the 10,000-job no-op.
+# steady DIR: a first run, then (after the stat cache's racy window) the run that
+# remembers every record, for orch and ninja alike.
+steady() { (cd "$1" && "$orch" run -q -j 2 && ninja -j 2 >/dev/null && sleep 3 && "$orch" run -q -j 2); }
+for n in $([ -n "$quick" ] && echo 1000 || echo "1000 10000 50000"); do
+  d="$work/separate-$n"; rm -rf "$d"
+  python3 "$here/shapes.py" separate "$d" "$n"
+  steady "$d"
+  count=(); [ "$n" -ge 50000 ] && count=(--runs 3)
+  bench "separate noop orch $n" "cd $d && $orch run -q -j 2" "${count[@]}"
+  bench "separate noop ninja $n" "cd $d && ninja -j 2 >/dev/null" "${count[@]}"
+  if [ "$n" = 10000 ]; then
+    echo "{\"name\": \"separate noop 10000 peak KiB\", \"median\": $(cd "$d" && peak "$orch" run -q -j 2)}" >> "$results"
+  fi
+  if [ "$n" = 1000 ]; then
+    bench "separate overhead orch" "cd $d && $orch run -q -j 2 --no-cache"
+    bench "separate overhead ninja" "cd $d && ninja -j 2 >/dev/null" --prepare "sh -c 'rm -f $d/out/*'"
+  fi
+done
+# The same 1,000 copies, each a `uses:` of one reusable playbook; and 1,000 jobs with
+# 5,000 `needs` edges (every node's key holds all it needs, transitively).
+d="$work/uses-1000"; rm -rf "$d"; python3 "$here/shapes.py" uses "$d" 1000; steady "$d"
+bench "uses noop orch" "cd $d && $orch run -q -j 2"
+bench "uses noop ninja" "cd $d && ninja -j 2 >/dev/null"
+d="$work/needs-1000"; rm -rf "$d"; python3 "$here/shapes.py" needs "$d" 1000 5000; steady "$d"
+bench "needs noop orch" "cd $d && $orch run -q -j 2"
+bench "needs noop ninja" "cd $d && ninja -j 2 >/dev/null"
+bench "needs graph orch" "cd $d && $orch graph --format json >/dev/null"
+# A git workspace of 10,000 files and 10 jobs on the default inputs (every file not
+# ignored), against Turborepo's root tasks on their default inputs (every file).
+d="$work/tree-10000"; rm -rf "$d"; python3 "$here/shapes.py" tree "$d" 10000 10
+tasks=$(seq -f "t%g" 0 9 | tr '\n' ' ')
+(cd "$d" && npm install --silent >/dev/null 2>&1 || true)
+(cd "$d" && "$turbo" run $tasks $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
+bench "tree hit orch" "cd $d && $orch run -q -j 2"
+bench "tree hit turbo" "cd $d && $turbo run $tasks $tflags >/dev/null 2>&1"
+edit="sh -c 'date +%N >> $d/src/d0/f0.txt'"
+bench "tree edit orch" "cd $d && $orch run -q -j 2" --prepare "$edit"
+bench "tree edit turbo" "cd $d && $turbo run $tasks $tflags >/dev/null 2>&1" --prepare "$edit"
 for shape in "200 1" "100 100"; do
   set -- $shape; name="mono-$1x$2"; d="$work/$name"; rm -rf "$d"
   python3 "$here/shapes.py" monorepo "$d" "$1" "$2"
