@@ -189,7 +189,11 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         say!("  env-input {name}  {}", short(digest));
     }
     for (need, digest) in &components.needs {
-        say!("  need {need}  result {}", short(digest));
+        say!(
+            "  need {need}  result {}  upstream {}",
+            short(&digest.result),
+            short(&digest.upstream)
+        );
     }
     match state::LastKeys::load(&prepared.orch_dir).components(id) {
         None => say!("no previous run recorded"),

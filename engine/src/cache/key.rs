@@ -12,7 +12,7 @@
 //! | `outputs` | the declared outputs as rendered | a newly declared output is stored and restored, never missed by an old record |
 //! | `platform` | OS and architecture (`linux-x86_64`) | a cache shared by Linux and macOS runners never restores one's artifacts on the other |
 //! | `tools` | the interpreter that runs the node and each declared `tools:` program → blake3 of the resolved executable | `shell: python` runs whatever `python3` PATH gives |
-//! | `needs` | every needed node, directly or through other needs → digest of its *result* (files + outputs) | early cutoff: a need that re-ran to the same result changes nothing; a change two levels up is never hidden by a need between without outputs |
+//! | `needs` | every directly needed node → digest of its *result* (files + outputs) and its `upstream`: the digest of that node's own `needs`, so every node needed through other needs is in the key by its result | early cutoff: a need that re-ran to the same result changes nothing; a change two levels up is never hidden by a need between without outputs; the key grows with the direct needs, not with all that lies above (1,000 jobs with 5,000 needs held ~600 entries a key) |
 //!
 //! Two rules, as cargo's fingerprints have: no absolute paths (a copy of the workspace
 //! elsewhere hits the same cache) and no times. Each secret's value is replaced by a
@@ -27,7 +27,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever what a key covers changes: every old key then misses.
-pub const KEY_VERSION: u32 = 3;
+pub const KEY_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyComponents {
@@ -43,7 +43,57 @@ pub struct KeyComponents {
     pub outputs: Vec<String>,
     pub platform: String,
     pub tools: BTreeMap<String, Digest>,
-    pub needs: BTreeMap<String, Digest>,
+    pub needs: Needs,
+}
+
+/// A node's direct needs, by node id.
+pub type Needs = BTreeMap<String, NeedResult>;
+
+/// What a key holds of one needed node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeedResult {
+    /// The digest of its result (files and job outputs), or of how it ended without one.
+    pub result: Digest,
+    /// [`upstream_digest`] of its own needs: everything above it, by result.
+    pub upstream: Digest,
+}
+
+/// The digest of a node's needs (every node's result above it, through each need's own
+/// `upstream`): what a node needing it holds as its `upstream`.
+pub fn upstream_digest(needs: &Needs) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"orch-upstream\0");
+    hasher.update(&postcard::to_allocvec(needs).unwrap_or_default());
+    hasher.finalize().into()
+}
+
+/// Where a change among the needs comes from: the need whose result changed, found by
+/// following needs whose own result stayed while their `upstream` changed. `needs_of`
+/// gives a need's needs now and in the last run (`None` when either is not known).
+pub fn changed_need(
+    new: &Needs,
+    old: &Needs,
+    needs_of: &dyn Fn(&str) -> Option<(Needs, Needs)>,
+) -> Option<(String, bool)> {
+    let mut pair = (new.clone(), old.clone());
+    // Each step goes one need further up a graph without cycles; the bound only guards
+    // against a last run's records that say otherwise.
+    for _ in 0..=new.len().max(64) * 64 {
+        let (new, old) = &pair;
+        let name = first_difference(new, old)?.to_owned();
+        let result_changed = match (new.get(&name), old.get(&name)) {
+            (Some(n), Some(o)) => n.result != o.result,
+            _ => true,
+        };
+        if result_changed {
+            return Some((name, true));
+        }
+        match needs_of(&name) {
+            Some(next) if first_difference(&next.0, &next.1).is_some() => pair = next,
+            _ => return Some((name, false)),
+        }
+    }
+    None
 }
 
 /// The platform a node runs on, as keys name it: `linux-x86_64`, `macos-aarch64`.
@@ -58,6 +108,16 @@ impl KeyComponents {
 
     /// Why this key differs from `old`, in words that name the changed thing.
     pub fn why_changed(&self, old: &KeyComponents) -> String {
+        self.why_changed_through(old, &|_| None)
+    }
+
+    /// [`Self::why_changed`], a change among the needs followed up to the need whose
+    /// result changed (`needs_of`: see [`changed_need`]).
+    pub fn why_changed_through(
+        &self,
+        old: &KeyComponents,
+        needs_of: &dyn Fn(&str) -> Option<(Needs, Needs)>,
+    ) -> String {
         if self.version != old.version {
             return "orch's key format changed".into();
         }
@@ -98,8 +158,12 @@ impl KeyComponents {
         if let Some(tool) = first_difference(&self.tools, &old.tools) {
             return format!("{tool} is another program than the one that produced the last result");
         }
-        if let Some(need) = first_difference(&self.needs, &old.needs) {
-            return format!("needs {need}, whose result changed");
+        if let Some((need, result_changed)) = changed_need(&self.needs, &old.needs, needs_of) {
+            return if result_changed {
+                format!("needs {need}, whose result changed")
+            } else {
+                format!("needs {need}, whose needs' results changed")
+            };
         }
         "key changed".into()
     }
@@ -151,7 +215,13 @@ impl KeyComponents {
             lines.push(format!("platform: {} → {}", old.platform, self.platform));
         }
         diff_maps(&mut lines, "tool", &self.tools, &old.tools, short);
-        diff_maps(&mut lines, "need", &self.needs, &old.needs, short);
+        diff_maps(&mut lines, "need", &self.needs, &old.needs, |n| {
+            format!(
+                "result {}, upstream {}",
+                short(&n.result),
+                short(&n.upstream)
+            )
+        });
         lines
     }
 }
@@ -303,7 +373,7 @@ mod tests {
             shell: "bash".into(),
             command: vec!["make".into()],
             inputs: [("src/main.rs".to_owned(), Digest::of(b"main"))].into(),
-            needs: [("gen".to_owned(), Digest::of(b"r1"))].into(),
+            needs: [("gen".to_owned(), need(b"r1", b"u1"))].into(),
             env: [("CC".to_owned(), "gcc".to_owned())].into(),
             ..KeyComponents::default()
         }
@@ -349,11 +419,42 @@ mod tests {
         new.command = vec!["make all".into()];
         assert_eq!(new.why_changed(&old), "script changed");
         let mut new = base();
-        new.needs.insert("gen".into(), Digest::of(b"r2"));
+        new.needs.insert("gen".into(), need(b"r2", b"u1"));
         assert_eq!(new.why_changed(&old), "needs gen, whose result changed");
         let lines = new.differences(&old);
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with("need gen: "), "{lines:?}");
+    }
+
+    fn need(result: &[u8], upstream: &[u8]) -> NeedResult {
+        NeedResult {
+            result: Digest::of(result),
+            upstream: Digest::of(upstream),
+        }
+    }
+
+    /// A change two levels up is named where it happened, through a need whose own
+    /// result stayed the same.
+    #[test]
+    fn a_change_above_a_need_is_followed_to_its_node() {
+        let old = base();
+        let mut new = base();
+        new.needs.insert("gen".into(), need(b"r1", b"u2"));
+        assert_ne!(new.digest(), old.digest(), "upstream is in the key");
+        assert_eq!(
+            new.why_changed(&old),
+            "needs gen, whose needs' results changed"
+        );
+        let gen_needs = |tool: &[u8]| -> Needs { [("tool".to_owned(), need(tool, b"-"))].into() };
+        let lookup = |name: &str| (name == "gen").then(|| (gen_needs(b"t2"), gen_needs(b"t1")));
+        assert_eq!(
+            new.why_changed_through(&old, &lookup),
+            "needs tool, whose result changed"
+        );
+        assert_ne!(
+            upstream_digest(&gen_needs(b"t1")),
+            upstream_digest(&gen_needs(b"t2"))
+        );
     }
 
     #[test]
@@ -367,10 +468,10 @@ mod tests {
             ..base()
         }
         .digest();
-        assert_eq!(KEY_VERSION, 3);
+        assert_eq!(KEY_VERSION, 4);
         assert_eq!(
             digest.to_hex(),
-            "7fd6b83b0ab4b01900a7d28178c951f7cfc736823995279226167f1d71aa84dc"
+            "1b2fcc69e0e2f1889f8f37a96d08ba7d0b66b72a3ffdc802e67d107fbe86cf65"
         );
     }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::prepare::NodeWork;
 use super::scheduler::State;
+use crate::cache::key::Needs;
 use crate::cache::key::{HostNote, KeyComponents, KeyView};
 use crate::cache::outputs;
 use crate::cache::queries::{self, FileList};
@@ -440,7 +441,7 @@ impl State<'_> {
                         |old| {
                             KeyView::new(&pending.partial, &pending.inputs)
                                 .to_components()
-                                .why_changed(&old)
+                                .why_changed_through(&old, &|need| self.needs_now_and_last(need))
                         },
                     )),
                 };
@@ -453,6 +454,19 @@ impl State<'_> {
             Err(e) => format!("the cache could not be read: {e}"),
         };
         self.missed(work, &pending, why)
+    }
+
+    /// A need's own needs as its key holds them now and as they were in the last run:
+    /// how a miss names the change two levels up that made it.
+    fn needs_now_and_last(&self, need: &str) -> Option<(Needs, Needs)> {
+        let index = self.node_index.get_or_init(|| {
+            let nodes = self.graph.nodes.iter().enumerate();
+            nodes.map(|(n, spec)| (spec.id.clone(), n)).collect()
+        });
+        let job = self.graph.nodes[*index.get(need)?].job;
+        let now = (*self.job_needs.borrow()[job].clone()?).clone();
+        let last = self.options.cache.last_keys.components(need)?.needs;
+        Some((now, last))
     }
 
     /// A miss: its reason kept for the summary, what to store beside the result, and in a

@@ -75,6 +75,7 @@ impl State<'_> {
     /// Records a job's outcome once all its nodes have ended. A reusable playbook whose
     /// `outputs` could not be rendered fails the run, and says why.
     pub(super) fn end_job(&mut self, job: usize) {
+        self.job_upstream[job] = Some(crate::cache::key::upstream_digest(&self.job_needs(job)));
         let outcome = self.job_outcome(job);
         if !outcome.problems.is_empty() {
             self.run_failed = true;

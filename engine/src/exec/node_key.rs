@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::prepare::{NodeWork, StepCommand};
 use super::scheduler::{EVERYTHING, State};
 use super::scope::NodeScope;
-use crate::cache::key::{KEY_VERSION, KeyComponents};
+use crate::cache::key::{KEY_VERSION, KeyComponents, NeedResult, Needs};
 use crate::compile::actions::Builtin;
 use crate::compile::expr::{self, Expr, Val};
 use crate::compile::local_action::{action_folders, composite_exprs};
@@ -229,24 +230,7 @@ impl State<'_> {
                 env.insert(format!("step{index}.setting reads {path}"), value);
             }
         }
-        let mut needs = BTreeMap::new();
-        for &need in &self.all_needs[spec.job] {
-            for n in self.graph.job_nodes(need) {
-                let digest = match &self.results[n] {
-                    // A need that failed (and did not stop us: continue-on-error) has no
-                    // result to compare: a fresh digest, so this node never hits on it.
-                    Some(r) if r.status == NodeStatus::Failure => Digest::of(
-                        format!("failed {} {}", self.options.run_id, self.graph.nodes[n].id)
-                            .as_bytes(),
-                    ),
-                    Some(r) => r.result_digest.unwrap_or_else(|| {
-                        Digest::of(format!("status:{}", r.status.as_str()).as_bytes())
-                    }),
-                    None => Digest::of(b"status:not-selected"),
-                };
-                needs.insert(self.graph.nodes[n].id.clone(), digest);
-            }
-        }
+        let needs = (*self.job_needs(spec.job)).clone();
         let env_inputs = job
             .env_inputs
             .iter()
@@ -278,6 +262,50 @@ impl State<'_> {
             tools: self.tool_digests(work, &job.tools),
             needs,
         }
+    }
+
+    /// What the keys of a job's nodes hold of their needs: each node of the jobs it needs
+    /// directly, by result and by `upstream` (the digest of that node's own needs, so a
+    /// change two levels up is in the key). Remembered once every need has ended.
+    pub(super) fn job_needs(&self, job: usize) -> Arc<Needs> {
+        if let Some(known) = &self.job_needs.borrow()[job] {
+            return known.clone();
+        }
+        let mut complete = true;
+        let mut needs = Vec::new();
+        for &need in &self.graph.jobs[job].needs {
+            for n in self.graph.job_nodes(need) {
+                let result = match &self.results[n] {
+                    // A need that failed (and did not stop us: continue-on-error) has no
+                    // result to compare: a fresh digest, so this node never hits on it.
+                    Some(r) if r.status == NodeStatus::Failure => Digest::of(
+                        format!("failed {} {}", self.options.run_id, self.graph.nodes[n].id)
+                            .as_bytes(),
+                    ),
+                    Some(r) => r.result_digest.unwrap_or_else(|| {
+                        Digest::of(format!("status:{}", r.status.as_str()).as_bytes())
+                    }),
+                    None => {
+                        complete = false;
+                        Digest::of(b"status:not-selected")
+                    }
+                };
+                let upstream = self.job_upstream[self.graph.nodes[n].job].unwrap_or_else(|| {
+                    complete = false;
+                    Digest::of(b"upstream:not-ended")
+                });
+                needs.push((
+                    self.graph.nodes[n].id.clone(),
+                    NeedResult { result, upstream },
+                ));
+            }
+        }
+        // Built in one pass (sorted), not inserted one by one.
+        let needs: Arc<Needs> = Arc::new(needs.into_iter().collect());
+        if complete {
+            self.job_needs.borrow_mut()[job] = Some(needs.clone());
+        }
+        needs
     }
 
     /// The interpreter that runs the node and each declared tool, by name → blake3 of the

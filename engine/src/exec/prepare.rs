@@ -137,7 +137,7 @@ pub(super) struct NodeWork {
     pub(super) artifacts_dir: PathBuf,
     pub(super) artifacts: Vec<(String, Vec<String>)>,
     /// The jobs it needs, directly or not: whose artifacts it may fetch.
-    pub(super) needed_jobs: Vec<String>,
+    pub(super) needed_jobs: Arc<[String]>,
 }
 
 impl State<'_> {
@@ -309,17 +309,28 @@ impl State<'_> {
             output_map: job.output_map.clone(),
             artifacts_dir: self.options.artifacts_dir.clone(),
             artifacts,
-            needed_jobs: self.all_needs[spec.job]
-                .iter()
-                .map(|&n| self.graph.jobs[n].id.clone())
-                .collect(),
+            needed_jobs: Arc::from([]),
         }
+    }
+
+    /// The ids of every job a job needs, directly or through other needs: built once a
+    /// job, shared by its nodes.
+    fn all_need_ids(&self, job: usize) -> Arc<[String]> {
+        self.all_need_ids.borrow_mut()[job]
+            .get_or_insert_with(|| {
+                self.all_needs.get_or_init(|| self.graph.transitive_needs())[job]
+                    .iter()
+                    .map(|&n| self.graph.jobs[n].id.clone())
+                    .collect()
+            })
+            .clone()
     }
 
     /// What only a node that runs needs: `ORCH_*` (first, as the spec lists them), its
     /// log and scratch paths, the secrets to mask. A cached node never pays for these.
     pub(super) fn for_running(&self, node: usize, work: &mut NodeWork) {
         let spec = &self.graph.nodes[node];
+        work.needed_jobs = self.all_need_ids(spec.job);
         let job = &self.graph.jobs[spec.job];
         let mut env: Vec<(String, String)> = vec![
             (

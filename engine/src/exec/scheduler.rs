@@ -132,8 +132,17 @@ pub(super) struct State<'g> {
     /// Never inputs by default: every declared output and every playbook file.
     pub(super) not_inputs: Vec<String>,
     pub(super) fresh_keys: Vec<FreshKey>,
-    /// `Graph::transitive_needs`: whose results each job's keys hold.
-    pub(super) all_needs: Vec<Vec<usize>>,
+    /// `Graph::transitive_needs`: the jobs whose artifacts a job's nodes may fetch;
+    /// computed when a node first runs.
+    pub(super) all_needs: std::cell::OnceCell<Vec<Vec<usize>>>,
+    /// The ids of `all_needs`, per job, when a node first asks (`download-artifact`).
+    pub(super) all_need_ids: std::cell::RefCell<Vec<Option<Arc<[String]>>>>,
+    /// Per job, what its nodes' keys hold of their needs, once all of them ended
+    /// (`State::job_needs`), and the digest of that: what a job needing it holds.
+    pub(super) job_needs: std::cell::RefCell<Vec<Option<Arc<crate::cache::key::Needs>>>>,
+    pub(super) job_upstream: Vec<Option<Digest>>,
+    /// Node index by id, built when a miss first explains itself through its needs.
+    pub(super) node_index: std::cell::OnceCell<HashMap<String, usize>>,
     /// Interpreter and tool digests by (program, the node's PATH), found once per run.
     pub(super) tool_memo: std::cell::RefCell<Vec<FoundTool>>,
     /// `key::platform()`, once.
@@ -213,7 +222,11 @@ pub async fn execute(
             .collect(),
         fresh_keys: Vec::new(),
         env_cache: Vec::new(),
-        all_needs: graph.transitive_needs(),
+        all_needs: std::cell::OnceCell::new(),
+        all_need_ids: std::cell::RefCell::new(vec![None; jobs]),
+        job_needs: std::cell::RefCell::new(vec![None; jobs]),
+        job_upstream: vec![None; jobs],
+        node_index: std::cell::OnceCell::new(),
         tool_memo: Default::default(),
         platform: crate::cache::key::platform(),
         host_path: std::env::var("PATH").unwrap_or_default(),
