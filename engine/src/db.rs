@@ -41,7 +41,11 @@ pub struct Database {
     /// Files compiling looked for and could not read: a remembered graph holds only while
     /// they stay so.
     absent: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
-    files: Arc<Mutex<HashMap<String, WorkspaceFile>>>,
+    /// Each file's digest input, and the run's `changes` count when it was last stat-ed.
+    files: Arc<Mutex<HashMap<String, (WorkspaceFile, u64)>>>,
+    /// The scheduler's count of changes to the workspace (nodes that ran or restored):
+    /// what each stat is stamped with.
+    pub stat_epoch: u64,
     listings: Arc<Mutex<HashMap<String, FolderListing>>>,
     /// Folders no listing enters (the cache's, inside the workspace).
     pub skip_dirs: Vec<PathBuf>,
@@ -81,7 +85,7 @@ impl Db for Database {
     }
 
     fn file(&self, path: &str) -> WorkspaceFile {
-        if let Some(file) = self.files.lock().ok().and_then(|m| m.get(path).copied()) {
+        if let Some((file, _)) = self.files.lock().ok().and_then(|m| m.get(path).copied()) {
             return file;
         }
         let digest = self
@@ -91,7 +95,7 @@ impl Db for Database {
             .and_then(|mut c| c.digest(&self.workspace, path).ok());
         let file = WorkspaceFile::new(self, digest);
         if let Ok(mut files) = self.files.lock() {
-            files.insert(path.to_owned(), file);
+            files.insert(path.to_owned(), (file, self.stat_epoch));
         }
         file
     }
@@ -206,7 +210,7 @@ impl Database {
             .map(|m| {
                 let mut known: Vec<(String, WorkspaceFile)> = paths
                     .iter()
-                    .filter_map(|p| Some((p.clone(), *m.get(p)?)))
+                    .filter_map(|p| Some((p.clone(), m.get(p)?.0)))
                     .collect();
                 // Only paths that are not known files may be folders: scan for those.
                 let folders: Vec<String> = paths
@@ -218,7 +222,7 @@ impl Database {
                     known.extend(
                         m.iter()
                             .filter(|(k, _)| folders.iter().any(|f| k.starts_with(f.as_str())))
-                            .map(|(k, v)| (k.clone(), *v)),
+                            .map(|(k, v)| (k.clone(), v.0)),
                     );
                 }
                 // A link's digest holds what it points to: any change may be its target's.
@@ -227,7 +231,7 @@ impl Database {
                         cache
                             .links
                             .iter()
-                            .filter_map(|link| Some((link.clone(), *m.get(link)?))),
+                            .filter_map(|link| Some((link.clone(), m.get(link)?.0))),
                     );
                 }
                 known
@@ -242,7 +246,7 @@ impl Database {
         let known: Vec<(String, WorkspaceFile)> = self
             .files
             .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.0)).collect())
             .unwrap_or_default();
         self.restat(known)
     }
@@ -257,6 +261,11 @@ impl Database {
                 .lock()
                 .ok()
                 .and_then(|mut c| c.digest(&self.workspace, &path).ok());
+            if let Ok(mut files) = self.files.lock()
+                && let Some(entry) = files.get_mut(&path)
+            {
+                entry.1 = self.stat_epoch;
+            }
             // A setter starts a new revision: only call it for a real change.
             if file.digest(self) != digest {
                 file.set_digest(self).to(digest);
@@ -264,6 +273,16 @@ impl Database {
             }
         }
         changed
+    }
+
+    /// Whether a known file's digest was taken before the workspace reached `epoch`
+    /// changes (or the file is not known): only then can it be older than the file.
+    pub fn stated_before(&self, path: &str, epoch: u64) -> bool {
+        self.files
+            .lock()
+            .ok()
+            .and_then(|m| m.get(path).map(|(_, at)| *at < epoch))
+            .unwrap_or(true)
     }
 
     /// A file's digest as it is now (a fresh `stat`, a read only if it changed), without
@@ -329,6 +348,7 @@ impl Database {
             files: Arc::default(),
             listings: Arc::default(),
             skip_dirs: Vec::new(),
+            stat_epoch: 0,
             stat_cache: Arc::default(),
             executed: Arc::default(),
             file_list: None,

@@ -870,3 +870,26 @@ fn a_toolchain_behind_rustups_proxy_is_in_the_key() {
     assert!(!ws.cached("build"), "a new toolchain must run it again");
     assert_eq!(ws.read("out.txt"), "cargo two\n");
 }
+
+/// A key computed after a node beside it changed one of its inputs uses the file as it
+/// is then, not the digest taken before (the other node stat-ed it first): the result is
+/// stored under the right key and the next run hits.
+#[test]
+fn an_input_changed_by_a_node_before_the_key_is_taken_is_read_again() {
+    let ws = Ws::new(
+        "jobs:
+  touch:
+    inputs: [f.txt]
+    run: echo new > f.txt
+  copy:
+    inputs: [f.txt]
+    outputs: [copy.txt]
+    run: cp f.txt copy.txt
+",
+    );
+    ws.write("f.txt", "old\n");
+    run_ok(&ws, &["run", "-j", "1"]);
+    assert_eq!(ws.read("copy.txt"), "new\n");
+    run_ok(&ws, &["run", "-j", "1"]);
+    assert!(ws.cached("copy"), "copy's result was stored under its key");
+}

@@ -78,6 +78,7 @@ impl State<'_> {
     /// jobs released after that: a node's inputs may come from its needs, not from nodes
     /// running beside it.
     pub(super) fn sync_files(&mut self, job: usize, listings: &Listings) -> FileList {
+        self.db.stat_epoch = self.stat_epoch();
         let epoch = self.job_epoch[job];
         let first_call = self.refreshed_at.is_none();
         if self.refreshed_at.is_none_or(|at| at < epoch) {
@@ -125,6 +126,12 @@ impl State<'_> {
             }
         }
         files
+    }
+
+    /// What stats are stamped with now: `changes`, above every stamp of earlier runs
+    /// with the same database (watch).
+    fn stat_epoch(&self) -> u64 {
+        self.epoch_base + self.changes
     }
 
     /// Whether another job's declared outputs (expressions counting as `*`) match `path`:
@@ -250,8 +257,10 @@ impl State<'_> {
         // at them again (a stat each) and recompute until the key stands.
         if self.changes > self.job_epoch[self.graph.nodes[node].job] {
             for _ in 0..3 {
+                // A file first stat-ed for this very key is as new as a second look.
                 let stale: Vec<String> = inputs
                     .iter()
+                    .filter(|(path, _)| self.db.stated_before(path, self.stat_epoch()))
                     .filter(|(path, digest)| self.db.current_digest(path) != Some(**digest))
                     .map(|(path, _)| path.clone())
                     .collect();

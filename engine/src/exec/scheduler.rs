@@ -127,6 +127,8 @@ pub(super) struct State<'g> {
     /// How many times nodes may have changed the workspace (a node ran, or a restore
     /// wrote files).
     pub(super) changes: u64,
+    /// Above every stat stamp the database holds from earlier runs (`State::stat_epoch`).
+    pub(super) epoch_base: u64,
     /// `changes` when each job was released: its keys need a listing at least that new.
     pub(super) job_epoch: Vec<u64>,
     /// Never inputs by default: every declared output and every playbook file.
@@ -181,6 +183,7 @@ pub async fn execute(
         None => Database::for_workspace(&options.workspace, &options.cache.stat_cache),
     };
     db.skip_dirs = options.cache.skip_dirs.clone();
+    let epoch_base = db.stat_epoch + 1;
     let jobs = graph.jobs.len();
     if !options.plan {
         let _ = std::fs::create_dir_all(&options.scratch_dir);
@@ -215,6 +218,7 @@ pub async fn execute(
         listed_at: HashMap::new(),
         default_listed_at: None,
         changes: 0,
+        epoch_base,
         job_epoch: vec![0; jobs],
         not_inputs: not_inputs(&graph)
             .into_iter()
