@@ -150,6 +150,13 @@ pub fn parse(source: &SourceFile) -> Result<Node, Problem> {
     // YAML 1.2 booleans only: `y`, `yes` and `on` stay strings, as people mean them.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // The parser's default budget (250,000 nodes) is against alias bombs, yet a playbook
+    // of 50,000 separate jobs has more nodes than that: the budget grows with the text
+    // (without aliases a node takes at least a byte of it), the alias limits stay.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(source.text.len());
+    budget.max_events = budget.max_events.max(2 * source.text.len());
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<Spanned<Value>>(&source.text, options) {
         Ok(root) => Ok(Node::from(root)),
         Err(e) => {
@@ -207,6 +214,20 @@ mod tests {
             path: path.into(),
             text: text.into(),
         }
+    }
+
+    /// A big playbook is no alias bomb: 255,000 nodes (2 MB of text) parse.
+    #[test]
+    fn the_node_budget_grows_with_the_text() {
+        let mut text = String::from("list:\n");
+        for i in 0..255_000 {
+            text.push_str(&format!("- {i}\n"));
+        }
+        let tree = parse(&source("orch.yml", &text)).unwrap();
+        let Value::Map(entries) = &tree.value else {
+            panic!("{tree:?}")
+        };
+        assert!(matches!(&entries[0].1.value, Value::Seq(items) if items.len() == 255_000));
     }
 
     #[test]
