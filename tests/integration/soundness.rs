@@ -893,3 +893,50 @@ fn an_input_changed_by_a_node_before_the_key_is_taken_is_read_again() {
     run_ok(&ws, &["run", "-j", "1"]);
     assert!(ws.cached("copy"), "copy's result was stored under its key");
 }
+
+/// A need whose matrix excludes every leg has no nodes, yet what lies above it is still
+/// in its dependents' keys.
+#[test]
+fn a_change_above_a_need_without_nodes_reaches_its_dependents() {
+    let playbook = |text: &str| {
+        format!(
+            "jobs:
+  gen:
+    outputs: [out.txt]
+    run: echo {text} > out.txt
+  mid:
+    needs: gen
+    matrix: {{ x: [a], exclude: [{{ x: a }}] }}
+    run: 'true'
+  use:
+    needs: mid
+    outputs: [final.txt]
+    run: cat out.txt > final.txt
+"
+        )
+    };
+    let ws = Ws::new(&playbook("one"));
+    run_ok(&ws, &["run"]);
+    assert_eq!(ws.read("final.txt"), "one\n");
+    ws.write("orch.yml", &playbook("two"));
+    run_ok(&ws, &["run"]);
+    assert!(!ws.cached("use"), "use must see gen's new out.txt");
+    assert_eq!(ws.read("final.txt"), "two\n");
+}
+
+/// `l/..` is not the workspace when `l` is a link: the kernel resolves it through the
+/// link, so a literal working directory written so is refused, not normalized away.
+#[test]
+fn a_working_directory_climbing_out_of_a_link_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outside.path().join("sub")).unwrap();
+    let ws = Ws::new("jobs:\n  a: { working-directory: l/.., run: 'true' }\n");
+    std::os::unix::fs::symlink(outside.path().join("sub"), ws.path().join("l")).unwrap();
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("through a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -89,9 +89,10 @@ pub fn input_digests<'db>(
                     None => folders.push(path.to_owned()),
                 }
             }
-            // A folder named literally: every file its listing holds.
-            for folder in folders {
-                for file in db.listing(&folder).files(db).iter() {
+            // Folders named literally: every file their listings hold (a folder inside
+            // another named one is read from the outer's listing, the one kept fresh).
+            for root in crate::files::glob::listing_roots(&folders) {
+                for file in db.listing(&root).files(db).iter() {
                     if let Some(digest) = db.file(file).digest(db) {
                         digests.insert(file.clone(), digest);
                     }

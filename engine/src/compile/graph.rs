@@ -209,9 +209,10 @@ impl Graph {
         let mut outside = Vec::new();
         let mut checked_paths = crate::files::paths::CheckedFolders::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
-            // A path the remembered folders answer as inside needs no `canonicalize`.
-            let plain = crate::files::paths::normalize(relative);
-            if let Some(plain) = plain.as_ref().and_then(|p| p.to_str())
+            // A plain path (no `.` or `..`: `l/..` goes through `l` on disk) the folder
+            // checks answer as inside needs no `canonicalize`.
+            if let Some(plain) = relative.to_str()
+                && crate::files::paths::is_plain_relative(plain)
                 && checked_paths.is_inside(workspace, plain)
             {
                 return;

@@ -228,21 +228,22 @@ impl State<'_> {
         self.sync_files(self.graph.nodes[node].job, &Listings::None);
         let listings = match &work.inputs {
             None => Listings::Default,
-            Some(patterns) => {
-                let literal_files = patterns.iter().all(|p| {
-                    crate::files::glob::is_literal(p)
-                        && self
-                            .db
-                            .file(queries::literal_path(p))
-                            .digest(&self.db)
-                            .is_some()
-                });
-                if literal_files {
+            // Literal paths: the folders among them (what is not a file), as the key's
+            // query reads them; else the roots of every pattern.
+            Some(patterns) if patterns.iter().all(|p| crate::files::glob::is_literal(p)) => {
+                let folders: Vec<String> = patterns
+                    .iter()
+                    .map(|p| queries::literal_path(p))
+                    .filter(|p| self.db.file(p).digest(&self.db).is_none())
+                    .map(str::to_owned)
+                    .collect();
+                if folders.is_empty() {
                     Listings::None
                 } else {
-                    Listings::Folders(crate::files::glob::listing_roots(patterns))
+                    Listings::Folders(crate::files::glob::listing_roots(&folders))
                 }
             }
+            Some(patterns) => Listings::Folders(crate::files::glob::listing_roots(patterns)),
         };
         let files = self.sync_files(self.graph.nodes[node].job, &listings);
         let partial = Arc::new(self.partial_components(node, work));

@@ -11,6 +11,7 @@ use super::scope::NodeScope;
 use crate::cache::key::{KEY_VERSION, KeyComponents, NeedResult, Needs};
 use crate::compile::actions::Builtin;
 use crate::compile::expr::{self, Expr, Val};
+use crate::compile::graph::Body;
 use crate::compile::local_action::{action_folders, composite_exprs};
 use crate::db::Db;
 use crate::exec::process;
@@ -273,8 +274,35 @@ impl State<'_> {
         }
         let mut complete = true;
         let mut needs = Vec::new();
-        for &need in &self.graph.jobs[job].needs {
-            for n in self.graph.job_nodes(need) {
+        // A `uses` job stands for its members (those of nested `uses` too).
+        let mut leaves: Vec<usize> = Vec::new();
+        let mut pending: Vec<usize> = self.graph.jobs[job].needs.clone();
+        while let Some(need) = pending.pop() {
+            match &self.graph.jobs[need].body {
+                Body::Uses(uses) if !uses.members.is_empty() => {
+                    pending.extend(&uses.members);
+                }
+                _ => leaves.push(need),
+            }
+        }
+        leaves.sort_unstable();
+        leaves.dedup();
+        for need in leaves {
+            let nodes = self.graph.jobs[need].nodes.clone();
+            // A need without nodes (a matrix all excluded) still stands for what is above
+            // it: an entry by its job's id and upstream.
+            if nodes.is_empty() {
+                let upstream = self.job_upstream[need].unwrap_or_else(|| {
+                    complete = false;
+                    Digest::of(b"upstream:not-ended")
+                });
+                let result = Digest::of(b"status:no-nodes");
+                needs.push((
+                    self.graph.jobs[need].id.clone(),
+                    NeedResult { result, upstream },
+                ));
+            }
+            for n in nodes {
                 let result = match &self.results[n] {
                     // A need that failed (and did not stop us: continue-on-error) has no
                     // result to compare: a fresh digest, so this node never hits on it.

@@ -80,7 +80,13 @@ pub fn listing_roots(patterns: &[String]) -> Vec<String> {
     let mut roots: Vec<String> = Vec::new();
     for pattern in patterns.iter().filter(|p| !p.starts_with('!')) {
         let text = pattern.strip_prefix("./").unwrap_or(pattern);
-        let root = literal_prefix(text).trim_end_matches('/');
+        // A literal path is its own root, whatever it holds (a backslash is no escape there).
+        let root = if is_literal(pattern) {
+            text
+        } else {
+            literal_prefix(text)
+        };
+        let root = root.trim_end_matches('/');
         if root.is_empty() {
             return vec![String::new()];
         }
@@ -216,6 +222,8 @@ mod tests {
         );
         assert_eq!(roots(&["docs/**", "**/*.md"]), [""]);
         assert_eq!(roots(&["src/{a,b}/x"]), ["src"]);
+        assert_eq!(roots(&["we\\ird", "x\\*/y"]), [""]);
+        assert_eq!(roots(&["we\\ird"]), ["we\\ird"]);
     }
 
     #[test]

@@ -69,9 +69,10 @@ pub fn within_workspace(workspace: &Path, file: &Path) -> Option<String> {
 }
 
 /// Folders already checked by [`path_refusal`], by workspace-relative path: whether each
-/// stays inside the workspace once its links are resolved. A folder is decided from its
-/// parent's answer and one `lstat` of its own; only a link is resolved (a whole
-/// `canonicalize` per folder was most of a 200-package hit's system calls).
+/// stays inside the workspace once its links are resolved. A folder is decided by an
+/// `lstat` of each folder on its way; only a link is resolved (a whole `canonicalize` per
+/// folder, a `readlink` for each component of the workspace's own path too, was most of a
+/// 200-package hit's system calls).
 #[derive(Debug, Default)]
 pub struct CheckedFolders {
     /// The workspace with its links resolved, once one is needed.
@@ -90,28 +91,34 @@ impl CheckedFolders {
         path.is_empty() || self.inside(workspace, path)
     }
 
+    /// Each folder on the way is looked at again (an `lstat` each): only the answer for
+    /// the folder asked about is remembered, as a `canonicalize` of it would have been,
+    /// so a folder made a link later in the run is not taken on its parent's old word.
     fn inside(&mut self, workspace: &Path, folder: &str) -> bool {
         if let Some(known) = self.folders.get(folder) {
             return *known;
         }
-        let parent_inside = match folder.rfind('/') {
-            Some(slash) => self.inside(workspace, &folder[..slash]),
-            None => true,
-        };
-        // A missing folder, or one that is not a link, is where its parent is.
-        let inside = parent_inside
-            && match std::fs::symlink_metadata(workspace.join(folder)) {
+        let mut inside = true;
+        let mut at = workspace.to_path_buf();
+        for component in folder.split('/') {
+            at.push(component);
+            // A missing folder, or one that is not a link, is where its parent is.
+            match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     let root = self
                         .root
                         .get_or_insert_with(|| std::fs::canonicalize(workspace).ok());
-                    match (root, std::fs::canonicalize(workspace.join(folder))) {
-                        (Some(root), Ok(real)) => real.starts_with(root),
-                        _ => true,
+                    if let (Some(root), Ok(real)) = (root, std::fs::canonicalize(&at))
+                        && !real.starts_with(root)
+                    {
+                        inside = false;
+                        break;
                     }
                 }
-                _ => true,
-            };
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         self.folders.insert(folder.to_owned(), inside);
         inside
     }
@@ -227,5 +234,10 @@ mod tests {
         assert!(path_refusal(ws, "a/door", false, &mut checked).is_none());
         // Asked again, the remembered answers hold.
         assert!(refused("a/door/y.txt", &mut checked));
+        // A folder missing when a path under it was checked, made a link out later in
+        // the run, is not taken on that earlier word.
+        assert!(!refused("gen/a/x.txt", &mut checked));
+        std::os::unix::fs::symlink(outside.path(), ws.join("gen")).unwrap();
+        assert!(refused("gen/b/f.txt", &mut checked));
     }
 }

@@ -112,7 +112,11 @@ pub fn list_folder(workspace: &Path, folder: &str, skip: &[PathBuf]) -> Vec<Stri
     for (index, component) in components.iter().enumerate() {
         at.push(component);
         let last = index + 1 == components.len();
-        if ALWAYS_SKIPPED.contains(component) || skip.iter().any(|s| workspace.join(s) == at) {
+        // `.` and `..` name no folder of the listing (`src/../x` never matched `x/a`).
+        if ALWAYS_SKIPPED.contains(component)
+            || matches!(*component, "." | "..")
+            || skip.iter().any(|s| workspace.join(s) == at)
+        {
             return Vec::new();
         }
         match std::fs::symlink_metadata(&at) {
