@@ -364,13 +364,22 @@ impl Graph {
 
     /// The nodes of a job; for a `uses` job, the nodes of every job it brought in.
     pub fn job_nodes(&self, job: usize) -> Vec<usize> {
+        self.standing_for(job)
+            .into_iter()
+            .flat_map(|j| self.jobs[j].nodes.clone())
+            .collect()
+    }
+
+    /// The jobs a job stands for: itself, or for a `uses` job that brought jobs in, every
+    /// one of them (through nested `uses` too), in order.
+    pub fn standing_for(&self, job: usize) -> Vec<usize> {
         match &self.jobs[job].body {
-            Body::Uses(uses) => uses
+            Body::Uses(uses) if !uses.members.is_empty() => uses
                 .members
                 .iter()
-                .flat_map(|&m| self.job_nodes(m))
+                .flat_map(|&m| self.standing_for(m))
                 .collect(),
-            _ => self.jobs[job].nodes.clone().collect(),
+            _ => vec![job],
         }
     }
 }

@@ -11,7 +11,6 @@ use super::scope::NodeScope;
 use crate::cache::key::{KEY_VERSION, KeyComponents, NeedResult, Needs};
 use crate::compile::actions::Builtin;
 use crate::compile::expr::{self, Expr, Val};
-use crate::compile::graph::Body;
 use crate::compile::local_action::{action_folders, composite_exprs};
 use crate::db::Db;
 use crate::exec::process;
@@ -275,16 +274,11 @@ impl State<'_> {
         let mut complete = true;
         let mut needs = Vec::new();
         // A `uses` job stands for its members (those of nested `uses` too).
-        let mut leaves: Vec<usize> = Vec::new();
-        let mut pending: Vec<usize> = self.graph.jobs[job].needs.clone();
-        while let Some(need) = pending.pop() {
-            match &self.graph.jobs[need].body {
-                Body::Uses(uses) if !uses.members.is_empty() => {
-                    pending.extend(&uses.members);
-                }
-                _ => leaves.push(need),
-            }
-        }
+        let mut leaves: Vec<usize> = self.graph.jobs[job]
+            .needs
+            .iter()
+            .flat_map(|&need| self.graph.standing_for(need))
+            .collect();
         leaves.sort_unstable();
         leaves.dedup();
         for need in leaves {
