@@ -72,6 +72,24 @@ pub trait Backend: Send + Sync {
         let _ = blob;
         None
     }
+
+    /// The words kept for other hosts' misses ("another host ran it with other inputs"),
+    /// under a note key: records like results, but a remote backend keeps them locally
+    /// (they would double its traffic for no hit).
+    fn get_note<'a>(&'a self, key: &'a Digest) -> StoreFuture<'a, Option<ActionResult>> {
+        self.get_action(key)
+    }
+
+    fn put_note<'a>(&'a self, key: &'a Digest, note: &'a ActionResult) -> StoreFuture<'a, ()> {
+        self.put_action(key, note)
+    }
+
+    /// Whether this run found the result under `key` on a remote cache rather than
+    /// locally (what the summary tells per node).
+    fn served_remotely(&self, key: &Digest) -> bool {
+        let _ = key;
+        false
+    }
 }
 
 /// A backend that keeps nothing: used when the cache directory cannot be opened, so a run

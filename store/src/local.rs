@@ -323,6 +323,17 @@ impl LocalStore {
 
     /// Stores a file as the blob it was hashed to; refused if it is not that any more.
     pub fn store_file(&self, blob: &BlobDigest, path: &Path) -> Result<(), StoreError> {
+        self.store_file_seen(blob, path, &mut |_| {})
+    }
+
+    /// [`LocalStore::store_file`], each chunk also shown to `seen` as it is copied: how
+    /// a second digest (a remote cache's SHA-256) is computed without reading again.
+    pub fn store_file_seen(
+        &self,
+        blob: &BlobDigest,
+        path: &Path,
+        seen: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StoreError> {
         let dest = self.blob_path(&blob.hash);
         // The file may have changed since it was hashed or while it is copied: the copy is
         // hashed as it is written and put in place only if it is what was hashed, so a
@@ -339,6 +350,7 @@ impl LocalStore {
                     break;
                 }
                 hasher.update(&buffer[..n]);
+                seen(&buffer[..n]);
                 out.write_all(&buffer[..n])?;
                 size += n as u64;
             }

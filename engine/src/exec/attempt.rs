@@ -40,6 +40,7 @@ impl NodeWork {
             plan: None,
             artifacts: Vec::new(),
             allowed_failure: false,
+            remote_hit: false,
         };
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,

@@ -347,7 +347,7 @@ impl State<'_> {
                 }),
             };
             let elsewhere = match (&found, note) {
-                (Ok(None), Some(note)) => match backend.get_action(&note.key).await {
+                (Ok(None), Some(note)) => match backend.get_note(&note.key).await {
                     Ok(Some(other)) => note.differs(&other),
                     _ => None,
                 },
@@ -371,9 +371,18 @@ impl State<'_> {
         let backend = self.options.cache.backend.clone();
         let why = match answer.found {
             Ok(Some((record, _))) if self.options.plan => {
+                let remote = backend.served_remotely(&key);
                 return Some(NodeResult {
                     plan: Some(PlanAction::Cached),
-                    why: Some("key found in cache".into()),
+                    why: Some(
+                        if remote {
+                            "key found in the remote cache"
+                        } else {
+                            "key found in cache"
+                        }
+                        .into(),
+                    ),
+                    remote_hit: remote,
                     key: Some(key),
                     cached: true,
                     outputs: record.outputs.into_iter().collect(),
@@ -519,6 +528,7 @@ impl State<'_> {
             plan: None,
             artifacts: record.artifacts,
             allowed_failure: false,
+            remote_hit: self.options.cache.backend.served_remotely(&key),
         }
     }
 }

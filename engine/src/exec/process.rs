@@ -149,6 +149,8 @@ pub async fn run(
         .args(&spec.args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        // orch's own credential (the remote cache's bearer token) is not the nodes'.
+        .env_remove("ORCH_REMOTE_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer))
         .stderr(Stdio::from(stderr))

@@ -116,7 +116,7 @@ impl NodeWork {
                     .map_err(|e| (digest, format!("the result was not cached: {e}")))?;
                 if let Some((note_key, note)) = &host_note {
                     // Only words for other hosts' misses: a failure here costs nothing.
-                    let _ = runtime.block_on(backend.put_action(note_key, note));
+                    let _ = runtime.block_on(backend.put_note(note_key, note));
                 }
             }
             Ok(digest)

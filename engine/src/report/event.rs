@@ -58,6 +58,8 @@ pub struct NodeResult {
     pub has_log: bool,
     /// Restored from the cache instead of run.
     pub cached: bool,
+    /// Its cached result came from a remote cache in this run (not the local store).
+    pub remote_hit: bool,
     /// A cached node's log: a blob, put into the run's logs when the run ends
     /// (`runs::place_logs`); `None` there means the cache no longer has it.
     pub cached_log: Option<orch_store::BlobDigest>,
@@ -113,6 +115,7 @@ impl NodeResult {
             plan: None,
             artifacts: Vec::new(),
             allowed_failure: false,
+            remote_hit: false,
         }
     }
 }

@@ -192,6 +192,7 @@ impl RunReport<'_> {
             }
             md.push_str(" | ");
             match (&r.why, r.cached) {
+                (_, true) if r.remote_hit => md.push_str("💾 cached (remote)"),
                 (_, true) => md.push_str("💾 cached"),
                 (Some(why), false) => {
                     md.push_str("miss: ");
@@ -392,6 +393,10 @@ pub(crate) struct JsonNode<'a> {
     matrix: JsonMatrix<'a>,
     status: &'a str,
     cached: bool,
+    /// Where a cached result came from, `local` or `remote` (an extension of the spec's
+    /// node; absent for a node that was not cached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'static str>,
     exit_code: Option<i32>,
     attempts: u32,
     duration_ms: u64,
@@ -422,6 +427,9 @@ impl<'a> JsonNode<'a> {
             matrix: JsonMatrix(&spec.matrix),
             status: r.status.as_str(),
             cached: r.cached,
+            cache: r
+                .cached
+                .then_some(if r.remote_hit { "remote" } else { "local" }),
             exit_code: r.exit_code,
             attempts: r.attempts,
             duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
