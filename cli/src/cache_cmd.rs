@@ -76,6 +76,17 @@ pub(crate) fn cache(
                     "hit rate   {rate:.1}% ({cached} cached, {ran} run, over the last {runs} runs{now})"
                 );
             }
+            if let Some(remote) = orch_remote::read_stats(&dir) {
+                println!(
+                    "remote: {} hits, {} misses, {} results written, {} down, {} up, {} failed calls",
+                    remote.hits,
+                    remote.misses,
+                    remote.uploads,
+                    bytes(remote.bytes_down),
+                    bytes(remote.bytes_up),
+                    remote.errors
+                );
+            }
             Ok(0)
         }
         CacheCommand::Verify => {

@@ -25,6 +25,7 @@ mod import;
 mod init;
 mod plan;
 mod prepare;
+mod remote;
 mod report;
 mod run;
 mod schema;

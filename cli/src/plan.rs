@@ -40,7 +40,7 @@ pub(crate) struct ExplainArgs {
 }
 
 pub(crate) fn plan(cli: &Cli, args: &PlanArgs) -> Result<u8, Failure> {
-    let prepared = prepare(cli, &args.selection)?;
+    let prepared = prepare(cli, &args.selection, true)?;
     let outcome = prepared.plan()?;
     print_plan(&prepared.graph, &outcome, args.json);
     Ok(0)
@@ -114,7 +114,7 @@ pub(crate) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Failure> {
         cache: args.cache.clone(),
         ..Selection::default()
     };
-    let prepared = prepare(cli, &selection)?;
+    let prepared = prepare(cli, &selection, true)?;
     let graph = &prepared.graph;
     let node = match graph.nodes.iter().position(|n| n.id == args.node) {
         Some(n) => n,

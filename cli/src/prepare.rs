@@ -43,6 +43,8 @@ pub(crate) struct Selection {
     pub(crate) workflow: WorkflowArgs,
     #[command(flatten)]
     pub(crate) cache: crate::CacheArgs,
+    #[command(flatten)]
+    pub(crate) remote: crate::remote::RemoteArgs,
 }
 
 /// What a GitHub Actions workflow's run is told (see docs/github-actions.md).
@@ -94,12 +96,19 @@ pub(crate) struct Prepared {
     pub(crate) secrets: BTreeMap<String, String>,
     pub(crate) orch_dir: PathBuf,
     pub(crate) store: Arc<dyn Backend>,
+    /// The remote cache behind the local store, when one is used.
+    pub(crate) remote: Option<Arc<orch_remote::TieredStore>>,
     pub(crate) cache_dir: PathBuf,
     /// A GitHub Actions workflow's run facts (event, inputs, git); `None` for a playbook.
     pub(crate) workflow: Option<Arc<WorkflowRun>>,
 }
 
-pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Failure> {
+/// `peek_only` for plans: a remote cache is asked what it holds, nothing is downloaded.
+pub(crate) fn prepare(
+    cli: &Cli,
+    selection: &Selection,
+    peek_only: bool,
+) -> Result<Prepared, Failure> {
     let (located, session) = open(cli)?;
     // A profile's vars and targets come first; the command line's win.
     let mut vars = Vec::new();
@@ -161,8 +170,15 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
     };
     // A cache that cannot be opened costs speed, never the run.
     let group = cache.mode == crate::CacheMode::Group;
+    let mut remote = None;
     let store: Arc<dyn Backend> = match LocalStore::open_with_mode(&cache_dir, group) {
-        Ok(store) => Arc::new(store),
+        Ok(local) => match crate::remote::tiered(&selection.remote, local, peek_only)? {
+            Ok(tiered) => {
+                remote = Some(tiered.clone());
+                tiered
+            }
+            Err(local) => Arc::new(local),
+        },
         Err(e) => {
             tell!(
                 "warning: the cache is off for this run: cannot open {}: {e}",
@@ -178,6 +194,7 @@ pub(crate) fn prepare(cli: &Cli, selection: &Selection) -> Result<Prepared, Fail
         secrets,
         orch_dir,
         store,
+        remote,
         cache_dir,
         workflow,
     })
@@ -367,7 +384,13 @@ impl Prepared {
         Ok(runtime.block_on(async {
             let (interrupt_tx, interrupt_rx) = watch::channel(0u8);
             tokio::spawn(forward_signals(interrupt_tx));
-            scheduler::execute(graph, options, observer, interrupt_rx).await
+            let outcome = scheduler::execute(graph, options, observer, interrupt_rx).await;
+            // Results go to the remote cache in the background: the run ends when they are
+            // there (or have failed, each within the timeout).
+            if let Some(remote) = &self.remote {
+                remote.finish_uploads().await;
+            }
+            outcome
         }))
     }
 
@@ -395,6 +418,11 @@ impl Prepared {
         duration: std::time::Duration,
     ) -> (PathBuf, String) {
         let _ = std::fs::remove_dir_all(run_dir.path.join("tmp"));
+        if let Some(remote) = &self.remote
+            && let Err(e) = remote.save_stats()
+        {
+            tell!("warning: cannot keep the remote cache's statistics: {e}");
+        }
         let cached: Vec<runs::CachedLog> = outcome
             .results
             .iter()

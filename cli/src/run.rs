@@ -50,7 +50,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
-    let prepared = prepare(cli, &args.selection)?;
+    let prepared = prepare(cli, &args.selection, args.dry_run)?;
     if args.dry_run {
         let outcome = prepared.plan()?;
         print_plan(&prepared.graph, &outcome, false);
@@ -170,13 +170,22 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             RunStatus::Failure => "❌",
             RunStatus::Cancelled => "⚪",
         };
+        let remote_hits = outcome
+            .results
+            .iter()
+            .flatten()
+            .filter(|r| r.remote_hit)
+            .count();
+        let cached = match &prepared.remote {
+            Some(_) => format!("{} cached, {remote_hits} of them remote", c.cached),
+            None => format!("{} cached", c.cached),
+        };
         tell!(
-            "{mark} {} {}: {}, {} succeeded ({} cached), {} failed, {} skipped, {} cancelled in {} — {}",
+            "{mark} {} {}: {}, {} succeeded ({cached}), {} failed, {} skipped, {} cancelled in {} — {}",
             playbook_name,
             outcome.status.as_str(),
             crate::counted(c.total, "node"),
             c.success,
-            c.cached,
             c.failure,
             c.skipped,
             c.cancelled,

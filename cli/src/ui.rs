@@ -138,6 +138,9 @@ impl Ui {
             NodeStatus::Cancelled => "○",
         };
         if result.cached {
+            if result.remote_hit {
+                return format!("✓ {id} cached (remote)");
+            }
             return format!("✓ {id} cached");
         }
         let mut line = format!("{mark} {id} {}", result.status.as_str());

@@ -96,7 +96,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             .clone()
             .filter(|_| !playbook_changed)
             .map(Ok)
-            .unwrap_or_else(|| prepare(cli, &args.selection).map(Arc::new))
+            .unwrap_or_else(|| prepare(cli, &args.selection, false).map(Arc::new))
         {
             Ok(prepared) => prepared,
             Err(Failure::Load(error)) => {
@@ -202,12 +202,15 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                     }
                 })
             };
-            let outcome = runtime.block_on(orch_engine::exec::scheduler::execute(
-                graph,
-                options,
-                ui.clone(),
-                interrupts,
-            ));
+            let outcome = runtime.block_on(async {
+                let outcome =
+                    orch_engine::exec::scheduler::execute(graph, options, ui.clone(), interrupts)
+                        .await;
+                if let Some(remote) = &prepared.remote {
+                    remote.finish_uploads().await;
+                }
+                outcome
+            });
             done.store(true, Ordering::SeqCst);
             let _ = listener.join();
             outcome

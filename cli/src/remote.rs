@@ -1,0 +1,158 @@
+//! The remote cache's options (`--remote-cache grpc://HOST:PORT` and the rest) and the
+//! backend they make: the local store first, then the server (orch-remote).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orch_engine::load::diag::Problem;
+use orch_remote::{Address, Mode, RemoteOptions, TieredStore, TlsFiles};
+use orch_store::LocalStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum RemoteMode {
+    /// Look results up, never write (CI on branches that must not write)
+    Read,
+    /// Write results, never look up
+    Write,
+    #[default]
+    ReadWrite,
+}
+
+/// A remote cache behind the local one (the Remote Execution API's action cache and CAS).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct RemoteArgs {
+    /// A Remote Execution API server to share results through: grpc://HOST:PORT or grpcs://HOST:PORT
+    #[arg(
+        long = "remote-cache",
+        env = "ORCH_REMOTE_CACHE",
+        value_name = "URL",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_address: Option<String>,
+    /// The server's instance name
+    #[arg(
+        long = "remote-instance",
+        env = "ORCH_REMOTE_INSTANCE",
+        value_name = "NAME",
+        default_value = "",
+        hide_default_value = true,
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_instance: String,
+    /// Whether to read, write or both
+    #[arg(
+        long = "remote-cache-mode",
+        env = "ORCH_REMOTE_CACHE_MODE",
+        value_enum,
+        default_value = "read-write",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_mode: RemoteMode,
+    /// How long one call to the server may take (then the run goes on without it)
+    #[arg(
+        long = "remote-timeout",
+        env = "ORCH_REMOTE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_timeout: String,
+    /// A file holding the bearer token to send (or the token in ORCH_REMOTE_TOKEN)
+    #[arg(
+        long = "remote-token-file",
+        env = "ORCH_REMOTE_TOKEN_FILE",
+        value_name = "FILE",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) a grpcs:// server's certificate is checked against
+    #[arg(
+        long = "remote-tls-ca",
+        env = "ORCH_REMOTE_TLS_CA",
+        value_name = "FILE",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM), for mutual TLS
+    #[arg(
+        long = "remote-tls-cert",
+        env = "ORCH_REMOTE_TLS_CERT",
+        value_name = "FILE",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM)
+    #[arg(
+        long = "remote-tls-key",
+        env = "ORCH_REMOTE_TLS_KEY",
+        value_name = "FILE",
+        help_heading = "Remote cache"
+    )]
+    pub(crate) remote_tls_key: Option<PathBuf>,
+}
+
+/// The local store with the remote cache behind it, when one is asked for. `peek_only`
+/// (plans): a remote entry is looked at, nothing downloaded.
+pub(crate) fn tiered(
+    args: &RemoteArgs,
+    local: LocalStore,
+    peek_only: bool,
+) -> Result<Result<Arc<TieredStore>, LocalStore>, Problem> {
+    let Some(text) = &args.remote_address else {
+        return Ok(Err(local));
+    };
+    let address = Address::parse(text).map_err(|e| {
+        Problem::general(format!("--remote-cache: {e}"))
+            .with_help("for example grpc://127.0.0.1:8980")
+    })?;
+    let timeout: Duration = humantime::parse_duration(args.remote_timeout.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Problem::general(format!(
+                "--remote-timeout {}: not a duration",
+                args.remote_timeout
+            ))
+            .with_help("a duration such as 10s, 500ms or 1m")
+        })?;
+    let token = match &args.remote_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Problem::general(format!("--remote-token-file {}: {e}", path.display()))
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("ORCH_REMOTE_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let options = RemoteOptions {
+        address,
+        instance: args.remote_instance.clone(),
+        mode: match args.remote_mode {
+            RemoteMode::Read => Mode::Read,
+            RemoteMode::Write => Mode::Write,
+            RemoteMode::ReadWrite => Mode::ReadWrite,
+        },
+        token,
+        tls: TlsFiles {
+            ca: args.remote_tls_ca.clone(),
+            cert: args.remote_tls_cert.clone(),
+            key: args.remote_tls_key.clone(),
+        },
+        timeout,
+        salt: format!("orch key v{}", orch_engine::cache::key::KEY_VERSION),
+        warn: Arc::new(|text| tell!("{text}")),
+        check: Arc::new(|record| {
+            let outputs = record.outputs.iter().cloned().collect();
+            orch_engine::cache::key::result_digest(&record.files, &outputs, &record.artifacts)
+                == record.result_digest
+        }),
+    };
+    TieredStore::new(local, options, peek_only)
+        .map(Ok)
+        .map_err(|e| Problem::general(format!("--remote-cache: {e}")))
+}
