@@ -49,6 +49,11 @@ impl Ws {
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("ORCH_FILE")
             .env_remove("ORCH_CACHE_DIR")
+            .env_remove("ORCH_REMOTE_CACHE")
+            .env_remove("ORCH_REMOTE_CACHE_MODE")
+            .env_remove("ORCH_REMOTE_INSTANCE")
+            .env_remove("ORCH_REMOTE_TOKEN")
+            .env_remove("ORCH_REMOTE_TOKEN_FILE")
             .env("NO_COLOR", "1");
         cmd
     }

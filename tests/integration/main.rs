@@ -1,5 +1,6 @@
 //! Integration tests: each drives the real `orch` binary on a temporary workspace.
 
+mod buildgrid;
 mod harness;
 
 mod actions;
@@ -11,6 +12,7 @@ mod first_hour;
 mod graph;
 mod import;
 mod reliability;
+mod remote_cache;
 mod reusable;
 mod running;
 mod scheduling;
