@@ -80,3 +80,6 @@ for name, what, bars in (("mono-200x1", "200 packages", ("0.15", "0.2", "-")),
         a, b = f"{name} {kind} orch", f"{name} {kind} turbo"
         if a in rows:
             print(f"| {what}, one job each, {words} (vs turbo) | {ms(a)} | {ms(b)} | {ratio(a, b)} | {'≤ ' + bar + '×' if bar != '-' else ''} |")
+if "remote hit orch" in rows:
+    print(f"| 200 packages, one job each, all from a remote cache on loopback, local cache and outputs deleted (vs turbo + turborepo-remote-cache) | {ms('remote hit orch')} | {ms('remote hit turbo')} | {ratio('remote hit orch', 'remote hit turbo')} | |")
+    print(f"| the same workspace's local hit, outputs deleted (vs orch's remote hit) | {ms('remote local restore orch')} | {ms('remote hit orch')} | {ratio('remote local restore orch', 'remote hit orch')} | |")
