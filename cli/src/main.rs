@@ -31,6 +31,7 @@ mod run;
 mod schema;
 mod ui;
 mod watch;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,6 +183,8 @@ enum Command {
     Schema,
     /// Write an AitherZero playbook (JSON or PSD1) as an orch playbook
     Import(import::ImportArgs),
+    /// Run leases of a Remote Execution farm (BuildGrid's Bots API) until Ctrl-C
+    Worker(worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -273,6 +276,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Import(args) => import::run(&cli, args),
+        Command::Worker(args) => worker::run(args),
         Command::Schema => {
             println!(
                 "{}",

@@ -98,6 +98,8 @@ pub(crate) struct Prepared {
     pub(crate) store: Arc<dyn Backend>,
     /// The remote cache behind the local store, when one is used.
     pub(crate) remote: Option<Arc<orch_remote::TieredStore>>,
+    /// Where steps run when not here (`--remote-exec`).
+    pub(crate) executor: Option<Arc<orch_remote::RemoteExecutor>>,
     pub(crate) cache_dir: PathBuf,
     /// A GitHub Actions workflow's run facts (event, inputs, git); `None` for a playbook.
     pub(crate) workflow: Option<Arc<WorkflowRun>>,
@@ -187,6 +189,11 @@ pub(crate) fn prepare(
             Arc::new(NoStore)
         }
     };
+    let executor = if peek_only {
+        None
+    } else {
+        crate::remote::executor(&selection.remote, &cache_dir)?
+    };
     Ok(Prepared {
         located,
         graph,
@@ -195,6 +202,7 @@ pub(crate) fn prepare(
         orch_dir,
         store,
         remote,
+        executor,
         cache_dir,
         workflow,
     })
@@ -361,6 +369,10 @@ impl Prepared {
             refresh_known_files: true,
             changes: None,
             workflow: self.workflow.clone(),
+            offload: self
+                .executor
+                .clone()
+                .map(|e| e as Arc<dyn orch_store::Offload>),
         }
     }
 
@@ -389,6 +401,10 @@ impl Prepared {
             // there (or have failed, each within the timeout).
             if let Some(remote) = &self.remote {
                 remote.finish_uploads().await;
+            }
+            // Operations cancelled on the server (Ctrl-C) are told before the run ends.
+            if let Some(executor) = &self.executor {
+                executor.finish().await;
             }
             outcome
         }))

@@ -1,12 +1,13 @@
 //! The remote cache's options (`--remote-cache grpc://HOST:PORT` and the rest) and the
-//! backend they make: the local store first, then the server (orch-remote).
+//! backend they make: the local store first, then the server (orch-remote); and
+//! `--remote-exec`, the executor nodes' steps run on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orch_engine::load::diag::Problem;
-use orch_remote::{Address, Mode, RemoteOptions, TieredStore, TlsFiles};
+use orch_remote::{Address, Mode, RemoteExecutor, RemoteOptions, TieredStore, TlsFiles};
 use orch_store::LocalStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -90,21 +91,25 @@ pub(crate) struct RemoteArgs {
         help_heading = "Remote cache"
     )]
     pub(crate) remote_tls_key: Option<PathBuf>,
+    /// A Remote Execution API server to run nodes' steps on: grpc://HOST:PORT or grpcs://HOST:PORT (instance, token and TLS as for the remote cache)
+    #[arg(
+        long = "remote-exec",
+        env = "ORCH_REMOTE_EXEC",
+        value_name = "URL",
+        help_heading = "Remote execution"
+    )]
+    pub(crate) remote_exec: Option<String>,
 }
 
-/// The local store with the remote cache behind it, when one is asked for. `peek_only`
-/// (plans): a remote entry is looked at, nothing downloaded.
-pub(crate) fn tiered(
+/// The settings of one server (`flag` names the option that gave its address), shared
+/// by the remote cache, remote execution and `orch worker`.
+pub(crate) fn options_of(
     args: &RemoteArgs,
-    local: LocalStore,
-    peek_only: bool,
-) -> Result<Result<Arc<TieredStore>, LocalStore>, Problem> {
-    let Some(text) = &args.remote_address else {
-        return Ok(Err(local));
-    };
+    text: &str,
+    flag: &str,
+) -> Result<RemoteOptions, Problem> {
     let address = Address::parse(text).map_err(|e| {
-        Problem::general(format!("--remote-cache: {e}"))
-            .with_help("for example grpc://127.0.0.1:8980")
+        Problem::general(format!("{flag}: {e}")).with_help("for example grpc://127.0.0.1:8980")
     })?;
     let timeout: Duration = humantime::parse_duration(args.remote_timeout.trim())
         .ok()
@@ -129,7 +134,7 @@ pub(crate) fn tiered(
             .ok()
             .filter(|t| !t.is_empty()),
     };
-    let options = RemoteOptions {
+    Ok(RemoteOptions {
         address,
         instance: args.remote_instance.clone(),
         mode: match args.remote_mode {
@@ -151,8 +156,39 @@ pub(crate) fn tiered(
             orch_engine::cache::key::result_digest(&record.files, &outputs, &record.artifacts)
                 == record.result_digest
         }),
+    })
+}
+
+/// The local store with the remote cache behind it, when one is asked for. `peek_only`
+/// (plans): a remote entry is looked at, nothing downloaded.
+pub(crate) fn tiered(
+    args: &RemoteArgs,
+    local: LocalStore,
+    peek_only: bool,
+) -> Result<Result<Arc<TieredStore>, LocalStore>, Problem> {
+    let Some(text) = &args.remote_address else {
+        return Ok(Err(local));
     };
+    let options = options_of(args, text, "--remote-cache")?;
     TieredStore::new(local, options, peek_only)
         .map(Ok)
         .map_err(|e| Problem::general(format!("--remote-cache: {e}")))
+}
+
+/// The remote executor, when `--remote-exec` asks for one: what it brings back goes into
+/// the local store at `cache_dir`.
+pub(crate) fn executor(
+    args: &RemoteArgs,
+    cache_dir: &std::path::Path,
+) -> Result<Option<Arc<RemoteExecutor>>, Problem> {
+    let Some(text) = &args.remote_exec else {
+        return Ok(None);
+    };
+    let options = options_of(args, text, "--remote-exec")?;
+    let local = LocalStore::open(cache_dir).map_err(|e| {
+        Problem::general(format!("--remote-exec needs the local cache: {e}"))
+    })?;
+    RemoteExecutor::new(local, options)
+        .map(Some)
+        .map_err(|e| Problem::general(format!("--remote-exec: {e}")))
 }

@@ -57,18 +57,20 @@ pub(crate) enum CallError {
 
 /// What GetCapabilities settled for this run.
 pub(crate) struct Session {
-    channel: Channel,
+    pub(crate) channel: Channel,
     pub(crate) kind: DigestKind,
     /// The largest batch (sum of blob sizes) one request may carry.
     pub(crate) batch_limit: u64,
     /// Whether the server takes action results (its `update_enabled`; absent means no,
     /// as Bazel reads it).
     pub(crate) takes_results: bool,
+    /// Whether the server runs actions (its execution capabilities' `exec_enabled`).
+    pub(crate) executes: bool,
 }
 
 pub(crate) struct Client {
     endpoint: Endpoint,
-    instance: String,
+    pub(crate) instance: String,
     authorization: Option<MetadataValue<Ascii>>,
     timeout: Duration,
     session: tokio::sync::OnceCell<Option<Session>>,
@@ -170,15 +172,19 @@ impl Client {
                 self.address
             ));
         }
+        let executes = answer
+            .execution_capabilities
+            .is_some_and(|e| e.exec_enabled);
         Ok(Session {
             channel,
             kind,
             batch_limit,
             takes_results,
+            executes,
         })
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Some(value) = &self.authorization {
             request
@@ -190,7 +196,7 @@ impl Client {
 
     /// One unary call within the timeout, among at most [`CALLS_IN_FLIGHT`]; a busy
     /// server is asked again after a pause. `call` makes the call from its request.
-    async fn unary<M, T, F, Fut>(&self, message: M, mut call: F) -> Result<T, CallError>
+    pub(crate) async fn unary<M, T, F, Fut>(&self, message: M, mut call: F) -> Result<T, CallError>
     where
         M: Clone,
         F: FnMut(tonic::Request<M>) -> Fut,
@@ -559,6 +565,35 @@ impl Client {
         tokio::time::timeout(allowed, whole)
             .await
             .map_err(|_| CallError::Timeout(allowed))?
+    }
+}
+
+impl Client {
+    /// A blob read whole (a batch, or a stream when it is larger) and verified against
+    /// its name; `None` when the server lacks it or sent something else.
+    pub(crate) async fn read_verified(
+        &self,
+        session: &Session,
+        digest: RemoteDigest,
+    ) -> Result<Option<Vec<u8>>, CallError> {
+        let bytes = if digest.size <= session.batch_limit {
+            let found = self.read_batch(session, &[digest]).await?;
+            match found.into_iter().find(|(d, _)| *d == digest) {
+                Some((_, bytes)) => bytes,
+                None => return Ok(None),
+            }
+        } else {
+            let mut bytes = Vec::new();
+            let mut sink = |chunk: &[u8]| {
+                bytes.extend_from_slice(chunk);
+                Ok(())
+            };
+            if !self.read_stream(session, digest, &mut sink).await? {
+                return Ok(None);
+            }
+            bytes
+        };
+        Ok((session.kind.of(&bytes) == digest).then_some(bytes))
     }
 }
 

@@ -9,21 +9,30 @@
 //! - `mapping`: a node's key as an REAPI Action, orch's record as an ActionResult.
 //! - `tiered`: the [`orch_store::Backend`] the engine talks to: local first, then remote.
 //! - `stats`: hits, misses and bytes, kept beside the local store for `orch cache stats`.
+//! - `tree`: input roots and output trees as REAPI `Directory`/`Tree` messages.
+//! - `execute`: [`RemoteExecutor`], commands run on the server (the engine's `Offload`).
+//! - `bots`, `worker`: `orch worker`, a worker for farms that speak the Bots API.
 
+mod bots;
 mod breaker;
 mod client;
 mod digests;
 mod endpoint;
+mod execute;
 #[cfg(test)]
 mod lying_server;
 mod mapping;
 mod stats;
 mod tiered;
+mod tree;
+mod worker;
 
 pub use digests::DigestKind;
 pub use endpoint::{Address, AddressError};
 pub use stats::{RemoteStats, read_stats};
+pub use execute::RemoteExecutor;
 pub use tiered::TieredStore;
+pub use worker::{WorkerError, WorkerOptions, serve as serve_worker};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -196,25 +196,9 @@ impl TieredStore {
         session: &Session,
         digest: RemoteDigest,
     ) -> Result<Option<Vec<u8>>, CallError> {
-        let bytes = if digest.size <= session.batch_limit {
-            let found = self.client.read_batch(session, &[digest]).await?;
-            match found.into_iter().find(|(d, _)| *d == digest) {
-                Some((_, bytes)) => bytes,
-                None => return Ok(None),
-            }
-        } else {
-            let mut bytes = Vec::new();
-            let mut sink = |chunk: &[u8]| {
-                bytes.extend_from_slice(chunk);
-                Ok(())
-            };
-            if !self.client.read_stream(session, digest, &mut sink).await? {
-                return Ok(None);
-            }
-            bytes
-        };
-        Counters::add(&self.counters.bytes_down, bytes.len() as u64);
-        Ok((session.kind.of(&bytes) == digest).then_some(bytes))
+        let bytes = self.client.read_verified(session, digest).await?;
+        Counters::add(&self.counters.bytes_down, digest.size);
+        Ok(bytes)
     }
 
     /// Brings small blobs into the local store in batches, each verified by both

@@ -53,6 +53,9 @@ impl NodeWork {
                 return result;
             }
         };
+        if let Some(why) = &self.runs_here_because {
+            let _ = writeln!(log, "orch: runs on this machine: {why}");
+        }
         if let Some(problem) = self.render_problems.first() {
             let problem = self.secrets.mask(problem);
             let _ = writeln!(log, "orch: {problem}");

@@ -137,26 +137,32 @@ impl State<'_> {
     /// Whether another job's declared outputs (expressions counting as `*`) match `path`:
     /// a restore never sweeps it away as a stray. Compiled once per job, when asked.
     pub(super) fn claimed_by_others(&self, job: usize, path: &str) -> bool {
+        self.others_outputs(job).matches(Path::new(path))
+    }
+
+    /// Every other job's declared outputs as one set of patterns, compiled once a job.
+    pub(super) fn others_outputs(&self, job: usize) -> std::sync::Arc<crate::files::glob::Patterns> {
         let mut memo = self.others_outputs.borrow_mut();
-        let patterns = memo.entry(job).or_insert_with(|| {
-            let mut globs: Vec<String> = Vec::new();
-            for (index, other) in self.graph.jobs.iter().enumerate() {
-                if index == job {
-                    continue;
-                }
-                for output in &other.outputs {
-                    let glob = output.as_glob();
-                    if !glob.starts_with('!') {
-                        if !output.is_literal() {
-                            globs.push(format!("{glob}/**"));
+        memo.entry(job)
+            .or_insert_with(|| {
+                let mut globs: Vec<String> = Vec::new();
+                for (index, other) in self.graph.jobs.iter().enumerate() {
+                    if index == job {
+                        continue;
+                    }
+                    for output in &other.outputs {
+                        let glob = output.as_glob();
+                        if !glob.starts_with('!') {
+                            if !output.is_literal() {
+                                globs.push(format!("{glob}/**"));
+                            }
+                            globs.push(glob);
                         }
-                        globs.push(glob);
                     }
                 }
-            }
-            crate::files::glob::Patterns::each_valid(&globs)
-        });
-        patterns.matches(Path::new(path))
+                std::sync::Arc::new(crate::files::glob::Patterns::each_valid(&globs))
+            })
+            .clone()
     }
 
     /// The first of a node's include patterns that matches none of its input files. A

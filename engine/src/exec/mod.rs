@@ -38,6 +38,7 @@ mod attempt;
 mod command;
 mod consult;
 mod decide;
+mod elsewhere;
 pub mod github;
 mod local_action;
 pub mod mask;

@@ -138,6 +138,10 @@ pub(super) struct NodeWork {
     pub(super) artifacts: Vec<(String, Vec<String>)>,
     /// The jobs it needs, directly or not: whose artifacts it may fetch.
     pub(super) needed_jobs: Arc<[String]>,
+    /// Where its steps run when not here (`--remote-exec`), and why it runs here when
+    /// remote execution is on but the node cannot go.
+    pub(super) elsewhere: Option<super::elsewhere::Elsewhere>,
+    pub(super) runs_here_because: Option<String>,
 }
 
 impl State<'_> {
@@ -310,6 +314,8 @@ impl State<'_> {
             artifacts_dir: self.options.artifacts_dir.clone(),
             artifacts,
             needed_jobs: Arc::from([]),
+            elsewhere: None,
+            runs_here_because: None,
         }
     }
 
@@ -365,6 +371,33 @@ impl State<'_> {
         work.env = env;
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.secrets = self.secrets.clone();
+        if let Some(offload) = &self.options.offload {
+            match work.stays_here() {
+                Some(why) => work.runs_here_because = Some(why),
+                None => {
+                    work.elsewhere = Some(super::elsewhere::Elsewhere {
+                        offload: offload.clone(),
+                        need_outputs: self.need_outputs(spec.job),
+                        others: self.others_outputs(spec.job),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The rendered output patterns of every node of the jobs `job` needs, directly or
+    /// not: what a node run elsewhere finds of them in its input root.
+    fn need_outputs(&self, job: usize) -> Vec<String> {
+        let needs = self.all_needs.get_or_init(|| self.graph.transitive_needs());
+        let mut patterns = Vec::new();
+        for (node, spec) in self.graph.nodes.iter().enumerate() {
+            if needs[job].contains(&spec.job) {
+                patterns.extend(self.prepare(node).outputs.into_iter().filter(|p| !p.starts_with('!')));
+            }
+        }
+        patterns.sort();
+        patterns.dedup();
+        patterns
     }
 }
 

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub changes: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>,
     /// Set when the playbook is a GitHub Actions workflow: its contexts' facts.
     pub workflow: Option<Arc<crate::exec::github::WorkflowRun>>,
+    /// `--remote-exec`: where the steps of the nodes that can go run.
+    pub offload: Option<Arc<dyn orch_store::Offload>>,
 }
 
 /// A changed path that stands for every file of the workspace: what a watcher reports
@@ -156,7 +158,8 @@ pub(super) struct State<'g> {
     /// Folders of rendered paths already checked to stay inside the workspace.
     pub(super) path_checks: std::cell::RefCell<crate::files::paths::CheckedFolders>,
     /// Each job's view of the other jobs' declared outputs (`claimed_by_others`).
-    pub(super) others_outputs: std::cell::RefCell<HashMap<usize, crate::files::glob::Patterns>>,
+    pub(super) others_outputs:
+        std::cell::RefCell<HashMap<usize, Arc<crate::files::glob::Patterns>>>,
     /// Input globs compiled to tell whether each matched a file.
     pub(super) pattern_memo: std::cell::RefCell<HashMap<String, crate::files::glob::Patterns>>,
 }
@@ -702,6 +705,7 @@ mod tests {
             refresh_known_files: true,
             changes: None,
             workflow: None,
+            offload: None,
         };
         std::fs::create_dir_all(ws.join(".orch/logs")).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()

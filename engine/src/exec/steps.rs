@@ -19,7 +19,7 @@ use crate::compile::actions::Builtin;
 use crate::compile::expr;
 use crate::exec::process::{self, Cancel, Outcome, Spawn};
 use crate::load::model::Shell;
-use crate::report::event::{NodeStatus, Observer};
+use crate::report::event::{Event, NodeStatus, Observer};
 use orch_store::StoredArtifact;
 
 /// What every frame of one attempt shares.
@@ -353,8 +353,24 @@ impl NodeWork {
                 secrets: self.secrets.clone(),
             };
             run.files.remove_step_files();
-            let outcome =
-                process::run(spawn, log, run.node, run.observer, run.cancel.clone()).await;
+            let elsewhere = match &self.elsewhere {
+                Some(elsewhere) => match self.run_elsewhere(elsewhere, &spawn, log, run).await {
+                    Ok(outcome) => Some(outcome),
+                    Err(why) => {
+                        let _ = writeln!(log, "orch: runs here instead: {why}");
+                        run.observer.event(&Event::Warning(format!(
+                            "{}: runs here instead: {why}",
+                            self.scope.node
+                        )));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let outcome = match elsewhere {
+                Some(outcome) => outcome,
+                None => process::run(spawn, log, run.node, run.observer, run.cancel.clone()).await,
+            };
             let written = read_values(&run.files.output)
                 .map_err(|why| ("ORCH_OUTPUT", why))
                 .and_then(|o| {
