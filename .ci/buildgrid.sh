@@ -6,12 +6,13 @@
 set -euo pipefail
 root="${ORCH_CI_CACHE:-$HOME/.cache/orch-ci}"
 venv="$root/buildgrid-0.4.4"
-if [ -x "$venv/bin/bgd" ] && "$venv/bin/python" -c 'import buildgrid' 2>/dev/null; then
+if [ -x "$venv/bin/bgd" ] && "$venv/bin/python" -c 'import buildgrid, psycopg2' 2>/dev/null; then
     echo "BuildGrid: $venv/bin/bgd"
     exit 0
 fi
 rm -rf "$venv"
 mkdir -p "$root"
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'buildgrid==0.4.4'
+# psycopg2: its SQL scheduler (remote execution) keeps its state in PostgreSQL.
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'buildgrid==0.4.4' 'psycopg2-binary==2.9.13'
 echo "BuildGrid installed: $venv/bin/bgd"

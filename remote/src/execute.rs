@@ -101,6 +101,11 @@ impl RemoteExecutor {
         Ok(OffloadOutcome {
             end,
             cached: response.cached_result,
+            ran_on: result
+                .execution_metadata
+                .as_ref()
+                .map(|m| m.worker.clone())
+                .unwrap_or_default(),
             ..outcome
         })
     }
@@ -349,6 +354,7 @@ impl RemoteExecutor {
             stderr,
             files,
             cached: false,
+            ran_on: String::new(),
         })
     }
 

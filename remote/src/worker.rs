@@ -160,6 +160,23 @@ pub async fn serve(
                 running.remove(&lease.id);
             }
         }
+        // At capacity the server answers at once: a pause (or an end) comes first, so
+        // the session is not asked again and again for nothing.
+        if running.len() >= options.capacity.max(1) && finished.is_empty() {
+            tokio::select! {
+                Some(end) = ended_rx.recv() => finished.push(end),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = &mut stop => {
+                    for task in running.values() {
+                        task.abort();
+                    }
+                    return Ok(());
+                }
+            }
+            if !finished.is_empty() {
+                continue;
+            }
+        }
         let update = UpdateBotSessionRequest {
             name: bot.name.clone(),
             bot_session: Some(bot.clone()),

@@ -54,6 +54,8 @@ pub struct OffloadOutcome {
     pub files: Vec<OutputFile>,
     /// The executor answered from its cache: the command did not run again.
     pub cached: bool,
+    /// Where it ran, as the executor names it (a worker's name; empty when not told).
+    pub ran_on: String,
 }
 
 /// Why a command could not be run elsewhere: the node fails with this reason (the

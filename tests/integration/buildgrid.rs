@@ -15,6 +15,8 @@ pub(crate) struct Server {
     secured: bool,
     /// Whether its action cache takes results (`allow-updates`).
     takes_results: bool,
+    /// Its scheduler's database (remote execution), in the PostgreSQL at `ORCH_TEST_PG`.
+    database: Option<String>,
 }
 
 /// The files of a server that takes only TLS clients with a certificate of its CA and a
@@ -45,6 +47,70 @@ fn bgd() -> PathBuf {
 impl Server {
     pub(crate) fn start() -> Server {
         Server::start_as(false, true)
+    }
+
+    /// A server that also executes actions (Execution and Bots services), its
+    /// scheduler's state in a database of its own in the PostgreSQL that `.ci/run`
+    /// started (`ORCH_TEST_PG`, from `bash .ci/postgres.sh start`).
+    pub(crate) fn start_executing() -> Server {
+        let postgres = std::env::var("ORCH_TEST_PG").unwrap_or_else(|_| {
+            panic!(
+                "ORCH_TEST_PG is not set: start PostgreSQL with `export ORCH_TEST_PG=$(bash \
+                 .ci/postgres.sh start)` (and `bash .ci/postgres.sh stop` afterwards)"
+            )
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("port").port();
+        drop(listener);
+        let name = format!("bgd_{port}_{}", std::process::id());
+        let made = Command::new("psql")
+            .arg(&postgres)
+            .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {name}"), "-c"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .expect("psql");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let url = format!(
+            "{}/{name}",
+            postgres.replacen("postgresql://", "postgresql+psycopg2://", 1)
+        );
+        let migrated = Command::new(bgd())
+            .args(["migrate", "apply", &url])
+            .output()
+            .expect("bgd migrate");
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        let mut server = Server {
+            child: None,
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            secured: false,
+            takes_results: true,
+            database: Some(url),
+        };
+        server.write_config();
+        server.launch();
+        server
+    }
+
+    /// An `orch worker` serving this server's leases, stopped when dropped.
+    pub(crate) fn worker(&self, id: &str) -> WorkerProcess {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("worker.log")).expect("log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("orch"))
+            .args(["worker", "--server", &self.url(), "--id", id, "--work-dir"])
+            .arg(dir.path().join("leases"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("orch worker starts");
+        WorkerProcess { child, dir }
     }
 
     /// A server whose action cache is read-only (it says so in its capabilities).
@@ -86,6 +152,7 @@ impl Server {
             dir: tempfile::tempdir().expect("temp dir"),
             secured,
             takes_results,
+            database: None,
         };
         if secured {
             server.make_certificates();
@@ -218,11 +285,29 @@ impl Server {
         } else {
             "    insecure-mode: true\n".to_owned()
         };
+        let storage = self.dir.path().join("cas").display().to_string();
+        let (connections, schedulers, execution) = match &self.database {
+            Some(url) => (
+                format!(
+                    "connections:\n  - !sql-connection &sql\n    connection-string: {url}\n    \
+                     pool-size: 5\n    max-overflow: 10\n"
+                ),
+                "schedulers:\n  - !sql-scheduler &state\n    sql: *sql\n    \
+                 action-cache: *main-action\n    storage: *main-storage\n    \
+                 property-set: !dynamic-property-set\n      match-property-keys: [OSFamily, ISA]\n      \
+                 wildcard-property-keys: []\n    bot-session-keepalive-timeout: 60\n"
+                    .to_owned(),
+                "      - !execution\n        scheduler: *state\n        \
+                 operation-stream-keepalive-timeout: 5\n"
+                    .to_owned(),
+            ),
+            None => Default::default(),
+        };
         let config = format!(
             r#"server:
   - !channel
     address: "127.0.0.1:{port}"
-{channel}storages:
+{channel}{connections}storages:
   - !disk-storage &main-storage
     path: {storage}
 caches:
@@ -231,19 +316,18 @@ caches:
     max-cached-refs: 100000
     allow-updates: {takes_results}
     cache-failed-actions: false
-instances:
+{schedulers}instances:
   - name: ""
     services:
       - !action-cache
         cache: *main-action
-      - !cas
+{execution}      - !cas
         storage: *main-storage
       - !bytestream
         storage: *main-storage
 "#,
             port = self.port,
             takes_results = self.takes_results,
-            storage = self.dir.path().join("cas").display()
         );
         std::fs::write(self.dir.path().join("config.yml"), config).expect("config");
     }
@@ -293,6 +377,42 @@ instances:
     pub(crate) fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+}
+
+/// An `orch worker` process and its folder (its log at `worker.log`).
+pub(crate) struct WorkerProcess {
+    child: Child,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl WorkerProcess {
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
+    }
+
+    /// Waits (up to `limit`) until its log says `text`.
+    pub(crate) fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let group = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
     }
 }
 

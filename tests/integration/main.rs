@@ -13,6 +13,7 @@ mod graph;
 mod import;
 mod reliability;
 mod remote_cache;
+mod remote_exec;
 mod reusable;
 mod running;
 mod scheduling;

@@ -176,8 +176,13 @@ impl NodeWork {
                 line: self.secrets.mask(line),
             });
         }
+        let executor = elsewhere.offload.describe();
         if outcome.cached {
-            let _ = writeln!(log, "orch: the remote executor answered from its cache");
+            let _ = writeln!(log, "orch: {executor} answered from its cache");
+        } else if outcome.ran_on.is_empty() {
+            let _ = writeln!(log, "orch: ran on {executor}");
+        } else {
+            let _ = writeln!(log, "orch: ran on {executor}, worker {}", outcome.ran_on);
         }
         if let Err(why) = self.bring_back(elsewhere, &outcome.files, run).await {
             let why = format!("its outputs could not be brought back: {why}");
