@@ -100,6 +100,8 @@ pub(crate) struct Prepared {
     pub(crate) remote: Option<Arc<orch_remote::TieredStore>>,
     /// Where steps run when not here (`--remote-exec`).
     pub(crate) executor: Option<Arc<orch_remote::RemoteExecutor>>,
+    /// `--remote-exec-jobs marked`.
+    pub(crate) remote_jobs_marked: bool,
     pub(crate) cache_dir: PathBuf,
     /// A GitHub Actions workflow's run facts (event, inputs, git); `None` for a playbook.
     pub(crate) workflow: Option<Arc<WorkflowRun>>,
@@ -203,6 +205,7 @@ pub(crate) fn prepare(
         store,
         remote,
         executor,
+        remote_jobs_marked: selection.remote.remote_exec_jobs == crate::remote::RemoteJobs::Marked,
         cache_dir,
         workflow,
     })
@@ -373,6 +376,7 @@ impl Prepared {
                 .executor
                 .clone()
                 .map(|e| e as Arc<dyn orch_store::Offload>),
+            offload_only_marked: self.remote_jobs_marked,
         }
     }
 

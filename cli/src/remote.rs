@@ -99,6 +99,24 @@ pub(crate) struct RemoteArgs {
         help_heading = "Remote execution"
     )]
     pub(crate) remote_exec: Option<String>,
+    /// Which jobs' nodes go to --remote-exec: all that can, or only those that say `remote:`
+    #[arg(
+        long = "remote-exec-jobs",
+        env = "ORCH_REMOTE_EXEC_JOBS",
+        value_enum,
+        default_value = "all",
+        help_heading = "Remote execution"
+    )]
+    pub(crate) remote_exec_jobs: RemoteJobs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum RemoteJobs {
+    /// Every node that can go, but for jobs that say `remote: false`
+    #[default]
+    All,
+    /// Only the nodes of jobs that say `remote: true` (or name platform properties)
+    Marked,
 }
 
 /// The settings of one server (`flag` names the option that gave its address), shared
@@ -185,9 +203,8 @@ pub(crate) fn executor(
         return Ok(None);
     };
     let options = options_of(args, text, "--remote-exec")?;
-    let local = LocalStore::open(cache_dir).map_err(|e| {
-        Problem::general(format!("--remote-exec needs the local cache: {e}"))
-    })?;
+    let local = LocalStore::open(cache_dir)
+        .map_err(|e| Problem::general(format!("--remote-exec needs the local cache: {e}")))?;
     RemoteExecutor::new(local, options)
         .map(Some)
         .map_err(|e| Problem::general(format!("--remote-exec: {e}")))

@@ -100,6 +100,13 @@ pub(crate) fn schema() -> Value {
                 ]
             },
             "cache": { "type": "boolean" },
+            "remote": {
+                "description": "Whether its nodes run on --remote-exec: true, false, or the platform properties the executing machine must offer",
+                "oneOf": [
+                    { "type": "boolean" },
+                    { "type": "object", "additionalProperties": { "type": "string" } }
+                ]
+            },
             "timeout": duration(),
             "retries": { "type": "integer", "minimum": 0 },
             "continue-on-error": { "type": "boolean" }

@@ -176,7 +176,9 @@ impl RemoteExecutor {
         let action = reapi::Action {
             command_digest: Some(command_digest.to_wire()),
             input_root_digest: Some(root.to_wire()),
-            timeout: request.timeout.map(|t| prost_types_duration(t.min(MAX_TIMEOUT))),
+            timeout: request
+                .timeout
+                .map(|t| prost_types_duration(t.min(MAX_TIMEOUT))),
             do_not_cache: !request.cacheable,
             salt: request.salt.clone(),
             platform,
@@ -211,9 +213,8 @@ impl RemoteExecutor {
         session: &Session,
         action: RemoteDigest,
     ) -> Result<reapi::ExecuteResponse, CallError> {
-        let client = || {
-            ExecutionClient::new(session.channel.clone()).max_decoding_message_size(REPLY_LIMIT)
-        };
+        let client =
+            || ExecutionClient::new(session.channel.clone()).max_decoding_message_size(REPLY_LIMIT);
         let message = reapi::ExecuteRequest {
             instance_name: self.client.instance.clone(),
             action_digest: Some(action.to_wire()),
@@ -303,7 +304,8 @@ impl RemoteExecutor {
                 .and_then(RemoteDigest::from_wire)
                 .filter(|d| d.size <= LISTING_LIMIT)
                 .ok_or_else(|| bad("an unreadable folder"))?;
-            let bytes = self.client
+            let bytes = self
+                .client
                 .read_verified(session, digest)
                 .await?
                 .ok_or_else(|| bad("a folder the server does not have"))?;
@@ -318,7 +320,10 @@ impl RemoteExecutor {
         // not taken.
         let asked = |path: &str| {
             output_paths.iter().any(|p| {
-                path == p || (path.len() > p.len() && path.starts_with(p.as_str()) && path.as_bytes()[p.len()] == b'/')
+                path == p
+                    || (path.len() > p.len()
+                        && path.starts_with(p.as_str())
+                        && path.as_bytes()[p.len()] == b'/')
             })
         };
         let mut files = Vec::new();
@@ -376,7 +381,8 @@ impl RemoteExecutor {
         if digest.size > LISTING_LIMIT {
             return Err(CallError::Reply("a log larger than 64 MiB".into()));
         }
-        self.client.read_verified(session, digest)
+        self.client
+            .read_verified(session, digest)
             .await?
             .ok_or_else(|| CallError::Reply("a log the server does not have".into()))
     }
@@ -392,7 +398,8 @@ impl RemoteExecutor {
             let bytes = if name.size == 0 {
                 Vec::new()
             } else {
-                self.client.read_verified(session, name)
+                self.client
+                    .read_verified(session, name)
                     .await?
                     .ok_or_else(|| CallError::Reply("an output the server does not have".into()))?
             };
@@ -422,7 +429,9 @@ impl RemoteExecutor {
             file.write_all(chunk)
         };
         if !self.client.read_stream(session, name, &mut sink).await? {
-            return Err(CallError::Reply("an output the server does not have".into()));
+            return Err(CallError::Reply(
+                "an output the server does not have".into(),
+            ));
         }
         file.flush()?;
         drop(file);
@@ -458,7 +467,9 @@ fn response_of(operation: longrunning::Operation) -> Result<reapi::ExecuteRespon
             tonic::Code::from_i32(status.code),
             status.message
         ))),
-        None => Err(CallError::Reply("a finished operation without a result".into())),
+        None => Err(CallError::Reply(
+            "a finished operation without a result".into(),
+        )),
     }
 }
 

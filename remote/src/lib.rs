@@ -29,8 +29,8 @@ mod worker;
 
 pub use digests::DigestKind;
 pub use endpoint::{Address, AddressError};
-pub use stats::{RemoteStats, read_stats};
 pub use execute::RemoteExecutor;
+pub use stats::{RemoteStats, read_stats};
 pub use tiered::TieredStore;
 pub use worker::{WorkerError, WorkerOptions, serve as serve_worker};
 

@@ -34,12 +34,15 @@ pub(crate) enum TreeError {
     Clash(String),
 }
 
+/// A blob named by its digest, with its bytes.
+pub(crate) type NamedBlob = (RemoteDigest, Vec<u8>);
+
 /// The input root of `files` (folders they name are made, empty folders are not): its
 /// digest and every `Directory` blob, the root's among them.
 pub(crate) fn input_root(
     kind: DigestKind,
     files: &[TreeFile],
-) -> Result<(RemoteDigest, Vec<(RemoteDigest, Vec<u8>)>), TreeError> {
+) -> Result<(RemoteDigest, Vec<NamedBlob>), TreeError> {
     let mut folders: BTreeMap<String, Folder> = BTreeMap::new();
     folders.insert(String::new(), Folder::default());
     for file in files {
@@ -50,7 +53,9 @@ pub(crate) fn input_root(
         {
             return Err(TreeError::BadPath(file.path.clone()));
         }
-        let (name, parents) = parts.split_last().ok_or(TreeError::BadPath(String::new()))?;
+        let (name, parents) = parts
+            .split_last()
+            .ok_or(TreeError::BadPath(String::new()))?;
         let mut at = String::new();
         for part in parents {
             let child = if at.is_empty() {
@@ -58,7 +63,11 @@ pub(crate) fn input_root(
             } else {
                 format!("{at}/{part}")
             };
-            folders.entry(at).or_default().folders.insert((*part).to_owned(), ());
+            folders
+                .entry(at)
+                .or_default()
+                .folders
+                .insert((*part).to_owned(), ());
             folders.entry(child.clone()).or_default();
             at = child;
         }
@@ -88,7 +97,13 @@ pub(crate) fn input_root(
     }
     // Deepest folders first: a folder's digest needs its subfolders'.
     let mut order: Vec<&String> = folders.keys().collect();
-    order.sort_by_key(|p| std::cmp::Reverse(if p.is_empty() { 0 } else { p.matches('/').count() + 1 }));
+    order.sort_by_key(|p| {
+        std::cmp::Reverse(if p.is_empty() {
+            0
+        } else {
+            p.matches('/').count() + 1
+        })
+    });
     let mut digests: HashMap<String, RemoteDigest> = HashMap::new();
     let mut blobs = Vec::new();
     for path in order {

@@ -71,10 +71,12 @@ pub async fn serve(
         source,
     })?;
     let client = Arc::new(Client::new(&options.remote)?);
-    let session = client
-        .session()
-        .await
-        .ok_or_else(|| WorkerError::Server(format!("{}: cannot be reached", options.remote.address.text)))?;
+    let session = client.session().await.ok_or_else(|| {
+        WorkerError::Server(format!(
+            "{}: cannot be reached",
+            options.remote.address.text
+        ))
+    })?;
     let mut bots = BotsClient::new(session.channel.clone());
     let mut properties = vec![KeyValue {
         key: "OSFamily".into(),
@@ -108,7 +110,10 @@ pub async fn serve(
         .create(polling(client.request(create)))
         .await
         .map_err(|s| WorkerError::Server(format!("CreateBotSession: {}", s.message())))?;
-    (options.say)(format!("orch worker {}: session {}", options.bot_id, bot.name));
+    (options.say)(format!(
+        "orch worker {}: session {}",
+        options.bot_id, bot.name
+    ));
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel::<LeaseEnd>();
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut finished: Vec<LeaseEnd> = Vec::new();
@@ -241,7 +246,10 @@ async fn run_lease(
         Some(session) => run_action(&client, session, &work_dir, &bot_id, payload)
             .await
             .map_err(|e| status(tonic::Code::Internal, e.to_string())),
-        None => Err(status(tonic::Code::Unavailable, "the CAS cannot be reached".into())),
+        None => Err(status(
+            tonic::Code::Unavailable,
+            "the CAS cannot be reached".into(),
+        )),
     };
     let _ = ended.send((id, end.and_then(|r| r)));
 }
@@ -280,8 +288,7 @@ async fn run_action(
             .await?
             .ok_or_else(|| CallError::Reply(format!("blob {} is not in the CAS", digest.hex())))
     };
-    let Ok(command) = reapi::Command::decode(fetch(action.command_digest).await?.as_slice())
-    else {
+    let Ok(command) = reapi::Command::decode(fetch(action.command_digest).await?.as_slice()) else {
         return bad("the Command does not decode");
     };
     let folder = tempfile::Builder::new()
@@ -340,7 +347,12 @@ async fn run_action(
     };
     let limit = action
         .timeout
-        .map(|t| Duration::new(u64::try_from(t.seconds).unwrap_or(0), u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|t| {
+            Duration::new(
+                u64::try_from(t.seconds).unwrap_or(0),
+                u32::try_from(t.nanos).unwrap_or(0),
+            )
+        })
         .filter(|t| !t.is_zero())
         .unwrap_or(DEFAULT_LIMIT);
     let stdout_path = folder.path().join("stdout");
@@ -364,8 +376,20 @@ async fn run_action(
     let mut child = match process.spawn() {
         Ok(child) => child,
         Err(e) => {
-            std::fs::write(&stderr_path, format!("orch worker: cannot run {program}: {e}\n"))?;
-            return finish(client, session, bot_id, 127, &[], (&stdout_path, &stderr_path), None).await;
+            std::fs::write(
+                &stderr_path,
+                format!("orch worker: cannot run {program}: {e}\n"),
+            )?;
+            return finish(
+                client,
+                session,
+                bot_id,
+                127,
+                &[],
+                (&stdout_path, &stderr_path),
+                None,
+            )
+            .await;
         }
     };
     // Killed with its whole group however the wait ends (time limit, cancellation).
@@ -466,11 +490,12 @@ async fn finish(
         ..Default::default()
     };
     let mut blobs: Vec<(RemoteDigest, Source)> = Vec::new();
-    let name = |path: &Path, blobs: &mut Vec<(RemoteDigest, Source)>| -> Result<RemoteDigest, CallError> {
-        let (_, digest) = name_file(kind, path)?;
-        blobs.push((digest, Source::File(path.to_path_buf())));
-        Ok(digest)
-    };
+    let name =
+        |path: &Path, blobs: &mut Vec<(RemoteDigest, Source)>| -> Result<RemoteDigest, CallError> {
+            let (_, digest) = name_file(kind, path)?;
+            blobs.push((digest, Source::File(path.to_path_buf())));
+            Ok(digest)
+        };
     for (relative, full) in outputs {
         let Ok(meta) = std::fs::symlink_metadata(full) else {
             continue;
@@ -506,8 +531,11 @@ async fn finish(
     let mut seen = std::collections::HashSet::new();
     blobs.retain(|(d, _)| seen.insert(*d));
     let digests: Vec<RemoteDigest> = blobs.iter().map(|(d, _)| *d).collect();
-    let missing: std::collections::HashSet<RemoteDigest> =
-        client.find_missing(session, &digests).await?.into_iter().collect();
+    let missing: std::collections::HashSet<RemoteDigest> = client
+        .find_missing(session, &digests)
+        .await?
+        .into_iter()
+        .collect();
     blobs.retain(|(d, _)| missing.contains(d));
     client.upload(session, blobs).await?;
     Ok(match deadline {

@@ -69,7 +69,11 @@ impl Server {
             .arg(format!("CREATE DATABASE {name}"))
             .output()
             .expect("psql");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
         let url = format!(
             "{}/{name}",
             postgres.replacen("postgresql://", "postgresql+psycopg2://", 1)

@@ -65,7 +65,14 @@ fn a_matrix_runs_on_two_workers_with_the_results_of_a_local_run() {
 
     let remote = workspace();
     let out = remote.run(&["run", "-j", "4", "--remote-exec", &server.url()]);
-    assert_eq!(code(&out), 0, "{}\n{}\n{}", stderr(&out), one.log(), two.log());
+    assert_eq!(
+        code(&out),
+        0,
+        "{}\n{}\n{}",
+        stderr(&out),
+        one.log(),
+        two.log()
+    );
     assert_eq!(outputs(&remote), outputs(&local));
     for n in 1..=4 {
         let node = format!("shout[n={n}]");
@@ -99,15 +106,63 @@ fn a_node_that_cannot_go_runs_here_and_a_server_that_cannot_execute_is_said_once
         .output()
         .expect("orch");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(ws.log("secretive").contains("orch: runs on this machine: a step uses a secret"));
+    assert!(
+        ws.log("secretive")
+            .contains("orch: runs on this machine: a step uses a secret")
+    );
     assert_eq!(ws.read("s.txt").trim(), "8");
+
+    // A job decides: `remote: false` stays; with `--remote-exec-jobs marked` only jobs
+    // that say `remote:` go.
+    let ws = Ws::new(
+        "jobs:\n  here:\n    remote: false\n    run: echo here\n  plain:\n    run: echo plain\n  \
+         marked:\n    remote: {OSFamily: linux}\n    run: echo marked\n",
+    );
+    let out = ws.run(&[
+        "run",
+        "--remote-exec",
+        &server.url(),
+        "--remote-exec-jobs",
+        "marked",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        ws.log("here")
+            .contains("runs on this machine: the job says `remote: false`")
+    );
+    assert!(
+        !ws.log("plain").contains("orch: ran on"),
+        "{}",
+        ws.log("plain")
+    );
+    assert!(
+        ws.log("marked").contains("orch: ran on"),
+        "{}",
+        ws.log("marked")
+    );
+    let out = ws.run(&["run", "--no-cache", "--remote-exec", &server.url()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        ws.log("plain").contains("orch: ran on"),
+        "{}",
+        ws.log("plain")
+    );
+    assert!(
+        !ws.log("here").contains("orch: ran on"),
+        "{}",
+        ws.log("here")
+    );
 
     // A cache-only server: the step runs here, with a warning.
     let cache_only = Server::start();
     let ws = Ws::new("jobs:\n  a:\n    outputs: [a.txt]\n    run: echo a > a.txt\n");
     let out = ws.run(&["run", "--remote-exec", &cache_only.url()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("does not execute actions"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not execute actions"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(ws.read("a.txt"), "a\n");
 }
 
@@ -130,8 +185,7 @@ fn ctrl_c_cancels_the_operation_on_the_server() {
         worker.log()
     );
     let started = Instant::now();
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid"))
-        .expect("pid");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
     let status = child.wait().expect("orch ends");
     assert!(!status.success());

@@ -405,6 +405,7 @@ impl<'p> Compiler<'p> {
             fail_fast: job.strategy.fail_fast,
             max_parallel: job.strategy.max_parallel,
             cache: job.cache,
+            remote: job.remote.clone(),
             inputs,
             outputs,
             env_inputs: job.env_inputs.iter().map(|e| e.value.clone()).collect(),

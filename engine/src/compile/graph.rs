@@ -98,6 +98,7 @@ pub struct CompiledJob {
     pub fail_fast: bool,
     pub max_parallel: Option<usize>,
     pub cache: bool,
+    pub remote: crate::load::model::RemotePolicy,
     /// Input patterns relative to the workspace (`None`: the default-inputs rule).
     pub inputs: Option<Vec<Template>>,
     /// Output paths and globs relative to the workspace.

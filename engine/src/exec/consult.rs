@@ -141,7 +141,10 @@ impl State<'_> {
     }
 
     /// Every other job's declared outputs as one set of patterns, compiled once a job.
-    pub(super) fn others_outputs(&self, job: usize) -> std::sync::Arc<crate::files::glob::Patterns> {
+    pub(super) fn others_outputs(
+        &self,
+        job: usize,
+    ) -> std::sync::Arc<crate::files::glob::Patterns> {
         let mut memo = self.others_outputs.borrow_mut();
         memo.entry(job)
             .or_insert_with(|| {

@@ -40,6 +40,9 @@ pub(super) struct Elsewhere {
     pub(super) offload: Arc<dyn Offload>,
     pub(super) need_outputs: Vec<String>,
     pub(super) others: Arc<Patterns>,
+    /// The job's `remote:` properties, beside this host's `OSFamily` (which they may
+    /// replace).
+    pub(super) platform: Vec<(String, String)>,
 }
 
 /// Local paths and their names under the input root, the longest first.
@@ -115,7 +118,9 @@ impl NodeWork {
             }
         }
         if self.env.iter().any(|(_, v)| self.secrets.appears_in(v)) {
-            return Some("its environment holds a secret (secrets never leave this machine)".into());
+            return Some(
+                "its environment holds a secret (secrets never leave this machine)".into(),
+            );
         }
         if !self.artifacts.is_empty() {
             return Some("it keeps artifacts".into());
@@ -125,7 +130,9 @@ impl NodeWork {
             .iter()
             .find(|p| !p.starts_with('!') && output_root(p).is_none())
         {
-            return Some(format!("output `{pattern}` has no folder of its own to bring back"));
+            return Some(format!(
+                "output `{pattern}` has no folder of its own to bring back"
+            ));
         }
         None
     }
@@ -141,7 +148,9 @@ impl NodeWork {
     ) -> Result<Outcome, String> {
         let request = self.request_of(elsewhere, spawn)?;
         let mut cancel = run.cancel.clone();
-        let limit = spawn.timeout.map(|t| t + std::time::Duration::from_secs(60));
+        let limit = spawn
+            .timeout
+            .map(|t| t + std::time::Duration::from_secs(60));
         let guard = async {
             match limit {
                 Some(t) => tokio::time::sleep(t).await,
@@ -165,16 +174,16 @@ impl NodeWork {
             let _ = log.write_all(&chunk);
         }
         let _ = log.write_all(&masker.finish());
-        if let Some(line) = String::from_utf8_lossy(&outcome.stdout)
-            .lines()
-            .chain(String::from_utf8_lossy(&outcome.stderr).lines())
-            .filter(|l| !l.trim().is_empty())
-            .last()
-        {
-            run.observer.event(&Event::NodeOutput {
-                node: run.node,
-                line: self.secrets.mask(line),
-            });
+        // Each line told as a process's would be (after the fact: the API streams none).
+        for text in [&outcome.stdout, &outcome.stderr] {
+            for line in String::from_utf8_lossy(text).lines() {
+                if !line.trim().is_empty() {
+                    run.observer.event(&Event::NodeOutput {
+                        node: run.node,
+                        line: self.secrets.mask(line),
+                    });
+                }
+            }
         }
         let executor = elsewhere.offload.describe();
         if outcome.cached {
@@ -273,7 +282,11 @@ impl NodeWork {
             "-c".to_owned(),
             wrapper,
             "orch-step".to_owned(),
-            if cwd.is_empty() { ".".to_owned() } else { cwd.clone() },
+            if cwd.is_empty() {
+                ".".to_owned()
+            } else {
+                cwd.clone()
+            },
             program,
         ];
         arguments.extend(args);
@@ -309,7 +322,13 @@ impl NodeWork {
             inputs,
             output_paths,
             timeout: spawn.timeout,
-            platform: vec![("OSFamily".into(), std::env::consts::OS.into())],
+            platform: {
+                let mut platform = elsewhere.platform.clone();
+                if !platform.iter().any(|(name, _)| name == "OSFamily") {
+                    platform.push(("OSFamily".into(), std::env::consts::OS.into()));
+                }
+                platform
+            },
             cacheable: self.store,
             salt,
         })
@@ -399,7 +418,10 @@ mod tests {
 
     #[test]
     fn paths_under_the_root_are_seen_from_the_working_directory() {
-        assert_eq!(relative_from("", ".orch-scratch/step0.sh"), ".orch-scratch/step0.sh");
+        assert_eq!(
+            relative_from("", ".orch-scratch/step0.sh"),
+            ".orch-scratch/step0.sh"
+        );
         assert_eq!(relative_from("", "run.sh"), "./run.sh");
         assert_eq!(relative_from("a/b", "x/y"), "../../x/y");
         assert_eq!(relative_from("a", ""), "../.");

@@ -372,14 +372,27 @@ impl State<'_> {
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.secrets = self.secrets.clone();
         if let Some(offload) = &self.options.offload {
-            match work.stays_here() {
-                Some(why) => work.runs_here_because = Some(why),
-                None => {
-                    work.elsewhere = Some(super::elsewhere::Elsewhere {
-                        offload: offload.clone(),
-                        need_outputs: self.need_outputs(spec.job),
-                        others: self.others_outputs(spec.job),
-                    })
+            use crate::load::model::RemotePolicy;
+            let platform = match &job.remote {
+                RemotePolicy::Never => {
+                    work.runs_here_because = Some("the job says `remote: false`".into());
+                    None
+                }
+                RemotePolicy::Unsaid if self.options.offload_only_marked => None,
+                RemotePolicy::Unsaid => Some(Vec::new()),
+                RemotePolicy::Wanted(properties) => Some(properties.clone()),
+            };
+            if let Some(platform) = platform {
+                match work.stays_here() {
+                    Some(why) => work.runs_here_because = Some(why),
+                    None => {
+                        work.elsewhere = Some(super::elsewhere::Elsewhere {
+                            offload: offload.clone(),
+                            need_outputs: self.need_outputs(spec.job),
+                            others: self.others_outputs(spec.job),
+                            platform,
+                        })
+                    }
                 }
             }
         }
@@ -392,7 +405,12 @@ impl State<'_> {
         let mut patterns = Vec::new();
         for (node, spec) in self.graph.nodes.iter().enumerate() {
             if needs[job].contains(&spec.job) {
-                patterns.extend(self.prepare(node).outputs.into_iter().filter(|p| !p.starts_with('!')));
+                patterns.extend(
+                    self.prepare(node)
+                        .outputs
+                        .into_iter()
+                        .filter(|p| !p.starts_with('!')),
+                );
             }
         }
         patterns.sort();

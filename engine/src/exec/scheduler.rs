@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub workflow: Option<Arc<crate::exec::github::WorkflowRun>>,
     /// `--remote-exec`: where the steps of the nodes that can go run.
     pub offload: Option<Arc<dyn orch_store::Offload>>,
+    /// `--remote-exec-jobs marked`: only jobs that say `remote:` go.
+    pub offload_only_marked: bool,
 }
 
 /// A changed path that stands for every file of the workspace: what a watcher reports
@@ -706,6 +708,7 @@ mod tests {
             changes: None,
             workflow: None,
             offload: None,
+            offload_only_marked: false,
         };
         std::fs::create_dir_all(ws.join(".orch/logs")).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()

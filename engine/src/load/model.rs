@@ -287,6 +287,19 @@ impl Shell {
     }
 }
 
+/// A job's `remote:`: whether its nodes go to `--remote-exec`, and with which platform
+/// properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RemotePolicy {
+    /// Not said: the nodes go when `--remote-exec-jobs all` (the default).
+    #[default]
+    Unsaid,
+    /// `remote: false`: always here.
+    Never,
+    /// `remote: true`, or a map of platform properties the executing machine must offer.
+    Wanted(Vec<(String, String)>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: Sp<String>,
@@ -306,6 +319,7 @@ pub struct Job {
     pub tools: Vec<Sp<String>>,
     pub outputs: Vec<Sp<String>>,
     pub cache: bool,
+    pub remote: RemotePolicy,
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub continue_on_error: bool,
@@ -354,6 +368,7 @@ impl Job {
             tools: Vec::new(),
             outputs: Vec::new(),
             cache: true,
+            remote: RemotePolicy::Unsaid,
             timeout: None,
             retries: None,
             continue_on_error: false,

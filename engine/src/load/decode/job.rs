@@ -29,6 +29,7 @@ pub const JOB_KEYS: &[&str] = &[
     "outputs",
     "artifacts",
     "cache",
+    "remote",
     "timeout",
     "retries",
     "continue-on-error",
@@ -139,6 +140,7 @@ impl Decoder<'_> {
                 "outputs" => job.outputs = self.strings(value, &field, false).unwrap_or_default(),
                 "artifacts" => job.artifacts = self.artifacts(value, &field),
                 "cache" => job.cache = self.bool(value, &field).unwrap_or(true),
+                "remote" => job.remote = self.remote_policy(value, &field),
                 "timeout" => job.timeout = self.duration(value, &field),
                 "retries" => job.retries = self.count(value, &field),
                 "continue-on-error" => {

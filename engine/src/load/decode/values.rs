@@ -276,6 +276,33 @@ impl Decoder<'_> {
         }
     }
 
+    /// `remote:` — `true`, `false`, or a map of platform properties (names to strings).
+    pub(super) fn remote_policy(
+        &mut self,
+        node: &Node,
+        what: &str,
+    ) -> crate::load::model::RemotePolicy {
+        use crate::load::model::RemotePolicy;
+        match node.value {
+            Value::Bool(true) => RemotePolicy::Wanted(Vec::new()),
+            Value::Bool(false) => RemotePolicy::Never,
+            Value::Map(_) => RemotePolicy::Wanted(
+                self.env(node, what)
+                    .into_iter()
+                    .map(|(k, v)| (k, v.value))
+                    .collect(),
+            ),
+            _ => {
+                self.type_error(
+                    node,
+                    what,
+                    "true, false, or a map of platform properties (`OSFamily: linux`)",
+                );
+                RemotePolicy::Unsaid
+            }
+        }
+    }
+
     pub(super) fn env(&mut self, node: &Node, what: &str) -> Vec<(String, Sp<String>)> {
         let Some(entries) = self.map(node, what, None) else {
             return Vec::new();
