@@ -146,6 +146,11 @@ impl NodeWork {
         log: &mut std::fs::File,
         run: &RunOf<'_>,
     ) -> Result<Outcome, String> {
+        // Rendered late (after the steps before it), a step may hold a secret only now.
+        let words = spawn.args.iter().chain(spawn.env.iter().map(|(_, v)| v));
+        if words.chain([&spawn.program]).any(|w| self.secrets.appears_in(w)) {
+            return Err("the step uses a secret (secrets never leave this machine)".into());
+        }
         let request = self.request_of(elsewhere, spawn)?;
         let mut cancel = run.cancel.clone();
         let limit = spawn
