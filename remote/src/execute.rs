@@ -72,8 +72,8 @@ impl RemoteExecutor {
             .upload_action(session, &request)
             .await
             .map_err(|e| remote(e.to_string()))?;
-        let response = self
-            .execute_action(session, action)
+        let (response, live) = self
+            .execute_action(session, action, request.live_output.clone())
             .await
             .map_err(|e| remote(e.to_string()))?;
         let status = response.status.unwrap_or_default();
@@ -98,8 +98,15 @@ impl RemoteExecutor {
         } else {
             OffloadEnd::Exited(result.exit_code)
         };
+        // What went out live counts only if it is how the final stdout begins.
+        let streamed = if outcome.stdout.starts_with(&live) {
+            live.len()
+        } else {
+            0
+        };
         Ok(OffloadOutcome {
             end,
+            streamed,
             cached: response.cached_result,
             ran_on: result
                 .execution_metadata
@@ -208,11 +215,14 @@ impl RemoteExecutor {
 
     /// Execute, followed to its end; a stream that breaks is joined again by the
     /// operation's name. Dropped before the end, the operation is cancelled.
+    /// With `live`, the stdout stream the operation's metadata names (LogStream) is read
+    /// as it grows and handed to it; returns what it was handed.
     async fn execute_action(
         &self,
         session: &Session,
         action: RemoteDigest,
-    ) -> Result<reapi::ExecuteResponse, CallError> {
+        live: Option<orch_store::LiveOutput>,
+    ) -> Result<(reapi::ExecuteResponse, Vec<u8>), CallError> {
         let client =
             || ExecutionClient::new(session.channel.clone()).max_decoding_message_size(REPLY_LIMIT);
         let message = reapi::ExecuteRequest {
@@ -234,17 +244,37 @@ impl RemoteExecutor {
             name: None,
         };
         let mut rejoins = 0;
+        let mut follower: Option<tokio::task::JoinHandle<Vec<u8>>> = None;
         loop {
             let broken = match stream.message().await {
                 Ok(Some(operation)) => {
                     if guard.name.is_none() && !operation.name.is_empty() {
                         guard.name = Some(operation.name.clone());
                     }
+                    if let (None, Some(live)) = (&follower, &live)
+                        && let Some(name) = stdout_stream(&operation)
+                    {
+                        follower = Some(self.follow(session, name, live.clone()));
+                    }
                     if !operation.done {
                         continue;
                     }
                     guard.name = None;
-                    return response_of(operation);
+                    let response = response_of(operation)?;
+                    // The stream ends when the log does; one that lingers is cut short.
+                    let streamed = match follower {
+                        Some(mut task) => {
+                            match tokio::time::timeout(Duration::from_secs(2), &mut task).await {
+                                Ok(Ok(bytes)) => bytes,
+                                _ => {
+                                    task.abort();
+                                    Vec::new()
+                                }
+                            }
+                        }
+                        None => Vec::new(),
+                    };
+                    return Ok((response, streamed));
                 }
                 Ok(None) => CallError::Reply("the server ended the stream early".into()),
                 Err(status) => CallError::Status(status),
@@ -263,6 +293,44 @@ impl RemoteExecutor {
                 Err(_) => continue,
             }
         }
+    }
+
+    /// Reads a log stream (ByteStream `Read` of its name) to its end, each chunk handed to
+    /// `live` as it comes; returns what was handed. A stream that fails just ends.
+    fn follow(
+        &self,
+        session: &Session,
+        name: String,
+        live: orch_store::LiveOutput,
+    ) -> tokio::task::JoinHandle<Vec<u8>> {
+        let channel = session.channel.clone();
+        let request = self
+            .client
+            .request(bazel_remote_apis::google::bytestream::ReadRequest {
+                resource_name: name,
+                read_offset: 0,
+                read_limit: 0,
+            });
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut client =
+                bazel_remote_apis::google::bytestream::byte_stream_client::ByteStreamClient::new(
+                    channel,
+                )
+                .max_decoding_message_size(REPLY_LIMIT);
+            let Ok(answer) = client.read(request).await else {
+                return seen;
+            };
+            let mut chunks = answer.into_inner();
+            while let Ok(Some(chunk)) = chunks.message().await {
+                if seen.len() as u64 + chunk.data.len() as u64 > LISTING_LIMIT {
+                    break;
+                }
+                live(&chunk.data);
+                seen.extend_from_slice(&chunk.data);
+            }
+            seen
+        })
     }
 
     /// What the action left under its output paths, its stdout and stderr, each blob
@@ -328,7 +396,12 @@ impl RemoteExecutor {
         };
         let mut files = Vec::new();
         for file in listed {
-            if !asked(&file.path) {
+            let plain = !file.path.starts_with('/')
+                && file
+                    .path
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..");
+            if !plain || !asked(&file.path) {
                 return Err(bad(&format!("`{}`, which it was not asked for", file.path)));
             }
             let (digest, size, mode) = match &file.symlink {
@@ -360,6 +433,7 @@ impl RemoteExecutor {
             files,
             cached: false,
             ran_on: String::new(),
+            streamed: 0,
         })
     }
 
@@ -454,6 +528,13 @@ fn prost_types_duration(d: Duration) -> bazel_remote_apis::google::protobuf::Dur
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
     }
+}
+
+/// The stdout log stream an operation's metadata names, if any.
+fn stdout_stream(operation: &longrunning::Operation) -> Option<String> {
+    let metadata = operation.metadata.as_ref()?;
+    let metadata = reapi::ExecuteOperationMetadata::decode(metadata.value.as_slice()).ok()?;
+    Some(metadata.stdout_stream_name).filter(|name| !name.is_empty())
 }
 
 fn response_of(operation: longrunning::Operation) -> Result<reapi::ExecuteResponse, CallError> {

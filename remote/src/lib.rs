@@ -20,6 +20,8 @@ mod digests;
 mod endpoint;
 mod execute;
 #[cfg(test)]
+mod fake_farm;
+#[cfg(test)]
 mod lying_server;
 mod mapping;
 mod stats;

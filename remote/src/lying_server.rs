@@ -19,8 +19,8 @@ use crate::mapping::{self, Manifest};
 use crate::{Address, Mode, RemoteOptions, TieredStore, TlsFiles};
 
 #[derive(Default, Clone)]
-struct Fake {
-    blobs: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+pub(crate) struct Fake {
+    pub(crate) blobs: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     results: Arc<Mutex<HashMap<String, reapi::ActionResult>>>,
 }
 

@@ -26,7 +26,8 @@ pub use backend::{Backend, NoStore, StoreFuture, answered_now, ready};
 pub use digest::{BlobDigest, Digest};
 pub use local::{GcReport, LocalStore, Stats, VerifyReport, blob_of_file, hash_file, open_folder};
 pub use offload::{
-    InputFile, Offload, OffloadEnd, OffloadError, OffloadFuture, OffloadOutcome, OffloadRequest,
+    InputFile, LiveOutput, Offload, OffloadEnd, OffloadError, OffloadFuture, OffloadOutcome,
+    OffloadRequest,
 };
 pub use record::{
     ActionResult, FORMAT_VERSION, OutputFile, StoredArtifact, decode_kept_record, decode_record,

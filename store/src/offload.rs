@@ -17,8 +17,12 @@ pub struct InputFile {
     pub executable: bool,
 }
 
+/// Where a command's output goes while it runs, chunk by chunk, when the executor
+/// streams it (REAPI's LogStream).
+pub type LiveOutput = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// One command to run elsewhere, on an input root made of `inputs`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OffloadRequest {
     /// The program first; it is looked up on the executor's PATH.
     pub arguments: Vec<String>,
@@ -34,6 +38,8 @@ pub struct OffloadRequest {
     pub cacheable: bool,
     /// Makes the request differ from every other client's same command line.
     pub salt: Vec<u8>,
+    /// Its stdout while it runs, where the executor offers it.
+    pub live_output: Option<LiveOutput>,
 }
 
 /// How a command run elsewhere ended.
@@ -56,6 +62,9 @@ pub struct OffloadOutcome {
     pub cached: bool,
     /// Where it ran, as the executor names it (a worker's name; empty when not told).
     pub ran_on: String,
+    /// How many bytes of `stdout`, from its start, went to `live_output` already (0
+    /// when what was streamed is not the start of the final stdout).
+    pub streamed: usize,
 }
 
 /// Why a command could not be run elsewhere: the node fails with this reason (the

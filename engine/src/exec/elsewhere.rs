@@ -148,10 +148,15 @@ impl NodeWork {
     ) -> Result<Outcome, String> {
         // Rendered late (after the steps before it), a step may hold a secret only now.
         let words = spawn.args.iter().chain(spawn.env.iter().map(|(_, v)| v));
-        if words.chain([&spawn.program]).any(|w| self.secrets.appears_in(w)) {
+        if words
+            .chain([&spawn.program])
+            .any(|w| self.secrets.appears_in(w))
+        {
             return Err("the step uses a secret (secrets never leave this machine)".into());
         }
-        let request = self.request_of(elsewhere, spawn)?;
+        let mut request = self.request_of(elsewhere, spawn)?;
+        let live_masker = Arc::new(std::sync::Mutex::new((self.secrets.stream(), 0usize)));
+        request.live_output = self.live_output(log, run, live_masker.clone());
         let mut cancel = run.cancel.clone();
         let limit = spawn
             .timeout
@@ -172,15 +177,27 @@ impl NodeWork {
             Err(OffloadError::Remote(why)) => return Err(why),
             Err(OffloadError::Local(e)) => return Ok(Outcome::NotStarted(e.to_string())),
         };
-        // Its output, as if it had printed here (masked, though no secret went).
+        // Its output, as if it had printed here (masked, though no secret went); what
+        // went to the log live already is not written again.
+        let rest = outcome.stdout.get(outcome.streamed..).unwrap_or_default();
+        if let Ok(mut held) = live_masker.lock() {
+            let (masker, live_bytes) = &mut *held;
+            let _ = log.write_all(&masker.finish());
+            if *live_bytes > 0 && outcome.streamed == 0 {
+                let _ = writeln!(
+                    log,
+                    "\norch: what was streamed above is not how its final output begins; the final output follows"
+                );
+            }
+        }
         let mut masker = self.secrets.stream();
-        for bytes in [&outcome.stdout, &outcome.stderr] {
+        for bytes in [rest, &outcome.stderr] {
             let chunk = masker.feed(bytes);
             let _ = log.write_all(&chunk);
         }
         let _ = log.write_all(&masker.finish());
-        // Each line told as a process's would be (after the fact: the API streams none).
-        for text in [&outcome.stdout, &outcome.stderr] {
+        // Each line told as a process's would be.
+        for text in [rest, &outcome.stderr[..]] {
             for line in String::from_utf8_lossy(text).lines() {
                 if !line.trim().is_empty() {
                     run.observer.event(&Event::NodeOutput {
@@ -211,6 +228,36 @@ impl NodeWork {
             }
             OffloadEnd::TimedOut => Outcome::TimedOut,
         })
+    }
+
+    /// The log and the observer, fed as a streamed stdout arrives.
+    fn live_output(
+        &self,
+        log: &std::fs::File,
+        run: &RunOf<'_>,
+        masker: Arc<std::sync::Mutex<(crate::exec::mask::MaskStream, usize)>>,
+    ) -> Option<orch_store::LiveOutput> {
+        let log = std::sync::Mutex::new(log.try_clone().ok()?);
+        let observer = run.observer.clone();
+        let node = run.node;
+        Some(Arc::new(move |chunk: &[u8]| {
+            let Ok(mut held) = masker.lock() else {
+                return;
+            };
+            held.1 += chunk.len();
+            let masked = held.0.feed(chunk);
+            if let Ok(mut log) = log.lock() {
+                let _ = log.write_all(&masked);
+            }
+            for line in String::from_utf8_lossy(&masked).lines() {
+                if !line.trim().is_empty() {
+                    observer.event(&Event::NodeOutput {
+                        node,
+                        line: line.to_owned(),
+                    });
+                }
+            }
+        }))
     }
 
     fn request_of(&self, elsewhere: &Elsewhere, spawn: &Spawn) -> Result<OffloadRequest, String> {
@@ -336,6 +383,7 @@ impl NodeWork {
             },
             cacheable: self.store,
             salt,
+            live_output: None,
         })
     }
 

@@ -258,7 +258,18 @@ impl State<'_> {
             inputs: BTreeMap::new(),
             env_inputs,
             outputs: work.outputs.clone(),
-            platform: self.platform.clone(),
+            platform: match &job.remote {
+                // Named properties choose the machine it runs on: part of what it is.
+                crate::load::model::RemotePolicy::Wanted(properties)
+                    if self.options.offload.is_some() && !properties.is_empty() =>
+                {
+                    let mut named: Vec<String> =
+                        properties.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    named.sort();
+                    format!("{} remote {}", self.platform, named.join(","))
+                }
+                _ => self.platform.clone(),
+            },
             tools: self.tool_digests(work, &job.tools),
             needs,
         }

@@ -356,6 +356,12 @@ impl NodeWork {
             let elsewhere = match &self.elsewhere {
                 Some(elsewhere) => match self.run_elsewhere(elsewhere, &spawn, log, run).await {
                     Ok(outcome) => Some(outcome),
+                    // A job that names the machine's properties is not run on this one.
+                    Err(why) if !elsewhere.platform.is_empty() => {
+                        let why = format!("could not run where its job's `remote:` asks: {why}");
+                        let _ = writeln!(log, "orch: {why}");
+                        Some(Outcome::NotStarted(why))
+                    }
                     Err(why) => {
                         let _ = writeln!(log, "orch: runs here instead: {why}");
                         run.observer.event(&Event::Warning(format!(
