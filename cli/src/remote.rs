@@ -91,7 +91,7 @@ pub(crate) struct RemoteArgs {
         help_heading = "Remote cache"
     )]
     pub(crate) remote_tls_key: Option<PathBuf>,
-    /// A Remote Execution API server to run nodes' steps on: grpc://HOST:PORT or grpcs://HOST:PORT (instance, token and TLS as for the remote cache)
+    /// A Remote Execution API server to run nodes' steps on: grpc://HOST:PORT or grpcs://HOST:PORT (also the remote cache, unless --remote-cache names another; instance, token and TLS as for the remote cache)
     #[arg(
         long = "remote-exec",
         env = "ORCH_REMOTE_EXEC",
@@ -184,10 +184,14 @@ pub(crate) fn tiered(
     local: LocalStore,
     peek_only: bool,
 ) -> Result<Result<Arc<TieredStore>, LocalStore>, Problem> {
-    let Some(text) = &args.remote_address else {
-        return Ok(Err(local));
+    // A farm's action cache is where its results are: `--remote-exec` alone shares them
+    // through it, as `--remote-cache` at the same address would.
+    let (text, flag) = match (&args.remote_address, &args.remote_exec) {
+        (Some(text), _) => (text, "--remote-cache"),
+        (None, Some(text)) => (text, "--remote-exec"),
+        (None, None) => return Ok(Err(local)),
     };
-    let options = options_of(args, text, "--remote-cache")?;
+    let options = options_of(args, text, flag)?;
     TieredStore::new(local, options, peek_only)
         .map(Ok)
         .map_err(|e| Problem::general(format!("--remote-cache: {e}")))

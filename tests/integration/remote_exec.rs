@@ -91,6 +91,41 @@ fn a_matrix_runs_on_two_workers_with_the_results_of_a_local_run() {
     let again = remote.run(&["run", "--remote-exec", &server.url()]);
     assert_eq!(code(&again), 0);
     assert!(remote.cached("shout[n=2]") && remote.cached("prepare"));
+    // Another workspace, its own local cache: every result comes from the farm's cache.
+    let third = workspace();
+    let out = third.run(&["run", "--remote-exec", &server.url()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for n in 1..=4 {
+        assert_eq!(third.node(&format!("shout[n={n}]"))["cache"], "remote");
+    }
+    assert_eq!(outputs(&third), outputs(&local));
+}
+
+#[test]
+fn the_worker_holds_a_step_to_its_time_limit() {
+    let server = Server::start_executing();
+    let worker = server.worker("worker-limit");
+    let ws = Ws::new("jobs:\n  slow:\n    timeout: 2s\n    run: sleep 30\n");
+    let started = Instant::now();
+    let out = ws.run(&["run", "--remote-exec", &server.url()]);
+    assert_ne!(code(&out), 0);
+    assert_eq!(ws.status("slow"), "failure");
+    assert!(
+        ws.reason("slow").contains("timed out"),
+        "{}",
+        ws.reason("slow")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        ws.log("slow").contains("orch: ran on"),
+        "{}",
+        ws.log("slow")
+    );
+    assert!(worker.log().contains(": started"), "{}", worker.log());
 }
 
 #[test]
