@@ -130,6 +130,11 @@ struct JobOut {
     legs: Vec<Vec<(String, String)>>,
     max_parallel: Option<i64>,
     fail_fast: bool,
+    /// A v3 job: its steps (script number, args, name), in place of the one script.
+    steps: Vec<(u16, Vec<String>, Option<String>)>,
+    /// A v3 job's `needs` (data, not only order) and `if`.
+    needs: Vec<String>,
+    condition: Option<String>,
 }
 
 impl JobOut {
@@ -148,6 +153,9 @@ impl JobOut {
             legs: Vec::new(),
             max_parallel: None,
             fail_fast: true,
+            steps: Vec::new(),
+            needs: Vec::new(),
+            condition: None,
         }
     }
 }
@@ -214,24 +222,36 @@ pub fn import(
         }
     }
     let (name, description, jobs, vars) = if let Some(orch) = &orchestration {
-        if lookup(orch, "jobs").is_some() {
-            return Err(
-                Problem::at(source, root.span, "the v3 `jobs` shape is not imported yet")
-                    .with_help(
-                        "its jobs map almost one to one onto orch jobs; write them by hand for now",
-                    ),
-            );
-        }
         let metadata = get("metadata").and_then(entries).unwrap_or_default();
-        let stages = lookup(orch, "stages")
-            .ok_or_else(|| Problem::at(source, root.span, "`orchestration` has no `stages`"))?;
-        let jobs = importer.stages(stages, "sequences")?;
-        (
-            lookup(&metadata, "name").and_then(text),
-            lookup(&metadata, "description").and_then(text),
-            jobs,
-            lookup(orch, "defaultVariables"),
-        )
+        if let Some(v3_jobs) = lookup(orch, "jobs") {
+            let jobs = importer.v3_jobs(v3_jobs, lookup(orch, "defaults"))?;
+            for key in ["env", "concurrency"] {
+                if let Some(value) = lookup(orch, key) {
+                    importer.warn(
+                        value.span,
+                        format!(
+                            "`orchestration.{key}` was ignored by the old engine; not imported"
+                        ),
+                    );
+                }
+            }
+            (
+                lookup(&metadata, "name").and_then(text),
+                lookup(&metadata, "description").and_then(text),
+                jobs,
+                lookup(orch, "defaultVariables"),
+            )
+        } else {
+            let stages = lookup(orch, "stages")
+                .ok_or_else(|| Problem::at(source, root.span, "`orchestration` has no `stages`"))?;
+            let jobs = importer.stages(stages, "sequences")?;
+            (
+                lookup(&metadata, "name").and_then(text),
+                lookup(&metadata, "description").and_then(text),
+                jobs,
+                lookup(orch, "defaultVariables"),
+            )
+        }
     } else if let Some(sequence) = get("Sequence") {
         let jobs = importer.items(sequence, get("Options"))?;
         (
@@ -454,6 +474,122 @@ impl Importer<'_> {
                     frontier = vec![id];
                 }
             }
+        }
+        Ok(jobs)
+    }
+
+    /// v3 `orchestration.jobs{id: {name, description, needs, if, env, continueOnError,
+    /// timeout, steps[{name, run: "NNNN"}]}}` with `defaults{continueOnError, timeout,
+    /// retries}`: a job each, its `run` numbers its steps, its `env` their parameters (as
+    /// the old engine passed it). Steps that are inline `script`s or `uses` actions
+    /// cannot be imported: the file is refused at the step.
+    fn v3_jobs(&mut self, node: &Node, defaults: Option<&Node>) -> Result<Vec<JobOut>, Problem> {
+        let listed = entries(node).ok_or_else(|| {
+            Problem::at(
+                self.source,
+                node.span,
+                "`orchestration.jobs` is a map of job ids",
+            )
+        })?;
+        let defaults = defaults.and_then(entries).unwrap_or_default();
+        let seconds = |node: Option<&Node>| {
+            node.and_then(|t| match t.value {
+                Value::Int(i) if i > 0 => Some(i),
+                _ => None,
+            })
+        };
+        let mut jobs = Vec::new();
+        for (id, job) in &listed {
+            if !crate::load::decode::is_job_id(id) {
+                return Err(Problem::at(
+                    self.source,
+                    job.span,
+                    format!(
+                        "`{id}` is not a job id orch takes (letters, digits, `_`, `-`, a letter first)"
+                    ),
+                ));
+            }
+            let fields =
+                entries(job).ok_or_else(|| Problem::at(self.source, job.span, "a job is a map"))?;
+            let env = lookup(&fields, "env").and_then(entries).unwrap_or_default();
+            let mut steps = Vec::new();
+            let step_list = match lookup(&fields, "steps").map(|s| &s.value) {
+                Some(Value::Seq(items)) => items.iter().collect::<Vec<_>>(),
+                _ => Vec::new(),
+            };
+            for step in step_list {
+                let step_fields = entries(step)
+                    .ok_or_else(|| Problem::at(self.source, step.span, "a step is a map"))?;
+                let Some(run) = lookup(&step_fields, "run").and_then(text) else {
+                    let kind = if lookup(&step_fields, "uses").is_some() {
+                        "`uses`"
+                    } else {
+                        "an inline `script`"
+                    };
+                    return Err(Problem::at(
+                        self.source,
+                        step.span,
+                        format!("job `{id}`: a step with {kind} runs no numbered script; orch cannot import it"),
+                    )
+                    .with_help("the old engine ran only `run: \"NNNN\"` steps; write this job as an orch job by hand"));
+                };
+                let tokens: Vec<(String, Span)> = run
+                    .split(',')
+                    .map(|t| (t.trim().to_owned(), step.span))
+                    .collect();
+                let name = lookup(&step_fields, "name").and_then(text);
+                for number in self.resolve(&tokens) {
+                    if self.folder.scripts.iter().any(|s| s.number == number) {
+                        let args = self.args_from_variables(number, &env, step.span);
+                        steps.push((number, args, name.clone()));
+                    }
+                }
+            }
+            if steps.is_empty() {
+                self.warn(job.span, format!("job `{id}` runs no script: not imported"));
+                continue;
+            }
+            for key in ["outputs", "strategy"] {
+                if let Some(value) = lookup(&fields, key) {
+                    self.warn(
+                        value.span,
+                        format!(
+                            "job `{id}`: `{key}` was ignored by the old engine and is not imported"
+                        ),
+                    );
+                }
+            }
+            let needs = match lookup(&fields, "needs").map(|n| &n.value) {
+                Some(Value::Seq(items)) => items.iter().filter_map(text).collect(),
+                Some(_) => lookup(&fields, "needs")
+                    .and_then(text)
+                    .into_iter()
+                    .collect(),
+                None => Vec::new(),
+            };
+            let continue_on_error = lookup(&fields, "continueOnError")
+                .or_else(|| lookup(&defaults, "continueOnError"))
+                .is_some_and(truthy);
+            jobs.push(JobOut {
+                id: id.clone(),
+                description: lookup(&fields, "name")
+                    .or_else(|| lookup(&fields, "description"))
+                    .and_then(text),
+                timeout_secs: seconds(lookup(&fields, "timeout"))
+                    .or_else(|| seconds(lookup(&defaults, "timeout"))),
+                retries: seconds(lookup(&fields, "retries"))
+                    .or_else(|| seconds(lookup(&defaults, "retries"))),
+                continue_on_error,
+                steps,
+                needs,
+                condition: lookup(&fields, "if").and_then(text),
+                ..JobOut::new(0, format!("job \"{id}\""))
+            });
+        }
+        // A need names a job of the file: one that was not imported (said above) is dropped.
+        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        for job in &mut jobs {
+            job.needs.retain(|need| ids.contains(need));
         }
         Ok(jobs)
     }
@@ -876,6 +1012,10 @@ impl Importer<'_> {
         }
         let _ = writeln!(y, "jobs:");
         for job in jobs {
+            if !job.steps.is_empty() {
+                self.write_v3_job(&mut y, job);
+                continue;
+            }
             let Some(script) = self.folder.scripts.iter().find(|s| s.number == job.number) else {
                 continue;
             };
@@ -933,6 +1073,71 @@ impl Importer<'_> {
     }
 }
 
+impl Importer<'_> {
+    /// A v3 job: its needs, its condition, a step per script.
+    fn write_v3_job(&self, y: &mut String, job: &JobOut) {
+        use std::fmt::Write as _;
+        let _ = writeln!(y, "  {}:", job.id);
+        let _ = writeln!(y, "    # from {}", job.from);
+        if let Some(d) = &job.description {
+            let _ = writeln!(y, "    description: {}", yaml_string(d));
+        }
+        if !job.needs.is_empty() {
+            let _ = writeln!(y, "    needs: [{}]", job.needs.join(", "));
+        }
+        if let Some(condition) = &job.condition {
+            let expression = condition
+                .trim()
+                .strip_prefix("${{")
+                .and_then(|c| c.strip_suffix("}}"))
+                .unwrap_or(condition)
+                .trim();
+            let _ = writeln!(
+                y,
+                "    if: {}",
+                yaml_string(&format!("${{{{ {expression} }}}}"))
+            );
+        }
+        if let Some(t) = job.timeout_secs {
+            let _ = writeln!(y, "    timeout: {t}s");
+        }
+        if let Some(r) = job.retries {
+            let _ = writeln!(y, "    retries: {r}");
+        }
+        if job.continue_on_error {
+            let _ = writeln!(y, "    continue-on-error: true");
+        }
+        let _ = writeln!(y, "    steps:");
+        for (number, args, name) in &job.steps {
+            let Some(script) = self.folder.scripts.iter().find(|s| s.number == *number) else {
+                continue;
+            };
+            let path = self.folder.path.join(&script.file);
+            match name {
+                Some(name) => {
+                    let _ = writeln!(y, "      - name: {}", yaml_string(name));
+                    let _ = writeln!(
+                        y,
+                        "        script: {}",
+                        yaml_string(&path.to_string_lossy())
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        y,
+                        "      - script: {}",
+                        yaml_string(&path.to_string_lossy())
+                    );
+                }
+            }
+            if !args.is_empty() {
+                let args: Vec<String> = args.iter().map(|a| yaml_string(a)).collect();
+                let _ = writeln!(y, "        args: [{}]", args.join(", "));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,6 +1173,54 @@ mod tests {
             crate::load::tree::parse(&source)?
         };
         import(&source, &root, &folder(), Order::Declared)
+    }
+
+    #[test]
+    fn v3_jobs_keep_their_needs_steps_and_defaults() {
+        let imported = import_text(
+            "v3.json",
+            r#"{ "metadata": { "name": "v3" }, "orchestration": {
+              "defaults": { "timeout": 90, "continueOnError": true },
+              "jobs": {
+                "lint": { "name": "Lint", "steps": [ { "name": "Syntax", "run": "0407" } ] },
+                "test": { "needs": ["lint", "gone"], "if": "${{ vars.full }}", "timeout": 30,
+                  "env": { "Level": "deep" },
+                  "steps": [ { "run": "0402, 0404" } ] },
+                "empty": { "steps": [ { "run": "0999" } ] } } } }"#,
+        )
+        .expect("imports");
+        let y = imported.yaml;
+        let expected = [
+            "  lint:\n    # from job \"lint\"\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
+            // A need on a job that imports nothing is dropped; the condition is an expression.
+            "    needs: [lint]\n    if: \"${{ vars.full }}\"\n    timeout: 30s\n",
+            "      - script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n        args: [\"-Level\", \"deep\"]\n      - script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n",
+        ];
+        for part in expected {
+            assert!(y.contains(part), "{part}\n---\n{y}");
+        }
+        assert!(!y.contains("  empty:"), "{y}");
+        assert!(
+            imported
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("job `empty` runs no script"))
+        );
+        let refused = import_text(
+            "v3.json",
+            "{ \"orchestration\": { \"jobs\": { \"a\": { \"steps\": [\n { \"uses\": \"actions/checkout@v4\" } ] } } } }",
+        )
+        .map(|_| ())
+        .expect_err("refused");
+        assert!(
+            refused.message.contains("job `a`: a step with `uses`"),
+            "{}",
+            refused.message
+        );
+        // The step's own line: the old file's second.
+        let text = "{ \"orchestration\": { \"jobs\": { \"a\": { \"steps\": [\n { \"uses\": \"actions/checkout@v4\" } ] } } } }";
+        let offset = refused.span.map(|s| s.offset).expect("a place");
+        assert_eq!(text[..offset].matches('\n').count() + 1, 2);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub const STEP_KEYS: &[&str] = &[
 
 pub(super) const STRATEGY_KEYS: &[&str] = &["fail-fast", "max-parallel"];
 
-pub(super) fn is_job_id(id: &str) -> bool {
+pub(crate) fn is_job_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars
         .next()

@@ -8,6 +8,7 @@ mod workflow;
 mod workflow_job;
 
 pub use action::{ACTION_FILE_NAMES, ACTION_KEYS, is_action};
+pub(crate) use job::is_job_id;
 pub use job::{JOB_KEYS, STEP_KEYS};
 pub use sections::TOP_KEYS;
 pub use workflow::{WORKFLOW_KEYS, is_workflow};
