@@ -47,6 +47,11 @@ pub(crate) struct RunArgs {
     /// of the output then goes to stderr)
     #[arg(long, value_name = "FILE|-", conflicts_with = "dry_run")]
     events: Option<PathBuf>,
+    /// Exit as AitherZero's engine did, for scripts that read its statuses: 10 when the
+    /// run succeeded with failures its jobs allow (continue-on-error), and a node that
+    /// timed out recorded with exit code 124
+    #[arg(long)]
+    aitherzero_exit_codes: bool,
 }
 
 pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
@@ -139,7 +144,14 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         false,
     );
     let started = Instant::now();
-    let outcome = prepared.execute(options, observer)?;
+    let mut outcome = prepared.execute(options, observer)?;
+    if args.aitherzero_exit_codes {
+        for result in outcome.results.iter_mut().flatten() {
+            if result.timed_out && result.exit_code.is_none() {
+                result.exit_code = Some(124);
+            }
+        }
+    }
     let duration = started.elapsed();
     ui.finish();
     if let Some(e) = events.as_ref().and_then(|s| s.error()) {
@@ -193,7 +205,9 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             shown_from_here(&run_dir.path.join("summary.md")).display()
         );
     }
+    let allowed_failures = outcome.results.iter().flatten().any(|r| r.allowed_failure);
     let code = match outcome.status {
+        RunStatus::Success if args.aitherzero_exit_codes && allowed_failures => 10,
         RunStatus::Success => 0,
         RunStatus::Failure => 1,
         RunStatus::Cancelled => 130,

@@ -262,3 +262,22 @@ fn profiles_import_and_choose_vars() {
          0402_Run-UnitTests.ps1 -Mode mine -Depth shallow\n"
     );
 }
+
+#[test]
+fn the_old_engines_exit_statuses_under_a_flag() {
+    let ws = Ws::new(
+        "jobs:\n  flaky:\n    continue-on-error: true\n    run: exit 3\n  fine:\n    run: 'true'\n",
+    );
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 10);
+    let ws = Ws::new("jobs:\n  slow:\n    timeout: 1s\n    run: sleep 5\n");
+    let out = ws.run(&["run", "--aitherzero-exit-codes"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.node("slow")["exit_code"], 124);
+    ws.run(&["run"]);
+    assert!(
+        ws.node("slow")["exit_code"].is_null(),
+        "{}",
+        ws.node("slow")
+    );
+}

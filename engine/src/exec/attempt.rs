@@ -41,6 +41,7 @@ impl NodeWork {
             artifacts: Vec::new(),
             allowed_failure: false,
             remote_hit: false,
+            timed_out: false,
         };
         let mut log = match File::create(&self.log_path) {
             Ok(f) => f,
@@ -87,6 +88,7 @@ impl NodeWork {
             }
             // Each attempt's outputs and artifacts are its own.
             result.outputs.clear();
+            result.timed_out = false;
             super::artifacts::discard(&self.artifacts_dir, &result.artifacts);
             result.artifacts.clear();
             let (mut status, exit_code, mut reason) = self
@@ -96,7 +98,11 @@ impl NodeWork {
                     &cancel,
                     &mut log,
                     &files,
-                    (&mut result.outputs, &mut result.artifacts),
+                    (
+                        &mut result.outputs,
+                        &mut result.artifacts,
+                        &mut result.timed_out,
+                    ),
                 )
                 .await;
             if status == NodeStatus::Success
@@ -152,7 +158,11 @@ impl NodeWork {
         cancel: &Cancel,
         log: &mut File,
         files: &StepFiles,
-        (outputs, artifacts): (&mut BTreeMap<String, String>, &mut Vec<StoredArtifact>),
+        (outputs, artifacts, timed_out): (
+            &mut BTreeMap<String, String>,
+            &mut Vec<StoredArtifact>,
+            &mut bool,
+        ),
     ) -> (NodeStatus, Option<i32>, Option<String>) {
         let mut shared = Shared {
             carried_env: Vec::new(),
@@ -161,6 +171,7 @@ impl NodeWork {
             outputs,
             artifacts,
             deadline: self.timeout.map(|t| Instant::now() + t),
+            timed_out,
         };
         let run = RunOf {
             node,

@@ -392,6 +392,7 @@ impl State<'_> {
                         .into(),
                     ),
                     remote_hit: remote,
+                    timed_out: false,
                     key: Some(key),
                     cached: true,
                     outputs: record.outputs.into_iter().collect(),
@@ -538,6 +539,7 @@ impl State<'_> {
             artifacts: record.artifacts,
             allowed_failure: false,
             remote_hit: self.options.cache.backend.served_remotely(&key),
+            timed_out: false,
         }
     }
 }

@@ -32,6 +32,8 @@ pub(super) struct Shared<'a> {
     pub(super) artifacts: &'a mut Vec<StoredArtifact>,
     /// The job's time limit, for every step in every frame.
     pub(super) deadline: Option<Instant>,
+    /// A time limit ran out (a step's or the job's).
+    pub(super) timed_out: &'a mut bool,
 }
 
 /// The node being run, for the processes of its steps.
@@ -442,6 +444,7 @@ impl NodeWork {
                     }
                 }
                 Outcome::TimedOut => {
+                    *shared.timed_out = true;
                     let human = crate::report::summary::human_duration;
                     match step_timeout {
                         Some(limit) if step_limit_first => {

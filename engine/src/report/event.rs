@@ -60,6 +60,8 @@ pub struct NodeResult {
     pub cached: bool,
     /// Its cached result came from a remote cache in this run (not the local store).
     pub remote_hit: bool,
+    /// It failed because a time limit (its job's or a step's) ran out.
+    pub timed_out: bool,
     /// A cached node's log: a blob, put into the run's logs when the run ends
     /// (`runs::place_logs`); `None` there means the cache no longer has it.
     pub cached_log: Option<orch_store::BlobDigest>,
@@ -116,6 +118,7 @@ impl NodeResult {
             artifacts: Vec::new(),
             allowed_failure: false,
             remote_hit: false,
+            timed_out: false,
         }
     }
 }
