@@ -721,7 +721,68 @@ impl Importer<'_> {
                 )?;
             }
         }
+        if parallel {
+            self.order_by_headers(&mut jobs, sequence.span);
+        }
         Ok(jobs)
+    }
+
+    /// In parallel mode the old engine ran first, one by one, the scripts whose header
+    /// says `AllowParallel: false`, then the rest at once, each after the scripts its
+    /// `Dependencies:` header names among those of the run: order only, as `after`.
+    fn order_by_headers(&mut self, jobs: &mut [JobOut], span: Span) {
+        let script = |number: u16| self.folder.scripts.iter().find(|s| s.number == number);
+        let serial: Vec<usize> = (0..jobs.len())
+            .filter(|&i| script(jobs[i].number).and_then(|s| s.allow_parallel) == Some(false))
+            .collect();
+        let mut notes = Vec::new();
+        for (k, &i) in serial.iter().enumerate().skip(1) {
+            let before = jobs[serial[k - 1]].id.clone();
+            jobs[i].after.push(before);
+        }
+        if let Some(&last) = serial.last() {
+            let last_id = jobs[last].id.clone();
+            for (i, job) in jobs.iter_mut().enumerate() {
+                if !serial.contains(&i) && !job.after.contains(&last_id) {
+                    job.after.push(last_id.clone());
+                }
+            }
+        }
+        let ids: Vec<(u16, String, bool)> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.number, j.id.clone(), serial.contains(&i)))
+            .collect();
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let Some(script) = script(job.number) else {
+                continue;
+            };
+            for name in &script.named_dependencies {
+                notes.push(format!(
+                    "{}: dependency `{name}` names no script number; not imported",
+                    script.file
+                ));
+            }
+            for dependency in &script.dependencies {
+                let Some((_, id, dependency_serial)) = ids.iter().find(|(n, _, _)| n == dependency)
+                else {
+                    continue;
+                };
+                if serial.contains(&i) && !dependency_serial {
+                    notes.push(format!(
+                        "{}: depends on {dependency:04}, which runs after it (`AllowParallel: false` scripts run first); not imported",
+                        script.file
+                    ));
+                    continue;
+                }
+                if *id != job.id && !job.after.contains(id) {
+                    job.after.push(id.clone());
+                }
+            }
+        }
+        for note in notes {
+            self.warn(span, note);
+        }
     }
 
     /// A number may appear once: the old engine kept the last definition silently.
@@ -1250,6 +1311,65 @@ mod tests {
         for part in expected {
             assert!(y.contains(part), "{part}\n---\n{y}");
         }
+    }
+
+    #[test]
+    fn headers_order_a_parallel_sequence() {
+        let scripts = [
+            ("0402_Run-UnitTests.ps1", "param()\n"),
+            (
+                "0404_Run-PSScriptAnalyzer.ps1",
+                "<#\n.SYNOPSIS\n  Lint\n.NOTES\n  Dependencies: 0402, Setup-Tools\n#>\n",
+            ),
+            (
+                "0407_Validate-Syntax.ps1",
+                "# Stage: Validation\n# AllowParallel: false\n",
+            ),
+            (
+                "0409_Other.ps1",
+                "# AllowParallel: false\n# Dependencies: 0402\n",
+            ),
+        ];
+        let folder = ScriptsFolder {
+            path: "automation-scripts".into(),
+            params: BTreeMap::new(),
+            scripts: scripts
+                .iter()
+                .filter_map(|(f, t)| Script::from_file(f, t))
+                .collect(),
+        };
+        let source = SourceFile {
+            path: "p.psd1".into(),
+            text: "@{ Sequence = @('0402', '0404', '0407', '0409') }\n".into(),
+        };
+        let root = crate::load::psd1::parse(&source).unwrap().root;
+        let imported = import(&source, &root, &folder, Order::Declared).unwrap();
+        let y = &imported.yaml;
+        // The serial scripts first, one by one; the rest after them, and after their
+        // dependencies.
+        for part in [
+            "  s0402:\n    # from Sequence\n    script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n    after: [s0409]\n",
+            "  s0404:\n    # from Sequence\n    script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n    after: [s0409, s0402]\n",
+            "  s0407:\n    # from Sequence\n    script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n  s0409",
+            "    after: [s0407]\n",
+        ] {
+            assert!(y.contains(part), "{part}\n---\n{y}");
+        }
+        let said: Vec<&str> = imported
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
+        assert!(
+            said.iter()
+                .any(|w| w.contains("`Setup-Tools` names no script number")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.contains("0409_Other.ps1: depends on 0402, which runs after it")),
+            "{said:?}"
+        );
     }
 
     #[test]

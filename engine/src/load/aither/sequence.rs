@@ -16,6 +16,12 @@ pub struct Script {
     pub stage: Option<String>,
     /// Its `# Tags:` header (first 20 lines).
     pub tags: Option<String>,
+    /// Its `Dependencies:` header (first 30 lines, `#` or `.NOTES` form): the numbers
+    /// it names; names that are not numbers are in `named_dependencies`.
+    pub dependencies: Vec<u16>,
+    pub named_dependencies: Vec<String>,
+    /// Its `AllowParallel:` header, the same way.
+    pub allow_parallel: Option<bool>,
 }
 
 impl Script {
@@ -31,11 +37,51 @@ impl Script {
                     .then(|| value.trim().to_owned())
             })
         };
+        // `# Key: value`, or `Key: value` inside a comment-based help's `.NOTES` (which
+        // the old engine did not read: orch does).
+        let either = |key: &str| {
+            header(30, key).or_else(|| {
+                let mut in_notes = false;
+                text.lines().take(60).find_map(|line| {
+                    let line = line.trim();
+                    if line.starts_with('.') {
+                        in_notes = line.eq_ignore_ascii_case(".NOTES");
+                        return None;
+                    }
+                    if line.starts_with("#>") {
+                        in_notes = false;
+                    }
+                    let (name, value) = line.split_once(':').filter(|_| in_notes)?;
+                    name.trim()
+                        .eq_ignore_ascii_case(key)
+                        .then(|| value.trim().to_owned())
+                })
+            })
+        };
+        let mut dependencies = Vec::new();
+        let mut named_dependencies = Vec::new();
+        for entry in either("Dependencies").iter().flat_map(|d| d.split(',')) {
+            let entry = entry.trim();
+            match entry.parse::<u16>() {
+                Ok(n) if entry.len() == 4 => dependencies.push(n),
+                _ if entry.is_empty() || entry.eq_ignore_ascii_case("none") => {}
+                _ => named_dependencies.push(entry.to_owned()),
+            }
+        }
+        let allow_parallel =
+            either("AllowParallel").and_then(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" | "$true" => Some(true),
+                "false" | "no" | "0" | "$false" => Some(false),
+                _ => None,
+            });
         Some(Script {
             number,
             file: file.to_owned(),
             stage: header(10, "Stage"),
             tags: header(20, "Tags"),
+            dependencies,
+            named_dependencies,
+            allow_parallel,
         })
     }
 }
