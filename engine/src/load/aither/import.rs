@@ -1,5 +1,6 @@
 //! An AitherZero playbook written as an orch playbook: the v2 JSON shape (stages of
-//! sequences) and the flat JSON one, and the PSD1 shape with a `Sequence` of items. Each
+//! sequences, parallel groups) and the flat JSON one, the v3 `jobs` shape, and the PSD1
+//! shapes (a `Sequence` of items or of groups, a top-level `Scripts` list). Each
 //! script number becomes a job `sNNNN` running its script with pwsh; what the old engine
 //! read is honoured where orch can (order, timeouts, retries, continue-on-error,
 //! variables as the parameters a script declares), and every field it ignored or orch
@@ -253,7 +254,7 @@ pub fn import(
             )
         }
     } else if let Some(sequence) = get("Sequence") {
-        let jobs = importer.items(sequence, get("Options"))?;
+        let jobs = importer.items(sequence, get("Options"), false)?;
         (
             get("Name").and_then(text),
             get("Description").and_then(text),
@@ -269,11 +270,23 @@ pub fn import(
             get("variables"),
         )
     } else if let Some(scripts) = get("Scripts") {
-        return Err(Problem::at(
-            source,
+        // No engine ran this shape: imported as meant, a sequence (in order when its
+        // `Configuration.Mode` says `Sequential`).
+        let configuration = get("Configuration").and_then(entries).unwrap_or_default();
+        let sequential = lookup(&configuration, "Mode")
+            .and_then(text)
+            .is_some_and(|m| m.eq_ignore_ascii_case("sequential"));
+        importer.warn(
             scripts.span,
-            "a top-level `Scripts` list (the shape no engine ran) is not imported yet",
-        ));
+            "a top-level `Scripts` list is a shape no engine ran; imported as a `Sequence`",
+        );
+        let jobs = importer.items(scripts, get("Options"), sequential)?;
+        (
+            get("Name").and_then(text),
+            get("Description").and_then(text),
+            jobs,
+            get("Variables"),
+        )
     } else {
         return Err(Problem::at(
             source,
@@ -595,7 +608,12 @@ impl Importer<'_> {
     }
 
     /// PSD1 `Sequence = @( @{ Script; Parameters; Timeout; ContinueOnError; … } )`.
-    fn items(&mut self, sequence: &Node, options: Option<&Node>) -> Result<Vec<JobOut>, Problem> {
+    fn items(
+        &mut self,
+        sequence: &Node,
+        options: Option<&Node>,
+        sequential: bool,
+    ) -> Result<Vec<JobOut>, Problem> {
         let Value::Seq(items) = &sequence.value else {
             return Err(Problem::at(
                 self.source,
@@ -604,9 +622,11 @@ impl Importer<'_> {
             ));
         };
         let options = options.and_then(entries).unwrap_or_default();
-        let parallel = lookup(&options, "Parallel").is_none_or(truthy);
+        let parallel = !sequential && lookup(&options, "Parallel").is_none_or(truthy);
         let stop_on_error = lookup(&options, "StopOnError").is_none_or(truthy);
         let mut jobs: Vec<JobOut> = Vec::new();
+        // The jobs of the group before (`Scripts = @(…)` items): what a group runs after.
+        let mut group_frontier: Vec<String> = Vec::new();
         for item in items {
             let Some(fields) = entries(item) else {
                 // A string item is a sequence entry (`'0402'`, `'04*'`).
@@ -627,13 +647,10 @@ impl Importer<'_> {
                 continue;
             };
             if let Some(scripts) = lookup(&fields, "Scripts") {
-                return Err(Problem::at(
-                    self.source,
-                    scripts.span,
-                    "a group of `Scripts` (the old engine skipped each as \"missing Script\") is not imported yet",
-                ));
+                self.group(&fields, scripts, item, (&mut jobs, &mut group_frontier))?;
+                continue;
             }
-            let Some(script) = ["Script", "ScriptPath"]
+            let Some(script) = ["Script", "ScriptPath", "Number"]
                 .iter()
                 .find_map(|k| lookup(&fields, k))
             else {
@@ -683,6 +700,7 @@ impl Importer<'_> {
                 "RequireAdmin",
                 "SkipInCI",
                 "Required",
+                "Stage",
             ] {
                 if let Some(value) = lookup(&fields, key) {
                     self.warn(
@@ -725,6 +743,64 @@ impl Importer<'_> {
             self.order_by_headers(&mut jobs, sequence.span);
         }
         Ok(jobs)
+    }
+
+    /// A group item `@{ Name; Scripts = @('0207', …); Required; Timeout; Description }`:
+    /// the old engine skipped each as "missing Script" and ran nothing; imported as
+    /// meant, a phase: its scripts, each after every job of the group before, with the
+    /// group's timeout, and `continue-on-error` where `Required = $false`.
+    fn group(
+        &mut self,
+        fields: &[(String, &Node)],
+        scripts: &Node,
+        item: &Node,
+        (jobs, frontier): (&mut Vec<JobOut>, &mut Vec<String>),
+    ) -> Result<(), Problem> {
+        let name = lookup(fields, "Name").and_then(text).unwrap_or_default();
+        self.warn(
+            item.span,
+            format!("group `{name}`: the old engine skipped its scripts (\"missing Script\") and ran nothing; imported as its scripts, after the group before"),
+        );
+        let tokens: Vec<(String, Span)> = match &scripts.value {
+            Value::Seq(list) => list
+                .iter()
+                .filter_map(|i| Some((text(i)?, i.span)))
+                .collect(),
+            _ => text(scripts)
+                .map(|t| (t, scripts.span))
+                .into_iter()
+                .collect(),
+        };
+        let timeout = lookup(fields, "Timeout").and_then(|t| match t.value {
+            Value::Int(i) if i > 0 => Some(i.min(7200)),
+            _ => None,
+        });
+        let optional = lookup(fields, "Required").is_some_and(|r| !truthy(r));
+        if let Some(value) = lookup(fields, "SkipIfExists") {
+            self.warn(
+                value.span,
+                format!("group `{name}`: `SkipIfExists` is not imported"),
+            );
+        }
+        let mut kept = Vec::new();
+        for number in self.resolve(&tokens) {
+            let job = JobOut {
+                description: lookup(fields, "Description").and_then(text),
+                args: self.args_from_variables(number, &[], item.span),
+                timeout_secs: timeout,
+                continue_on_error: optional,
+                after: frontier.clone(),
+                ..JobOut::new(number, format!("group \"{name}\""))
+            };
+            let id = job.id.clone();
+            if self.push(jobs, job, item.span)? {
+                kept.push(id);
+            }
+        }
+        if !kept.is_empty() {
+            *frontier = kept;
+        }
+        Ok(())
     }
 
     /// In parallel mode the old engine ran first, one by one, the scripts whose header
@@ -1311,6 +1387,41 @@ mod tests {
         for part in expected {
             assert!(y.contains(part), "{part}\n---\n{y}");
         }
+    }
+
+    #[test]
+    fn groups_and_a_top_level_scripts_list_import_as_meant() {
+        let imported = import_text(
+            "g.psd1",
+            "@{ Sequence = @(\n  @{ Name = 'One'; Scripts = @('0407', '0404'); Timeout = 30 },\n  @{ Name = 'Two'; Scripts = @('0402'); Required = $false }\n) }\n",
+        )
+        .expect("imports");
+        let y = &imported.yaml;
+        for part in [
+            "  s0407:\n    # from group \"One\"\n",
+            "    timeout: 30s\n",
+            "  s0402:\n    # from group \"Two\"\n",
+            "    after: [s0407, s0404]\n",
+            "    continue-on-error: true\n",
+        ] {
+            assert!(y.contains(part), "{part}\n---\n{y}");
+        }
+        assert!(imported.warnings.iter().any(|w| {
+            w.message
+                .contains("group `One`: the old engine skipped its scripts")
+        }));
+        let imported = import_text(
+            "s.psd1",
+            "@{ Configuration = @{ Mode = 'Sequential' }\n  Scripts = @( @{ Number = '0407'; Parameters = @{ All = $true } }, @{ Number = '0402' } ) }\n",
+        )
+        .expect("imports");
+        let y = &imported.yaml;
+        assert!(
+            y.contains("  s0407:\n    # from Sequence item 0407\n"),
+            "{y}"
+        );
+        assert!(y.contains("args: [\"-All\"]"), "{y}");
+        assert!(y.contains("  s0402:\n    # from Sequence item 0402\n    script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n    after: [s0407]\n"), "{y}");
     }
 
     #[test]
