@@ -18,13 +18,13 @@ pub(crate) struct WorkerArgs {
     /// Leases run at once
     #[arg(long, default_value_t = 1)]
     capacity: usize,
-    /// Where leases get their private folders (default: a folder under the system's temp)
+    /// Where leases get their private folders (default: a new folder under the system's temp)
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
     /// The bot's name (default: host name and process id)
     #[arg(long, value_name = "NAME")]
     id: Option<String>,
-    /// A platform property to offer beside OSFamily (repeatable)
+    /// A platform property to offer beside OSFamily and ISA (repeatable)
     #[arg(long = "property", value_name = "NAME=VALUE")]
     properties: Vec<String>,
     #[command(flatten)]
@@ -49,10 +49,7 @@ pub(crate) fn run(args: &WorkerArgs) -> Result<u8, Failure> {
     let options = orch_remote::WorkerOptions {
         remote,
         capacity: args.capacity,
-        work_dir: args
-            .work_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("orch-worker")),
+        work_dir: args.work_dir.clone(),
         bot_id: args
             .id
             .clone()

@@ -75,7 +75,12 @@ pub(crate) fn endpoint(options: &RemoteOptions) -> Result<Endpoint, SettingsErro
     let endpoint = Endpoint::from_shared(uri)
         .map_err(|_| AddressError::HostPort(address.text.clone()))?
         .connect_timeout(options.timeout)
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // A connection that went silent (a half-open one under a long Execute) is found
+        // out rather than waited on forever.
+        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+        .keep_alive_timeout(std::time::Duration::from_secs(20))
+        .keep_alive_while_idle(true);
     let TlsFiles { ca, cert, key } = &options.tls;
     if !address.tls {
         if ca.is_some() || cert.is_some() || key.is_some() {

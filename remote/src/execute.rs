@@ -85,7 +85,11 @@ impl RemoteExecutor {
                 status.message
             )));
         }
-        let result = response.result.unwrap_or_default();
+        let result = match response.result {
+            Some(result) => result,
+            None if timed_out => reapi::ActionResult::default(),
+            None => return Err(remote("the operation ended without a result".into())),
+        };
         let outcome = self
             .bring_back(session, &result, &request.output_paths)
             .await
@@ -242,19 +246,19 @@ impl RemoteExecutor {
             executor: self,
             session,
             name: None,
+            follower: None,
         };
         let mut rejoins = 0;
-        let mut follower: Option<tokio::task::JoinHandle<Vec<u8>>> = None;
         loop {
             let broken = match stream.message().await {
                 Ok(Some(operation)) => {
                     if guard.name.is_none() && !operation.name.is_empty() {
                         guard.name = Some(operation.name.clone());
                     }
-                    if let (None, Some(live)) = (&follower, &live)
+                    if let (None, Some(live)) = (&guard.follower, &live)
                         && let Some(name) = stdout_stream(&operation)
                     {
-                        follower = Some(self.follow(session, name, live.clone()));
+                        guard.follower = Some(self.follow(session, name, live.clone()));
                     }
                     if !operation.done {
                         continue;
@@ -262,7 +266,7 @@ impl RemoteExecutor {
                     guard.name = None;
                     let response = response_of(operation)?;
                     // The stream ends when the log does; one that lingers is cut short.
-                    let streamed = match follower {
+                    let streamed = match guard.follower.take() {
                         Some(mut task) => {
                             match tokio::time::timeout(Duration::from_secs(2), &mut task).await {
                                 Ok(Ok(bytes)) => bytes,
@@ -554,15 +558,20 @@ fn response_of(operation: longrunning::Operation) -> Result<reapi::ExecuteRespon
     }
 }
 
-/// While an execution is followed: its operation's name, cancelled if dropped.
+/// While an execution is followed: its operation's name, cancelled if dropped, and the
+/// task reading its log stream, stopped then.
 struct CancelOnDrop<'a> {
     executor: &'a RemoteExecutor,
     session: &'a Session,
     name: Option<String>,
+    follower: Option<tokio::task::JoinHandle<Vec<u8>>>,
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
         let Some(name) = self.name.take() else {
             return;
         };

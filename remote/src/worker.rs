@@ -29,6 +29,8 @@ use crate::{RemoteOptions, SettingsError};
 const POLL_DEADLINE: Duration = Duration::from_secs(20);
 /// An action without a time limit gets this one.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(3600);
+/// UpdateBotSession failures in a row that end the worker.
+const MAX_FAILURES: u32 = 10;
 const ACTION_TYPE: &str = "type.googleapis.com/build.bazel.remote.execution.v2.Action";
 const RESULT_TYPE: &str = "type.googleapis.com/build.bazel.remote.execution.v2.ActionResult";
 
@@ -36,10 +38,12 @@ pub struct WorkerOptions {
     pub remote: RemoteOptions,
     /// Leases run at once.
     pub capacity: usize,
-    /// Where each lease gets its private folder.
-    pub work_dir: PathBuf,
+    /// Where each lease gets its private folder (`None`: a new folder of its own under
+    /// the system's temp, not a name another user could take first).
+    pub work_dir: Option<PathBuf>,
     pub bot_id: String,
-    /// Offered to the scheduler beside `OSFamily` (matched against actions' platforms).
+    /// Offered to the scheduler beside `OSFamily` and `ISA` (matched against actions'
+    /// platforms).
     pub properties: Vec<(String, String)>,
     /// What the worker says about its work (one line each).
     pub say: Arc<dyn Fn(String) + Send + Sync>,
@@ -66,8 +70,25 @@ pub async fn serve(
     options: WorkerOptions,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), WorkerError> {
-    std::fs::create_dir_all(&options.work_dir).map_err(|source| WorkerError::Io {
-        path: options.work_dir.display().to_string(),
+    let own_dir = match &options.work_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("orch-worker-")
+                .tempdir()
+                .map_err(|source| WorkerError::Io {
+                    path: std::env::temp_dir().display().to_string(),
+                    source,
+                })?,
+        ),
+    };
+    let work_dir = match (&options.work_dir, &own_dir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(own)) => own.path().to_path_buf(),
+        (None, None) => std::env::temp_dir(),
+    };
+    std::fs::create_dir_all(&work_dir).map_err(|source| WorkerError::Io {
+        path: work_dir.display().to_string(),
         source,
     })?;
     let client = Arc::new(Client::new(&options.remote)?);
@@ -78,10 +99,16 @@ pub async fn serve(
         ))
     })?;
     let mut bots = BotsClient::new(session.channel.clone());
-    let mut properties = vec![KeyValue {
-        key: "OSFamily".into(),
-        value: std::env::consts::OS.into(),
-    }];
+    let mut properties = vec![
+        KeyValue {
+            key: "OSFamily".into(),
+            value: std::env::consts::OS.into(),
+        },
+        KeyValue {
+            key: "ISA".into(),
+            value: std::env::consts::ARCH.into(),
+        },
+    ];
     properties.extend(options.properties.iter().map(|(k, v)| KeyValue {
         key: k.clone(),
         value: v.clone(),
@@ -117,6 +144,7 @@ pub async fn serve(
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel::<LeaseEnd>();
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut finished: Vec<LeaseEnd> = Vec::new();
+    let mut failures: u32 = 0;
     tokio::pin!(stop);
     loop {
         // Start what is new; what the server withdrew (or cancelled) is stopped.
@@ -127,7 +155,7 @@ pub async fn serve(
                 (options.say)(format!("lease {id}: started"));
                 let task = tokio::spawn(run_lease(
                     client.clone(),
-                    options.work_dir.clone(),
+                    work_dir.clone(),
                     options.bot_id.clone(),
                     lease.payload.clone(),
                     id.clone(),
@@ -217,14 +245,23 @@ pub async fn serve(
                 }
             }
             Some(Err(status)) => {
-                return Err(WorkerError::Server(format!(
-                    "UpdateBotSession: {}: {}",
-                    status.code(),
-                    status.message()
-                )));
+                // A busy or briefly unreachable server is asked again (what ended is
+                // still to be told); many failures in a row end the worker.
+                failures += 1;
+                let why = format!("UpdateBotSession: {}: {}", status.code(), status.message());
+                if failures >= MAX_FAILURES {
+                    for task in running.values() {
+                        task.abort();
+                    }
+                    return Err(WorkerError::Server(why));
+                }
+                (options.say)(format!("{why} (asking again)"));
+                tokio::time::sleep(Duration::from_secs(failures.min(10).into())).await;
+                continue;
             }
             None => {}
         }
+        failures = 0;
     }
 }
 
@@ -242,16 +279,42 @@ async fn run_lease(
     id: String,
     ended: tokio::sync::mpsc::UnboundedSender<LeaseEnd>,
 ) {
-    let end = match client.session().await {
-        Some(session) => run_action(&client, session, &work_dir, &bot_id, payload)
-            .await
-            .map_err(|e| status(tonic::Code::Internal, e.to_string())),
-        None => Err(status(
-            tonic::Code::Unavailable,
-            "the CAS cannot be reached".into(),
+    // Run as a task of its own, so that a panic still ends the lease (as a failure).
+    let work = tokio::spawn(async move {
+        match client.session().await {
+            Some(session) => run_action(&client, session, &work_dir, &bot_id, payload)
+                .await
+                .map_err(|e| status(tonic::Code::Internal, e.to_string())),
+            None => Err(status(
+                tonic::Code::Unavailable,
+                "the CAS cannot be reached".into(),
+            )),
+        }
+    });
+    // Aborted itself (the lease was withdrawn), it takes the work with it.
+    let abort = work.abort_handle();
+    let _stop_work = scopeguard(move || abort.abort());
+    let end = match work.await {
+        Ok(end) => end.and_then(|r| r),
+        Err(e) => Err(status(
+            tonic::Code::Internal,
+            format!("the lease's work failed: {e}"),
         )),
     };
-    let _ = ended.send((id, end.and_then(|r| r)));
+    let _ = ended.send((id, end));
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn status(code: tonic::Code, message: String) -> Status {
@@ -263,7 +326,7 @@ fn status(code: tonic::Code, message: String) -> Status {
 }
 
 /// One action: its result, or the status that says why it has none (a timed-out
-/// action's status carries its partial result too, as REAPI asks).
+/// action's outputs are uploaded, but only DEADLINE_EXCEEDED is told).
 async fn run_action(
     client: &Client,
     session: &Session,
@@ -316,7 +379,7 @@ async fn run_action(
             let Some(path) = child(&at, &link.name) else {
                 return bad("a link name that is not one plain name");
             };
-            if link.target.starts_with('/') {
+            if !link_stays_inside(&root, &at, &link.target) {
                 return bad("a link out of the input root");
             }
             std::os::unix::fs::symlink(&link.target, &path)?;
@@ -452,6 +515,24 @@ fn resolve(program: &str, command: &reapi::Command, cwd: &Path) -> PathBuf {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
         .unwrap_or_else(|| PathBuf::from(program))
+}
+
+/// Whether a link in folder `at` (under `root`) to `target` resolves inside `root`, read
+/// as written (no `..` above the root, not absolute).
+fn link_stays_inside(root: &Path, at: &Path, target: &str) -> bool {
+    if target.starts_with('/') {
+        return false;
+    }
+    let mut depth = at.strip_prefix(root).map_or(0, |p| p.components().count());
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if depth == 0 => return false,
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 fn child(at: &Path, name: &str) -> Option<PathBuf> {
@@ -598,4 +679,22 @@ fn tree_of(
         root: Some(root),
         children,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_in_the_input_root_stay_inside_it() {
+        let root = Path::new("/lease/root");
+        let deep = root.join("a/b");
+        assert!(link_stays_inside(root, &deep, "../c"));
+        assert!(link_stays_inside(root, &deep, "../../x/./y"));
+        assert!(!link_stays_inside(root, &deep, "../../../etc"));
+        assert!(!link_stays_inside(root, root, ".."));
+        assert!(!link_stays_inside(root, &deep, "/etc/passwd"));
+        assert_eq!(inside(root, "a/../b"), None);
+        assert_eq!(inside(root, "a/./b"), Some(root.join("a/b")));
+    }
 }

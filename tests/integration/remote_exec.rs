@@ -151,7 +151,9 @@ fn a_node_that_cannot_go_runs_here_and_a_server_that_cannot_execute_is_said_once
     // that say `remote:` go.
     let ws = Ws::new(
         "jobs:\n  here:\n    remote: false\n    run: echo here\n  plain:\n    run: echo plain\n  \
-         marked:\n    remote: {OSFamily: linux}\n    run: echo marked\n",
+         marked:\n    remote: {OSFamily: linux}\n    run: echo marked\n  \
+         several:\n    remote: true\n    steps:\n      - run: echo one > f\n      - run: cat f\n  \
+         hosted:\n    remote: true\n    env-inputs: [HOME]\n    run: echo hosted\n",
     );
     let out = ws.run(&[
         "run",
@@ -174,6 +176,15 @@ fn a_node_that_cannot_go_runs_here_and_a_server_that_cannot_execute_is_said_once
         ws.log("marked").contains("orch: ran on"),
         "{}",
         ws.log("marked")
+    );
+    // What a farm's step would not see the same way stays here, with the reason.
+    assert!(
+        ws.log("several")
+            .contains("runs on this machine: it has several steps")
+    );
+    assert!(
+        ws.log("hosted")
+            .contains("runs on this machine: its key reads this machine's variables")
     );
     let out = ws.run(&["run", "--no-cache", "--remote-exec", &server.url()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -199,6 +210,10 @@ fn a_node_that_cannot_go_runs_here_and_a_server_that_cannot_execute_is_said_once
         stderr(&out)
     );
     assert_eq!(ws.read("a.txt"), "a\n");
+    // Keyed as the farm's work, what ran here instead is not kept.
+    let again = ws.run(&["run", "--remote-exec", &cache_only.url()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(!ws.cached("a"), "a result made here stood for the farm's");
 }
 
 #[test]

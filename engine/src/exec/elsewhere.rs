@@ -30,6 +30,8 @@ const STEP_FILES: [&str; 4] = [
     ".orch-step/path",
 ];
 const SCRATCH: &str = ".orch-scratch";
+/// The wrapper's own variable: the input root's absolute path.
+const ROOT_VARIABLE: &str = "ORCH_REMOTE_ROOT";
 /// The environment's PATH when the node sets none: what REAPI workers commonly have.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -40,9 +42,10 @@ pub(super) struct Elsewhere {
     pub(super) offload: Arc<dyn Offload>,
     pub(super) need_outputs: Vec<String>,
     pub(super) others: Arc<Patterns>,
-    /// The job's `remote:` properties, beside this host's `OSFamily` (which they may
-    /// replace).
+    /// The platform properties the farm's machine must offer (`Placement::There`).
     pub(super) platform: Vec<(String, String)>,
+    /// The job named properties of its own: such a node never runs here instead.
+    pub(super) pinned: bool,
 }
 
 /// Local paths and their names under the input root, the longest first.
@@ -97,46 +100,93 @@ fn output_root(pattern: &str) -> Option<String> {
     (!literal.is_empty()).then(|| literal.join("/"))
 }
 
-impl NodeWork {
-    /// Why this node runs here although remote execution is on; `None` when it may go.
-    pub(super) fn stays_here(&self) -> Option<String> {
-        if self.backend.is_none() {
-            return Some("its results have no store to come back through".into());
+/// Where a node's steps run when remote execution is on.
+pub(super) enum Placement {
+    /// Here: not asked to go (`None`), or why it cannot.
+    Here(Option<String>),
+    /// On the farm, asking for these platform properties (sorted).
+    There(Vec<(String, String)>),
+}
+
+impl crate::exec::scheduler::State<'_> {
+    /// Where `work`'s steps run: decided the same way for its key and for its run, from
+    /// what both know (its job, its rendered steps, the run's secrets).
+    pub(super) fn placement(&self, node: usize, work: &NodeWork) -> Placement {
+        use crate::load::model::RemotePolicy;
+        if self.options.offload.is_none() {
+            return Placement::Here(None);
         }
-        for step in &self.steps {
-            if let StepCommand::Action { reference, .. } = &step.command {
-                return Some(format!("a step uses {reference}"));
+        let job = &self.graph.jobs[self.graph.nodes[node].job];
+        let mut platform = match &job.remote {
+            RemotePolicy::Never => {
+                return Placement::Here(Some("the job says `remote: false`".into()));
             }
-            let text = match &step.command {
-                StepCommand::Inline(text) => text.as_str(),
-                StepCommand::Script { path, .. } => path.as_str(),
-                StepCommand::Action { .. } => "",
-            };
-            let env_secret = step.env.iter().any(|(_, v)| self.secrets.appears_in(v));
-            if self.secrets.appears_in(text) || env_secret {
-                return Some("a step uses a secret (secrets never leave this machine)".into());
+            RemotePolicy::Unsaid if self.options.offload_only_marked => {
+                return Placement::Here(None);
             }
-        }
-        if self.env.iter().any(|(_, v)| self.secrets.appears_in(v)) {
-            return Some(
-                "its environment holds a secret (secrets never leave this machine)".into(),
-            );
-        }
-        if !self.artifacts.is_empty() {
-            return Some("it keeps artifacts".into());
-        }
-        if let Some(pattern) = self
+            RemotePolicy::Unsaid => Vec::new(),
+            RemotePolicy::Wanted(properties) => properties.clone(),
+        };
+        let why = if work.backend.is_none() {
+            Some("its results have no store to come back through".to_owned())
+        } else if !job.cache {
+            Some("`cache: false` jobs run here (their inputs are not listed)".to_owned())
+        } else if !job.env_inputs.is_empty() {
+            Some("its key reads this machine's variables (`env-inputs`)".to_owned())
+        } else if !job.tools.is_empty() {
+            Some("its key holds this machine's tools (`tools`)".to_owned())
+        } else if work.steps.len() > 1 {
+            Some("it has several steps (each would see only the node's inputs, not what the steps before it made)".to_owned())
+        } else if !work.artifacts.is_empty() {
+            Some("it keeps artifacts".to_owned())
+        } else if let Some(pattern) = work
             .outputs
             .iter()
             .find(|p| !p.starts_with('!') && output_root(p).is_none())
         {
-            return Some(format!(
+            Some(format!(
                 "output `{pattern}` has no folder of its own to bring back"
-            ));
+            ))
+        } else {
+            work.steps.iter().find_map(|step| {
+                if let StepCommand::Action { reference, .. } = &step.command {
+                    return Some(format!("a step uses {reference}"));
+                }
+                let text = match &step.command {
+                    StepCommand::Inline(text) => text.as_str(),
+                    StepCommand::Script { path, .. } => path.as_str(),
+                    StepCommand::Action { .. } => "",
+                };
+                let env_secret = step
+                    .env
+                    .iter()
+                    .chain(&work.env)
+                    .any(|(_, v)| self.secrets.appears_in(v));
+                (step.late.is_some() || self.secrets.appears_in(text) || env_secret).then(|| {
+                    "a step uses a secret, or reads `steps` (secrets never leave this machine)"
+                        .to_owned()
+                })
+            })
+        };
+        if let Some(why) = why {
+            return Placement::Here(Some(why));
         }
-        None
+        // The machine it runs on: this one's OS and architecture (what the key's platform
+        // says), unless the job names others.
+        for (name, value) in [
+            ("OSFamily", std::env::consts::OS),
+            ("ISA", std::env::consts::ARCH),
+        ] {
+            if !platform.iter().any(|(n, _)| n == name) {
+                platform.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        platform.sort();
+        Placement::There(platform)
     }
+}
 
+impl NodeWork {
     /// Runs `spawn` elsewhere: its outcome, as [`super::process::run`] gives it here.
     /// `Err` when it could not go (the caller runs it here instead).
     pub(super) async fn run_elsewhere(
@@ -215,7 +265,16 @@ impl NodeWork {
         } else {
             let _ = writeln!(log, "orch: ran on {executor}, worker {}", outcome.ran_on);
         }
-        if let Err(why) = self.bring_back(elsewhere, &outcome.files, run).await {
+        // What a failed step left is not brought into the workspace (a local failure
+        // leaves its folders as they were, not swept): only its step files.
+        let succeeded = matches!(outcome.end, OffloadEnd::Exited(0));
+        let files: Vec<orch_store::OutputFile> = outcome
+            .files
+            .iter()
+            .filter(|f| succeeded || STEP_FILES.contains(&f.path.as_str()))
+            .cloned()
+            .collect();
+        if let Err(why) = self.bring_back(elsewhere, &files, run).await {
             let why = format!("its outputs could not be brought back: {why}");
             let _ = writeln!(log, "orch: {why}");
             return Ok(Outcome::NotStarted(why));
@@ -275,9 +334,18 @@ impl NodeWork {
             .remote(&spawn.cwd)
             .ok_or("its working directory is outside the workspace")?;
         let mut inputs: Vec<InputFile> = Vec::new();
+        // Only files that really lie in the workspace or the node's scratch folder go (a
+        // path through a linked folder may lead anywhere).
+        let roots: Vec<PathBuf> = [&self.workspace, &self.scratch]
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
         let mut add = |relative: &str, local: PathBuf| {
             use std::os::unix::fs::PermissionsExt;
-            if let Ok(meta) = std::fs::metadata(&local)
+            let inside = std::fs::canonicalize(&local)
+                .is_ok_and(|real| roots.iter().any(|root| real.starts_with(root)));
+            if inside
+                && let Ok(meta) = std::fs::metadata(&local)
                 && meta.is_file()
             {
                 inputs.push(InputFile {
@@ -301,34 +369,37 @@ impl NodeWork {
         let args: Vec<String> = spawn.args.iter().map(|a| word(a, &mut add)).collect();
         // The environment: paths here become paths under the root, made absolute by the
         // wrapper; the rest is given as it is.
+        // The last value of a name wins, as it does here.
+        let mut last: Vec<(&String, &String)> = Vec::new();
+        for (name, value) in &spawn.env {
+            last.retain(|(n, _)| *n != name);
+            last.push((name, value));
+        }
         let mut environment: Vec<(String, String)> = Vec::new();
         let mut exports = String::new();
-        for (name, value) in &spawn.env {
+        for (name, value) in last {
             let path = Path::new(value);
             match places.remote(path).filter(|_| path.is_absolute()) {
                 Some(remote) => {
-                    if !is_name(name) {
+                    if !is_name(name) || name == ROOT_VARIABLE {
                         return Err(format!("environment variable `{name}` cannot be set there"));
                     }
                     let value = if remote.is_empty() {
-                        "\"$r\"".to_owned()
+                        format!("\"${ROOT_VARIABLE}\"")
                     } else {
-                        format!("\"$r\"/{}", single_quoted(&remote))
+                        format!("\"${ROOT_VARIABLE}\"/{}", single_quoted(&remote))
                     };
                     exports.push_str(&format!("{name}={value}; export {name}; "));
-                    environment.retain(|(n, _)| n != name);
                 }
-                None => {
-                    environment.retain(|(n, _)| n != name);
-                    environment.push((name.clone(), value.clone()));
-                }
+                None => environment.push((name.clone(), value.clone())),
             }
         }
         if !environment.iter().any(|(n, _)| n == "PATH") {
             environment.push(("PATH".into(), DEFAULT_PATH.into()));
         }
-        environment.retain(|(n, _)| n != "PWD");
-        let wrapper = format!("r=$PWD; {exports}cd \"$1\" || exit 127; shift; exec \"$@\"");
+        environment.retain(|(n, _)| n != "PWD" && n != ROOT_VARIABLE && n != "CDPATH");
+        let wrapper =
+            format!("{ROOT_VARIABLE}=$PWD; {exports}cd -- \"$1\" || exit 127; shift; exec \"$@\"");
         let mut arguments = vec![
             "sh".to_owned(),
             "-c".to_owned(),
@@ -374,13 +445,7 @@ impl NodeWork {
             inputs,
             output_paths,
             timeout: spawn.timeout,
-            platform: {
-                let mut platform = elsewhere.platform.clone();
-                if !platform.iter().any(|(name, _)| name == "OSFamily") {
-                    platform.push(("OSFamily".into(), std::env::consts::OS.into()));
-                }
-                platform
-            },
+            platform: elsewhere.platform.clone(),
             cacheable: self.store,
             salt,
             live_output: None,

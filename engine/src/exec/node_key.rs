@@ -258,17 +258,15 @@ impl State<'_> {
             inputs: BTreeMap::new(),
             env_inputs,
             outputs: work.outputs.clone(),
-            platform: match &job.remote {
-                // Named properties choose the machine it runs on: part of what it is.
-                crate::load::model::RemotePolicy::Wanted(properties)
-                    if self.options.offload.is_some() && !properties.is_empty() =>
-                {
-                    let mut named: Vec<String> =
-                        properties.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    named.sort();
-                    format!("{} remote {}", self.platform, named.join(","))
-                }
-                _ => self.platform.clone(),
+            // A node that runs on a farm is the farm's machine's work: keyed apart from
+            // this machine's, by the properties that choose that machine.
+            platform: match self.placement(node, work) {
+                super::elsewhere::Placement::There(properties) => format!(
+                    "{} remote {}",
+                    self.platform,
+                    serde_json::to_string(&properties).unwrap_or_default()
+                ),
+                super::elsewhere::Placement::Here(_) => self.platform.clone(),
             },
             tools: self.tool_digests(work, &job.tools),
             needs,

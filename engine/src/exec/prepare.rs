@@ -142,6 +142,9 @@ pub(super) struct NodeWork {
     /// remote execution is on but the node cannot go.
     pub(super) elsewhere: Option<super::elsewhere::Elsewhere>,
     pub(super) runs_here_because: Option<String>,
+    /// A step that was to run elsewhere ran here: its key says elsewhere, so the result
+    /// is not recorded.
+    pub(super) fell_back: std::sync::atomic::AtomicBool,
 }
 
 impl State<'_> {
@@ -316,6 +319,7 @@ impl State<'_> {
             needed_jobs: Arc::from([]),
             elsewhere: None,
             runs_here_because: None,
+            fell_back: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -372,27 +376,20 @@ impl State<'_> {
         work.log_path = self.options.log_dir.join(format!("{safe}.log"));
         work.secrets = self.secrets.clone();
         if let Some(offload) = &self.options.offload {
-            use crate::load::model::RemotePolicy;
-            let platform = match &job.remote {
-                RemotePolicy::Never => {
-                    work.runs_here_because = Some("the job says `remote: false`".into());
-                    None
-                }
-                RemotePolicy::Unsaid if self.options.offload_only_marked => None,
-                RemotePolicy::Unsaid => Some(Vec::new()),
-                RemotePolicy::Wanted(properties) => Some(properties.clone()),
-            };
-            if let Some(platform) = platform {
-                match work.stays_here() {
-                    Some(why) => work.runs_here_because = Some(why),
-                    None => {
-                        work.elsewhere = Some(super::elsewhere::Elsewhere {
-                            offload: offload.clone(),
-                            need_outputs: self.need_outputs(spec.job),
-                            others: self.others_outputs(spec.job),
-                            platform,
-                        })
-                    }
+            match self.placement(node, work) {
+                super::elsewhere::Placement::Here(why) => work.runs_here_because = why,
+                super::elsewhere::Placement::There(platform) => {
+                    let pinned = matches!(
+                        &job.remote,
+                        crate::load::model::RemotePolicy::Wanted(p) if !p.is_empty()
+                    );
+                    work.elsewhere = Some(super::elsewhere::Elsewhere {
+                        offload: offload.clone(),
+                        need_outputs: self.need_outputs(spec.job),
+                        others: self.others_outputs(spec.job),
+                        platform,
+                        pinned,
+                    })
                 }
             }
         }

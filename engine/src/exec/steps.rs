@@ -359,13 +359,19 @@ impl NodeWork {
                 Some(elsewhere) => match self.run_elsewhere(elsewhere, &spawn, log, run).await {
                     Ok(outcome) => Some(outcome),
                     // A job that names the machine's properties is not run on this one.
-                    Err(why) if !elsewhere.platform.is_empty() => {
+                    Err(why) if elsewhere.pinned => {
                         let why = format!("could not run where its job's `remote:` asks: {why}");
                         let _ = writeln!(log, "orch: {why}");
                         Some(Outcome::NotStarted(why))
                     }
                     Err(why) => {
-                        let _ = writeln!(log, "orch: runs here instead: {why}");
+                        // Keyed as the farm's work, a result made here is not kept.
+                        self.fell_back
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        let _ = writeln!(
+                            log,
+                            "orch: runs here instead (its result is not cached): {why}"
+                        );
                         run.observer.event(&Event::Warning(format!(
                             "{}: runs here instead: {why}",
                             self.scope.node

@@ -22,11 +22,11 @@ impl NodeWork {
         };
         // A node that is never cached may have effects no digest sees (a download into an
         // ignored folder): its result is new every time, so its dependents run again.
-        let never_cached = !self.store;
+        let never_cached = !self.store || self.fell_back.load(std::sync::atomic::Ordering::Relaxed);
         let workspace = self.workspace.clone();
         let patterns = self.outputs.clone();
         let log_path = self.log_path.clone();
-        let record_key = self.key.filter(|_| self.store);
+        let record_key = self.key.filter(|_| !never_cached);
         let outputs = result.outputs.clone();
         let summary = result.summary.clone();
         let artifacts = result.artifacts.clone();
