@@ -188,6 +188,18 @@ pub(crate) fn schema() -> Value {
                 "additionalProperties": false,
                 "properties": { "commands": strings(), "env": strings() }
             },
+            "success": {
+                "description": "When the run succeeds, on the nodes' real outcomes (a continue-on-error failure did not succeed)",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "require-all": { "type": "boolean" },
+                    "minimum-count": { "type": "integer", "minimum": 0 },
+                    "minimum-rate": { "type": "number", "minimum": 0, "maximum": 1 },
+                    "critical": strings(),
+                    "allowed-failures": strings()
+                }
+            },
             "jobs": {
                 "type": "object",
                 "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$" },

@@ -562,3 +562,35 @@ fn a_step_rendered_late_is_not_rendered_before_its_steps_have_run() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(ws.read("v.txt"), "3\n");
 }
+
+#[test]
+fn success_rules_judge_the_run_on_real_outcomes() {
+    let playbook = |rules: &str| {
+        format!(
+            "success: {rules}\njobs:\n  good:\n    run: 'true'\n  flaky:\n    continue-on-error: true\n    run: exit 3\n"
+        )
+    };
+    // By the usual rule the allowed failure passes; a critical job must really succeed.
+    let ws = Ws::new(&playbook("{ critical: [flaky] }"));
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("success: critical job `flaky` did not succeed (flaky)"),
+        "{}",
+        stderr(&out)
+    );
+    let ws = Ws::new(&playbook("{ minimum-count: 2 }"));
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 nodes succeeded, fewer than the 2 required"));
+    let ws = Ws::new(&playbook("{ minimum-rate: 0.5, critical: [good] }"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    let ws = Ws::new(&playbook("{ critical: [nope] }"));
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("`success:` names `nope`, which is not a job here"),
+        "{}",
+        stderr(&out)
+    );
+}

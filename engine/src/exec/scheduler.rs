@@ -453,6 +453,17 @@ pub async fn execute(
     }
     let status = if state.cancel_level > 0 {
         RunStatus::Cancelled
+    } else if let Some(criteria) = &graph.playbook.success {
+        // The playbook's own rules decide, on the nodes' real outcomes.
+        let broken = crate::report::gate::broken_rules(criteria, &graph, &state.results);
+        for rule in &broken {
+            state.warnings.push(format!("success: {rule}"));
+        }
+        if broken.is_empty() {
+            RunStatus::Success
+        } else {
+            RunStatus::Failure
+        }
     } else if state.run_failed {
         RunStatus::Failure
     } else {

@@ -56,6 +56,22 @@ impl Scalar {
     }
 }
 
+/// `success:` (AitherZero's `SuccessCriteria`): the run succeeds when every rule holds,
+/// over the nodes' real outcomes (a continue-on-error node that failed did not succeed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SuccessCriteria {
+    /// Every node succeeds, but those `continue-on-error` or of `allowed_failures` jobs.
+    pub require_all: bool,
+    /// At least this many nodes succeed.
+    pub minimum_count: Option<u32>,
+    /// At least this share of the run's nodes succeed, in thousandths.
+    pub minimum_rate_permille: Option<u32>,
+    /// Jobs whose every node must succeed, continue-on-error or not.
+    pub critical: Vec<Sp<String>>,
+    /// Jobs whose failures `require_all` does not count.
+    pub allowed_failures: Vec<Sp<String>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Playbook {
     pub source: SourceFile,
@@ -68,6 +84,8 @@ pub struct Playbook {
     pub optional_secrets: Vec<String>,
     pub defaults: Defaults,
     pub requires: Requires,
+    /// `success:`: when the run counts as a success, if not by orch's usual rule.
+    pub success: Option<SuccessCriteria>,
     pub profiles: IndexMap<String, Profile>,
     /// A reusable playbook's parameters.
     pub inputs: IndexMap<String, InputDecl>,
@@ -158,6 +176,7 @@ impl Playbook {
             optional_secrets: Vec::new(),
             defaults: Defaults::default(),
             requires: Requires::default(),
+            success: None,
             profiles: IndexMap::new(),
             inputs: IndexMap::new(),
             outputs: Vec::new(),

@@ -13,6 +13,7 @@
 //! - Node ids become file names by `runs::node_file_name` (no shell quoting needed,
 //!   one per node), bounded in length, the one place that spelling lives.
 pub mod event;
+pub mod gate;
 pub mod runs;
 pub mod stream;
 pub mod summary;

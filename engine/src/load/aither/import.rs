@@ -297,8 +297,7 @@ pub fn import(
     for (key, value) in &top {
         let ignored = matches!(
             key.as_str(),
-            "SuccessCriteria"
-                | "Artifacts"
+            "Artifacts"
                 | "Reporting"
                 | "Configuration"
                 | "Environment"
@@ -331,7 +330,10 @@ pub fn import(
             }
         }
     }
-    let yaml = importer.write(name, description, (&vars, &profiles), &jobs);
+    let mut yaml = importer.write(name, description, (&vars, &profiles), &jobs);
+    if let Some(criteria) = get("SuccessCriteria") {
+        yaml.push_str(&importer.success(criteria, &jobs));
+    }
     Ok(Imported {
         yaml,
         warnings: importer.warnings,
@@ -859,6 +861,80 @@ impl Importer<'_> {
         for note in notes {
             self.warn(span, note);
         }
+    }
+
+    /// `SuccessCriteria` (which no engine read) as orch's `success:` gate: the rules it
+    /// names, its scripts (by number or file name) as the jobs that run them.
+    fn success(&mut self, node: &Node, jobs: &[JobOut]) -> String {
+        use std::fmt::Write as _;
+        let fields = entries(node).unwrap_or_default();
+        let mut y = String::from(
+            "# From `SuccessCriteria`, which the old engine never read: now the run's gate.\nsuccess:\n",
+        );
+        if let Some(all) = lookup(&fields, "RequireAllSuccess") {
+            let _ = writeln!(y, "  require-all: {}", truthy(all));
+        }
+        if let Some(count) = lookup(&fields, "MinimumSuccessCount").and_then(|c| match c.value {
+            Value::Int(i) if i >= 0 => Some(i),
+            _ => None,
+        }) {
+            let _ = writeln!(y, "  minimum-count: {count}");
+        }
+        if let Some(rate) = lookup(&fields, "MinimumSuccessRate").and_then(|r| match r.value {
+            Value::Float(f) if (0.0..=1.0).contains(&f) => Some(f),
+            Value::Int(i) if (0..=1).contains(&i) => Some(i as f64),
+            _ => None,
+        }) {
+            let _ = writeln!(y, "  minimum-rate: {rate}");
+        }
+        for (key, orch) in [
+            ("CriticalScripts", "critical"),
+            ("AllowedFailures", "allowed-failures"),
+        ] {
+            let Some(list) = lookup(&fields, key) else {
+                continue;
+            };
+            let mut ids = Vec::new();
+            let names: Vec<&Node> = match &list.value {
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![list],
+            };
+            for name in names {
+                let written = text(name).unwrap_or_default();
+                let number = written
+                    .get(..4)
+                    .filter(|d| d.chars().all(|c| c.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u16>().ok());
+                match number.and_then(|n| jobs.iter().find(|j| j.number == n)) {
+                    Some(job) => ids.push(job.id.clone()),
+                    None => self.warn(
+                        name.span,
+                        format!("`{key}` names `{written}`, which no job of the playbook runs; not imported"),
+                    ),
+                }
+            }
+            if !ids.is_empty() {
+                let _ = writeln!(y, "  {orch}: [{}]", ids.join(", "));
+            }
+        }
+        for (key, _) in &fields {
+            if ![
+                "RequireAllSuccess",
+                "MinimumSuccessCount",
+                "MinimumSuccessRate",
+                "CriticalScripts",
+                "AllowedFailures",
+            ]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+            {
+                self.warn(
+                    node.span,
+                    format!("`SuccessCriteria.{key}` is not imported"),
+                );
+            }
+        }
+        y
     }
 
     /// A number may appear once: the old engine kept the last definition silently.
@@ -1523,12 +1599,8 @@ mod tests {
                 .any(|w| w.starts_with("p.psd1:3:") && w.contains("$env:CI")),
             "{said:?}"
         );
-        assert!(
-            said.iter()
-                .any(|w| w.starts_with("p.psd1:5:")
-                    && w.contains("`SuccessCriteria` was never read")),
-            "{said:?}"
-        );
+        // The criteria no engine read are the run's gate now.
+        assert!(y.contains("success:\n  require-all: true\n"), "{y}");
         assert!(
             said.iter().any(|w| w.contains("`RetryCount` was ignored")),
             "{said:?}"

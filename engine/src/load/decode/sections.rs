@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 
 use super::Decoder;
 use crate::load::diag::{Problem, Sp, Span};
-use crate::load::model::{Defaults, InputDecl, Playbook, Profile, Requires};
+use crate::load::model::{Defaults, InputDecl, Playbook, Profile, Requires, SuccessCriteria};
 use crate::load::tree::{Node, Value};
 
 pub const TOP_KEYS: &[&str] = &[
@@ -19,7 +19,16 @@ pub const TOP_KEYS: &[&str] = &[
     "outputs",
     "profiles",
     "requires",
+    "success",
     "jobs",
+];
+
+pub(super) const SUCCESS_KEYS: &[&str] = &[
+    "require-all",
+    "minimum-count",
+    "minimum-rate",
+    "critical",
+    "allowed-failures",
 ];
 
 pub(super) const DEFAULTS_KEYS: &[&str] = &[
@@ -62,6 +71,7 @@ impl Decoder<'_> {
                 "secrets" => self.secrets(value, &mut playbook),
                 "defaults" => playbook.defaults = self.defaults(value),
                 "requires" => playbook.requires = self.requires(value),
+                "success" => playbook.success = Some(self.success(value)),
                 "profiles" => playbook.profiles = self.profiles(value),
                 "inputs" => playbook.inputs = self.inputs(value),
                 "outputs" => playbook.outputs = self.env(value, "outputs"),
@@ -73,6 +83,20 @@ impl Decoder<'_> {
             }
             if self.problems.len() > before && key.value != "jobs" {
                 self.undecoded.push(key.value.to_owned());
+            }
+        }
+        // The jobs `success:` names are jobs of this playbook.
+        if let Some(success) = &playbook.success {
+            for name in success.critical.iter().chain(&success.allowed_failures) {
+                if !playbook.jobs.contains_key(&name.value) {
+                    let problem = Problem::at(
+                        self.source,
+                        name.span,
+                        format!("`success:` names `{}`, which is not a job here", name.value),
+                    )
+                    .with_label("no such job");
+                    self.problems.push(problem);
+                }
             }
         }
         if !saw_jobs {
@@ -188,6 +212,48 @@ impl Decoder<'_> {
             }
         }
         requires
+    }
+
+    /// `success: { require-all, minimum-count, minimum-rate, critical, allowed-failures }`.
+    pub(super) fn success(&mut self, node: &Node) -> SuccessCriteria {
+        let mut success = SuccessCriteria {
+            require_all: true,
+            minimum_count: None,
+            minimum_rate_permille: None,
+            critical: Vec::new(),
+            allowed_failures: Vec::new(),
+        };
+        for (key, value) in self
+            .map(node, "success", Some(SUCCESS_KEYS))
+            .unwrap_or_default()
+        {
+            let what = format!("success.{}", key.value);
+            match key.value {
+                "require-all" => success.require_all = self.bool(value, &what).unwrap_or(true),
+                "minimum-count" => success.minimum_count = self.count(value, &what),
+                "minimum-rate" => {
+                    let rate = match value.value {
+                        Value::Float(f) => Some(f),
+                        Value::Int(i) => Some(i as f64),
+                        _ => None,
+                    };
+                    match rate.filter(|r| (0.0..=1.0).contains(r)) {
+                        Some(r) => {
+                            success.minimum_rate_permille = Some((r * 1000.0).round() as u32)
+                        }
+                        None => self.type_error(value, &what, "a number from 0 to 1"),
+                    }
+                }
+                "critical" => {
+                    success.critical = self.strings(value, &what, false).unwrap_or_default()
+                }
+                "allowed-failures" => {
+                    success.allowed_failures = self.strings(value, &what, false).unwrap_or_default()
+                }
+                _ => unreachable!("keys were checked"),
+            }
+        }
+        success
     }
 
     pub(super) fn profiles(&mut self, node: &Node) -> IndexMap<String, Profile> {
