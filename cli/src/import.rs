@@ -111,6 +111,26 @@ pub(crate) fn is_aitherzero(source: &SourceFile) -> bool {
                 .is_ok_and(|v| v.as_object().is_some_and(|top| !top.contains_key("jobs"))))
 }
 
+/// For a playbook that was imported from AitherZero's (`locate` marks it), its scripts
+/// folder, relative to the workspace.
+pub(crate) fn scripts_of_import(located: &orch_engine::load::workspace::Located) -> Option<String> {
+    if !located
+        .source
+        .path
+        .to_string_lossy()
+        .ends_with(IMPORTED_MARK)
+    {
+        return None;
+    }
+    let (folder, _) = scripts_folder(&located.source, &located.path).ok()?;
+    let relative = folder.strip_prefix(&located.workspace).ok()?;
+    Some(relative.to_string_lossy().into_owned())
+}
+
+/// What `locate` adds to an imported playbook's name (its problems are positions in the
+/// imported text).
+pub(crate) const IMPORTED_MARK: &str = " (imported)";
+
 /// The scripts folder of the AitherZero playbook at `file`: `automation-scripts/` or
 /// `library/automation-scripts/` beside it or above it. With the folder that holds
 /// it: the repository's root, which is the workspace of a playbook run directly.

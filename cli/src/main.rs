@@ -362,7 +362,7 @@ pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Failur
         located.workspace = root;
         // Named as what it is (problems after the import are positions in its text).
         let mut shown = located.source.path.clone().into_os_string();
-        shown.push(" (imported)");
+        shown.push(import::IMPORTED_MARK);
         located.source.path = shown.into();
         if !cli.quiet {
             for warning in &imported.warnings {

@@ -81,6 +81,9 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
     let mut round = 0u32;
     let mut ignore = Ignored::new(&workspace, &[]);
     let mut loaded: Option<Arc<crate::prepare::Prepared>> = None;
+    // An AitherZero playbook's scripts folder (workspace-relative): its scripts' `param()`
+    // blocks and headers are part of what the import writes, so an edit there reloads.
+    let mut imported_scripts: Option<String> = None;
     loop {
         round += 1;
         // The playbook is loaded again only when a playbook file changed.
@@ -91,6 +94,12 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
                     .origins
                     .iter()
                     .any(|o| changed.iter().any(|c| Path::new(c) == o.path))
+            })
+            || imported_scripts.as_ref().is_some_and(|folder| {
+                changed.iter().any(|c| {
+                    c.strip_prefix(folder.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                })
             });
         let prepared = match loaded
             .clone()
@@ -111,6 +120,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             }
         };
         loaded = Some(prepared.clone());
+        imported_scripts = crate::import::scripts_of_import(&prepared.located);
         let outputs: Vec<String> = prepared
             .graph
             .jobs

@@ -281,3 +281,45 @@ fn the_old_engines_exit_statuses_under_a_flag() {
         ws.node("slow")
     );
 }
+
+#[test]
+fn watch_imports_again_when_a_scripts_parameters_change() {
+    use crate::watching::{lines, wait_for};
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    git_repository(&ws);
+    ws.write(
+        "automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Path)\n",
+    );
+    ws.write(
+        "pr.psd1",
+        "@{ Variables = @{ Level = 'deep' }\n  Sequence = @( @{ Script = '0402' } ) }\n",
+    );
+    let path = pwsh_stand_in(&ws);
+    // The stand-in must be the pwsh the nodes find.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("orch"))
+        .args(["watch", "-f", "pr.psd1"])
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .env("PATH", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("orch watch");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let _err = lines(child.stderr.take().expect("stderr"));
+    wait_for(&out, "[1]");
+    assert_eq!(ws.read("ran.txt"), "0402_Run-UnitTests.ps1 \n");
+    // The script now declares `$Level`: the playbook's variable reaches it.
+    ws.write(
+        "automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Path, $Level)\n",
+    );
+    wait_for(&out, "[2]");
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0402_Run-UnitTests.ps1 \n0402_Run-UnitTests.ps1 -Level deep\n"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

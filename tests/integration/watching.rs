@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::harness::Ws;
 
 /// Lines of a child's output, as they come.
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -20,7 +20,7 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
     rx
 }
 
-fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
+pub(crate) fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
     loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(line) if line.contains(what) => return line,
