@@ -38,7 +38,9 @@ pub struct RemoteExecutor {
 }
 
 impl RemoteExecutor {
-    pub fn new(local: LocalStore, options: RemoteOptions) -> Result<Arc<Self>, SettingsError> {
+    pub fn new(local: LocalStore, mut options: RemoteOptions) -> Result<Arc<Self>, SettingsError> {
+        // It writes no action results itself (the farm does): nothing to say about that.
+        options.mode = crate::Mode::Read;
         Ok(Arc::new(RemoteExecutor {
             address: options.address.text.clone(),
             client: Client::new(&options)?,

@@ -18,9 +18,9 @@ use reapi::execution_server::{Execution, ExecutionServer};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::RemoteExecutor;
 use crate::digests::DigestKind;
 use crate::lying_server::Fake;
-use crate::{Address, Mode, RemoteExecutor, RemoteOptions, TlsFiles};
 
 #[derive(Clone, Default)]
 struct Farm {
@@ -136,10 +136,7 @@ impl bytestream::byte_stream_server::ByteStream for Farm {
 }
 
 async fn serve(farm: Farm) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tokio::spawn(
+    crate::lying_server::serve_on_loopback(
         tonic::transport::Server::builder()
             .add_service(CapabilitiesServer::new(farm.clone()))
             .add_service(ExecutionServer::new(farm.clone()))
@@ -150,26 +147,15 @@ async fn serve(farm: Farm) -> u16 {
                 reapi::content_addressable_storage_server::ContentAddressableStorageServer::new(
                     farm.cas,
                 ),
-            )
-            .serve_with_incoming(incoming),
-    );
-    port
+            ),
+    )
+    .await
 }
 
 fn executor(port: u16) -> (tempfile::TempDir, Arc<RemoteExecutor>) {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalStore::open(&dir.path().join("cache")).unwrap();
-    let options = RemoteOptions {
-        address: Address::parse(&format!("grpc://127.0.0.1:{port}")).unwrap(),
-        instance: String::new(),
-        mode: Mode::ReadWrite,
-        token: None,
-        tls: TlsFiles::default(),
-        timeout: Duration::from_secs(5),
-        salt: "orch key test".into(),
-        warn: Arc::new(|_| {}),
-        check: Arc::new(|_| true),
-    };
+    let options = crate::lying_server::options_for(port, |_| true);
     (dir, RemoteExecutor::new(local, options).unwrap())
 }
 

@@ -156,25 +156,28 @@ impl ContentAddressableStorage for Fake {
     }
 }
 
-async fn serve(fake: Fake) -> u16 {
+/// Serves `services` on a free loopback port (for as long as the test's runtime lives).
+pub(crate) async fn serve_on_loopback(services: tonic::transport::server::Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(CapabilitiesServer::new(fake.clone()))
-            .add_service(ActionCacheServer::new(fake.clone()))
-            .add_service(ContentAddressableStorageServer::new(fake))
-            .serve_with_incoming(incoming),
-    );
+    tokio::spawn(services.serve_with_incoming(incoming));
     port
 }
 
-/// A store whose remote checks records with `check`, and the folder it lives in.
-fn tiered(port: u16, check: fn(&ActionResult) -> bool) -> (tempfile::TempDir, Arc<TieredStore>) {
-    let dir = tempfile::tempdir().unwrap();
-    let local = LocalStore::open(&dir.path().join("cache")).unwrap();
-    let options = RemoteOptions {
+async fn serve(fake: Fake) -> u16 {
+    serve_on_loopback(
+        tonic::transport::Server::builder()
+            .add_service(CapabilitiesServer::new(fake.clone()))
+            .add_service(ActionCacheServer::new(fake.clone()))
+            .add_service(ContentAddressableStorageServer::new(fake)),
+    )
+    .await
+}
+
+/// A client's options for the server at `port`, that checks records with `check`.
+pub(crate) fn options_for(port: u16, check: fn(&ActionResult) -> bool) -> RemoteOptions {
+    RemoteOptions {
         address: Address::parse(&format!("grpc://127.0.0.1:{port}")).unwrap(),
         instance: String::new(),
         mode: Mode::ReadWrite,
@@ -184,7 +187,14 @@ fn tiered(port: u16, check: fn(&ActionResult) -> bool) -> (tempfile::TempDir, Ar
         salt: "orch key test".into(),
         warn: Arc::new(|text| panic!("no warning expected: {text}")),
         check: Arc::new(check),
-    };
+    }
+}
+
+/// A store whose remote checks records with `check`, and the folder it lives in.
+fn tiered(port: u16, check: fn(&ActionResult) -> bool) -> (tempfile::TempDir, Arc<TieredStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(&dir.path().join("cache")).unwrap();
+    let options = options_for(port, check);
     (dir, TieredStore::new(local, options, false).unwrap())
 }
 
