@@ -368,4 +368,20 @@ async fn a_file_stored_locally_is_named_for_the_server_in_the_same_read() {
     assert!(store.local.holds(&blob));
     let named = store.names.lock().unwrap().get(&blob).copied();
     assert_eq!(named, Some(DigestKind::Sha256.of(CONTENT)));
+    // A later run (another store over the same folder) finds the name beside the blob:
+    // the file is not read again to name it, even once it is gone from the workspace.
+    let later = TieredStore::new(
+        LocalStore::open(&dir.path().join("cache")).unwrap(),
+        options_for(port, |_| true),
+        false,
+    )
+    .unwrap();
+    assert!(later.names.lock().unwrap().is_empty());
+    assert_eq!(
+        later.remembered(&blob),
+        Some(DigestKind::Sha256.of(CONTENT))
+    );
+    // Collected with its blob.
+    later.local.clear().unwrap();
+    assert_eq!(later.remembered(&blob), None);
 }

@@ -348,10 +348,28 @@ impl TieredStore {
         Ok(sent)
     }
 
+    /// Keeps a blob's SHA-256 name for the run and beside the blob in the local store, so
+    /// a later run's push does not read the file again to name it.
     fn remember(&self, blob: BlobDigest, name: RemoteDigest) {
         if let Ok(mut names) = self.names.lock() {
             names.insert(blob, name);
         }
+        if name.size == blob.size && name.hash != blob.hash.0 {
+            let _ = self.local.put_blob_note(&blob.hash, &name.hash);
+        }
+    }
+
+    /// A blob's SHA-256 name kept beside it by an earlier run, if any.
+    pub(crate) fn remembered(&self, blob: &BlobDigest) -> Option<RemoteDigest> {
+        if let Some(name) = self.names.lock().ok().and_then(|n| n.get(blob).copied()) {
+            return Some(name);
+        }
+        let note = self.local.blob_note(&blob.hash)?;
+        let hash: [u8; 32] = note.as_slice().try_into().ok()?;
+        Some(RemoteDigest {
+            hash,
+            size: blob.size,
+        })
     }
 
     /// A locally stored blob's remote name and its file: the name remembered, or (BLAKE3)
@@ -366,7 +384,7 @@ impl TieredStore {
         let path = Backend::local_file(&self.local, blob).ok_or_else(gone)?;
         let known = match session.kind {
             DigestKind::Blake3 => Some(session.kind.name(blob, Vec::new)),
-            DigestKind::Sha256 => self.names.lock().ok().and_then(|n| n.get(blob).copied()),
+            DigestKind::Sha256 => self.remembered(blob),
         };
         if let Some(name) = known {
             return Ok((name, Source::File(path)));

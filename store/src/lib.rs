@@ -5,6 +5,7 @@
 //! ```text
 //! ROOT/cas/ab/cdef…   blobs, named by the blake3 of their content
 //! ROOT/ac/ab/cdef…    action records: node key → ActionResult (magic + version + postcard)
+//! ROOT/notes/ab/cdef… a blob's note (a remote cache's name for it), removed with it
 //! ROOT/tmp/           files being written; renamed into place only when complete
 //! ```
 //!

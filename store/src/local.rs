@@ -131,6 +131,27 @@ impl LocalStore {
         self.root.join("cas").join(digest.sharded_path())
     }
 
+    fn note_path(&self, blob: &Digest) -> PathBuf {
+        self.root.join("notes").join(blob.sharded_path())
+    }
+
+    /// Keeps a short note beside a blob (a remote cache's name for its content, so that
+    /// it is never hashed again); `gc` and `clear` remove it with the blob.
+    pub fn put_blob_note(&self, blob: &Digest, note: &[u8]) -> Result<(), StoreError> {
+        self.write_atomically(&self.note_path(blob), |out| out.write_all(note))
+    }
+
+    /// A blob's note, if one was kept (at most 1 KiB is read).
+    pub fn blob_note(&self, blob: &Digest) -> Option<Vec<u8>> {
+        let mut note = Vec::new();
+        File::open(self.note_path(blob))
+            .ok()?
+            .take(1024)
+            .read_to_end(&mut note)
+            .ok()?;
+        Some(note)
+    }
+
     fn action_path(&self, key: &Digest) -> PathBuf {
         self.root.join("ac").join(key.sharded_path())
     }
@@ -252,6 +273,10 @@ impl LocalStore {
             let too_old = max_age.is_some_and(|max| age(&meta) > max);
             let too_big = max_size.is_some_and(|max| total > max);
             if (too_old || too_big) && age(&meta) > grace && fs::remove_file(&path).is_ok() {
+                // A blob's note goes with it.
+                if let Ok(sharded) = path.strip_prefix(self.root.join("cas")) {
+                    let _ = fs::remove_file(self.root.join("notes").join(sharded));
+                }
                 report.removed += 1;
                 report.freed_bytes += meta.len();
                 total -= meta.len();
@@ -265,7 +290,7 @@ impl LocalStore {
 
     /// Empties the store (the directory itself stays).
     pub fn clear(&self) -> Result<(), StoreError> {
-        for sub in ["cas", "ac", "tmp"] {
+        for sub in ["cas", "ac", "tmp", "notes"] {
             let dir = self.root.join(sub);
             if dir.exists() {
                 fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
