@@ -76,12 +76,8 @@ pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
     orch_engine::load::decode::decode(&written, &tree)?;
     match &args.output {
         Some(path) => {
-            orch_store::replace_file(
-                &cwd.join(path),
-                imported.yaml.as_bytes(),
-                orch_store::Durability::Whole,
-            )
-            .map_err(|e| Problem::general(format!("cannot write {}: {e}", path.display())))?;
+            orch_store::replace_file(&cwd.join(path), imported.yaml.as_bytes())
+                .map_err(|e| Problem::general(format!("cannot write {}: {e}", path.display())))?;
             if !cli.quiet {
                 tell!(
                     "{}: {} warnings; wrote {}",

@@ -488,14 +488,13 @@ impl Prepared {
         let report = self.report(run_dir, outcome, duration);
         let json = run_dir.path.join("summary.json");
         // Whole or not at all: a CI step or `orch runs` may read them meanwhile.
-        let whole = orch_store::Durability::Whole;
         let temp = orch_store::temp_beside(&json);
-        if let Err(e) = orch_store::replace_through(&temp, &json, whole, |f| report.write_json(f)) {
+        if let Err(e) = orch_store::replace_through(&temp, &json, |f| report.write_json(f)) {
             tell!("warning: cannot write {}: {e}", json.display());
         }
         let markdown = report.markdown();
         let md = run_dir.path.join("summary.md");
-        if let Err(e) = orch_store::replace_file(&md, markdown.as_bytes(), whole) {
+        if let Err(e) = orch_store::replace_file(&md, markdown.as_bytes()) {
             tell!("warning: cannot write {}: {e}", md.display());
         }
         if let Err(e) = runs::set_latest(&self.orch_dir, &run_dir.id) {

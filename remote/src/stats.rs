@@ -98,11 +98,7 @@ impl Counters {
             *sum += this;
         }
         let text = total.render();
-        orch_store::replace_file(
-            &root.join(FILE),
-            text.as_bytes(),
-            orch_store::Durability::Whole,
-        )
+        orch_store::replace_file(&root.join(FILE), text.as_bytes())
     }
 }
 

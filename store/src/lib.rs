@@ -9,10 +9,12 @@
 //! ROOT/tmp/           files being written; renamed into place only when complete
 //! ```
 //!
-//! Every write goes to a temporary file in `tmp/` (same filesystem), is fsynced, then
-//! renamed: a reader sees a whole entry or none, and a crash leaves only a temp file that
-//! `gc` removes. No locks: content addressing makes concurrent writes of one entry
-//! idempotent. Every read verifies (blob: its hash; record: its header and decoding); what
+//! Every write goes to a temporary file in `tmp/` (same filesystem), then is renamed: a
+//! reader sees a whole entry or none, and a crash leaves only a temp file that `gc`
+//! removes. Nothing is fsynced: a power loss can leave an entry empty or short, and every
+//! read verifies, so that is a miss. No locks: content addressing makes concurrent writes
+//! of one entry idempotent. Every read verifies (blob: its hash; record: its header,
+//! decoding and checksum); what
 //! fails is removed and reported as a miss, never returned.
 
 mod backend;
@@ -34,7 +36,7 @@ pub use record::{
     ActionResult, FORMAT_VERSION, OutputFile, StoredArtifact, decode_kept_record, decode_record,
     encode_record,
 };
-pub use replace::{Durability, replace_file, replace_through, temp_beside, temp_name};
+pub use replace::{replace_file, replace_through, temp_beside, temp_name};
 pub use sealed::{seal, unseal};
 
 use std::path::Path;

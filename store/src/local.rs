@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::backend::{StoreFuture, ready};
-use crate::replace::{Durability, replace_through, temp_name};
+use crate::replace::{replace_through, temp_name};
 use crate::{ActionResult, Backend, BlobDigest, Digest, StoreError, decode_record, encode_record};
 
 /// An entry's last-use mark (its mtime) is renewed when older than this: LRU needs no
@@ -156,15 +156,15 @@ impl LocalStore {
         self.root.join("ac").join(key.sharded_path())
     }
 
-    /// Writes through a temp file in `tmp/` (which `gc` sweeps after a crash), fsyncs,
-    /// and renames into `dest`.
+    /// Writes through a temp file in `tmp/` (which `gc` sweeps after a crash), renamed
+    /// into `dest`.
     fn write_atomically(
         &self,
         dest: &Path,
         write: impl FnOnce(&mut File) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let temp = self.root.join("tmp").join(temp_name());
-        replace_through(&temp, dest, Durability::Synced, write).map_err(|e| StoreError::io(dest, e))
+        replace_through(&temp, dest, write).map_err(|e| StoreError::io(dest, e))
     }
 
     /// Removes an entry that failed verification; another process may have done so first.

@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// Whether the data must survive a power loss once the call returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// fsynced before the rename: the shared store, whose entries other machines trust.
-    Synced,
-    /// Renamed whole but not fsynced: what is sealed or rebuilt when lost (the stat cache,
-    /// the key state, a run's summaries) pays no fsync on every run.
-    Whole,
-}
-
 /// A temporary file name no other writer (thread or process) uses at the same time.
 pub fn temp_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -37,22 +27,32 @@ pub fn temp_beside(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.{}", temp_name()))
 }
 
-/// Writes `dest` whole through `temp` (which the caller chose on `dest`'s filesystem);
-/// the folder of `dest` is created when missing.
+/// Writes `dest` whole through `temp` (which the caller chose on `dest`'s filesystem); the
+/// folders of both are created when missing.
+///
+/// Never fsynced: everything written so is sealed or verified when read (store entries
+/// by their hash or checksum, state files by their blake3), so what a power loss damages
+/// reads as missing, a cache miss, and no run waits on the disk (DESIGN.md, "Caching").
 pub fn replace_through(
     temp: &Path,
     dest: &Path,
-    durability: Durability,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let result = (|| {
-        let mut file = File::create(temp)?;
+        let mut file = match File::create(temp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(folder) = temp.parent() {
+                    fs::create_dir_all(folder)?;
+                }
+                File::create(temp)?
+            }
+            created => created?,
+        };
         write(&mut file)?;
-        if durability == Durability::Synced {
-            file.sync_all()?;
-        }
         drop(file);
-        if let Some(parent) = dest.parent() {
+        if let Some(parent) = dest.parent()
+            && Some(parent) != temp.parent()
+        {
             fs::create_dir_all(parent)?;
         }
         fs::rename(temp, dest)
@@ -64,11 +64,8 @@ pub fn replace_through(
 }
 
 /// Writes `bytes` to `dest` whole, through a temporary file beside it.
-pub fn replace_file(dest: &Path, bytes: &[u8], durability: Durability) -> std::io::Result<()> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    replace_through(&temp_beside(dest), dest, durability, |f| f.write_all(bytes))
+pub fn replace_file(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace_through(&temp_beside(dest), dest, |f| f.write_all(bytes))
 }
 
 #[cfg(test)]
@@ -79,8 +76,8 @@ mod tests {
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("state/keys");
-        replace_file(&dest, b"old", Durability::Whole).unwrap();
-        let failed = replace_through(&temp_beside(&dest), &dest, Durability::Synced, |f| {
+        replace_file(&dest, b"old").unwrap();
+        let failed = replace_through(&temp_beside(&dest), &dest, |f| {
             f.write_all(b"half")?;
             Err(std::io::Error::other("disk full"))
         });
@@ -88,7 +85,7 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         let left: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1, "only the destination remains");
-        replace_file(&dest, b"new", Durability::Synced).unwrap();
+        replace_file(&dest, b"new").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"new");
     }
 }

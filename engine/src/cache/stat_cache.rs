@@ -128,7 +128,7 @@ impl StatCache {
         let mut bytes = STAT_CACHE_MAGIC.to_vec();
         bytes.extend(postcard::to_allocvec(&self.entries).map_err(std::io::Error::other)?);
         orch_store::seal(&mut bytes);
-        orch_store::replace_file(path, &bytes, orch_store::Durability::Whole)
+        orch_store::replace_file(path, &bytes)
     }
 
     /// The digest of `workspace/relative`.

@@ -54,7 +54,7 @@ pub fn remember_report_files(orch_dir: &Path, files: &[String]) -> std::io::Resu
         return Ok(());
     }
     let text: String = all.into_iter().map(|f| format!("{f}\n")).collect();
-    orch_store::replace_file(&path, text.as_bytes(), orch_store::Durability::Whole)
+    orch_store::replace_file(&path, text.as_bytes())
 }
 
 /// A key computed this run: the node, the key, what went into it (everything but the
@@ -270,7 +270,7 @@ pub fn save_keys(orch_dir: &Path, last: &LastKeys, fresh: &[FreshKey]) -> std::i
         bytes.extend(record.iter());
     }
     orch_store::seal(&mut bytes);
-    orch_store::replace_file(&keys_path(orch_dir), &bytes, orch_store::Durability::Whole)
+    orch_store::replace_file(&keys_path(orch_dir), &bytes)
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ impl GraphMemo {
         };
         bytes.extend(body);
         orch_store::seal(&mut bytes);
-        let _ = orch_store::replace_file(&self.file, &bytes, orch_store::Durability::Whole);
+        let _ = orch_store::replace_file(&self.file, &bytes);
     }
 }
 

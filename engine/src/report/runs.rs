@@ -128,11 +128,7 @@ pub fn create(orch_dir: &Path) -> std::io::Result<RunDir> {
 /// old one, so a reader finds the previous run or the new one, never none.
 pub fn set_latest(orch_dir: &Path, id: &str) -> std::io::Result<()> {
     let runs = orch_dir.join("runs");
-    orch_store::replace_file(
-        &runs.join("latest"),
-        format!("{id}\n").as_bytes(),
-        orch_store::Durability::Whole,
-    )?;
+    orch_store::replace_file(&runs.join("latest"), format!("{id}\n").as_bytes())?;
     let temp = runs.join(format!(".last-{}", orch_store::temp_name()));
     std::os::unix::fs::symlink(id, &temp)?;
     std::fs::rename(&temp, runs.join("last")).inspect_err(|_| {
