@@ -30,9 +30,10 @@ pub fn temp_beside(dest: &Path) -> PathBuf {
 /// Writes `dest` whole through `temp` (which the caller chose on `dest`'s filesystem); the
 /// folders of both are created when missing.
 ///
-/// Never fsynced: everything written so is sealed or verified when read (store entries
-/// by their hash or checksum, state files by their blake3), so what a power loss damages
-/// reads as missing, a cache miss, and no run waits on the disk (DESIGN.md, "Caching").
+/// Never fsynced, so no run waits on the disk: store entries and state files are verified
+/// or unsealed when read (what a power loss damages is a miss, DESIGN.md, "Caching"), and
+/// the rest (summaries, `runs/latest`, an imported playbook) is written again by the next
+/// run or command.
 pub fn replace_through(
     temp: &Path,
     dest: &Path,
