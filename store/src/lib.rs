@@ -11,8 +11,8 @@
 //!
 //! Every write goes to a temporary file in `tmp/` (same filesystem), then is renamed: a
 //! reader sees a whole entry or none, and a crash leaves only a temp file that `gc`
-//! removes. Nothing is fsynced: a power loss can leave an entry empty or short, and every
-//! read verifies, so that is a miss. No locks: content addressing makes concurrent writes
+//! removes. Nothing is fsynced: an entry a power loss leaves empty or short fails the
+//! check every read makes, a miss. No locks: content addressing makes concurrent writes
 //! of one entry idempotent. Every read verifies (blob: its hash; record: its header,
 //! decoding and checksum); what
 //! fails is removed and reported as a miss, never returned.
