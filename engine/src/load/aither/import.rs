@@ -826,29 +826,49 @@ impl Importer<'_> {
                 }
             }
         }
-        let ids: Vec<(u16, String, bool)> = jobs
+        // Each job of the run: its number, id, script file (lowercase, for names) and
+        // whether it runs serially.
+        let run: Vec<(u16, String, String, bool)> = jobs
             .iter()
             .enumerate()
-            .map(|(i, j)| (j.number, j.id.clone(), serial.contains(&i)))
+            .map(|(i, j)| {
+                let file = script(j.number).map(|s| s.file.to_lowercase());
+                (
+                    j.number,
+                    j.id.clone(),
+                    file.unwrap_or_default(),
+                    serial.contains(&i),
+                )
+            })
             .collect();
         for (i, job) in jobs.iter_mut().enumerate() {
             let Some(script) = script(job.number) else {
                 continue;
             };
-            for name in &script.named_dependencies {
-                notes.push(format!(
-                    "{}: dependency `{name}` names no script number; not imported",
-                    script.file
-                ));
-            }
+            // A number names its script; a name, as the old engine matched it, every
+            // script of the run whose file name contains it (any case).
+            let mut depended = Vec::new();
             for dependency in &script.dependencies {
-                let Some((_, id, dependency_serial)) = ids.iter().find(|(n, _, _)| n == dependency)
-                else {
-                    continue;
-                };
+                depended.extend(run.iter().filter(|(n, ..)| n == dependency));
+            }
+            for name in &script.named_dependencies {
+                let lower = name.to_lowercase();
+                let before = depended.len();
+                depended.extend(
+                    run.iter()
+                        .filter(|(n, _, file, _)| *n != job.number && file.contains(&lower)),
+                );
+                if depended.len() == before {
+                    notes.push(format!(
+                        "{}: dependency `{name}` names no script of this playbook; not imported",
+                        script.file
+                    ));
+                }
+            }
+            for (number, id, _, dependency_serial) in depended {
                 if serial.contains(&i) && !dependency_serial {
                     notes.push(format!(
-                        "{}: depends on {dependency:04}, which runs after it (`AllowParallel: false` scripts run first); not imported",
+                        "{}: depends on {number:04}, which runs after it (`AllowParallel: false` scripts run first); not imported",
                         script.file
                     ));
                     continue;
@@ -1516,6 +1536,10 @@ mod tests {
                 "0409_Other.ps1",
                 "# AllowParallel: false\n# Dependencies: 0402\n",
             ),
+            // Named, in another case: after 0402.
+            ("0410_Report.ps1", "# Dependencies: run-unittests\n"),
+            // Not in the playbook: a name that matches only it matches nothing.
+            ("0001_Setup-Tools.ps1", "param()\n"),
         ];
         let folder = ScriptsFolder {
             path: "automation-scripts".into(),
@@ -1527,7 +1551,7 @@ mod tests {
         };
         let source = SourceFile {
             path: "p.psd1".into(),
-            text: "@{ Sequence = @('0402', '0404', '0407', '0409') }\n".into(),
+            text: "@{ Sequence = @('0402', '0404', '0407', '0409', '0410') }\n".into(),
         };
         let root = crate::load::psd1::parse(&source).unwrap().root;
         let imported = import(&source, &root, &folder, Order::Declared).unwrap();
@@ -1539,6 +1563,7 @@ mod tests {
             "  s0404:\n    # from Sequence\n    script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n    after: [s0409, s0402]\n",
             "  s0407:\n    # from Sequence\n    script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n  s0409",
             "    after: [s0407]\n",
+            "  s0410:\n    # from Sequence\n    script: \"automation-scripts/0410_Report.ps1\"\n    after: [s0409, s0402]\n",
         ] {
             assert!(y.contains(part), "{part}\n---\n{y}");
         }
@@ -1549,7 +1574,7 @@ mod tests {
             .collect();
         assert!(
             said.iter()
-                .any(|w| w.contains("`Setup-Tools` names no script number")),
+                .any(|w| w.contains("`Setup-Tools` names no script of this playbook")),
             "{said:?}"
         );
         assert!(

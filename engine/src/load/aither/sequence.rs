@@ -14,6 +14,8 @@ pub struct Script {
     pub file: String,
     /// Its `# Stage:` header (first 10 lines), as the `stage:` rule reads it.
     pub stage: Option<String>,
+    /// A `Stage:` it gives only under `.NOTES`, which the `stage:` rule never read.
+    pub stage_in_notes: Option<String>,
     /// Its `# Tags:` header (first 20 lines).
     pub tags: Option<String>,
     /// Its `Dependencies:` header (first 30 lines, `#` or `.NOTES` form): the numbers
@@ -78,6 +80,7 @@ impl Script {
             number,
             file: file.to_owned(),
             stage: header(10, "Stage"),
+            stage_in_notes: header(10, "Stage").map_or_else(|| either("Stage"), |_| None),
             tags: header(20, "Tags"),
             dependencies,
             named_dependencies,
@@ -119,6 +122,9 @@ pub enum Note {
     /// `!NNNN` as a later part of a comma list: it excludes from its own part only, so
     /// from nothing (the old engine's reading, kept).
     ExclusionInList(String),
+    /// A `stage:` entry that does not take this script, whose `Stage:` (under `.NOTES`,
+    /// which the old engine did not read) it names: kept out, as the old engine did.
+    StageOnlyInNotes(String, u16),
 }
 
 impl std::fmt::Display for Note {
@@ -139,6 +145,10 @@ impl std::fmt::Display for Note {
             Note::ExclusionInList(part) => write!(
                 f,
                 "`{part}` inside a comma list excludes nothing (it applies to its own part only); write it as an entry of its own"
+            ),
+            Note::StageOnlyInNotes(entry, n) => write!(
+                f,
+                "`{entry}` does not select {n:04}: its `Stage:` is under `.NOTES`, which the old engine did not read (name {n:04} to run it)"
             ),
         }
     }
@@ -240,13 +250,18 @@ fn entry_numbers(
     } else if let Some(name) = entry.strip_prefix("stage:") {
         // 5. The `# Stage:` header contains the name, any case.
         let name = name.to_lowercase();
-        let numbers = existing(&|s| {
-            s.stage
+        let names = |stage: &Option<String>| {
+            stage
                 .as_ref()
                 .is_some_and(|st| st.to_lowercase().contains(&name))
-        });
-        if numbers.is_empty() {
+        };
+        let numbers = existing(&|s| names(&s.stage));
+        let in_notes: Vec<u16> = existing(&|s| names(&s.stage_in_notes));
+        if numbers.is_empty() && in_notes.is_empty() {
             notes.push(Note::MatchesNothing(entry.to_owned()));
+        }
+        for n in in_notes {
+            notes.push(Note::StageOnlyInNotes(entry.to_owned(), n));
         }
         numbers
     } else if let Some(name) = entry.strip_prefix("tag:") {
@@ -359,8 +374,14 @@ mod tests {
 
     #[test]
     fn stages_and_tags_read_the_comment_headers() {
-        // Unanchored, any case: `stage:dev` takes Development; `.NOTES` is not read.
-        assert_eq!(run(&["stage:testing"]).numbers, [400]);
+        // Unanchored, any case: `stage:dev` takes Development; `.NOTES` is not read, and
+        // said.
+        let testing = run(&["stage:testing"]);
+        assert_eq!(testing.numbers, [400]);
+        assert_eq!(
+            testing.notes,
+            [Note::StageOnlyInNotes("stage:testing".into(), 402)]
+        );
         assert_eq!(run(&["stage:Dev"]).numbers, [404]);
         // A tag is a whole word (`\b` as the old regex): `quality` is in `quality-gate`.
         assert_eq!(run(&["tag:lint"]).numbers, [404]);
