@@ -264,6 +264,49 @@ fn profiles_import_and_choose_vars() {
 }
 
 #[test]
+fn a_stage_condition_decides_whether_its_scripts_run() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    git_repository(&ws);
+    ws.write("automation-scripts/0402_Run-UnitTests.ps1", "param()\n");
+    ws.write("automation-scripts/0407_Validate-Syntax.ps1", "param()\n");
+    ws.write(
+        "playbooks/ci.json",
+        r#"{
+  "metadata": { "name": "ci" },
+  "orchestration": {
+    "defaultVariables": { "skipTests": false },
+    "stages": [
+      { "name": "Tests", "sequences": ["0402"], "condition": "{{skipTests}} == false" },
+      { "name": "Syntax", "sequences": ["0407"] }
+    ]
+  }
+}
+"#,
+    );
+    let path = pwsh_stand_in(&ws);
+    let run = |args: &[&str]| {
+        let out = ws.cmd(args).env("PATH", &path).output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    };
+    run(&["run", "-f", "playbooks/ci.json"]);
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0402_Run-UnitTests.ps1 \n0407_Validate-Syntax.ps1 \n"
+    );
+    std::fs::remove_file(ws.path().join("ran.txt")).unwrap();
+    // Skipped by its condition; the next stage still goes on after it (a hit).
+    run(&["run", "-f", "playbooks/ci.json", "--var", "skipTests=True"]);
+    assert!(!ws.exists("ran.txt"));
+    assert_eq!(
+        ws.node("s0402")["status"],
+        "skipped",
+        "{}",
+        ws.node("s0402")
+    );
+    assert!(ws.cached("s0407"), "{}", ws.why("s0407"));
+}
+
+#[test]
 fn the_old_engines_exit_statuses_under_a_flag() {
     let ws = Ws::new(
         "jobs:\n  flaky:\n    continue-on-error: true\n    run: exit 3\n  fine:\n    run: 'true'\n",

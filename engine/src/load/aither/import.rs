@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::condition;
 use super::sequence::{self, Order, Script};
 use crate::load::diag::{Problem, SourceFile, Span};
 use crate::load::tree::{Node, Value};
@@ -168,6 +169,8 @@ struct Importer<'a> {
     order: Order,
     /// The playbook's vars (those imported), which reach the scripts that declare them.
     globals: Vec<String>,
+    /// The vars stages' conditions read.
+    condition_vars: Vec<String>,
 }
 
 /// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows.
@@ -183,6 +186,7 @@ pub fn import(
         warnings: Vec::new(),
         order,
         globals: Vec::new(),
+        condition_vars: Vec::new(),
     };
     let top = entries(root).ok_or_else(|| {
         Problem::at(
@@ -321,13 +325,15 @@ pub fn import(
         }
     }
     let mut vars = importer.vars(vars);
-    // orch refuses a var it does not know: a profile-only name is declared empty, as the
-    // old engine read an unset one.
-    for (_, profile_vars) in &profiles {
-        for (name, _) in profile_vars {
-            if !vars.iter().any(|(v, _)| v.eq_ignore_ascii_case(name)) {
-                vars.push((name.clone(), String::new()));
-            }
+    // orch refuses a var it does not know: a profile-only name, or one only a stage's
+    // condition reads, is declared empty, as the old engine read an unset one.
+    let unset = profiles
+        .iter()
+        .flat_map(|(_, profile_vars)| profile_vars.iter().map(|(name, _)| name))
+        .chain(&importer.condition_vars);
+    for name in unset {
+        if !vars.iter().any(|(v, _)| v.eq_ignore_ascii_case(name)) {
+            vars.push((name.clone(), String::new()));
         }
     }
     let mut yaml = importer.write(name, description, (&vars, &profiles), &jobs);
@@ -454,7 +460,31 @@ impl Importer<'_> {
             let variables = lookup(&fields, "variables")
                 .and_then(entries)
                 .unwrap_or_default();
-            for key in ["condition", "retries", "parallel"] {
+            let mut condition = None;
+            if let Some(value) = lookup(&fields, "condition") {
+                let said = match text(value)
+                    .ok_or_else(|| "not a text".to_owned())
+                    .and_then(|c| condition::translate(&c))
+                {
+                    Ok((expression, var)) => {
+                        // Its outer parentheses go: the `if` is the comparison alone.
+                        let full = expression.to_string();
+                        let bare = full
+                            .strip_prefix('(')
+                            .and_then(|e| e.strip_suffix(')'))
+                            .unwrap_or(&full);
+                        self.condition_vars.push(var);
+                        condition = Some(bare.to_owned());
+                        format!("imported as `if: ${{{{ {bare} }}}}`")
+                    }
+                    Err(why) => format!("not imported ({why})"),
+                };
+                self.warn(
+                    value.span,
+                    format!("stage `{name}`: `condition` was ignored by the old engine; {said}"),
+                );
+            }
+            for key in ["retries", "parallel"] {
                 if let Some(value) = lookup(&fields, key) {
                     let honoured = if key == "retries" {
                         "imported as `retries`"
@@ -481,7 +511,10 @@ impl Importer<'_> {
                     timeout_secs: timeout,
                     retries,
                     continue_on_error,
-                    after: std::mem::take(&mut frontier),
+                    // A number without a script writes no job: the next one keeps
+                    // the order.
+                    after: frontier.clone(),
+                    condition: condition.clone(),
                     ..JobOut::new(number, format!("stage \"{name}\""))
                 };
                 let id = job.id.clone();
@@ -1286,11 +1319,26 @@ impl Importer<'_> {
                 }
                 let _ = writeln!(y, "    strategy: {{ {} }}", strategy.join(", "));
             }
-            if job.after_failure {
-                let _ = writeln!(
-                    y,
-                    "    # the old engine went on after a failure (StopOnError = $false)\n    if: ${{{{ !cancelled() }}}}"
-                );
+            match (&job.condition, job.after_failure) {
+                (Some(condition), after_failure) => {
+                    let _ = writeln!(
+                        y,
+                        "    # the stage's `condition`, which the old engine never evaluated"
+                    );
+                    let status = if after_failure {
+                        "!cancelled() && "
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(y, "    if: ${{{{ {status}{condition} }}}}");
+                }
+                (None, true) => {
+                    let _ = writeln!(
+                        y,
+                        "    # the old engine went on after a failure (StopOnError = $false)\n    if: ${{{{ !cancelled() }}}}"
+                    );
+                }
+                (None, false) => {}
             }
             if let Some(t) = job.timeout_secs {
                 let _ = writeln!(y, "    timeout: {t}s");
@@ -1639,7 +1687,7 @@ mod tests {
             r#"{"metadata": {"name": "quick"}, "orchestration": {"defaultVariables": {"All": true},
                 "stages": [
                   {"name": "Syntax", "sequences": ["0407"], "variables": {"All": true}, "timeout": 180},
-                  {"name": "Tests", "sequences": ["0402, 0404", "0499"], "condition": "{{skip}} == false"}
+                  {"name": "Tests", "sequences": ["0499", "0402, 0404"], "condition": "{{skip}} == false"}
                 ]}}"#,
         )
         .unwrap();
@@ -1670,6 +1718,14 @@ mod tests {
             said.iter().any(|w| w.contains("`condition` was ignored")),
             "{said:?}"
         );
+        // The condition is the jobs' `if`, its var declared (empty, as the old engine
+        // read an unset one).
+        assert!(
+            y.contains("  s0402:\n    # from stage \"Tests\"\n    script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n    after: [s0407]\n    # the stage's `condition`, which the old engine never evaluated\n    if: ${{ vars.skip != 'true' }}\n"),
+            "{y}"
+        );
+        assert!(y.contains("  \"skip\": \"\"\n"), "{y}");
+        assert!(!y.contains("s0407:\n    # from stage \"Syntax\"\n    script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n    args: [\"-All\"]\n    if:"), "{y}");
     }
 
     #[test]
