@@ -307,6 +307,35 @@ fn a_stage_condition_decides_whether_its_scripts_run() {
 }
 
 #[test]
+fn a_v3_strategy_matrix_runs_each_leg_with_its_parameters() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    git_repository(&ws);
+    ws.write(
+        "automation-scripts/0402_Run-UnitTests.ps1",
+        "param($Level)\n",
+    );
+    ws.write(
+        "p.json",
+        r#"{ "metadata": { "name": "m" }, "orchestration": { "jobs": { "test": {
+  "env": { "Level": "ignored" },
+  "strategy": { "matrix": { "Level": ["unit", "deep"] }, "maxParallel": 1 },
+  "steps": [ { "run": "0402" } ] } } } }
+"#,
+    );
+    let path = pwsh_stand_in(&ws);
+    let out = ws
+        .cmd(&["run", "-f", "p.json"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ws.read("ran.txt"),
+        "0402_Run-UnitTests.ps1 -Level unit\n0402_Run-UnitTests.ps1 -Level deep\n"
+    );
+}
+
+#[test]
 fn the_old_engines_exit_statuses_under_a_flag() {
     let ws = Ws::new(
         "jobs:\n  flaky:\n    continue-on-error: true\n    run: exit 3\n  fine:\n    run: 'true'\n",

@@ -130,6 +130,8 @@ struct JobOut {
     id: String,
     /// A parallel group's runs of the script, each its variables: `matrix.include`.
     legs: Vec<Vec<(String, String)>>,
+    /// A v3 job's `strategy.matrix`: each axis and its values.
+    axes: Vec<(String, Vec<String>)>,
     max_parallel: Option<i64>,
     fail_fast: bool,
     /// A v3 job: its steps (script number, args, name), in place of the one script.
@@ -153,6 +155,7 @@ impl JobOut {
             after_failure: false,
             id: format!("s{number:04}"),
             legs: Vec::new(),
+            axes: Vec::new(),
             max_parallel: None,
             fail_fast: true,
             steps: Vec::new(),
@@ -160,6 +163,13 @@ impl JobOut {
             condition: None,
         }
     }
+}
+
+/// A v3 job's `strategy`, as orch's.
+struct Strategy {
+    axes: Vec<(String, Vec<String>)>,
+    max_parallel: Option<i64>,
+    fail_fast: bool,
 }
 
 struct Importer<'a> {
@@ -559,7 +569,33 @@ impl Importer<'_> {
             }
             let fields =
                 entries(job).ok_or_else(|| Problem::at(self.source, job.span, "a job is a map"))?;
-            let env = lookup(&fields, "env").and_then(entries).unwrap_or_default();
+            let Strategy {
+                axes,
+                max_parallel,
+                fail_fast,
+            } = self.v3_strategy(id, lookup(&fields, "strategy"));
+            // The matrix values reach the scripts as variables (the old engine's
+            // `-Matrix` added them so), over the job's `env`.
+            let matrix_values: Vec<(String, Node)> = axes
+                .iter()
+                .map(|(axis, _)| {
+                    let value = Value::Str(format!("${{{{ matrix.{axis} }}}}"));
+                    (
+                        axis.clone(),
+                        Node {
+                            value,
+                            span: job.span,
+                        },
+                    )
+                })
+                .collect();
+            let env: Vec<(String, &Node)> = lookup(&fields, "env")
+                .and_then(entries)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(name, _)| !axes.iter().any(|(a, _)| a.eq_ignore_ascii_case(name)))
+                .chain(matrix_values.iter().map(|(k, n)| (k.clone(), n)))
+                .collect();
             let mut steps = Vec::new();
             let step_list = match lookup(&fields, "steps").map(|s| &s.value) {
                 Some(Value::Seq(items)) => items.iter().collect::<Vec<_>>(),
@@ -597,15 +633,13 @@ impl Importer<'_> {
                 self.warn(job.span, format!("job `{id}` runs no script: not imported"));
                 continue;
             }
-            for key in ["outputs", "strategy"] {
-                if let Some(value) = lookup(&fields, key) {
-                    self.warn(
-                        value.span,
-                        format!(
-                            "job `{id}`: `{key}` was ignored by the old engine and is not imported"
-                        ),
-                    );
-                }
+            if let Some(value) = lookup(&fields, "outputs") {
+                self.warn(
+                    value.span,
+                    format!(
+                        "job `{id}`: `outputs` was ignored by the old engine and is not imported"
+                    ),
+                );
             }
             let needs = match lookup(&fields, "needs").map(|n| &n.value) {
                 Some(Value::Seq(items)) => items.iter().filter_map(text).collect(),
@@ -630,6 +664,9 @@ impl Importer<'_> {
                 continue_on_error,
                 steps,
                 needs,
+                axes,
+                max_parallel,
+                fail_fast,
                 condition: lookup(&fields, "if").and_then(text),
                 ..JobOut::new(0, format!("job \"{id}\""))
             });
@@ -1128,6 +1165,53 @@ impl Importer<'_> {
         Ok(group)
     }
 
+    /// A v3 job's `strategy{matrix{axis: [values]}, failFast, maxParallel}` (which the
+    /// old engine ignored): the axes, `max-parallel` and `fail-fast`.
+    fn v3_strategy(&mut self, id: &str, strategy: Option<&Node>) -> Strategy {
+        let fields = strategy.and_then(entries).unwrap_or_default();
+        if let Some(strategy) = strategy {
+            self.warn(
+                strategy.span,
+                format!("job `{id}`: `strategy` was ignored by the old engine; imported as orch's matrix and strategy"),
+            );
+        }
+        let mut axes = Vec::new();
+        for (axis, values) in lookup(&fields, "matrix")
+            .and_then(entries)
+            .unwrap_or_default()
+        {
+            let scalars: Option<Vec<String>> = match &values.value {
+                Value::Seq(items) => items
+                    .iter()
+                    .map(|i| match i.value {
+                        Value::Seq(_) | Value::Map(_) => None,
+                        _ => i.scalar_text(),
+                    })
+                    .collect(),
+                _ => None,
+            };
+            match scalars {
+                Some(list) if !list.is_empty() && crate::load::decode::is_job_id(&axis) => {
+                    axes.push((axis, list))
+                }
+                _ => self.warn(
+                    values.span,
+                    format!("job `{id}`: matrix `{axis}` is not a name with a list of values; not imported"),
+                ),
+            }
+        }
+        let max_parallel = lookup(&fields, "maxParallel").and_then(|m| match m.value {
+            Value::Int(i) if i > 0 => Some(i),
+            _ => None,
+        });
+        let fail_fast = lookup(&fields, "failFast").is_none_or(truthy);
+        Strategy {
+            axes,
+            max_parallel,
+            fail_fast,
+        }
+    }
+
     /// `Parameters = @{ Name = value }` as pwsh `-File` arguments.
     fn args_from_parameters(&mut self, parameters: Option<&Node>) -> Vec<String> {
         let mut args = Vec::new();
@@ -1299,26 +1383,7 @@ impl Importer<'_> {
             if !job.after.is_empty() {
                 let _ = writeln!(y, "    after: [{}]", job.after.join(", "));
             }
-            if !job.legs.is_empty() {
-                let _ = writeln!(y, "    matrix:\n      include:");
-                for leg in &job.legs {
-                    let values: Vec<String> = leg
-                        .iter()
-                        .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_string(v)))
-                        .collect();
-                    let _ = writeln!(y, "        - {{ {} }}", values.join(", "));
-                }
-            }
-            if job.max_parallel.is_some() || !job.fail_fast {
-                let mut strategy = Vec::new();
-                if let Some(n) = job.max_parallel {
-                    strategy.push(format!("max-parallel: {n}"));
-                }
-                if !job.fail_fast {
-                    strategy.push("fail-fast: false".to_owned());
-                }
-                let _ = writeln!(y, "    strategy: {{ {} }}", strategy.join(", "));
-            }
+            write_matrix(&mut y, job);
             match (&job.condition, job.after_failure) {
                 (Some(condition), after_failure) => {
                     let _ = writeln!(
@@ -1354,6 +1419,38 @@ impl Importer<'_> {
     }
 }
 
+/// A job's legs (`matrix.include`) or axes, and its `strategy`.
+fn write_matrix(y: &mut String, job: &JobOut) {
+    use std::fmt::Write as _;
+    if !job.legs.is_empty() {
+        let _ = writeln!(y, "    matrix:\n      include:");
+        for leg in &job.legs {
+            let values: Vec<String> = leg
+                .iter()
+                .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_string(v)))
+                .collect();
+            let _ = writeln!(y, "        - {{ {} }}", values.join(", "));
+        }
+    }
+    if !job.axes.is_empty() {
+        let _ = writeln!(y, "    matrix:");
+        for (axis, values) in &job.axes {
+            let values: Vec<String> = values.iter().map(|v| yaml_string(v)).collect();
+            let _ = writeln!(y, "      {axis}: [{}]", values.join(", "));
+        }
+    }
+    if job.max_parallel.is_some() || !job.fail_fast {
+        let mut strategy = Vec::new();
+        if let Some(n) = job.max_parallel {
+            strategy.push(format!("max-parallel: {n}"));
+        }
+        if !job.fail_fast {
+            strategy.push("fail-fast: false".to_owned());
+        }
+        let _ = writeln!(y, "    strategy: {{ {} }}", strategy.join(", "));
+    }
+}
+
 impl Importer<'_> {
     /// A v3 job: its needs, its condition, a step per script.
     fn write_v3_job(&self, y: &mut String, job: &JobOut) {
@@ -1366,6 +1463,7 @@ impl Importer<'_> {
         if !job.needs.is_empty() {
             let _ = writeln!(y, "    needs: [{}]", job.needs.join(", "));
         }
+        write_matrix(y, job);
         if let Some(condition) = &job.condition {
             let expression = condition
                 .trim()
@@ -1466,6 +1564,8 @@ mod tests {
                 "lint": { "name": "Lint", "steps": [ { "name": "Syntax", "run": "0407" } ] },
                 "test": { "needs": ["lint", "gone"], "if": "${{ vars.full }}", "timeout": 30,
                   "env": { "Level": "deep" },
+                  "strategy": { "matrix": { "Level": ["unit", "deep"], "os": ["a"], "bad": "x" },
+                    "maxParallel": 2, "failFast": false },
                   "steps": [ { "run": "0402, 0404" } ] },
                 "empty": { "steps": [ { "run": "0999" } ] } } } }"#,
         )
@@ -1474,8 +1574,9 @@ mod tests {
         let expected = [
             "  lint:\n    # from job \"lint\"\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
             // A need on a job that imports nothing is dropped; the condition is an expression.
-            "    needs: [lint]\n    if: \"${{ vars.full }}\"\n    timeout: 30s\n",
-            "      - script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n        args: [\"-Level\", \"deep\"]\n      - script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n",
+            // The matrix, its values the scripts' parameters over `env`.
+            "    needs: [lint]\n    matrix:\n      Level: [\"unit\", \"deep\"]\n      os: [\"a\"]\n    strategy: { max-parallel: 2, fail-fast: false }\n    if: \"${{ vars.full }}\"\n    timeout: 30s\n",
+            "      - script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n        args: [\"-Level\", \"${{ matrix.Level }}\"]\n      - script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n",
         ];
         for part in expected {
             assert!(y.contains(part), "{part}\n---\n{y}");
@@ -1487,6 +1588,10 @@ mod tests {
                 .iter()
                 .any(|w| w.message.contains("job `empty` runs no script"))
         );
+        assert!(imported.warnings.iter().any(|w| {
+            w.message
+                .contains("job `test`: matrix `bad` is not a name with a list of values")
+        }));
         let refused = import_text(
             "v3.json",
             "{ \"orchestration\": { \"jobs\": { \"a\": { \"steps\": [\n { \"uses\": \"actions/checkout@v4\" } ] } } } }",
