@@ -18,13 +18,18 @@ fn git_repository(ws: &Ws) {
 /// A stand-in for pwsh on PATH that records the script and arguments it was asked to run
 /// in `ran.txt`; the PATH to run orch with.
 fn pwsh_stand_in(ws: &Ws) -> String {
+    stand_in(ws, "pwsh")
+}
+
+/// The same stand-in as `program`.
+fn stand_in(ws: &Ws, program: &str) -> String {
     ws.write(
-        "bin/pwsh",
+        &format!("bin/{program}"),
         "#!/bin/sh\nwhile [ \"$1\" != -File ]; do shift; done; shift\nf=$1; shift\necho \"$(basename \"$f\") $*\" >> \"$ORCH_WORKSPACE/ran.txt\"\n",
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
-        ws.path().join("bin/pwsh"),
+        ws.path().join("bin").join(program),
         std::fs::Permissions::from_mode(0o755),
     )
     .expect("chmod");
@@ -332,6 +337,32 @@ fn a_v3_strategy_matrix_runs_each_leg_with_its_parameters() {
     assert_eq!(
         ws.read("ran.txt"),
         "0402_Run-UnitTests.ps1 -Level unit\n0402_Run-UnitTests.ps1 -Level deep\n"
+    );
+}
+
+#[test]
+fn windows_powershell_runs_the_scripts_where_pwsh_is_not_there() {
+    let ws = Ws::new("jobs: { unused: { run: 'true' } }\n");
+    git_repository(&ws);
+    ws.write("automation-scripts/0402_Run-UnitTests.ps1", "param()\n");
+    ws.write("p.psd1", "@{ Sequence = @('0402') }\n");
+    let path = stand_in(&ws, "powershell");
+    let out = ws
+        .cmd(&["run", "-f", "p.psd1"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("ran.txt"), "0402_Run-UnitTests.ps1 \n");
+    let imported = ws
+        .cmd(&["import", "p.psd1"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&imported).contains("shell: powershell -NoProfile -NonInteractive -File {0}"),
+        "{}",
+        stdout(&imported)
     );
 }
 

@@ -15,21 +15,42 @@ use crate::load::diag::{Problem, SourceFile, Span};
 use crate::load::tree::{Node, Value};
 
 /// The numbered scripts a playbook's sequences are resolved against.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ScriptsFolder {
     /// As the written playbook names it (relative to its folder).
     pub path: PathBuf,
     pub scripts: Vec<Script>,
     /// Each script's `param()` names, by number.
     pub params: BTreeMap<u16, Vec<String>>,
+    /// The PowerShell that runs them: `pwsh`, or `powershell` where only that exists.
+    pub interpreter: &'static str,
+}
+
+impl Default for ScriptsFolder {
+    fn default() -> Self {
+        ScriptsFolder {
+            path: PathBuf::new(),
+            scripts: Vec::new(),
+            params: BTreeMap::new(),
+            interpreter: "pwsh",
+        }
+    }
 }
 
 impl ScriptsFolder {
     /// Reads `dir` (its `NNNN_*.ps1` files, their headers and `param()` blocks); `shown`
     /// is how the written playbook names it.
     pub fn read(dir: &Path, shown: PathBuf) -> std::io::Result<ScriptsFolder> {
+        // PowerShell 7 where it is on PATH; Windows PowerShell where only it is.
+        let found = |program| crate::exec::process::locate(program, &[], dir).is_some();
+        let interpreter = if !found("pwsh") && found("powershell") {
+            "powershell"
+        } else {
+            "pwsh"
+        };
         let mut folder = ScriptsFolder {
             path: shown,
+            interpreter,
             ..ScriptsFolder::default()
         };
         let mut names: Vec<String> = std::fs::read_dir(dir)?
@@ -1334,7 +1355,8 @@ impl Importer<'_> {
         }
         let _ = writeln!(
             y,
-            "defaults:\n  shell: pwsh -NoProfile -NonInteractive -File {{0}}"
+            "defaults:\n  shell: {} -NoProfile -NonInteractive -File {{0}}",
+            self.folder.interpreter
         );
         if !vars.is_empty() {
             let _ = writeln!(y, "vars:");
@@ -1538,6 +1560,7 @@ mod tests {
             ]
             .into(),
             scripts,
+            ..ScriptsFolder::default()
         }
     }
 
@@ -1701,6 +1724,7 @@ mod tests {
                 .iter()
                 .filter_map(|(f, t)| Script::from_file(f, t))
                 .collect(),
+            ..ScriptsFolder::default()
         };
         let source = SourceFile {
             path: "p.psd1".into(),
