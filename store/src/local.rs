@@ -85,6 +85,26 @@ pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
     Ok(hasher.finalize().into())
 }
 
+/// Copies `source` to `out` (at `out_path`) and returns the digest of what was written:
+/// a small file hashed as it passes through, a large one copied by the kernel (a reflink
+/// where the filesystem has them) and hashed from the copy.
+fn copy_hashing(source: &mut File, out: &mut File, out_path: &Path) -> std::io::Result<Digest> {
+    if source.metadata()?.len() >= MMAP_THRESHOLD {
+        std::io::copy(source, out)?;
+        return hash_file(out_path);
+    }
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let n = source.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        out.write_all(&buffer[..n])?;
+        hasher.update(&buffer[..n]);
+    }
+}
+
 /// A file's blob digest: its hash and its size (one `stat`, one read).
 pub fn blob_of_file(path: &Path) -> Result<BlobDigest, StoreError> {
     let size = fs::metadata(path)
@@ -436,15 +456,27 @@ impl LocalStore {
         mode: u32,
     ) -> Result<bool, StoreError> {
         let blob = self.blob_path(digest);
-        if !blob.exists() {
-            return Ok(false);
-        }
+        let mut source = match File::open(&blob) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io(&blob, e)),
+        };
         let parent = dest.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-        // Copy beside the destination (fs::copy reflinks where the filesystem can), check
-        // the copy, then rename: a corrupt blob never reaches the workspace.
+        // Copied beside the destination and checked, then renamed: a corrupt blob never
+        // reaches the workspace. The folder is made only when it is not there.
         let temp = parent.join(format!(".orch-restore-{}", temp_name()));
-        let copied = fs::copy(&blob, &temp).and_then(|_| hash_file(&temp));
+        let copied = (|| {
+            let mut out = match File::create_new(&temp) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    fs::create_dir_all(parent)?;
+                    File::create_new(&temp)?
+                }
+                created => created?,
+            };
+            let copied = copy_hashing(&mut source, &mut out, &temp)?;
+            out.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+            Ok::<_, std::io::Error>(copied)
+        })();
         match copied {
             Ok(d) if d == *digest => {}
             Ok(_) => {
@@ -457,19 +489,20 @@ impl LocalStore {
                 return Err(StoreError::io(dest, e));
             }
         }
-        let finish = fs::set_permissions(&temp, fs::Permissions::from_mode(mode & 0o7777))
-            .and_then(|()| {
-                // A folder in the way is never removed: the restore fails instead.
-                if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
-                    return Err(std::io::Error::other("a folder is in the way"));
-                }
-                fs::rename(&temp, dest)
-            });
-        if let Err(e) = finish {
+        // A folder in the way is never removed: rename refuses to replace one.
+        if let Err(e) = fs::rename(&temp, dest) {
             let _ = fs::remove_file(&temp);
+            let e = if e.kind() == std::io::ErrorKind::IsADirectory {
+                std::io::Error::other("a folder is in the way")
+            } else {
+                e
+            };
             return Err(StoreError::io(dest, e));
         }
-        Self::touch(&blob);
+        // Marked used through the open file (ours to touch); else as any other entry.
+        if source.set_modified(SystemTime::now()).is_err() {
+            Self::touch(&blob);
+        }
         Ok(true)
     }
 
@@ -686,6 +719,47 @@ mod tests {
         assert!(!other.exists());
         assert!(!blob.exists(), "a corrupt blob is removed");
         assert_eq!(store.read_blob(&digest).unwrap(), None);
+    }
+
+    #[test]
+    fn a_large_blob_is_checked_too_and_a_folder_in_the_way_stays() {
+        let (dir, store) = store();
+        let source = dir.path().join("big.bin");
+        let bytes: Vec<u8> = (0..3 * MMAP_THRESHOLD).map(|i| (i % 251) as u8).collect();
+        fs::write(&source, &bytes).unwrap();
+        let digest = store.put_file(&source).unwrap();
+        let dest = dir.path().join("new/folder/big.bin");
+        assert!(store.restore_blob(&digest, &dest, 0o755).unwrap());
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        // A folder where the file goes: refused, left as it was, no temporary beside it.
+        let in_the_way = dir.path().join("taken");
+        fs::create_dir_all(in_the_way.join("inside")).unwrap();
+        let refused = store.restore_blob(&digest, &in_the_way, 0o644).unwrap_err();
+        assert!(
+            refused.to_string().contains("a folder is in the way"),
+            "{refused}"
+        );
+        assert!(in_the_way.join("inside").is_dir());
+        // cache, big.bin, new, taken: no temporary.
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            4,
+            "no temporary left"
+        );
+        // The large blob damaged in its last byte: a miss, the blob removed.
+        let blob = store.blob_path(&digest);
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut damaged = bytes.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        fs::write(&blob, &damaged).unwrap();
+        let other = dir.path().join("other.bin");
+        assert!(!store.restore_blob(&digest, &other, 0o644).unwrap());
+        assert!(!other.exists());
+        assert!(!blob.exists());
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! On a hit: a record's files put back into the workspace, every path checked first, and
 //! what a clean run would not have left removed from the node's output folders.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use orch_store::{Backend, Digest, OutputFile};
 
 use super::{Refusal, RestoreError, link_stays_inside, relative_text, walk};
 use crate::files::glob::{PatternError, Patterns};
-use crate::files::paths::normalize;
+use crate::files::paths::{CheckedFolders, normalize};
 
 fn restore_io(path: &str, source: std::io::Error) -> RestoreError {
     RestoreError::Io {
@@ -185,40 +185,39 @@ pub async fn restore(
     if stale.is_empty() && !first_here {
         return Ok(false);
     }
-    let root = std::fs::canonicalize(workspace).map_err(|e| restore_io("workspace", e))?;
-    // The nearest existing folder of each file to write, checked before anything changes:
-    // a symlinked folder on the way must not get anything written outside the workspace.
-    let mut checked: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    // The folder of each file to write, checked before anything changes: a symlinked
+    // folder on the way must not get anything written outside the workspace.
+    let folder_of = |file: &OutputFile| {
+        Path::new(&file.path)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut checked = CheckedFolders::new();
     for file in &stale {
-        let dest = root.join(&file.path);
-        let Some(parent) = dest.parent() else {
-            continue;
-        };
-        let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(&root);
-        if checked.insert(existing.to_path_buf())
-            && !std::fs::canonicalize(existing).is_ok_and(|real| real.starts_with(&root))
-        {
+        if !checked.is_inside(workspace, &folder_of(file)) {
             return Err(RestoreError::Refused(Refusal::ThroughLink(
                 file.path.clone(),
             )));
         }
     }
-    let mut wrote = first_here && remove_strays(workspace, &root, files, &mut owned, others)?;
-    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut wrote =
+        first_here && remove_strays(workspace, files, &mut owned, others, &mut checked)?;
+    let mut made: std::collections::HashSet<String> = std::collections::HashSet::new();
     for file in stale {
-        let dest = root.join(&file.path);
-        if let Some(parent) = dest.parent()
-            && !made.contains(parent)
-        {
-            std::fs::create_dir_all(parent).map_err(|e| restore_io(&file.path, e))?;
-            // Checked again once made: nothing may have swapped a folder meanwhile.
-            let real = std::fs::canonicalize(parent).map_err(|e| restore_io(&file.path, e))?;
-            if !real.starts_with(&root) {
+        let dest = workspace.join(&file.path);
+        let folder = folder_of(file);
+        if !made.contains(&folder) {
+            std::fs::create_dir_all(workspace.join(&folder))
+                .map_err(|e| restore_io(&file.path, e))?;
+            // Checked again once made (each folder looked at anew): nothing may have
+            // swapped a folder meanwhile.
+            if !CheckedFolders::new().is_inside(workspace, &folder) {
                 return Err(RestoreError::Refused(Refusal::ThroughLink(
                     file.path.clone(),
                 )));
             }
-            made.insert(parent.to_path_buf());
+            made.insert(folder);
         }
         let in_the_way = std::fs::symlink_metadata(&dest).ok();
         if in_the_way.as_ref().is_some_and(|m| m.is_dir()) {
@@ -249,10 +248,10 @@ pub async fn restore(
 /// is not looked into.
 fn remove_strays(
     workspace: &Path,
-    root: &Path,
     files: &[OutputFile],
     owned: &mut Owned<'_>,
     others: &dyn Fn(&str) -> bool,
+    checked: &mut CheckedFolders,
 ) -> Result<bool, RestoreError> {
     // A folder now, and not a file in the record (a folder in the way of a recorded file
     // is the user's, and the restore will fail on it).
@@ -268,10 +267,10 @@ fn remove_strays(
     let recorded: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let mut removed = false;
     for folder in folders {
-        let full = workspace.join(&folder);
-        if !std::fs::canonicalize(&full).is_ok_and(|real| real.starts_with(root)) {
+        if !checked.is_inside(workspace, &folder) {
             continue;
         }
+        let full = workspace.join(&folder);
         for path in walk(&full) {
             let Some(relative) = relative_text(workspace, &path) else {
                 continue;
