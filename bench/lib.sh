@@ -35,6 +35,11 @@ r = json.load(open(sys.argv[2]))["results"][0]
 print(json.dumps({"name": sys.argv[1], "median": r["median"], "min": r["min"], "max": r["max"]}))
 PY
 }
+# alternate NAME_A CMD_A NAME_B CMD_B PREPARE: the two timed run by run in turn, each after
+# PREPARE (see alternate.py: for rows whose cost depends on the runs before).
+alternate() {
+  python3 "$here/alternate.py" "$((runs * 2 + 1))" "$1" "$2" "$5" "$3" "$4" "$5" >> "$results"
+}
 # peak resident memory (KiB) of one run
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 

@@ -58,8 +58,7 @@ tflags="--concurrency=2 --output-logs=none --no-daemon"
 (cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
 bench "hit orch" "cd $d && $orch run -q -j 2"
 bench "hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
-bench "restore orch" "cd $d && $orch run -q -j 2" --prepare "sh -c 'rm -f $d/packages/*/out.txt'"
-bench "restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "sh -c 'rm -f $d/packages/*/out.txt'"
+alternate "restore orch" "cd $d && $orch run -q -j 2" "restore turbo" "cd $d && $turbo run build $tflags" "rm -f $d/packages/*/out.txt"
 
 # 4. Cold against cached: six jobs that each sleep 1 s (-j 2).
 d="$work/sleep"; rm -rf "$d"; mkdir -p "$d"
@@ -149,8 +148,7 @@ for shape in "200 1" "100 100"; do
   (cd "$d" && "$turbo" run build $tflags >/dev/null 2>&1 && "$orch" run -q -j 2 && sleep 3 && "$orch" run -q -j 2)
   bench "$name hit orch" "cd $d && $orch run -q -j 2"
   bench "$name hit turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1"
-  bench "$name restore orch" "cd $d && $orch run -q -j 2" --prepare "sh -c 'rm -rf $d/packages/*/dist'"
-  bench "$name restore turbo" "cd $d && $turbo run build $tflags >/dev/null 2>&1" --prepare "sh -c 'rm -rf $d/packages/*/dist'"
+  alternate "$name restore orch" "cd $d && $orch run -q -j 2" "$name restore turbo" "cd $d && $turbo run build $tflags" "rm -rf $d/packages/*/dist"
   # One source file of one package edited (a new value each run): that package re-runs.
   edit="sh -c 'date +%N >> $d/packages/p0/src/f0.txt'"
   bench "$name edit orch" "cd $d && $orch run -q -j 2" --prepare "$edit"
