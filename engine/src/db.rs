@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::cache::key::KeyComponents;
 use crate::cache::queries::{FileList, FolderListing, NodeKeyInput, WorkspaceFile};
-use crate::cache::stat_cache::StatCache;
+use crate::cache::stat_cache::{FileStat, StatCache};
 use crate::compile::graph::{Graph, Overrides};
 use crate::compile::queries::{PlaybookSource, Settings, compile_graph, parse_playbook};
 use crate::compile::remembered::GraphMemo;
@@ -42,11 +42,15 @@ pub struct Database {
     /// they stay so.
     absent: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
     /// Each file's digest input, and the run's `changes` count when it was last stat-ed.
-    files: Arc<Mutex<HashMap<String, (WorkspaceFile, u64)>>>,
+    files: Arc<Mutex<rustc_hash::FxHashMap<String, (WorkspaceFile, u64)>>>,
     /// The scheduler's count of changes to the workspace (nodes that ran or restored):
     /// what each stat is stamped with.
     pub stat_epoch: u64,
-    listings: Arc<Mutex<HashMap<String, FolderListing>>>,
+    listings: Arc<Mutex<rustc_hash::FxHashMap<String, FolderListing>>>,
+    /// The stat of each listed file the listing took, with the `stat_epoch` then: the
+    /// first digest of such a file starts from it while nothing has changed since,
+    /// instead of walking its whole path again.
+    listed_stats: Arc<Mutex<rustc_hash::FxHashMap<String, (FileStat, u64)>>>,
     /// Folders no listing enters (the cache's, inside the workspace).
     pub skip_dirs: Vec<PathBuf>,
     stat_cache: Arc<Mutex<StatCache>>,
@@ -88,11 +92,19 @@ impl Db for Database {
         if let Some((file, _)) = self.files.lock().ok().and_then(|m| m.get(path).copied()) {
             return file;
         }
-        let digest = self
-            .stat_cache
+        let listed = self
+            .listed_stats
             .lock()
             .ok()
-            .and_then(|mut c| c.digest(&self.workspace, path).ok());
+            .and_then(|mut m| m.remove(path))
+            .filter(|(_, epoch)| *epoch == self.stat_epoch);
+        let digest = self.stat_cache.lock().ok().and_then(|mut c| {
+            match &listed {
+                Some((stat, _)) => c.digest_from(&self.workspace, path, stat),
+                None => c.digest(&self.workspace, path),
+            }
+            .ok()
+        });
         let file = WorkspaceFile::new(self, digest);
         if let Ok(mut files) = self.files.lock() {
             files.insert(path.to_owned(), (file, self.stat_epoch));
@@ -109,7 +121,7 @@ impl Db for Database {
         {
             return listing;
         }
-        let files = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        let files = self.list_folder(folder);
         let listing = FolderListing::new(self, Arc::new(files));
         if let Ok(mut listings) = self.listings.lock() {
             listings.insert(folder.to_owned(), listing);
@@ -188,11 +200,27 @@ impl Database {
             self.listing(folder);
             return;
         };
-        let files = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        let files = self.list_folder(folder);
         // A setter starts a new revision: only for a real change.
         if **listing.files(self) != files {
             listing.set_files(self).to(Arc::new(files));
         }
+    }
+
+    /// A folder's files (`files::walk::list_folder`), their stats kept for their first
+    /// digests.
+    fn list_folder(&self, folder: &str) -> Vec<String> {
+        let listed = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        let mut stats = self.listed_stats.lock().ok();
+        listed
+            .into_iter()
+            .map(|(name, stat)| {
+                if let (Some(stats), Some(stat)) = (stats.as_mut(), stat) {
+                    stats.insert(name.clone(), (FileStat::of(&stat), self.stat_epoch));
+                }
+                name
+            })
+            .collect()
     }
 
     /// How many tracked queries have executed (not answered from memo) so far.
@@ -323,6 +351,10 @@ impl Database {
         if let Ok(mut cache) = self.stat_cache.lock() {
             cache.forget_root();
         }
+        // Stats of an earlier round no longer match an epoch; they only take room.
+        if let Ok(mut stats) = self.listed_stats.lock() {
+            stats.clear();
+        }
     }
 
     /// The stat cache, for checks outside the database (inputs before storing a result).
@@ -347,6 +379,7 @@ impl Database {
             absent: Arc::default(),
             files: Arc::default(),
             listings: Arc::default(),
+            listed_stats: Arc::default(),
             skip_dirs: Vec::new(),
             stat_epoch: 0,
             stat_cache: Arc::default(),
@@ -556,6 +589,35 @@ mod tests {
             executed.iter().any(|q| q.contains("compile_graph")),
             "{executed:?}"
         );
+    }
+
+    /// A listing's stat of a file answers its first digest only while nothing ran since:
+    /// a file a node rewrote after the listing is read again, not taken on the old stat
+    /// (which the stat cache would still match).
+    #[test]
+    fn a_listed_stat_is_not_used_after_the_workspace_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::create_dir(ws.join("src")).unwrap();
+        let set_old = |name: &str| {
+            let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+            std::fs::File::options()
+                .append(true)
+                .open(ws.join(name))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        std::fs::write(ws.join("src/f.txt"), "a").unwrap();
+        set_old("src/f.txt");
+        let mut db = Database::with_execution_log(Arc::default(), ws);
+        assert_eq!(db.current_digest("src/f.txt"), Some(Digest::of(b"a")));
+        assert_eq!(**db.listing("src").files(&db), ["src/f.txt"]);
+        // A node rewrites it (another inode, size and mtime), then the epoch moves on.
+        std::fs::remove_file(ws.join("src/f.txt")).unwrap();
+        std::fs::write(ws.join("src/f.txt"), "bb").unwrap();
+        db.stat_epoch += 1;
+        assert_eq!(db.file("src/f.txt").digest(&db), Some(Digest::of(b"bb")));
     }
 
     /// Editing one file re-executes only the queries of the nodes that read it.

@@ -41,7 +41,7 @@ fn now_ns() -> i128 {
 
 #[derive(Default)]
 pub struct StatCache {
-    entries: HashMap<String, StatEntry>,
+    entries: rustc_hash::FxHashMap<String, StatEntry>,
     dirty: bool,
     /// Files actually read and hashed (not answered by the cache), for tests and `-v`.
     pub hashed: usize,
@@ -59,13 +59,29 @@ pub struct StatCache {
 }
 
 /// What one `lstat` says of a file, as the stat cache uses it.
-struct FileStat {
+#[derive(Debug, Clone, Copy)]
+pub struct FileStat {
     kind: FileType,
     size: u64,
     mtime_ns: i128,
     ino: u64,
     ctime_ns: i128,
     mode: u32,
+}
+
+impl FileStat {
+    /// The stat a folder's listing took (an `lstat` relative to the folder it read).
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            kind: FileType::from_raw_mode(meta.mode()),
+            size: meta.size(),
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ino: meta.ino(),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+            mode: meta.mode() & 0o7777,
+        }
+    }
 }
 
 impl StatCache {
@@ -75,7 +91,7 @@ impl StatCache {
             .ok()
             .and_then(|bytes| {
                 let body = orch_store::unseal(&bytes)?.strip_prefix(STAT_CACHE_MAGIC.as_slice())?;
-                postcard::from_bytes::<HashMap<String, StatEntry>>(body).ok()
+                postcard::from_bytes::<rustc_hash::FxHashMap<String, StatEntry>>(body).ok()
             })
             .unwrap_or_default();
         Self {
@@ -134,17 +150,29 @@ impl StatCache {
     /// The digest of `workspace/relative`.
     pub fn digest(&mut self, workspace: &Path, relative: &str) -> std::io::Result<Digest> {
         let meta = self.lstat(workspace, relative)?;
-        let path = workspace.join(relative);
+        self.digest_from(workspace, relative, &meta)
+    }
+
+    /// The digest of `workspace/relative` from a stat of it taken just before (by the
+    /// listing of its folder, which reached it from that folder instead of walking the
+    /// whole path again).
+    pub fn digest_from(
+        &mut self,
+        workspace: &Path,
+        relative: &str,
+        meta: &FileStat,
+    ) -> std::io::Result<Digest> {
         // A symbolic link counts as its text and what it points to, when that lies in the
         // workspace; orch never reads outside it, so a link out counts as its text alone.
         if meta.kind == FileType::Symlink {
+            let path = workspace.join(relative);
             let target = std::fs::read_link(&path)?;
             let pointed = self.pointed_digest(workspace, relative, &path);
             return Ok(Digest::of(
                 format!("symlink:{}\0{pointed}", target.display()).as_bytes(),
             ));
         }
-        self.content_digest(&path, relative, &meta)
+        self.content_digest(workspace, relative, meta)
     }
 
     /// What a link at `relative` leads to, as text for its digest: the content digest of
@@ -171,7 +199,7 @@ impl StatCache {
         self.refused_links.remove(relative);
         match self.lstat(workspace, &target) {
             Ok(meta) if meta.kind == FileType::RegularFile => self
-                .content_digest(&real, &target, &meta)
+                .content_digest(workspace, &target, &meta)
                 .map_or_else(|_| "unreadable".into(), |d| d.to_hex()),
             Ok(meta) if meta.kind == FileType::Directory => {
                 self.refused_links.insert(
@@ -191,15 +219,15 @@ impl StatCache {
         if meta.kind != FileType::RegularFile {
             return None;
         }
-        let digest = self
-            .content_digest(&workspace.join(relative), relative, &meta)
-            .ok()?;
+        let digest = self.content_digest(workspace, relative, &meta).ok()?;
         Some((digest, meta.mode))
     }
 
+    /// The digest of the regular file `workspace/relative`, read only when its stat does
+    /// not match the entry.
     fn content_digest(
         &mut self,
-        path: &Path,
+        workspace: &Path,
         relative: &str,
         meta: &FileStat,
     ) -> std::io::Result<Digest> {
@@ -214,7 +242,7 @@ impl StatCache {
             return Ok(entry.digest);
         }
         let hashed_at_ns = now_ns();
-        let digest = orch_store::hash_file(path)?;
+        let digest = orch_store::hash_file(&workspace.join(relative))?;
         self.hashed += 1;
         self.entries.insert(
             relative.to_owned(),

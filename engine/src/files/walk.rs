@@ -30,8 +30,8 @@ pub fn entries(
     // own work per entry.
     if !respect_ignores && std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
         let mut found = Vec::new();
-        read_folders(dir.to_path_buf(), &skip, &mut found);
-        return Box::new(found.into_iter());
+        read_folders(dir.to_path_buf(), &skip, false, &mut found);
+        return Box::new(found.into_iter().map(|(path, kind, _)| (path, kind)));
     }
     let mut builder = ignore::WalkBuilder::new(dir);
     builder
@@ -59,9 +59,14 @@ pub fn entries(
     Box::new(walk)
 }
 
+/// One entry of [`read_folders`]: its path, kind, and with `with_stats` its `lstat`.
+type Found = (PathBuf, Kind, Option<std::fs::Metadata>);
+
 /// The files and links under a folder, its subfolders read in turn (never through a
-/// link); what cannot be read is left out, as the walker leaves it.
-fn read_folders(dir: PathBuf, skip: &[PathBuf], found: &mut Vec<(PathBuf, Kind)>) {
+/// link); what cannot be read is left out, as the walker leaves it. `with_stats` also
+/// `lstat`s each one relative to the folder being read (one path component to look up,
+/// not the whole path from the workspace).
+fn read_folders(dir: PathBuf, skip: &[PathBuf], with_stats: bool, found: &mut Vec<Found>) {
     let mut pending = vec![dir];
     while let Some(dir) = pending.pop() {
         let Ok(read) = std::fs::read_dir(&dir) else {
@@ -81,10 +86,18 @@ fn read_folders(dir: PathBuf, skip: &[PathBuf], found: &mut Vec<(PathBuf, Kind)>
                 if !skip.contains(&path) {
                     pending.push(path);
                 }
-            } else if kind.is_file() {
-                found.push((path, Kind::File));
-            } else if kind.is_symlink() {
-                found.push((path, Kind::Symlink));
+            } else if kind.is_file() || kind.is_symlink() {
+                let kind = if kind.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Symlink
+                };
+                let stat = if with_stats {
+                    entry.metadata().ok()
+                } else {
+                    None
+                };
+                found.push((path, kind, stat));
             }
         }
     }
@@ -102,11 +115,15 @@ pub fn list_files(workspace: &Path, respect_ignores: bool, skip: &[PathBuf]) -> 
 }
 
 /// Every file under one folder of the workspace (workspace-relative, `/`-separated,
-/// sorted; ignore rules not applied): what an input glob rooted there can match. The
-/// answer is what walking the whole workspace would list under it: nothing through a
-/// symbolic link or inside a skipped folder, the link itself when the folder is one.
-/// `""` is the whole workspace.
-pub fn list_folder(workspace: &Path, folder: &str, skip: &[PathBuf]) -> Vec<String> {
+/// sorted; ignore rules not applied), each with its `lstat` taken as the folder was read:
+/// what an input glob rooted there can match. The answer is what walking the whole
+/// workspace would list under it: nothing through a symbolic link or inside a skipped
+/// folder, the link itself when the folder is one. `""` is the whole workspace.
+pub fn list_folder(
+    workspace: &Path,
+    folder: &str,
+    skip: &[PathBuf],
+) -> Vec<(String, Option<std::fs::Metadata>)> {
     let mut at = workspace.to_path_buf();
     let components: Vec<&str> = folder.split('/').filter(|c| !c.is_empty()).collect();
     for (index, component) in components.iter().enumerate() {
@@ -124,16 +141,25 @@ pub fn list_folder(workspace: &Path, folder: &str, skip: &[PathBuf]) -> Vec<Stri
             // The whole walk lists a file or a link where a folder was named, and never
             // looks through a link.
             Ok(meta) if last && (meta.is_file() || meta.is_symlink()) => {
-                return vec![folder.trim_end_matches('/').to_owned()];
+                return vec![(folder.trim_end_matches('/').to_owned(), Some(meta))];
             }
             _ => return Vec::new(),
         }
     }
     let skip: Vec<PathBuf> = skip.iter().map(|p| workspace.join(p)).collect();
-    let mut files: Vec<String> = entries(&at, false, &skip)
-        .filter_map(|(path, _)| Some(path.strip_prefix(workspace).ok()?.to_str()?.to_owned()))
+    let mut found = Vec::new();
+    // The folder itself is never skipped here: that was checked above.
+    read_folders(at, &skip, true, &mut found);
+    let mut files: Vec<(String, Option<std::fs::Metadata>)> = found
+        .into_iter()
+        .filter_map(|(path, _, stat)| {
+            Some((
+                path.strip_prefix(workspace).ok()?.to_str()?.to_owned(),
+                stat,
+            ))
+        })
         .collect();
-    files.sort();
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     files
 }
 
@@ -182,7 +208,19 @@ mod tests {
             !all.iter()
                 .any(|f| f.starts_with(".git/") || f.starts_with(".orch/") || f == "sub/.git")
         );
-        assert_eq!(list_folder(ws, "sub", &[]), ["sub/ok"]);
-        assert_eq!(list_folder(ws, ".git", &[]), Vec::<String>::new());
+        let names = |folder| -> Vec<String> {
+            list_folder(ws, folder, &[])
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(names("sub"), ["sub/ok"]);
+        assert_eq!(names(".git"), Vec::<String>::new());
+        let (_, stat) = &list_folder(ws, "src", &[])[0];
+        assert_eq!(
+            stat.as_ref().map(std::fs::Metadata::len),
+            Some(8),
+            "src/a.rs"
+        );
     }
 }
