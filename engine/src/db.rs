@@ -51,6 +51,8 @@ pub struct Database {
     /// first digest of such a file starts from it while nothing has changed since,
     /// instead of walking its whole path again.
     listed_stats: Arc<Mutex<rustc_hash::FxHashMap<String, (FileStat, u64)>>>,
+    /// The `stat_epoch` each folder was last listed at: a listing of this epoch is current.
+    listed_epochs: Arc<Mutex<rustc_hash::FxHashMap<String, u64>>>,
     /// Folders no listing enters (the cache's, inside the workspace).
     pub skip_dirs: Vec<PathBuf>,
     stat_cache: Arc<Mutex<StatCache>>,
@@ -200,6 +202,15 @@ impl Database {
             self.listing(folder);
             return;
         };
+        // Listed at this epoch already (by `prefetch_listings`): nothing ran since.
+        let listed_at = self
+            .listed_epochs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(folder).copied());
+        if listed_at == Some(self.stat_epoch) {
+            return;
+        }
         let files = self.list_folder(folder);
         // A setter starts a new revision: only for a real change.
         if **listing.files(self) != files {
@@ -211,6 +222,18 @@ impl Database {
     /// digests.
     fn list_folder(&self, folder: &str) -> Vec<String> {
         let listed = crate::files::walk::list_folder(&self.workspace, folder, &self.skip_dirs);
+        self.keep_stats(folder, listed)
+    }
+
+    /// The names of a folder's listing; their stats kept for their first digests.
+    fn keep_stats(
+        &self,
+        folder: &str,
+        listed: Vec<(String, Option<std::fs::Metadata>)>,
+    ) -> Vec<String> {
+        if let Ok(mut epochs) = self.listed_epochs.lock() {
+            epochs.insert(folder.to_owned(), self.stat_epoch);
+        }
         let mut stats = self.listed_stats.lock().ok();
         listed
             .into_iter()
@@ -221,6 +244,46 @@ impl Database {
                 name
             })
             .collect()
+    }
+
+    /// Lists the folders not listed yet among `folders` (the roots of the selected nodes'
+    /// input globs) half on another thread, before the first key asks for them: a full
+    /// hit of many packages is mostly one `stat` per input file, and the two cores make
+    /// those side by side.
+    pub fn prefetch_listings(&mut self, mut folders: Vec<String>) {
+        /// Below this, a thread costs about what it saves.
+        const WORTH_A_THREAD: usize = 8;
+        if let Ok(known) = self.listings.lock() {
+            folders.retain(|f| !known.contains_key(f));
+        }
+        if folders.len() < WORTH_A_THREAD {
+            return;
+        }
+        let (workspace, skip) = (&self.workspace, &self.skip_dirs);
+        let list = |folders: Vec<String>| -> Vec<_> {
+            folders
+                .into_iter()
+                .map(|f| {
+                    let listed = crate::files::walk::list_folder(workspace, &f, skip);
+                    (f, listed)
+                })
+                .collect()
+        };
+        let theirs = folders.split_off(folders.len() / 2);
+        let listed = std::thread::scope(|scope| {
+            let other = scope.spawn(|| list(theirs));
+            let mut listed = list(folders);
+            // A thread that failed leaves its folders to be listed when a key needs them.
+            listed.extend(other.join().unwrap_or_default());
+            listed
+        });
+        for (folder, files) in listed {
+            let names = self.keep_stats(&folder, files);
+            let listing = FolderListing::new(self, Arc::new(names));
+            if let Ok(mut listings) = self.listings.lock() {
+                listings.insert(folder, listing);
+            }
+        }
     }
 
     /// How many tracked queries have executed (not answered from memo) so far.
@@ -380,6 +443,7 @@ impl Database {
             files: Arc::default(),
             listings: Arc::default(),
             listed_stats: Arc::default(),
+            listed_epochs: Arc::default(),
             skip_dirs: Vec::new(),
             stat_epoch: 0,
             stat_cache: Arc::default(),
@@ -618,6 +682,42 @@ mod tests {
         std::fs::write(ws.join("src/f.txt"), "bb").unwrap();
         db.stat_epoch += 1;
         assert_eq!(db.file("src/f.txt").digest(&db), Some(Digest::of(b"bb")));
+    }
+
+    /// Folders listed ahead on two threads answer as listing them when asked would, and
+    /// a relist after something ran still sees what it changed.
+    #[test]
+    fn prefetched_listings_are_the_listings_and_go_stale_with_the_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let folders: Vec<String> = (0..10).map(|p| format!("p{p}/src")).collect();
+        for folder in &folders {
+            std::fs::create_dir_all(ws.join(folder)).unwrap();
+            std::fs::write(ws.join(folder).join("f.txt"), folder).unwrap();
+        }
+        let mut db = Database::with_execution_log(Arc::default(), ws);
+        db.prefetch_listings(folders.clone());
+        for folder in &folders {
+            let file = format!("{folder}/f.txt");
+            assert_eq!(**db.listing(folder).files(&db), std::slice::from_ref(&file));
+            assert_eq!(
+                db.file(&file).digest(&db),
+                Some(Digest::of(folder.as_bytes()))
+            );
+        }
+        std::fs::write(ws.join("p3/src/g.txt"), "new").unwrap();
+        db.relist("p3/src");
+        assert_eq!(
+            db.listing("p3/src").files(&db).len(),
+            1,
+            "same epoch: as listed"
+        );
+        db.stat_epoch += 1;
+        db.relist("p3/src");
+        assert_eq!(
+            **db.listing("p3/src").files(&db),
+            ["p3/src/f.txt", "p3/src/g.txt"]
+        );
     }
 
     /// Editing one file re-executes only the queries of the nodes that read it.

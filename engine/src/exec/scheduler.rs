@@ -189,6 +189,9 @@ pub async fn execute(
     };
     db.skip_dirs = options.cache.skip_dirs.clone();
     let epoch_base = db.stat_epoch + 1;
+    // What the first keys' listings are stamped with (`State::sync_files` sets it so).
+    db.stat_epoch = epoch_base;
+    db.prefetch_listings(glob_roots(&graph, &options.selected));
     let jobs = graph.jobs.len();
     if !options.plan {
         let _ = std::fs::create_dir_all(&options.scratch_dir);
@@ -580,6 +583,28 @@ pub(super) fn not_inputs(graph: &Graph) -> Vec<String> {
     patterns.extend(folders);
     patterns.extend(graph.origins.iter().map(|o| o.path.display().to_string()));
     patterns
+}
+
+/// The folders the input globs of the selected jobs are rooted in, where those globs
+/// are literal (rendered ones are known only when their node starts).
+fn glob_roots(graph: &Graph, selected: &[bool]) -> Vec<String> {
+    let mut roots: Vec<String> = graph
+        .jobs
+        .iter()
+        .filter(|job| job.cache && job.nodes.clone().any(|n| selected.get(n) == Some(&true)))
+        .filter_map(|job| job.inputs.as_ref())
+        .filter(|list| list.iter().all(crate::compile::expr::Template::is_literal))
+        .map(|list| {
+            list.iter()
+                .map(crate::compile::expr::Template::as_glob)
+                .collect::<Vec<_>>()
+        })
+        .filter(|patterns| !patterns.iter().all(|p| crate::files::glob::is_literal(p)))
+        .flat_map(|patterns| crate::files::glob::listing_roots(&patterns))
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    roots
 }
 
 #[cfg(test)]
