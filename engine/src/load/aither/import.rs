@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::condition;
 use super::sequence::{self, Order, Script};
-use crate::load::diag::{Problem, SourceFile, Span};
+use crate::load::diag::{LoadError, Problem, SourceFile, Span};
 use crate::load::tree::{Node, Value};
 
 /// The numbered scripts a playbook's sequences are resolved against.
@@ -205,12 +205,13 @@ struct Importer<'a> {
 }
 
 /// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows.
+/// A playbook that yields no job is refused with the warnings that say why.
 pub fn import(
     source: &SourceFile,
     root: &Node,
     folder: &ScriptsFolder,
     order: Order,
-) -> Result<Imported, Problem> {
+) -> Result<Imported, LoadError> {
     let mut importer = Importer {
         source,
         folder,
@@ -257,7 +258,7 @@ pub fn import(
             }
         }
     }
-    let (name, description, jobs, vars) = if let Some(orch) = &orchestration {
+    let (name, description, mut jobs, vars) = if let Some(orch) = &orchestration {
         let metadata = get("metadata").and_then(entries).unwrap_or_default();
         if let Some(v3_jobs) = lookup(orch, "jobs") {
             let jobs = importer.v3_jobs(v3_jobs, lookup(orch, "defaults"))?;
@@ -327,7 +328,8 @@ pub fn import(
             source,
             root.span,
             "no `Sequence`, `stages` or `orchestration.stages`: not a playbook shape orch knows",
-        ));
+        )
+        .into());
     };
     for (key, value) in &top {
         let ignored = matches!(
@@ -355,6 +357,16 @@ pub fn import(
             );
         }
     }
+    if jobs.is_empty() {
+        let nothing = Problem::at(source, root.span, "this playbook runs no script: no entry selects a numbered script of the scripts folder")
+            .with_help(format!("the scripts folder is {}; name another with --scripts DIR", folder.path.display()));
+        let mut problems = vec![nothing];
+        problems.extend(importer.warnings);
+        return Err(LoadError { problems });
+    }
+    if order == Order::Ascending {
+        in_ascending_order(&mut jobs);
+    }
     let mut vars = importer.vars(vars);
     // orch refuses a var it does not know: a profile-only name, or one only a stage's
     // condition reads, is declared empty, as the old engine read an unset one.
@@ -375,6 +387,31 @@ pub fn import(
         yaml,
         warnings: importer.warnings,
     })
+}
+
+/// `--old-order` for a playbook the old engine ran one script at a time (stages, or a
+/// sequence with `Parallel = $false`): by ascending number across the whole playbook,
+/// each job after the one before. Jobs that are not one chain keep their order edges.
+fn in_ascending_order(jobs: &mut [JobOut]) {
+    let chain = jobs
+        .iter()
+        .skip(1)
+        .zip(jobs.iter())
+        .all(|(job, before)| job.after == [before.id.clone()]);
+    if !chain
+        || jobs
+            .iter()
+            .any(|j| !j.legs.is_empty() || !j.needs.is_empty())
+    {
+        return;
+    }
+    let after_failure = jobs.iter().skip(1).any(|j| j.after_failure);
+    jobs.sort_by_key(|j| j.number);
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        job.after = ids[..i].last().cloned().into_iter().collect();
+        job.after_failure = after_failure && i > 0;
+    }
 }
 
 fn entries(node: &Node) -> Option<Vec<(String, &Node)>> {
@@ -431,16 +468,16 @@ impl Importer<'_> {
         self.warnings.push(Problem::at(self.source, span, message));
     }
 
-    fn resolve(&mut self, entries: &[(String, Span)]) -> Vec<u16> {
-        let mut numbers = Vec::new();
-        for (entry, span) in entries {
-            let resolved = sequence::resolve(&[entry.as_str()], &self.folder.scripts, self.order);
-            for note in resolved.notes {
-                self.warn(*span, note.to_string());
-            }
-            numbers.extend(resolved.numbers);
+    /// One sequence's entries, together (an exclusion applies to all of them), each
+    /// note at the entry it is about; each number with the entry that selected it.
+    fn resolve(&mut self, entries: &[(String, Span)]) -> Vec<(u16, Span)> {
+        let texts: Vec<&str> = entries.iter().map(|(entry, _)| entry.as_str()).collect();
+        let resolved = sequence::resolve(&texts, &self.folder.scripts, self.order);
+        for (index, note) in resolved.notes {
+            self.warn(entries[index].1, note.to_string());
         }
-        numbers
+        let spans = resolved.entry_of.iter().map(|&index| entries[index].1);
+        resolved.numbers.into_iter().zip(spans).collect()
     }
 
     /// v2 `stages[]` (`sequences`) or flat `stages[]` (`sequence`): every stage runs after
@@ -534,7 +571,7 @@ impl Importer<'_> {
                 Value::Int(i) if i > 0 => Some(i),
                 _ => None,
             });
-            for number in self.resolve(&tokens) {
+            for (number, at) in self.resolve(&tokens) {
                 let args = self.args_from_variables(number, &variables, stage.span);
                 let job = JobOut {
                     description: lookup(&fields, "description").and_then(text),
@@ -549,7 +586,7 @@ impl Importer<'_> {
                     ..JobOut::new(number, format!("stage \"{name}\""))
                 };
                 let id = job.id.clone();
-                if self.push(&mut jobs, job, stage.span)? {
+                if self.push(&mut jobs, job, at) {
                     frontier = vec![id];
                 }
             }
@@ -643,7 +680,7 @@ impl Importer<'_> {
                     .map(|t| (t.trim().to_owned(), step.span))
                     .collect();
                 let name = lookup(&step_fields, "name").and_then(text);
-                for number in self.resolve(&tokens) {
+                for (number, _) in self.resolve(&tokens) {
                     if self.folder.scripts.iter().any(|s| s.number == number) {
                         let args = self.args_from_variables(number, &env, step.span);
                         steps.push((number, args, name.clone()));
@@ -720,25 +757,41 @@ impl Importer<'_> {
         let mut jobs: Vec<JobOut> = Vec::new();
         // The jobs of the group before (`Scripts = @(…)` items): what a group runs after.
         let mut group_frontier: Vec<String> = Vec::new();
+        // The old engine chose the form from the first item: strings are one sequence
+        // (resolved together, so an `!` entry applies to all), read where the first is.
+        let strings: Vec<(String, Span)> = items
+            .iter()
+            .filter(|i| entries(i).is_none())
+            .filter_map(|i| Some((text(i)?, i.span)))
+            .collect();
+        let strings_first = items.first().is_some_and(|i| entries(i).is_none());
+        let mut strings_done = false;
         for item in items {
             let Some(fields) = entries(item) else {
-                // A string item is a sequence entry (`'0402'`, `'04*'`).
-                if let Some(token) = text(item) {
-                    for number in self.resolve(&[(token, item.span)]) {
-                        let previous = (!parallel)
-                            .then(|| jobs.last().map(|j| j.id.clone()))
-                            .flatten();
-                        let after_failure = !stop_on_error && !jobs.is_empty();
-                        let job = JobOut {
-                            after: previous.into_iter().collect(),
-                            after_failure,
-                            ..JobOut::new(number, "Sequence".into())
-                        };
-                        self.push(&mut jobs, job, item.span)?;
-                    }
+                if strings_done {
+                    continue;
+                }
+                if !strings_first {
+                    self.warn(item.span, "a string in a `Sequence` of items: the old engine read every entry as an item (from the first) and stopped here; imported as a sequence entry");
+                }
+                strings_done = true;
+                for (number, at) in self.resolve(&strings) {
+                    let previous = (!parallel)
+                        .then(|| jobs.last().map(|j| j.id.clone()))
+                        .flatten();
+                    let after_failure = !stop_on_error && !jobs.is_empty();
+                    let job = JobOut {
+                        after: previous.into_iter().collect(),
+                        after_failure,
+                        ..JobOut::new(number, "Sequence".into())
+                    };
+                    self.push(&mut jobs, job, at);
                 }
                 continue;
             };
+            if strings_first {
+                self.warn(item.span, "an item in a `Sequence` of strings: the old engine read every entry as a string (from the first) and dropped it; imported as an item");
+            }
             if let Some(scripts) = lookup(&fields, "Scripts") {
                 self.group(&fields, scripts, item, (&mut jobs, &mut group_frontier))?;
                 continue;
@@ -807,7 +860,7 @@ impl Importer<'_> {
                     .iter()
                     .find_map(|k| lookup(&fields, k)),
             );
-            for number in numbers {
+            for (number, at) in numbers {
                 args.extend(self.args_from_variables(number, &[], item.span));
                 let previous = (!parallel)
                     .then(|| jobs.last().map(|j| j.id.clone()))
@@ -828,8 +881,8 @@ impl Importer<'_> {
                         after_failure,
                         ..JobOut::new(number, format!("Sequence item {written}"))
                     },
-                    item.span,
-                )?;
+                    at,
+                );
             }
         }
         if parallel {
@@ -876,7 +929,7 @@ impl Importer<'_> {
             );
         }
         let mut kept = Vec::new();
-        for number in self.resolve(&tokens) {
+        for (number, at) in self.resolve(&tokens) {
             let job = JobOut {
                 description: lookup(fields, "Description").and_then(text),
                 args: self.args_from_variables(number, &[], item.span),
@@ -886,7 +939,7 @@ impl Importer<'_> {
                 ..JobOut::new(number, format!("group \"{name}\""))
             };
             let id = job.id.clone();
-            if self.push(jobs, job, item.span)? {
+            if self.push(jobs, job, at) {
                 kept.push(id);
             }
         }
@@ -1048,17 +1101,23 @@ impl Importer<'_> {
         y
     }
 
-    /// A number may appear once: the old engine kept the last definition silently.
-    /// Whether it was kept (a number without a script was warned of and is not).
-    fn push(&mut self, jobs: &mut Vec<JobOut>, job: JobOut, span: Span) -> Result<bool, Problem> {
+    /// A number runs once, where it is first written (the old engine kept the last
+    /// definition silently): a later one is a warning. Whether it was kept (neither a
+    /// repeat nor a number without a script, which was warned of, is).
+    fn push(&mut self, jobs: &mut Vec<JobOut>, job: JobOut, span: Span) -> bool {
         if let Some(first) = jobs.iter().find(|j| j.id == job.id) {
-            return Err(Problem::at(self.source, span, format!("{:04} is in the playbook twice (first in {}); the old engine kept the last one silently", job.number, first.from)).with_help("keep one of them"));
+            let message = format!(
+                "{:04} is in the playbook twice (first in {}); it runs once, as the first says (the old engine kept the last one silently)",
+                job.number, first.from
+            );
+            self.warn(span, message);
+            return false;
         }
         if !self.folder.scripts.iter().any(|s| s.number == job.number) {
-            return Ok(false);
+            return false;
         }
         jobs.push(job);
-        Ok(true)
+        true
     }
 
     /// A v2 stage `type: parallel-group`: its `jobs[]` run at once, each script once per
@@ -1097,7 +1156,7 @@ impl Importer<'_> {
             let variables = lookup(&job_fields, "variables")
                 .and_then(entries)
                 .unwrap_or_default();
-            for number in self.resolve(&tokens) {
+            for (number, _) in self.resolve(&tokens) {
                 match by_number.iter_mut().find(|(n, _)| *n == number) {
                     Some((_, legs)) => legs.push(variables.clone()),
                     None => by_number.push((number, vec![variables.clone()])),
@@ -1179,7 +1238,7 @@ impl Importer<'_> {
                     job.legs.push(values);
                 }
             }
-            if self.push(jobs, job, stage.span)? {
+            if self.push(jobs, job, stage.span) {
                 group.push(id);
             }
         }
@@ -1574,7 +1633,7 @@ mod tests {
         } else {
             crate::load::tree::parse(&source)?
         };
-        import(&source, &root, &folder(), Order::Declared)
+        import(&source, &root, &folder(), Order::Declared).map_err(|mut e| e.problems.remove(0))
     }
 
     #[test]
@@ -1857,16 +1916,155 @@ mod tests {
         assert!(!y.contains("s0407:\n    # from stage \"Syntax\"\n    script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n    args: [\"-All\"]\n    if:"), "{y}");
     }
 
+    fn said(imported: &Imported) -> Vec<String> {
+        imported
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.location().unwrap_or_default(), w.message))
+            .collect()
+    }
+
     #[test]
-    fn a_duplicate_number_is_an_error_naming_both() {
-        let e = import_text("p.json", r#"{"stages": [{"name": "a", "sequence": ["0402"]}, {"name": "b", "sequence": ["0402"]}]}"#).unwrap_err();
-        assert!(
-            e.message
-                .contains("0402 is in the playbook twice (first in stage \"a\")"),
+    fn a_duplicate_number_runs_once_and_is_a_warning_at_the_later_entry() {
+        let imported = import_text(
+            "p.json",
+            "{\"stages\": [{\"name\": \"a\", \"sequence\": [\"0402\"]},\n {\"name\": \"b\", \"sequence\": [\"0407\", \"0402\"]}]}",
+        )
+        .unwrap();
+        assert_eq!(
+            imported.yaml.matches("  s0402:\n").count(),
+            1,
             "{}",
-            e.message
+            imported.yaml
         );
-        assert!(e.location().is_some_and(|l| l.starts_with("p.json:1:")));
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("p.json:2:37:")
+                && w.contains(
+                    "0402 is in the playbook twice (first in stage \"a\"); it runs once"
+                )),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn an_exclusion_applies_to_the_whole_sequence_it_is_in() {
+        // As its own entry, before or after what it excludes (the old engine's reading).
+        let imported = import_text(
+            "p.json",
+            r#"{"stages": [{"name": "a", "sequence": ["!0404", "04*"]}, {"name": "b", "sequence": ["0404"]}]}"#,
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(y.contains("  s0402:\n") && y.contains("  s0407:\n"), "{y}");
+        let a_part = &y[..y.find("from stage \"b\"").unwrap_or(y.len())];
+        assert!(
+            !a_part.contains("from stage \"a\"\n    script: \"automation-scripts/0404"),
+            "{y}"
+        );
+        assert!(
+            y.contains("  s0404:\n    # from stage \"b\""),
+            "another stage's entry is not excluded: {y}"
+        );
+        // A PSD1 `Sequence` of strings is one sequence too.
+        let psd1 = import_text("p.psd1", "@{ Sequence = @('04*', '!0402') }").unwrap();
+        assert!(!psd1.yaml.contains("s0402"), "{}", psd1.yaml);
+        assert!(
+            psd1.yaml.contains("s0404") && psd1.yaml.contains("s0407"),
+            "{}",
+            psd1.yaml
+        );
+    }
+
+    #[test]
+    fn an_item_takes_the_first_four_digits_of_its_script_path() {
+        let imported = import_text(
+            "p.psd1",
+            "@{ Sequence = @( @{ Script = 'library/automation-scripts/0407.ps1' } ) }",
+        )
+        .unwrap();
+        assert!(imported.yaml.contains("  s0407:\n"), "{}", imported.yaml);
+        let none = import_text(
+            "p.psd1",
+            "@{ Sequence = @( @{ Script = 'Run-Tests.ps1' } ) }",
+        )
+        .unwrap_err();
+        assert!(
+            none.message.contains("has no script number"),
+            "{}",
+            none.message
+        );
+    }
+
+    #[test]
+    fn a_sequence_of_mixed_forms_is_read_by_each_entry_and_said() {
+        let imported = import_text(
+            "p.psd1",
+            "@{ Sequence = @(\n '0402',\n @{ Script = '0407' }\n) }",
+        )
+        .unwrap();
+        assert!(imported.yaml.contains("s0402") && imported.yaml.contains("s0407"));
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("p.psd1:3:")
+                && w.contains("read every entry as a string (from the first)")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_playbook_that_selects_nothing_is_refused_with_the_reasons() {
+        let source = SourceFile {
+            path: "p.json".into(),
+            text: r#"{"stages": [{"name": "a", "sequence": ["402", "0600-0699"]}]}"#.into(),
+        };
+        let root = crate::load::tree::parse(&source).unwrap();
+        let refused = import(&source, &root, &folder(), Order::Declared).unwrap_err();
+        let messages: Vec<&str> = refused
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert!(messages[0].contains("runs no script"), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`402` is not a sequence entry")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`0600-0699` selects no script")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn old_order_sorts_a_one_at_a_time_playbook_across_its_stages() {
+        let text = r#"{"stages": [{"name": "a", "sequence": ["0407"]}, {"name": "b", "sequence": ["0404", "0402"]}]}"#;
+        let source = SourceFile {
+            path: "p.json".into(),
+            text: text.into(),
+        };
+        let root = crate::load::tree::parse(&source).unwrap();
+        let y = import(&source, &root, &folder(), Order::Ascending)
+            .unwrap()
+            .yaml;
+        let at = |id: &str| y.find(&format!("  {id}:\n")).unwrap_or(usize::MAX);
+        assert!(
+            at("s0402") < at("s0404") && at("s0404") < at("s0407"),
+            "{y}"
+        );
+        assert!(
+            y.contains("after: [s0402]") && y.contains("after: [s0404]"),
+            "{y}"
+        );
+        assert!(!y.contains("after: [s0407]"), "{y}");
+        let declared = import(&source, &root, &folder(), Order::Declared)
+            .unwrap()
+            .yaml;
+        assert!(declared.contains("after: [s0407]"), "{declared}");
     }
 
     #[test]

@@ -154,45 +154,69 @@ impl std::fmt::Display for Note {
     }
 }
 
-/// The numbers a sequence selects, in the order asked, and what it said nothing about.
+/// The numbers a sequence selects, in the order asked, and what it said nothing about:
+/// each note with the index of the entry it is about (for a duplicate, the later one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resolved {
     pub numbers: Vec<u16>,
-    pub notes: Vec<Note>,
+    /// For each number, the index of the entry that selected it.
+    pub entry_of: Vec<usize>,
+    pub notes: Vec<(usize, Note)>,
 }
 
+/// A whole sequence at once, as the old engine read it: an exclusion applies to every
+/// entry, wherever it is written.
 pub fn resolve(entries: &[&str], scripts: &[Script], order: Order) -> Resolved {
     let mut selected = Vec::new();
     let mut excluded = BTreeSet::new();
     let mut notes = Vec::new();
-    for entry in entries {
-        let (mut taken, mut out) = (Vec::new(), BTreeSet::new());
-        entry_numbers(entry, scripts, &mut taken, &mut out, &mut notes);
-        selected.extend(taken);
+    for (index, entry) in entries.iter().enumerate() {
+        let (mut taken, mut out, mut said) = (Vec::new(), BTreeSet::new(), Vec::new());
+        entry_numbers(entry, scripts, &mut taken, &mut out, &mut said);
+        selected.extend(taken.into_iter().map(|n| (n, index)));
         excluded.extend(out);
+        notes.extend(said.into_iter().map(|note| (index, note)));
     }
-    let mut numbers = Vec::with_capacity(selected.len());
+    let mut kept = Vec::with_capacity(selected.len());
     let mut seen = BTreeSet::new();
-    for number in selected {
+    for (number, index) in selected {
         if !seen.insert(number) {
-            if !notes.contains(&Note::Duplicate(number)) {
-                notes.push(Note::Duplicate(number));
+            if !notes.iter().any(|(_, n)| *n == Note::Duplicate(number)) {
+                notes.push((index, Note::Duplicate(number)));
             }
             continue;
         }
-        if !excluded.contains(&number) {
-            numbers.push(number);
+        if excluded.contains(&number) {
+            continue;
         }
-    }
-    for &number in &numbers {
         if !scripts.iter().any(|s| s.number == number) {
-            notes.push(Note::NoScript(number));
+            notes.push((index, Note::NoScript(number)));
         }
+        kept.push((number, index));
     }
     if order == Order::Ascending {
-        numbers.sort_unstable();
+        kept.sort_unstable();
     }
-    Resolved { numbers, notes }
+    let (numbers, entry_of) = kept.into_iter().unzip();
+    Resolved {
+        numbers,
+        entry_of,
+        notes,
+    }
+}
+
+/// Whether `text` has `word` between two regex word boundaries (`\bword\b`), any case.
+fn has_word(text: &str, word: &str) -> bool {
+    let (text, word) = (text.to_lowercase(), word.to_lowercase());
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let (Some(first), Some(last)) = (word.chars().next(), word.chars().next_back()) else {
+        return false;
+    };
+    text.match_indices(&word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        is_word(before) != is_word(Some(first)) && is_word(Some(last)) != is_word(after)
+    })
 }
 
 /// One entry by the first rule that reads it; `!` entries fill `excluded`.
@@ -248,12 +272,13 @@ fn entry_numbers(
         }
         numbers
     } else if let Some(name) = entry.strip_prefix("stage:") {
-        // 5. The `# Stage:` header contains the name, any case.
+        // 5. `# Stage: NAME`, any case, unanchored at its end: the name starts the
+        // header's value (`stage:Dev` takes Development, `stage:ing` not Testing).
         let name = name.to_lowercase();
         let names = |stage: &Option<String>| {
             stage
                 .as_ref()
-                .is_some_and(|st| st.to_lowercase().contains(&name))
+                .is_some_and(|st| st.to_lowercase().starts_with(&name))
         };
         let numbers = existing(&|s| names(&s.stage));
         let in_notes: Vec<u16> = existing(&|s| names(&s.stage_in_notes));
@@ -265,15 +290,8 @@ fn entry_numbers(
         }
         numbers
     } else if let Some(name) = entry.strip_prefix("tag:") {
-        // 6. The `# Tags:` header has the word.
-        let name = name.to_lowercase();
-        let numbers = existing(&|s| {
-            s.tags.as_ref().is_some_and(|tags| {
-                tags.to_lowercase()
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .any(|word| word == name)
-            })
-        });
+        // 6. The `# Tags:` header has the name between word boundaries.
+        let numbers = existing(&|s| s.tags.as_ref().is_some_and(|tags| has_word(tags, name)));
         if numbers.is_empty() {
             notes.push(Note::MatchesNothing(entry.to_owned()));
         }
@@ -350,11 +368,14 @@ mod tests {
         assert_eq!(run(&["0404-0408"]).numbers, [404, 405, 407, 408]);
         let reversed = run(&["0408-0404"]);
         assert!(reversed.numbers.is_empty());
-        assert_eq!(reversed.notes, [Note::MatchesNothing("0408-0404".into())]);
+        assert_eq!(
+            reversed.notes,
+            [(0, Note::MatchesNothing("0408-0404".into()))]
+        );
         // A number without a file is kept (the old engine skipped it at run time): noted.
         let missing = run(&["0401"]);
         assert_eq!(missing.numbers, [401]);
-        assert_eq!(missing.notes, [Note::NoScript(401)]);
+        assert_eq!(missing.notes, [(0, Note::NoScript(401))]);
     }
 
     #[test]
@@ -367,9 +388,12 @@ mod tests {
         assert_eq!(run(&["04*"]).numbers, run(&["4*"]).numbers);
         assert_eq!(run(&["40*"]).numbers, [4000]);
         // Three digits and a bare `*` are rule 8: dropped by the old engine, noted here.
-        assert_eq!(run(&["040*"]).notes, [Note::NotAnEntry("040*".into())]);
-        assert_eq!(run(&["*"]).notes, [Note::NotAnEntry("*".into())]);
-        assert_eq!(run(&["09*"]).notes, [Note::MatchesNothing("09*".into())]);
+        assert_eq!(run(&["040*"]).notes, [(0, Note::NotAnEntry("040*".into()))]);
+        assert_eq!(run(&["*"]).notes, [(0, Note::NotAnEntry("*".into()))]);
+        assert_eq!(
+            run(&["09*"]).notes,
+            [(0, Note::MatchesNothing("09*".into()))]
+        );
     }
 
     #[test]
@@ -380,7 +404,7 @@ mod tests {
         assert_eq!(testing.numbers, [400]);
         assert_eq!(
             testing.notes,
-            [Note::StageOnlyInNotes("stage:testing".into(), 402)]
+            [(0, Note::StageOnlyInNotes("stage:testing".into(), 402))]
         );
         assert_eq!(run(&["stage:Dev"]).numbers, [404]);
         // A tag is a whole word (`\b` as the old regex): `quality` is in `quality-gate`.
@@ -388,8 +412,31 @@ mod tests {
         assert_eq!(run(&["tag:quality"]).numbers, [404, 405]);
         assert_eq!(
             run(&["tag:qual"]).notes,
-            [Note::MatchesNothing("tag:qual".into())]
+            [(0, Note::MatchesNothing("tag:qual".into()))]
         );
+        // `\bquality-gate\b` and `\bgate\b` both find `quality-gate`.
+        assert_eq!(run(&["tag:quality-gate"]).numbers, [405]);
+        assert_eq!(run(&["tag:Gate"]).numbers, [405]);
+        // `# Stage: NAME`: the name starts the header's value.
+        assert_eq!(
+            run(&["stage:ing"]).notes,
+            [(0, Note::MatchesNothing("stage:ing".into()))]
+        );
+    }
+
+    #[test]
+    fn headers_are_read_within_the_old_engines_line_limits() {
+        let padding = "#\n".repeat(10);
+        let late = Script::from_file(
+            "0401_Late.ps1",
+            &format!("{padding}# Stage: Testing\n{padding}# Tags: late"),
+        );
+        let late = late.as_ref();
+        // Line 11 is past the `stage:` rule's 10 lines; line 22 past the `tag:` rule's 20.
+        assert_eq!(late.and_then(|s| s.stage.as_deref()), None);
+        assert_eq!(late.and_then(|s| s.tags.as_deref()), None);
+        let early = Script::from_file("0401_Early.ps1", "#\n# Stage: Testing\n# Tags: early");
+        assert_eq!(early.and_then(|s| s.stage), Some("Testing".to_owned()));
     }
 
     #[test]
@@ -406,24 +453,45 @@ mod tests {
         // Inside a comma list, an exclusion applies to its own part only: to nothing.
         let inside = run(&["0404-0408,!0405"]);
         assert_eq!(inside.numbers, [404, 405, 407, 408]);
-        assert_eq!(inside.notes, [Note::ExclusionInList("!0405".into())]);
+        assert_eq!(inside.notes, [(0, Note::ExclusionInList("!0405".into()))]);
+        // Notes name their entry: the second's number without a script, the third's
+        // range that selects nothing.
+        let noted = run(&["0404", "0401", "0600-0699"]);
+        assert_eq!(
+            noted.notes,
+            [
+                (2, Note::MatchesNothing("0600-0699".into())),
+                (1, Note::NoScript(401))
+            ]
+        );
+        // An excluded number without a script is not noted: it was not asked for.
+        assert!(run(&["0401", "!0401"]).notes.is_empty());
+        assert_eq!(
+            resolve(
+                &["0409", "!0408", "0404-0408"],
+                &scripts(),
+                Order::Ascending
+            )
+            .numbers,
+            [404, 405, 407, 409]
+        );
     }
 
     #[test]
     fn silent_cases_are_noted() {
         let list = run(&["0402, 0404"]);
         assert_eq!(list.numbers, [402, 404], "read trimmed");
-        assert_eq!(list.notes, [Note::SpaceInList(" 0404".into())]);
+        assert_eq!(list.notes, [(0, Note::SpaceInList(" 0404".into()))]);
         for dropped in ["402", "0402_Run-UnitTests.ps1", "0400 - 0499", ""] {
             assert_eq!(
                 run(&[dropped]).notes,
-                [Note::NotAnEntry(dropped.into())],
+                [(0, Note::NotAnEntry(dropped.into()))],
                 "{dropped:?}"
             );
         }
         let twice = run(&["0402", "0400-0402"]);
         assert_eq!(twice.numbers, [402, 400]);
-        assert_eq!(twice.notes, [Note::Duplicate(402)]);
+        assert_eq!(twice.notes, [(1, Note::Duplicate(402))]);
         assert!(
             Note::SpaceInList(" 0404".into())
                 .to_string()
