@@ -18,21 +18,52 @@ pub(crate) struct ImportArgs {
     /// Where to write the orch playbook (default: print it)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
-    /// The numbered scripts' folder (default: `automation-scripts/` or
-    /// `library/automation-scripts/` beside the playbook or above it)
-    #[arg(long, value_name = "DIR")]
-    scripts: Option<PathBuf>,
-    /// Every warning is an error
-    #[arg(long)]
-    strict: bool,
-    /// Run a sequence's scripts by ascending number, as the old engine did (default: as written)
-    #[arg(long)]
-    old_order: bool,
+}
+
+/// How an AitherZero playbook is read: by `orch import`, and by every command given one
+/// with `-f` (global options, so `orch run -f pr.psd1 --strict` means what it says).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportOptions {
+    /// An AitherZero playbook's numbered scripts' folder (default: `automation-scripts/`
+    /// or `library/automation-scripts/` beside the playbook or above it)
+    #[arg(
+        long,
+        value_name = "DIR",
+        global = true,
+        help_heading = "AitherZero playbooks"
+    )]
+    pub(crate) scripts: Option<PathBuf>,
+    /// Every warning of an AitherZero playbook's import is an error
+    #[arg(long, global = true, help_heading = "AitherZero playbooks")]
+    pub(crate) strict: bool,
+    /// Run a sequence's scripts by ascending number, as the old engine did (default: as
+    /// written)
+    #[arg(long, global = true, help_heading = "AitherZero playbooks")]
+    pub(crate) old_order: bool,
+}
+
+impl ImportOptions {
+    pub(crate) fn order(&self) -> Order {
+        if self.old_order {
+            Order::Ascending
+        } else {
+            Order::Declared
+        }
+    }
+
+    /// The warnings of an import, or with `--strict` the error they are.
+    pub(crate) fn warnings_allowed(&self, warnings: Vec<Problem>) -> Result<Vec<Problem>, Failure> {
+        if self.strict && !warnings.is_empty() {
+            return Err(LoadError { problems: warnings }.into());
+        }
+        Ok(warnings)
+    }
 }
 
 const SCRIPTS_FOLDERS: &[&str] = &["automation-scripts", "library/automation-scripts"];
 
 pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
+    let options = &cli.import_options;
     let cwd = std::env::current_dir()
         .map_err(|e| Problem::general(format!("cannot read the current directory: {e}")))?;
     let source = read_source(&cwd.join(&args.file), &args.file)?;
@@ -41,26 +72,34 @@ pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
         .as_ref()
         .and_then(|o| cwd.join(o).parent().map(Path::to_path_buf))
         .unwrap_or_else(|| cwd.clone());
-    let order = if args.old_order {
-        Order::Ascending
-    } else {
-        Order::Declared
-    };
-    let scripts = args.scripts.as_ref().map(|d| cwd.join(d));
+    let scripts = options.scripts.as_ref().map(|d| cwd.join(d));
+    if args.output.is_some() {
+        // An orch playbook reaches only files inside its folder: the scripts must be there.
+        let scripts_dir = match &scripts {
+            Some(dir) => dir.clone(),
+            None => scripts_folder(&source, &cwd.join(&args.file))?.0,
+        };
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if !real(&scripts_dir).starts_with(real(&out_dir)) {
+            return Err(Problem::general(format!(
+                "{} would not reach the scripts: {} is outside {}, and an orch playbook reaches only files inside its folder",
+                args.output.as_deref().unwrap_or(Path::new("")).display(),
+                scripts_dir.display(),
+                out_dir.display()
+            ))
+            .with_help("write the playbook in the folder that holds the scripts folder, or above it")
+            .into());
+        }
+    }
     let imported = imported(
         &source,
         &cwd.join(&args.file),
         scripts.as_deref(),
         &out_dir,
-        order,
+        options.order(),
     )?;
-    if args.strict && !imported.warnings.is_empty() {
-        return Err(LoadError {
-            problems: imported.warnings,
-        }
-        .into());
-    }
-    for warning in &imported.warnings {
+    let warnings = options.warnings_allowed(imported.warnings)?;
+    for warning in &warnings {
         tell!("warning: {warning}");
     }
     // What was written must load as an orch playbook: checked before it is kept.
@@ -82,7 +121,7 @@ pub(crate) fn run(cli: &Cli, args: &ImportArgs) -> Result<u8, Failure> {
                 tell!(
                     "{}: {} warnings; wrote {}",
                     args.file.display(),
-                    imported.warnings.len(),
+                    warnings.len(),
                     path.display()
                 );
             }
@@ -109,7 +148,10 @@ pub(crate) fn is_aitherzero(source: &SourceFile) -> bool {
 
 /// For a playbook that was imported from AitherZero's (`locate` marks it), its scripts
 /// folder, relative to the workspace.
-pub(crate) fn scripts_of_import(located: &orch_engine::load::workspace::Located) -> Option<String> {
+pub(crate) fn scripts_of_import(
+    cli: &Cli,
+    located: &orch_engine::load::workspace::Located,
+) -> Option<String> {
     if !located
         .source
         .path
@@ -118,7 +160,10 @@ pub(crate) fn scripts_of_import(located: &orch_engine::load::workspace::Located)
     {
         return None;
     }
-    let (folder, _) = scripts_folder(&located.source, &located.path).ok()?;
+    let folder = match &cli.import_options.scripts {
+        Some(dir) => std::env::current_dir().ok()?.join(dir),
+        None => scripts_folder(&located.source, &located.path).ok()?.0,
+    };
     let relative = folder.strip_prefix(&located.workspace).ok()?;
     Some(relative.to_string_lossy().into_owned())
 }

@@ -109,6 +109,8 @@ struct Cli {
     /// Print more (repeatable)
     #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     verbose: u8,
+    #[command(flatten)]
+    import_options: import::ImportOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -347,7 +349,17 @@ pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Failur
     if cli.workflow.is_none() && import::is_aitherzero(&located.source) {
         // The workspace is the repository the scripts are in (its git root, else the
         // folder that holds the scripts folder); paths start at its root.
-        let (scripts, holder) = import::scripts_folder(&located.source, &located.path)?;
+        let options = &cli.import_options;
+        let (scripts, holder) = match &options.scripts {
+            Some(dir) => {
+                let dir = cwd.join(dir);
+                let holder = dir
+                    .parent()
+                    .map_or_else(|| dir.clone(), std::path::Path::to_path_buf);
+                (dir, holder)
+            }
+            None => import::scripts_folder(&located.source, &located.path)?,
+        };
         let root = holder
             .ancestors()
             .find(|a| a.join(".git").exists())
@@ -357,15 +369,16 @@ pub(crate) fn locate(cli: &Cli, cwd: &std::path::Path) -> Result<Located, Failur
             &located.path,
             Some(&scripts),
             &root,
-            orch_engine::load::aither::sequence::Order::Declared,
+            options.order(),
         )?;
+        let warnings = options.warnings_allowed(imported.warnings)?;
         located.workspace = root;
         // Named as what it is (problems after the import are positions in its text).
         let mut shown = located.source.path.clone().into_os_string();
         shown.push(import::IMPORTED_MARK);
         located.source.path = shown.into();
         if !cli.quiet {
-            for warning in &imported.warnings {
+            for warning in &warnings {
                 tell!("warning: {warning}");
             }
         }

@@ -120,7 +120,7 @@ pub(crate) fn watch(cli: &Cli, args: &WatchArgs) -> Result<u8, Failure> {
             }
         };
         loaded = Some(prepared.clone());
-        imported_scripts = crate::import::scripts_of_import(&prepared.located);
+        imported_scripts = crate::import::scripts_of_import(cli, &prepared.located);
         let outputs: Vec<String> = prepared
             .graph
             .jobs

@@ -153,6 +153,15 @@ fn an_import_runs_its_scripts_in_order_with_their_parameters() {
         "{}",
         stderr(&strict)
     );
+    // Written below the scripts' folder, the playbook could not reach them: refused.
+    let below = ws.run(&["import", "playbooks/pr.psd1", "-o", "playbooks/orch.yml"]);
+    assert_eq!(code(&below), 2, "{}", stderr(&below));
+    assert!(
+        stderr(&below).contains("would not reach the scripts"),
+        "{}",
+        stderr(&below)
+    );
+    assert!(!ws.path().join("playbooks/orch.yml").exists());
 }
 
 #[test]
@@ -192,6 +201,32 @@ fn an_aitherzero_playbook_runs_directly() {
     );
     let graph = ws.run(&["graph", "-f", file]);
     assert_eq!(stdout(&graph), "s0407\ns0402  (after s0407)\n");
+    // The import's options are every command's: the old order, strictness, the folder.
+    let ascending = ws.run(&["graph", "-f", file, "--old-order"]);
+    assert_eq!(stdout(&ascending), "s0402\ns0407  (after s0402)\n");
+    let strict = ws.run(&["validate", "-f", file, "--strict"]);
+    assert_eq!(code(&strict), 2, "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("`Author` was never read"));
+    std::fs::rename(
+        ws.path().join("library/automation-scripts"),
+        ws.path().join("library/scripts"),
+    )
+    .expect("mv");
+    let lost = ws.run(&["validate", "-f", file]);
+    assert_eq!(code(&lost), 2, "{}", stderr(&lost));
+    assert!(stderr(&lost).contains("--scripts DIR"), "{}", stderr(&lost));
+    let named = ws.run(&["graph", "-f", file, "--scripts", "library/scripts"]);
+    assert_eq!(
+        stdout(&named),
+        "s0407\ns0402  (after s0407)\n",
+        "{}",
+        stderr(&named)
+    );
+    std::fs::rename(
+        ws.path().join("library/scripts"),
+        ws.path().join("library/automation-scripts"),
+    )
+    .expect("mv");
     let run = |args: &[&str]| {
         let out = ws.cmd(args).env("PATH", &path).output().unwrap();
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
