@@ -240,18 +240,38 @@ impl Parser<'_> {
             Some(rest) => (rest.to_owned(), true),
             None => (lower.strip_prefix('+').unwrap_or(&lower).to_owned(), false),
         };
+        // PowerShell's `1KB` … `1PB` multiply by powers of 1024, after the type
+        // suffixes (`L`, `D`, `U`, `UL`, …) that change only the number's .NET type.
+        let (digits, multiplier) = ["kb", "mb", "gb", "tb", "pb"]
+            .iter()
+            .zip(1u32..)
+            .find_map(|(unit, power)| Some((digits.strip_suffix(unit)?, 1024i64.pow(power))))
+            .unwrap_or((digits.as_str(), 1));
         let value = if let Some(hex) = digits.strip_prefix("0x") {
-            i64::from_str_radix(hex, 16)
-                .ok()
-                .map(|v| Value::Int(if negative { -v } else { v }))
-        } else if let Ok(v) = digits.parse::<i64>() {
-            Some(Value::Int(if negative { -v } else { v }))
+            i64::from_str_radix(hex, 16).ok().map(Value::Int)
         } else {
-            digits
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .map(|f| Value::Float(if negative { -f } else { f }))
+            let digits = ["ul", "us", "uy", "l", "d", "u", "s", "y", "n"]
+                .iter()
+                .find_map(|suffix| digits.strip_suffix(suffix))
+                .filter(|d| d.ends_with(|c: char| c.is_ascii_digit() || c == '.'))
+                .unwrap_or(digits);
+            match digits.parse::<i64>() {
+                Ok(v) => Some(Value::Int(v)),
+                Err(_) => digits
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(Value::Float),
+            }
+        };
+        let value = match value {
+            Some(Value::Int(v)) => v
+                .checked_mul(multiplier)
+                .map(|v| Value::Int(if negative { -v } else { v })),
+            Some(Value::Float(f)) => Some(Value::Float(
+                if negative { -f } else { f } * multiplier as f64,
+            )),
+            _ => None,
         };
         let Some(value) = value else {
             return Err(self.error(start, format!("`{word}` is not a number")));
@@ -520,6 +540,21 @@ mod tests {
         );
         assert_eq!(get(root, "Count").value, Value::Int(3));
         assert_eq!(get(root, "Rate").value, Value::Float(-1.5));
+        for (written, read) in [
+            ("1KB", Value::Int(1024)),
+            ("2mb", Value::Int(2 * 1024 * 1024)),
+            ("-1kb", Value::Int(-1024)),
+            ("10L", Value::Int(10)),
+            ("1.5KB", Value::Float(1536.0)),
+            ("0x10", Value::Int(16)),
+            ("0x1d", Value::Int(29)),
+            ("1e3", Value::Float(1000.0)),
+        ] {
+            let psd1 = parse_text(&format!("@{{ Size = {written} }}")).unwrap();
+            assert_eq!(get(&psd1.root, "Size").value, read, "{written}");
+        }
+        let too_big = parse_text("@{ Size = 9223372036854775807KB }").map(|_| ());
+        assert!(too_big.is_err_and(|e| e.message.contains("is not a number")));
         assert_eq!(get(root, "On").value, Value::Bool(true));
         assert_eq!(get(root, "Off").value, Value::Bool(false));
         assert_eq!(get(root, "None").value, Value::Null);

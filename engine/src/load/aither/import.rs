@@ -725,7 +725,7 @@ impl Importer<'_> {
                 axes,
                 max_parallel,
                 fail_fast,
-                condition: lookup(&fields, "if").and_then(text),
+                condition: lookup(&fields, "if").and_then(|c| self.v3_condition(id, c)),
                 ..JobOut::new(0, format!("job \"{id}\""))
             });
         }
@@ -735,6 +735,53 @@ impl Importer<'_> {
             job.needs.retain(|need| ids.contains(need));
         }
         Ok(jobs)
+    }
+
+    /// A v3 job's `if` (which the old engine ignored) as orch's, when it is an
+    /// expression orch reads about what a playbook has: a var it names that the playbook
+    /// lacks is declared empty (as the old engine read an unset one), said; anything else
+    /// (`github.*`, `steps.*`, a syntax orch does not read) leaves the job unconditional.
+    fn v3_condition(&mut self, id: &str, node: &Node) -> Option<String> {
+        use crate::compile::expr;
+        let written = text(node)?;
+        let parsed = match expr::parse_condition(&written) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.warn(node.span, format!("job `{id}`: `if` is not an expression orch reads ({}); not imported, the job always runs (as in the old engine)", e.message));
+                return None;
+            }
+        };
+        let mut unknown_context = None;
+        let mut unset = Vec::new();
+        expr::visit(&parsed, &mut |e| {
+            let Some((path, _)) = expr::path_of(e) else {
+                return;
+            };
+            match path.as_slice() {
+                ["vars", name, ..] => {
+                    if !self.globals.iter().any(|g| g.eq_ignore_ascii_case(name)) {
+                        unset.push((*name).to_owned());
+                    }
+                }
+                [root, ..] if ["vars", "env", "matrix", "needs", "orch"].contains(root) => {}
+                [root, ..] => unknown_context = Some((*root).to_owned()),
+                [] => {}
+            }
+        });
+        if let Some(root) = unknown_context {
+            self.warn(node.span, format!("job `{id}`: `if` reads `{root}`, which an orch playbook has not; not imported, the job always runs (as in the old engine)"));
+            return None;
+        }
+        unset.dedup();
+        for name in unset {
+            self.warn(node.span, format!("job `{id}`: `if` reads `vars.{name}`, which the playbook does not set; declared empty"));
+            self.condition_vars.push(name);
+        }
+        self.warn(
+            node.span,
+            format!("job `{id}`: `if` was ignored by the old engine; imported"),
+        );
+        Some(written)
     }
 
     /// PSD1 `Sequence = @( @{ Script; Parameters; Timeout; ContinueOnError; … } )`.
@@ -1649,9 +1696,33 @@ mod tests {
                   "strategy": { "matrix": { "Level": ["unit", "deep"], "os": ["a"], "bad": "x" },
                     "maxParallel": 2, "failFast": false },
                   "steps": [ { "run": "0402, 0404" } ] },
-                "empty": { "steps": [ { "run": "0999" } ] } } } }"#,
+                "empty": { "steps": [ { "run": "0999" } ] },
+                "pr": { "if": "github.event_name == 'pull_request'", "steps": [ { "run": "0404" } ] } } } }"#,
         )
         .expect("imports");
+        // `vars.full` is not set by the playbook: declared empty, so the file loads.
+        assert!(
+            imported.yaml.contains("vars:\n  \"full\": \"\"\n"),
+            "{}",
+            imported.yaml
+        );
+        assert!(
+            imported.warnings.iter().any(|w| w.message.contains(
+                "`if` reads `vars.full`, which the playbook does not set; declared empty"
+            ))
+        );
+        // `github.*` is not a context of a playbook: the job runs always, as it did.
+        assert!(
+            !imported.yaml.contains("github.event_name"),
+            "{}",
+            imported.yaml
+        );
+        assert!(
+            imported
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("job `pr`: `if` reads `github`"))
+        );
         let y = imported.yaml;
         let expected = [
             "  lint:\n    # from job \"lint\"\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
