@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use orch_engine::load::aither::import::{ScriptsFolder, import};
 use orch_engine::load::aither::sequence::Order;
-use orch_engine::load::diag::{LoadError, Problem, SourceFile};
+use orch_engine::load::diag::{LoadError, Problem, SourceFile, Span};
 use orch_engine::load::workspace::read_source;
 
 use crate::{Cli, Failure};
@@ -214,19 +214,21 @@ pub(crate) fn imported(
     let shown = relative(out_dir, &scripts_dir);
     let folder = ScriptsFolder::read(&scripts_dir, shown)
         .map_err(|e| Problem::general(format!("cannot read {}: {e}", scripts_dir.display())))?;
-    let root = parse(source)?;
-    Ok(import(source, &root, &folder, order)?)
+    let (root, powershell) = parse(source)?;
+    Ok(import(source, (&root, &powershell), &folder, order)?)
 }
 
-fn parse(source: &SourceFile) -> Result<orch_engine::load::tree::Node, LoadError> {
+/// The playbook's tree, and where a PSD1 has PowerShell kept as text.
+fn parse(source: &SourceFile) -> Result<(orch_engine::load::tree::Node, Vec<Span>), LoadError> {
     let is_psd1 = source
         .path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("psd1"));
     if is_psd1 {
-        Ok(orch_engine::load::psd1::parse(source)?.root)
+        let psd1 = orch_engine::load::psd1::parse(source)?;
+        Ok((psd1.root, psd1.opaque.iter().map(|o| o.span).collect()))
     } else {
-        Ok(orch_engine::load::tree::parse(source)?)
+        Ok((orch_engine::load::tree::parse(source)?, Vec::new()))
     }
 }
 

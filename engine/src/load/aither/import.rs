@@ -195,6 +195,7 @@ struct Strategy {
 
 struct Importer<'a> {
     source: &'a SourceFile,
+    powershell: &'a [Span],
     folder: &'a ScriptsFolder,
     warnings: Vec<Problem>,
     order: Order,
@@ -204,16 +205,19 @@ struct Importer<'a> {
     condition_vars: Vec<String>,
 }
 
-/// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows.
+/// Reads `root` (the parsed JSON or PSD1) as one of the shapes this importer knows;
+/// `powershell`: where a PSD1 has PowerShell the old engine evaluated as it loaded the
+/// file (variables, `(…)`, `{ … }`, `"…$x…"`), kept as text by orch's parser.
 /// A playbook that yields no job is refused with the warnings that say why.
 pub fn import(
     source: &SourceFile,
-    root: &Node,
+    (root, powershell): (&Node, &[Span]),
     folder: &ScriptsFolder,
     order: Order,
 ) -> Result<Imported, LoadError> {
     let mut importer = Importer {
         source,
+        powershell,
         folder,
         warnings: Vec::new(),
         order,
@@ -238,7 +242,7 @@ pub fn import(
         .and_then(entries)
         .unwrap_or_default()
         .into_iter()
-        .filter(|(_, v)| importable_var(v))
+        .filter(|(_, v)| importable_var(v, powershell))
         .map(|(k, _)| k)
         .collect();
     // Profiles' vars reach scripts as the playbook's do: each name a var of its own.
@@ -451,12 +455,8 @@ fn truthy(node: &Node) -> bool {
 }
 
 /// A var orch can take: a scalar, not PowerShell the old engine evaluated at load.
-fn importable_var(value: &Node) -> bool {
-    match &value.value {
-        Value::Seq(_) | Value::Map(_) => false,
-        Value::Str(s) => !(s.starts_with('$') || s.starts_with('{')),
-        _ => true,
-    }
+fn importable_var(value: &Node, powershell: &[Span]) -> bool {
+    !matches!(value.value, Value::Seq(_) | Value::Map(_)) && !powershell.contains(&value.span)
 }
 
 fn yaml_string(text: &str) -> String {
@@ -784,6 +784,40 @@ impl Importer<'_> {
         Some(written)
     }
 
+    /// An item's `Condition` (a script block the old engine never ran): the platform
+    /// tests `{ $IsWindows }`, `{ $IsLinux }`, `{ $IsMacOS }` and their negations as
+    /// `orch.os`; any other PowerShell is not imported, said.
+    fn item_condition(&mut self, node: &Node) -> Option<String> {
+        let written = text(node)?;
+        let inner = written.trim();
+        let inner = inner
+            .strip_prefix('{')
+            .and_then(|i| i.strip_suffix('}'))
+            .unwrap_or(inner)
+            .trim()
+            .to_ascii_lowercase();
+        let (negated, variable) = match inner.strip_prefix("-not ").or(inner.strip_prefix('!')) {
+            Some(rest) => (true, rest.trim()),
+            None => (false, inner.as_str()),
+        };
+        let os = match variable {
+            "$iswindows" => Some("windows"),
+            "$islinux" => Some("linux"),
+            "$ismacos" => Some("macos"),
+            _ => None,
+        };
+        let Some(os) = os else {
+            self.warn(node.span, format!("`Condition` `{written}` was never run by the old engine and is PowerShell orch does not read; not imported"));
+            return None;
+        };
+        let condition = format!("orch.os {} '{os}'", if negated { "!=" } else { "==" });
+        self.warn(
+            node.span,
+            format!("`Condition` was never run by the old engine; imported as `if: ${{{{ {condition} }}}}`"),
+        );
+        Some(condition)
+    }
+
     /// PSD1 `Sequence = @( @{ Script; Parameters; Timeout; ContinueOnError; … } )`.
     fn items(
         &mut self,
@@ -799,6 +833,17 @@ impl Importer<'_> {
             ));
         };
         let options = options.and_then(entries).unwrap_or_default();
+        for (key, value) in &options {
+            let said = match key.to_ascii_lowercase().as_str() {
+                "parallel" | "stoponerror" => continue,
+                "maxconcurrency" => format!(
+                    "`Options.MaxConcurrency`: orch has no limit in the playbook; run it with `-j {}`",
+                    value.scalar_text().unwrap_or_default()
+                ),
+                _ => format!("`Options.{key}` was ignored by the old engine; not imported"),
+            };
+            self.warn(value.span, said);
+        }
         let parallel = !sequential && lookup(&options, "Parallel").is_none_or(truthy);
         let stop_on_error = lookup(&options, "StopOnError").is_none_or(truthy);
         let mut jobs: Vec<JobOut> = Vec::new();
@@ -884,11 +929,20 @@ impl Importer<'_> {
                     "`RetryCount` was ignored by the old engine; imported as `retries`",
                 );
             }
+            let condition = lookup(&fields, "Condition").and_then(|c| self.item_condition(c));
+            // `Name` (which the old engine ignored) describes the job when nothing else does.
+            let description = lookup(&fields, "Description").and_then(text);
+            if let (Some(name), Some(_)) = (lookup(&fields, "Name"), &description) {
+                self.warn(
+                    name.span,
+                    "`Name` was ignored by the old engine; not imported (the item has a `Description`)",
+                );
+            }
+            let description = description.or_else(|| lookup(&fields, "Name").and_then(text));
             for key in [
                 "Phase",
                 "Parallel",
                 "Group",
-                "Condition",
                 "SkipIfExists",
                 "RequireAdmin",
                 "SkipInCI",
@@ -916,7 +970,7 @@ impl Importer<'_> {
                 self.push(
                     &mut jobs,
                     JobOut {
-                        description: lookup(&fields, "Description").and_then(text),
+                        description: description.clone(),
                         args: args.clone(),
                         timeout_secs: timeout,
                         retries,
@@ -926,6 +980,7 @@ impl Importer<'_> {
                             .is_some_and(truthy),
                         after: previous.into_iter().collect(),
                         after_failure,
+                        condition: condition.clone(),
                         ..JobOut::new(number, format!("Sequence item {written}"))
                     },
                     at,
@@ -1348,6 +1403,7 @@ impl Importer<'_> {
                 Value::Bool(false) => args.push(format!("-{name}:$false")),
                 Value::Seq(_) | Value::Map(_) => self.warn(value.span, format!("parameter `{name}`: a list or table cannot pass through `pwsh -File`; not imported")),
                 Value::Null => {}
+                Value::Str(s) if self.powershell.contains(&value.span) => self.warn(value.span, format!("parameter `{name}`: `{s}` is PowerShell, evaluated when the old engine loaded the file; not imported (the script's default applies)")),
                 _ => {
                     args.push(format!("-{name}"));
                     args.push(value.scalar_text().unwrap_or_default());
@@ -1430,7 +1486,7 @@ impl Importer<'_> {
                     value.span,
                     format!("var `{name}`: a list or table is not an orch var; not imported"),
                 ),
-                Value::Str(s) if s.starts_with('$') || s.starts_with('{') => {
+                Value::Str(s) if self.powershell.contains(&value.span) => {
                     self.warn(value.span, format!("var `{name}`: `{s}` is PowerShell, evaluated when the old engine loaded the file; not imported (jobs inherit the environment: read it in the script)"));
                 }
                 _ => out.push((name, value.scalar_text().unwrap_or_default())),
@@ -1514,10 +1570,7 @@ impl Importer<'_> {
             write_matrix(&mut y, job);
             match (&job.condition, job.after_failure) {
                 (Some(condition), after_failure) => {
-                    let _ = writeln!(
-                        y,
-                        "    # the stage's `condition`, which the old engine never evaluated"
-                    );
+                    let _ = writeln!(y, "    # from a condition the old engine never evaluated");
                     let status = if after_failure {
                         "!cancelled() && "
                     } else {
@@ -1675,12 +1728,14 @@ mod tests {
             path: path.into(),
             text: text.into(),
         };
-        let root = if path.ends_with(".psd1") {
-            crate::load::psd1::parse(&source)?.root
+        let (root, powershell) = if path.ends_with(".psd1") {
+            let psd1 = crate::load::psd1::parse(&source)?;
+            (psd1.root, psd1.opaque.iter().map(|o| o.span).collect())
         } else {
-            crate::load::tree::parse(&source)?
+            (crate::load::tree::parse(&source)?, Vec::new())
         };
-        import(&source, &root, &folder(), Order::Declared).map_err(|mut e| e.problems.remove(0))
+        import(&source, (&root, &powershell), &folder(), Order::Declared)
+            .map_err(|mut e| e.problems.remove(0))
     }
 
     #[test]
@@ -1861,7 +1916,7 @@ mod tests {
             text: "@{ Sequence = @('0402', '0404', '0407', '0409', '0410') }\n".into(),
         };
         let root = crate::load::psd1::parse(&source).unwrap().root;
-        let imported = import(&source, &root, &folder, Order::Declared).unwrap();
+        let imported = import(&source, (&root, &[]), &folder, Order::Declared).unwrap();
         let y = &imported.yaml;
         // The serial scripts first, one by one; the rest after them, and after their
         // dependencies.
@@ -1980,7 +2035,7 @@ mod tests {
         // The condition is the jobs' `if`, its var declared (empty, as the old engine
         // read an unset one).
         assert!(
-            y.contains("  s0402:\n    # from stage \"Tests\"\n    script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n    after: [s0407]\n    # the stage's `condition`, which the old engine never evaluated\n    if: ${{ vars.skip != 'true' }}\n"),
+            y.contains("  s0402:\n    # from stage \"Tests\"\n    script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n    after: [s0407]\n    # from a condition the old engine never evaluated\n    if: ${{ vars.skip != 'true' }}\n"),
             "{y}"
         );
         assert!(y.contains("  \"skip\": \"\"\n"), "{y}");
@@ -2048,6 +2103,51 @@ mod tests {
     }
 
     #[test]
+    fn what_a_psd1_item_or_its_options_hold_is_imported_or_said() {
+        let imported = import_text(
+            "p.psd1",
+            "@{\n  Options = @{ Parallel = $false; MaxConcurrency = 2; CaptureOutput = $true }\n  Sequence = @(\n    @{ Script = '0402'; Name = 'Unit tests'; Condition = { $IsWindows } },\n    @{ Script = '0404'; Condition = { -not $IsLinux }; Parameters = @{ Path = (Join-Path $PSScriptRoot 'x'); Mode = 'fast' } },\n    @{ Script = '0407'; Name = 'n'; Description = 'd'; Condition = { Test-Path ./x } }\n  )\n}\n",
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(
+            y.contains(
+                "  s0402:\n    # from Sequence item 0402\n    description: \"Unit tests\"\n"
+            ),
+            "{y}"
+        );
+        assert!(y.contains("    if: ${{ orch.os == 'windows' }}\n"), "{y}");
+        assert!(y.contains("if: ${{ orch.os != 'linux' }}"), "{y}");
+        // PowerShell the old engine evaluated at load is not passed as its text.
+        assert!(y.contains("args: [\"-Mode\", \"fast\"]"), "{y}");
+        assert!(!y.contains("Join-Path"), "{y}");
+        let said = said(&imported);
+        for (line, what) in [
+            (
+                2,
+                "`Options.MaxConcurrency`: orch has no limit in the playbook; run it with `-j 2`",
+            ),
+            (2, "`Options.CaptureOutput` was ignored by the old engine"),
+            (4, "imported as `if: ${{ orch.os == 'windows' }}`"),
+            (
+                5,
+                "parameter `Path`: `(Join-Path $PSScriptRoot 'x')` is PowerShell",
+            ),
+            (
+                6,
+                "`Condition` `{ Test-Path ./x }` was never run by the old engine and is PowerShell orch does not read",
+            ),
+            (6, "`Name` was ignored by the old engine; not imported"),
+        ] {
+            assert!(
+                said.iter()
+                    .any(|w| w.starts_with(&format!("p.psd1:{line}:")) && w.contains(what)),
+                "{line}: {what}\n{said:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_item_takes_the_first_four_digits_of_its_script_path() {
         let imported = import_text(
             "p.psd1",
@@ -2090,7 +2190,7 @@ mod tests {
             text: r#"{"stages": [{"name": "a", "sequence": ["402", "0600-0699"]}]}"#.into(),
         };
         let root = crate::load::tree::parse(&source).unwrap();
-        let refused = import(&source, &root, &folder(), Order::Declared).unwrap_err();
+        let refused = import(&source, (&root, &[]), &folder(), Order::Declared).unwrap_err();
         let messages: Vec<&str> = refused
             .problems
             .iter()
@@ -2119,7 +2219,7 @@ mod tests {
             text: text.into(),
         };
         let root = crate::load::tree::parse(&source).unwrap();
-        let y = import(&source, &root, &folder(), Order::Ascending)
+        let y = import(&source, (&root, &[]), &folder(), Order::Ascending)
             .unwrap()
             .yaml;
         let at = |id: &str| y.find(&format!("  {id}:\n")).unwrap_or(usize::MAX);
@@ -2132,7 +2232,7 @@ mod tests {
             "{y}"
         );
         assert!(!y.contains("after: [s0407]"), "{y}");
-        let declared = import(&source, &root, &folder(), Order::Declared)
+        let declared = import(&source, (&root, &[]), &folder(), Order::Declared)
             .unwrap()
             .yaml;
         assert!(declared.contains("after: [s0407]"), "{declared}");
