@@ -8,7 +8,7 @@ use std::time::Instant;
 use orch_engine::cache::state;
 use orch_engine::files::paths::within_workspace;
 use orch_engine::load::diag::Problem;
-use orch_engine::report::event::{Fanout, Observer, RunStatus};
+use orch_engine::report::event::{Fanout, NodeStatus, Observer, RunStatus};
 use orch_engine::report::runs;
 use orch_engine::report::stream::EventStream;
 use orch_engine::report::summary::human_duration;
@@ -47,9 +47,10 @@ pub(crate) struct RunArgs {
     /// of the output then goes to stderr)
     #[arg(long, value_name = "FILE|-", conflicts_with = "dry_run")]
     events: Option<PathBuf>,
-    /// Exit as AitherZero's engine did, for scripts that read its statuses: 10 when the
-    /// run succeeded with failures its jobs allow (continue-on-error), and a node that
-    /// timed out recorded with exit code 124
+    /// Exit as AitherZero's engine did, for scripts that read its statuses: 10 for a
+    /// partial success (failures its jobs allow, or a run that went on past its failures
+    /// to every node, as `StopOnError = $false` does), and a node that timed out recorded
+    /// with exit code 124
     #[arg(long)]
     aitherzero_exit_codes: bool,
 }
@@ -205,9 +206,15 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             shown_from_here(&run_dir.path.join("summary.md")).display()
         );
     }
-    let allowed_failures = outcome.results.iter().flatten().any(|r| r.allowed_failure);
+    let results = || outcome.results.iter().flatten();
+    let allowed_failures = results().any(|r| r.allowed_failure);
+    // The old engine's 10: some scripts failed and the run went on to all the others.
+    let went_on_past_failures = results().any(|r| r.status == NodeStatus::Failure)
+        && results().any(|r| r.status == NodeStatus::Success)
+        && results().all(|r| matches!(r.status, NodeStatus::Success | NodeStatus::Failure));
     let code = match outcome.status {
         RunStatus::Success if args.aitherzero_exit_codes && allowed_failures => 10,
+        RunStatus::Failure if args.aitherzero_exit_codes && went_on_past_failures => 10,
         RunStatus::Success => 0,
         RunStatus::Failure => 1,
         RunStatus::Cancelled => 130,

@@ -408,6 +408,14 @@ fn the_old_engines_exit_statuses_under_a_flag() {
     );
     assert_eq!(code(&ws.run(&["run"])), 0);
     assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 10);
+    // `StopOnError = $false` as imported: the run goes on past a failure to the end,
+    // a partial success (10); stopped by it, a failure (1).
+    let went_on = "jobs:\n  a:\n    run: exit 3\n  b:\n    after: [a]\n    if: ${{ !cancelled() }}\n    run: 'true'\n";
+    let ws = Ws::new(went_on);
+    assert_eq!(code(&ws.run(&["run"])), 1);
+    assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 10);
+    let ws = Ws::new(&went_on.replace("    if: ${{ !cancelled() }}\n", ""));
+    assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 1);
     let ws = Ws::new("jobs:\n  slow:\n    timeout: 1s\n    run: sleep 5\n");
     let out = ws.run(&["run", "--aitherzero-exit-codes"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
