@@ -1,5 +1,6 @@
-//! A stage's `condition` (`"{{skipTests}} == false"`), which no engine of AitherZero
-//! evaluated, as the orch expression it evidently means. The old engine expanded
+//! `{{name}}` placeholders: in a stage's `condition` (`"{{skipTests}} == false"`), which
+//! no engine of AitherZero evaluated, as the orch expression it evidently means; in a
+//! variable's text, as the `${{ vars.name }}` orch expands. The old engine expanded
 //! `{{name}}` to the variable's text (`{{name:=default}}` to it or the default, an
 //! unknown name to nothing) and stopped there; orch's vars are text too, so a comparison
 //! with `true` or `false` becomes a comparison with the text `'true'` (any case, as
@@ -16,17 +17,7 @@ pub fn translate(condition: &str) -> Result<(Expr, String), String> {
     let not_one = || format!("`{condition}` is not `{{{{var}}}} == value`");
     let rest = condition.trim().strip_prefix("{{").ok_or_else(not_one)?;
     let (inside, rest) = rest.split_once("}}").ok_or_else(not_one)?;
-    let (name, default) = match inside.split_once(":=") {
-        Some((name, default)) => (name.trim(), Some(default)),
-        None => (inside.trim(), None),
-    };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(not_one());
-    }
+    let (name, value) = placeholder(inside).ok_or_else(not_one)?;
     let rest = rest.trim_start();
     let (equal, literal) = [("==", true), ("-eq", true), ("!=", false), ("-ne", false)]
         .iter()
@@ -55,6 +46,28 @@ pub fn translate(condition: &str) -> Result<(Expr, String), String> {
         "false" => (!equal, "true".to_owned()),
         _ => (equal, unquoted.to_owned()),
     };
+    let expression = Expr::Binary {
+        op: if equal { BinOp::Eq } else { BinOp::Ne },
+        left: Box::new(value),
+        right: Box::new(Expr::Literal(Value::String(text))),
+    };
+    Ok((expression, name))
+}
+
+/// `name` or `name:=default` (what is between `{{` and `}}`): the var and the
+/// expression of its value.
+fn placeholder(inside: &str) -> Option<(String, Expr)> {
+    let (name, default) = match inside.split_once(":=") {
+        Some((name, default)) => (name.trim(), Some(default)),
+        None => (inside.trim(), None),
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return None;
+    }
     let var = Expr::Property {
         target: Box::new(Expr::Context {
             name: "vars".into(),
@@ -71,12 +84,33 @@ pub fn translate(condition: &str) -> Result<(Expr, String), String> {
         },
         None => var,
     };
-    let expression = Expr::Binary {
-        op: if equal { BinOp::Eq } else { BinOp::Ne },
-        left: Box::new(value),
-        right: Box::new(Expr::Literal(Value::String(text))),
-    };
-    Ok((expression, name.to_owned()))
+    Some((name.to_owned(), value))
+}
+
+/// A variable's text with each `{{name}}` as `${{ vars.name }}` (`{{name:=d}}` as
+/// `${{ vars.name || 'd' }}`), and the vars it reads; `None` when it has none.
+pub fn expand(text: &str) -> Option<(String, Vec<String>)> {
+    let mut out = String::new();
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some((name, value)) = after
+            .split_once("}}")
+            .and_then(|(inside, _)| placeholder(inside))
+        else {
+            out.push_str(&rest[..open + 2]);
+            rest = after;
+            continue;
+        };
+        let close = after.find("}}").unwrap_or(0);
+        out.push_str(&rest[..open]);
+        out.push_str(&format!("${{{{ {value} }}}}"));
+        names.push(name);
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    (!names.is_empty()).then_some((out, names))
 }
 
 #[cfg(test)]
@@ -107,6 +141,23 @@ mod tests {
         assert_eq!(text("{{n}} -eq 3"), "(vars.n == '3')");
         let (_, name) = translate("{{ skipUnit }} == false").unwrap();
         assert_eq!(name, "skipUnit");
+    }
+
+    #[test]
+    fn placeholders_in_text_are_orch_expressions() {
+        assert_eq!(
+            expand("{{resultsPath}}/All.xml"),
+            Some((
+                "${{ vars.resultsPath }}/All.xml".to_owned(),
+                vec!["resultsPath".to_owned()]
+            ))
+        );
+        assert_eq!(
+            expand("-{{a:=x}}-{{b}}").map(|(t, _)| t),
+            Some("-${{ (vars.a || 'x') }}-${{ vars.b }}".to_owned())
+        );
+        assert_eq!(expand("no {{ placeholder here"), None);
+        assert_eq!(expand("{{not one}}"), None);
     }
 
     #[test]

@@ -335,31 +335,34 @@ pub fn import(
         )
         .into());
     };
+    // Every other top-level field is said: none of them had an effect in the old engine.
+    const READ: &[&str] = &[
+        "name",
+        "description",
+        "version",
+        "metadata",
+        "orchestration",
+        "sequence",
+        "stages",
+        "scripts",
+        "variables",
+        "options",
+        "successcriteria",
+        "profiles",
+        "$schema",
+    ];
     for (key, value) in &top {
-        let ignored = matches!(
-            key.as_str(),
-            "Artifacts"
-                | "Reporting"
-                | "Configuration"
-                | "Environment"
-                | "GitHubActions"
-                | "ValidationStages"
-                | "Documentation"
-                | "Tags"
-                | "Author"
-                | "requirements"
-                | "Notifications"
-                | "notifications"
-                | "reporting"
-                | "Validation"
-                | "Profile"
-        );
-        if ignored {
-            importer.warn(
-                value.span,
-                format!("`{key}` was never read by the old engine; not imported"),
-            );
-        }
+        let said = match key.to_ascii_lowercase().as_str() {
+            known if READ.contains(&known) => continue,
+            "validation" => format!(
+                "`{key}`: the old engine ran its `preConditions` and `postConditions` as PowerShell; orch runs no PowerShell to decide, not imported (a job can check)"
+            ),
+            "notifications" => format!(
+                "`{key}`: the old engine printed these messages to its console and log; not imported"
+            ),
+            _ => format!("`{key}` was never read by the old engine; not imported"),
+        };
+        importer.warn(value.span, said);
     }
     if jobs.is_empty() {
         let nothing = Problem::at(source, root.span, "this playbook runs no script: no entry selects a numbered script of the scripts folder")
@@ -1436,6 +1439,14 @@ impl Importer<'_> {
                 match &value.value {
                     Value::Bool(true) => args.push(format!("-{name}")),
                     Value::Bool(false) | Value::Null => {}
+                    // `{{var}}`, which the old engine expanded: orch's `${{ vars.var }}`.
+                    Value::Str(text) if let Some((expanded, read)) = condition::expand(text) => {
+                        args.push(format!("-{name}"));
+                        args.push(expanded);
+                        for var in read {
+                            self.declare_read_var(&var, value.span);
+                        }
+                    }
                     _ => {
                         args.push(format!("-{name}"));
                         args.push(value.scalar_text().unwrap_or_default());
@@ -1452,6 +1463,19 @@ impl Importer<'_> {
             }
         }
         args
+    }
+
+    /// A var a placeholder reads that the playbook does not set: declared empty (the old
+    /// engine expanded an unknown name to nothing), said.
+    fn declare_read_var(&mut self, name: &str, span: Span) {
+        let known = self.globals.iter().chain(&self.condition_vars);
+        if !known.into_iter().any(|g| g.eq_ignore_ascii_case(name)) {
+            self.warn(
+                span,
+                format!("`{{{{{name}}}}}` names a var the playbook does not set; declared empty"),
+            );
+            self.condition_vars.push(name.to_owned());
+        }
     }
 
     /// `profiles.<name>`: its `variables`, then its `overrides` (the old engine applied
@@ -2145,6 +2169,35 @@ mod tests {
                 "{line}: {what}\n{said:?}"
             );
         }
+    }
+
+    #[test]
+    fn placeholders_in_stage_variables_read_the_vars() {
+        let imported = import_text(
+            "p.json",
+            "{\"variables\": {\"mode\": \"full\"}, \"consolidation\": {},\n \"stages\": [{\"name\": \"a\", \"sequence\": [\"0402\"],\n \"variables\": {\"Level\": \"{{depth:=2}}-{{mode}}\"}}]}",
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(
+            y.contains("args: [\"-Level\", \"${{ (vars.depth || '2') }}-${{ vars.mode }}\"]"),
+            "{y}"
+        );
+        assert!(
+            y.contains("  \"depth\": \"\"\n"),
+            "an unset one is declared: {y}"
+        );
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("p.json:3:")
+                && w.contains("`{{depth}}` names a var the playbook does not set")),
+            "{said:?}"
+        );
+        assert!(!said.iter().any(|w| w.contains("{{mode}}")), "{said:?}");
+        assert!(
+            said.iter().any(|w| w.starts_with("p.json:1:") && w.contains("`consolidation` was never read")),
+            "{said:?}"
+        );
     }
 
     #[test]
