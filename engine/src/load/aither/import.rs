@@ -160,6 +160,23 @@ struct JobOut {
     /// A v3 job's `needs` (data, not only order) and `if`.
     needs: Vec<String>,
     condition: Option<String>,
+    /// What the old engine made of the entry the job comes from.
+    kind: Kind,
+}
+
+/// The old engine's reading of a job's source: which of its fields had an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A stage's script: only its number and variables were read.
+    Stage,
+    /// A string of a `Sequence`: nothing else to read.
+    Entry,
+    /// An item; `Timeout` was enforced only when the sequence ran in parallel.
+    Item { parallel: bool },
+    /// A group item or a parallel group, of which the old engine ran nothing.
+    NotRun,
+    /// A v3 job: only its steps' `run` numbers and its `env` were read.
+    V3,
 }
 
 impl JobOut {
@@ -182,7 +199,25 @@ impl JobOut {
             steps: Vec::new(),
             needs: Vec::new(),
             condition: None,
+            kind: Kind::Entry,
         }
+    }
+
+    /// The orch fields it has whose source had no effect in the old engine.
+    fn without_old_effect(&self) -> Vec<&'static str> {
+        let timeout_enforced = matches!(self.kind, Kind::Item { parallel: true });
+        let fields = [
+            ("needs", !self.needs.is_empty()),
+            ("matrix", !self.legs.is_empty() || !self.axes.is_empty()),
+            ("if", self.kind == Kind::V3 && self.condition.is_some()),
+            ("timeout", self.timeout_secs.is_some() && !timeout_enforced),
+            ("retries", self.retries.is_some()),
+            ("continue-on-error", self.continue_on_error),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(field, set)| set.then_some(field))
+            .collect()
     }
 }
 
@@ -586,6 +621,7 @@ impl Importer<'_> {
                     // the order.
                     after: frontier.clone(),
                     condition: condition.clone(),
+                    kind: Kind::Stage,
                     ..JobOut::new(number, format!("stage \"{name}\""))
                 };
                 let id = job.id.clone();
@@ -729,6 +765,7 @@ impl Importer<'_> {
                 max_parallel,
                 fail_fast,
                 condition: lookup(&fields, "if").and_then(|c| self.v3_condition(id, c)),
+                kind: Kind::V3,
                 ..JobOut::new(0, format!("job \"{id}\""))
             });
         }
@@ -984,6 +1021,7 @@ impl Importer<'_> {
                         after: previous.into_iter().collect(),
                         after_failure,
                         condition: condition.clone(),
+                        kind: Kind::Item { parallel },
                         ..JobOut::new(number, format!("Sequence item {written}"))
                     },
                     at,
@@ -1041,6 +1079,7 @@ impl Importer<'_> {
                 timeout_secs: timeout,
                 continue_on_error: optional,
                 after: frontier.clone(),
+                kind: Kind::NotRun,
                 ..JobOut::new(number, format!("group \"{name}\""))
             };
             let id = job.id.clone();
@@ -1300,6 +1339,7 @@ impl Importer<'_> {
                 id: id.clone(),
                 max_parallel,
                 fail_fast,
+                kind: Kind::NotRun,
                 ..JobOut::new(number, format!("parallel group \"{name}\""))
             };
             if let [only] = legs.as_slice() {
@@ -1579,6 +1619,7 @@ impl Importer<'_> {
             };
             let _ = writeln!(y, "  {}:", job.id);
             let _ = writeln!(y, "    # from {}", job.from);
+            write_without_old_effect(&mut y, job);
             if let Some(d) = &job.description {
                 let _ = writeln!(y, "    description: {}", yaml_string(d));
             }
@@ -1624,6 +1665,24 @@ impl Importer<'_> {
     }
 }
 
+/// The comment that says which of a job's fields the old engine did not act on.
+fn write_without_old_effect(y: &mut String, job: &JobOut) {
+    use std::fmt::Write as _;
+    let fields = job.without_old_effect().join(", ");
+    let _ = match (job.kind == Kind::NotRun, fields.is_empty()) {
+        (true, true) => writeln!(y, "    # the old engine never ran this; orch does"),
+        (true, false) => writeln!(
+            y,
+            "    # the old engine never ran this; orch does, with its {fields}"
+        ),
+        (false, false) => writeln!(
+            y,
+            "    # no effect in the old engine, honoured here: {fields}"
+        ),
+        (false, true) => Ok(()),
+    };
+}
+
 /// A job's legs (`matrix.include`) or axes, and its `strategy`.
 fn write_matrix(y: &mut String, job: &JobOut) {
     use std::fmt::Write as _;
@@ -1662,6 +1721,7 @@ impl Importer<'_> {
         use std::fmt::Write as _;
         let _ = writeln!(y, "  {}:", job.id);
         let _ = writeln!(y, "    # from {}", job.from);
+        write_without_old_effect(y, job);
         if let Some(d) = &job.description {
             let _ = writeln!(y, "    description: {}", yaml_string(d));
         }
@@ -1804,7 +1864,7 @@ mod tests {
         );
         let y = imported.yaml;
         let expected = [
-            "  lint:\n    # from job \"lint\"\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
+            "  lint:\n    # from job \"lint\"\n    # no effect in the old engine, honoured here: timeout, continue-on-error\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
             // A need on a job that imports nothing is dropped; the condition is an expression.
             // The matrix, its values the scripts' parameters over `env`.
             "    needs: [lint]\n    matrix:\n      Level: [\"unit\", \"deep\"]\n      os: [\"a\"]\n    strategy: { max-parallel: 2, fail-fast: false }\n    if: \"${{ vars.full }}\"\n    timeout: 30s\n",
@@ -1985,6 +2045,18 @@ mod tests {
         );
         assert!(y.contains("args: [\"-All\", \"-Path\", \"./x\"]"), "{y}");
         assert!(y.contains("timeout: 60s"), "{y}");
+        // Parallel = $false: the old engine enforced no item's timeout, read no retries
+        // and consulted no item's ContinueOnError; the job says so.
+        assert!(
+            y.contains("  s0407:\n    # from Sequence item 0407\n    # no effect in the old engine, honoured here: timeout\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains(
+                "    # no effect in the old engine, honoured here: retries, continue-on-error\n"
+            ),
+            "{y}"
+        );
         assert!(
             y.contains("after: [s0407]"),
             "Parallel = $false: in order: {y}"
