@@ -22,6 +22,8 @@ pub struct ScriptsFolder {
     pub scripts: Vec<Script>,
     /// Each script's `param()` names, by number.
     pub params: BTreeMap<u16, Vec<String>>,
+    /// The other files of a number two or more files have (the first by name runs).
+    pub also_numbered: BTreeMap<u16, Vec<String>>,
     /// The PowerShell that runs them: `pwsh`, or `powershell` where only that exists.
     pub interpreter: &'static str,
 }
@@ -32,6 +34,7 @@ impl Default for ScriptsFolder {
             path: PathBuf::new(),
             scripts: Vec::new(),
             params: BTreeMap::new(),
+            also_numbered: BTreeMap::new(),
             interpreter: "pwsh",
         }
     }
@@ -62,6 +65,11 @@ impl ScriptsFolder {
             if let Some(script) = Script::from_file(&name, &text) {
                 // Two files with one number: the first by name is the one a number reaches.
                 if folder.scripts.iter().any(|s| s.number == script.number) {
+                    folder
+                        .also_numbered
+                        .entry(script.number)
+                        .or_default()
+                        .push(name);
                     continue;
                 }
                 folder.params.insert(script.number, param_names(&text));
@@ -1257,8 +1265,19 @@ impl Importer<'_> {
             self.warn(span, message);
             return false;
         }
-        if !self.folder.scripts.iter().any(|s| s.number == job.number) {
+        let Some(script) = self.folder.scripts.iter().find(|s| s.number == job.number) else {
             return false;
+        };
+        if let Some(others) = self.folder.also_numbered.get(&job.number)
+            && !jobs.iter().any(|j| j.number == job.number)
+        {
+            let message = format!(
+                "{:04} names more than one script ({}, {}): the first by name runs, as in the old engine",
+                job.number,
+                script.file,
+                others.join(", ")
+            );
+            self.warn(span, message);
         }
         jobs.push(job);
         true
@@ -2270,6 +2289,41 @@ mod tests {
             said.iter().any(|w| w.starts_with("p.json:1:") && w.contains("`consolidation` was never read")),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn a_number_two_scripts_have_runs_the_first_by_name_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "0402_Run-UnitTests.ps1",
+            "0402_Old-Tests.ps1",
+            "0404_Lint.ps1",
+        ] {
+            std::fs::write(dir.path().join(name), "param($Path)\n").unwrap();
+        }
+        let folder = ScriptsFolder::read(dir.path(), "automation-scripts".into()).unwrap();
+        let source = SourceFile {
+            path: "p.json".into(),
+            text: r#"{"stages": [{"name": "a", "sequence": ["0404", "0402"]}]}"#.into(),
+        };
+        let root = crate::load::tree::parse(&source).unwrap();
+        let imported = import(&source, (&root, &[]), &folder, Order::Declared).unwrap();
+        assert!(
+            imported
+                .yaml
+                .contains("automation-scripts/0402_Old-Tests.ps1"),
+            "{}",
+            imported.yaml
+        );
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("p.json:1:48:")
+                && w.contains(
+                    "0402 names more than one script (0402_Old-Tests.ps1, 0402_Run-UnitTests.ps1)"
+                )),
+            "{said:?}"
+        );
+        assert_eq!(said.len(), 1, "{said:?}");
     }
 
     #[test]
