@@ -464,6 +464,12 @@ fn in_ascending_order(jobs: &mut [JobOut]) {
     }
 }
 
+/// Whether a sequence names `number` as itself (`"0402"`), not through a range or rule.
+fn names_literally(tokens: &[(String, Span)], number: u16) -> bool {
+    let written = format!("{number:04}");
+    tokens.iter().any(|(token, _)| token.trim() == written)
+}
+
 fn entries(node: &Node) -> Option<Vec<(String, &Node)>> {
     match &node.value {
         Value::Map(pairs) => Some(
@@ -617,8 +623,13 @@ impl Importer<'_> {
                 Value::Int(i) if i > 0 => Some(i),
                 _ => None,
             });
+            // The old engine gave a script its stage's variables *instead of* the
+            // playbook's when the stage has them (even `{}`) and names it by number.
+            let own_variables =
+                lookup(&fields, "variables").is_some_and(|v| matches!(v.value, Value::Map(_)));
             for (number, at) in self.resolve(&tokens) {
-                let args = self.args_from_variables(number, &variables, stage.span);
+                let globals = !(own_variables && names_literally(&tokens, number));
+                let args = self.args_from_variables(number, &variables, globals);
                 let job = JobOut {
                     description: lookup(&fields, "description").and_then(text),
                     args,
@@ -694,6 +705,7 @@ impl Importer<'_> {
                     )
                 })
                 .collect();
+            let own_env = lookup(&fields, "env").is_some_and(|v| matches!(v.value, Value::Map(_)));
             let env: Vec<(String, &Node)> = lookup(&fields, "env")
                 .and_then(entries)
                 .unwrap_or_default()
@@ -729,7 +741,9 @@ impl Importer<'_> {
                 let name = lookup(&step_fields, "name").and_then(text);
                 for (number, _) in self.resolve(&tokens) {
                     if self.folder.scripts.iter().any(|s| s.number == number) {
-                        let args = self.args_from_variables(number, &env, step.span);
+                        // As a stage's variables: instead of the playbook's (above).
+                        let globals = !(own_env && names_literally(&tokens, number));
+                        let args = self.args_from_variables(number, &env, globals);
                         steps.push((number, args, name.clone()));
                     }
                 }
@@ -1010,7 +1024,7 @@ impl Importer<'_> {
                     .find_map(|k| lookup(&fields, k)),
             );
             for (number, at) in numbers {
-                args.extend(self.args_from_variables(number, &[], item.span));
+                args.extend(self.args_from_variables(number, &[], true));
                 let previous = (!parallel)
                     .then(|| jobs.last().map(|j| j.id.clone()))
                     .flatten();
@@ -1083,7 +1097,7 @@ impl Importer<'_> {
         for (number, at) in self.resolve(&tokens) {
             let job = JobOut {
                 description: lookup(fields, "Description").and_then(text),
-                args: self.args_from_variables(number, &[], item.span),
+                args: self.args_from_variables(number, &[], true),
                 timeout_secs: timeout,
                 continue_on_error: optional,
                 after: frontier.clone(),
@@ -1362,7 +1376,7 @@ impl Importer<'_> {
                 ..JobOut::new(number, format!("parallel group \"{name}\""))
             };
             if let [only] = legs.as_slice() {
-                job.args = self.args_from_variables(number, only, stage.span);
+                job.args = self.args_from_variables(number, only, true);
             } else {
                 // Each leg's variables as matrix values, every leg with every key.
                 let mut keys: Vec<String> = Vec::new();
@@ -1387,7 +1401,7 @@ impl Importer<'_> {
                     .collect();
                 let refs: Vec<(String, &Node)> =
                     as_matrix.iter().map(|(k, n)| (k.clone(), n)).collect();
-                job.args = self.args_from_variables(number, &refs, stage.span);
+                job.args = self.args_from_variables(number, &refs, true);
                 for leg in &legs {
                     let values = keys
                         .iter()
@@ -1475,12 +1489,13 @@ impl Importer<'_> {
         args
     }
 
-    /// Variables reach a script only as the parameters it declares (§4.4).
+    /// Variables reach a script only as the parameters it declares (§4.4): `variables`,
+    /// then, with `globals`, the playbook's.
     fn args_from_variables(
         &mut self,
         number: u16,
         variables: &[(String, &Node)],
-        _span: Span,
+        globals: bool,
     ) -> Vec<String> {
         let declared = self.folder.params.get(&number).cloned().unwrap_or_default();
         // Whether the script declares `name`, and whether as a switch.
@@ -1515,7 +1530,7 @@ impl Importer<'_> {
         }
         // Then the playbook's vars, as `${{ vars.NAME }}` so `--var` reaches them; a
         // switch cannot take a var's text through `-File`.
-        for name in &self.globals {
+        for name in self.globals.iter().filter(|_| globals) {
             if declares(name) == Some(false) && !given.contains(&name.to_ascii_lowercase()) {
                 args.push(format!("-{name}"));
                 args.push(format!("${{{{ vars.{name} }}}}"));
@@ -2324,6 +2339,24 @@ mod tests {
             "{said:?}"
         );
         assert_eq!(said.len(), 1, "{said:?}");
+    }
+
+    #[test]
+    fn a_stage_with_variables_gives_a_script_it_names_those_instead_of_the_playbooks() {
+        let with = |sequence: &str, stage_variables: &str| {
+            import_text(
+                "p.json",
+                &format!("{{\"variables\": {{\"All\": \"x\"}}, \"stages\": [{{\"name\": \"a\", \"sequence\": [\"{sequence}\"]{stage_variables}}}]}}"),
+            )
+            .unwrap()
+            .yaml
+        };
+        let playbooks = "args: [\"-All\", \"${{ vars.All }}\"]";
+        // Named by number in a stage with variables (even none): only the stage's.
+        assert!(!with("0407", ", \"variables\": {}").contains(playbooks));
+        // Through a range, or in a stage without variables: the playbook's too.
+        assert!(with("0407-0407", ", \"variables\": {}").contains(playbooks));
+        assert!(with("0407", "").contains(playbooks));
     }
 
     #[test]
