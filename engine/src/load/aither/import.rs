@@ -1508,8 +1508,15 @@ impl Importer<'_> {
         let mut args = Vec::new();
         let mut given: Vec<String> = Vec::new();
         for (name, value) in variables {
-            if declares(name).is_some() {
+            if let Some(switch) = declares(name) {
                 given.push(name.to_ascii_lowercase());
+                if switch {
+                    // A switch is on for true, or the texts true/1/yes (§4.4), else off.
+                    if truthy(value) {
+                        args.push(format!("-{name}"));
+                    }
+                    continue;
+                }
                 match &value.value {
                     Value::Bool(true) => args.push(format!("-{name}")),
                     Value::Bool(false) | Value::Null => {}
@@ -2357,6 +2364,22 @@ mod tests {
         // Through a range, or in a stage without variables: the playbook's too.
         assert!(with("0407-0407", ", \"variables\": {}").contains(playbooks));
         assert!(with("0407", "").contains(playbooks));
+        // A switch (0402's `-Fast`) is on for the texts true/1/yes, off otherwise.
+        let switch = |value: &str| {
+            import_text(
+                "p.json",
+                &format!("{{\"stages\": [{{\"name\": \"a\", \"sequence\": [\"0402\"], \"variables\": {{\"Fast\": {value}}}}}]}}"),
+            )
+            .unwrap()
+            .yaml
+        };
+        assert!(
+            switch("\"yes\"").contains("args: [\"-Fast\"]"),
+            "{}",
+            switch("\"yes\"")
+        );
+        assert!(switch("true").contains("args: [\"-Fast\"]"));
+        assert!(!switch("\"no\"").contains("-Fast"), "{}", switch("\"no\""));
     }
 
     #[test]
