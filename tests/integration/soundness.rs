@@ -369,6 +369,39 @@ fn a_literal_input_behind_a_link_out_of_the_workspace_is_refused() {
     );
 }
 
+/// A folder checked as inside when one node started, made a link out of the workspace by
+/// a node that ran after, is looked at again for the nodes after that: never taken on
+/// the word of the earlier check.
+#[test]
+fn a_folder_a_need_made_a_link_out_is_refused_to_the_nodes_after_it() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.txt"), "secret").unwrap();
+    let ws = Ws::new(&format!(
+        "jobs:
+  early: {{ inputs: [gen/x.txt], run: 'true' }}
+  swap:
+    needs: [early]
+    run: rm -rf gen && ln -s {} gen
+  late:
+    needs: [swap]
+    inputs: [gen/x.txt]
+    run: cat gen/x.txt > seen.txt
+",
+        outside.path().display()
+    ));
+    ws.write("gen/x.txt", "inside");
+    let out = ws.run(&["run", "-j", "1"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(ws.status("late"), "failure");
+    assert!(
+        ws.reason("late")
+            .contains("resolves outside it through a symbolic link"),
+        "{}",
+        ws.reason("late")
+    );
+    assert!(!ws.exists("seen.txt"), "the node read through the link");
+}
+
 /// Listings are walked from the folder a pattern is rooted in: never through a link
 /// there, as the whole workspace's walk would not.
 #[test]

@@ -206,15 +206,15 @@ impl Graph {
     /// outside the workspace through a symbolic link is refused before anything runs.
     pub fn check_on_disk(&self, workspace: &Path) -> Result<(), LoadError> {
         let mut problems = Vec::new();
-        let mut folders = crate::files::paths::CheckedFolders::new();
+        // One set of checked folders for every path: nothing runs while they are read.
+        let folders = std::cell::RefCell::new(crate::files::paths::CheckedFolders::new());
         let mut outside = Vec::new();
-        let mut checked_paths = crate::files::paths::CheckedFolders::new();
         let mut check = |job: &CompiledJob, what: &str, relative: &Path| {
             // A plain path (no `.` or `..`: `l/..` goes through `l` on disk) the folder
             // checks answer as inside needs no `canonicalize`.
             if let Some(plain) = relative.to_str()
                 && crate::files::paths::is_plain_relative(plain)
-                && checked_paths.is_inside(workspace, plain)
+                && folders.borrow_mut().is_inside(workspace, plain)
             {
                 return;
             }
@@ -251,7 +251,7 @@ impl Graph {
                         workspace,
                         &pattern.as_glob(),
                         false,
-                        &mut folders,
+                        &mut folders.borrow_mut(),
                     )
                 {
                     outside.push(Problem::general(format!("job `{}`: {what} {why}", job.id)));

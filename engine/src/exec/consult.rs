@@ -130,7 +130,7 @@ impl State<'_> {
 
     /// What stats are stamped with now: `changes`, above every stamp of earlier runs
     /// with the same database (watch).
-    fn stat_epoch(&self) -> u64 {
+    pub(super) fn stat_epoch(&self) -> u64 {
         self.epoch_base + self.changes
     }
 

@@ -253,6 +253,8 @@ impl State<'_> {
         {
             let workspace = &self.options.workspace;
             let mut checked = self.path_checks.borrow_mut();
+            // Folders found real are trusted again only while no node runs or ran since.
+            checked.at_epoch((self.running == 0).then(|| self.stat_epoch()));
             let mut check = |what: &str, literal: bool, path: &str, folder: bool| {
                 if !literal
                     && let Some(why) =

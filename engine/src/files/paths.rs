@@ -73,16 +73,42 @@ pub fn within_workspace(workspace: &Path, file: &Path) -> Option<String> {
 /// `lstat` of each folder on its way; only a link is resolved (a whole `canonicalize` per
 /// folder, a `readlink` for each component of the workspace's own path too, was most of a
 /// 200-package hit's system calls).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CheckedFolders {
     /// The workspace with its links resolved, once one is needed.
     root: Option<Option<PathBuf>>,
     folders: std::collections::HashMap<String, bool>,
+    /// Folders on the way found to be real folders (not links), trusted while
+    /// `plain_epoch` stays what it was when they were looked at; `None`: not kept.
+    plain: std::collections::HashSet<String>,
+    plain_epoch: Option<u64>,
+}
+
+impl Default for CheckedFolders {
+    fn default() -> Self {
+        Self {
+            root: None,
+            folders: Default::default(),
+            plain: Default::default(),
+            plain_epoch: Some(0),
+        }
+    }
 }
 
 impl CheckedFolders {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The state of the workspace later checks see: answers (and the folders found real
+    /// on the way) are trusted again only at the same `epoch` (nothing ran since);
+    /// `None` (a node may be changing the workspace right now) trusts none of them.
+    pub fn at_epoch(&mut self, epoch: Option<u64>) {
+        if epoch.is_none() || epoch != self.plain_epoch {
+            self.plain.clear();
+            self.folders.clear();
+        }
+        self.plain_epoch = epoch;
     }
 
     /// Whether a plain workspace-relative path (a file or a folder; `""` is the
@@ -91,17 +117,24 @@ impl CheckedFolders {
         path.is_empty() || self.inside(workspace, path)
     }
 
-    /// Each folder on the way is looked at again (an `lstat` each): only the answer for
-    /// the folder asked about is remembered, as a `canonicalize` of it would have been,
-    /// so a folder made a link later in the run is not taken on its parent's old word.
+    /// Each folder on the way is looked at (an `lstat` each) unless it was found a real
+    /// folder at this epoch; the answer is remembered for the epoch, so a folder made a
+    /// link by a node that ran since is not taken on the old word.
     fn inside(&mut self, workspace: &Path, folder: &str) -> bool {
         if let Some(known) = self.folders.get(folder) {
             return *known;
         }
         let mut inside = true;
         let mut at = workspace.to_path_buf();
+        let mut end = 0;
         for component in folder.split('/') {
             at.push(component);
+            end += component.len();
+            let on_the_way = &folder[..end];
+            end += 1;
+            if self.plain_epoch.is_some() && self.plain.contains(on_the_way) {
+                continue;
+            }
             // A missing folder, or one that is not a link, is where its parent is.
             match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
@@ -113,6 +146,11 @@ impl CheckedFolders {
                     {
                         inside = false;
                         break;
+                    }
+                }
+                Ok(meta) if meta.is_dir() => {
+                    if self.plain_epoch.is_some() {
+                        self.plain.insert(on_the_way.to_owned());
                     }
                 }
                 Ok(_) => {}
@@ -239,5 +277,32 @@ mod tests {
         assert!(!refused("gen/a/x.txt", &mut checked));
         std::os::unix::fs::symlink(outside.path(), ws.join("gen")).unwrap();
         assert!(refused("gen/b/f.txt", &mut checked));
+        // A real folder on the way is trusted only while nothing ran: made a link out
+        // at the next epoch, it is looked at again.
+        std::fs::create_dir_all(ws.join("c/d")).unwrap();
+        assert!(!refused("c/d/f.txt", &mut checked));
+        std::fs::remove_dir_all(ws.join("c")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.join("c")).unwrap();
+        checked.at_epoch(Some(1));
+        assert!(refused("c/e/f.txt", &mut checked));
+        // A folder asked about before is asked again at a new epoch.
+        checked.at_epoch(Some(2));
+        std::fs::create_dir_all(ws.join("k")).unwrap();
+        assert!(!refused("k/f.txt", &mut checked));
+        std::fs::remove_dir_all(ws.join("k")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.join("k")).unwrap();
+        assert!(
+            !refused("k/f.txt", &mut checked),
+            "at the same epoch the answer is remembered"
+        );
+        checked.at_epoch(Some(3));
+        assert!(refused("k/f.txt", &mut checked));
+        // With a node running (no epoch), nothing on the way is trusted.
+        std::fs::create_dir_all(ws.join("f/g")).unwrap();
+        checked.at_epoch(None);
+        assert!(!refused("f/g/x.txt", &mut checked));
+        std::fs::rename(ws.join("f"), ws.join("f-was")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.join("f")).unwrap();
+        assert!(refused("f/h/x.txt", &mut checked));
     }
 }
