@@ -115,13 +115,14 @@ pub enum Note {
     MatchesNothing(String),
     /// A number with no script file: the old engine skipped it with a warning at run time.
     NoScript(u16),
-    /// ` 0404` after a comma and a space: the old engine dropped it; orch reads it trimmed.
+    /// ` 0404` after a comma and a space (or `0402 ` before one): the old engine dropped
+    /// it; orch reads it trimmed.
     SpaceInList(String),
     /// A number selected twice: it runs once.
     Duplicate(u16),
-    /// `!NNNN` as a later part of a comma list: it excludes from its own part only, so
-    /// from nothing (the old engine's reading, kept).
-    ExclusionInList(String),
+    /// A number one entry selects that an `!` entry of another stage excludes: the old
+    /// engine resolved every stage's sequence as one list.
+    ExcludedElsewhere(u16),
     /// A `stage:` entry that does not take this script, whose `Stage:` (under `.NOTES`,
     /// which the old engine did not read) it names: kept out, as the old engine did.
     StageOnlyInNotes(String, u16),
@@ -142,9 +143,9 @@ impl std::fmt::Display for Note {
                 entry.trim()
             ),
             Note::Duplicate(n) => write!(f, "{n:04} is selected more than once; it runs once"),
-            Note::ExclusionInList(part) => write!(
+            Note::ExcludedElsewhere(n) => write!(
                 f,
-                "`{part}` inside a comma list excludes nothing (it applies to its own part only); write it as an entry of its own"
+                "{n:04} is excluded by an `!` entry of another stage (the old engine resolved all stages as one sequence): it does not run"
             ),
             Note::StageOnlyInNotes(entry, n) => write!(
                 f,
@@ -167,6 +168,32 @@ pub struct Resolved {
 /// A whole sequence at once, as the old engine read it: an exclusion applies to every
 /// entry, wherever it is written.
 pub fn resolve(entries: &[&str], scripts: &[Script], order: Order) -> Resolved {
+    resolve_excluding(entries, scripts, order, &BTreeSet::new())
+}
+
+/// What the `!` entries of a sequence exclude.
+pub fn exclusions(entries: &[&str], scripts: &[Script]) -> BTreeSet<u16> {
+    let mut excluded = BTreeSet::new();
+    for entry in entries.iter().filter(|e| e.starts_with('!')) {
+        entry_numbers(
+            entry,
+            scripts,
+            &mut Vec::new(),
+            &mut excluded,
+            &mut Vec::new(),
+        );
+    }
+    excluded
+}
+
+/// [`resolve`], where the `!` entries of other sequences the old engine read as one with
+/// this one (a playbook's stages) exclude `elsewhere` too.
+pub fn resolve_excluding(
+    entries: &[&str],
+    scripts: &[Script],
+    order: Order,
+    elsewhere: &BTreeSet<u16>,
+) -> Resolved {
     let mut selected = Vec::new();
     let mut excluded = BTreeSet::new();
     let mut notes = Vec::new();
@@ -187,6 +214,10 @@ pub fn resolve(entries: &[&str], scripts: &[Script], order: Order) -> Resolved {
             continue;
         }
         if excluded.contains(&number) {
+            continue;
+        }
+        if elsewhere.contains(&number) {
+            notes.push((index, Note::ExcludedElsewhere(number)));
             continue;
         }
         if !scripts.iter().any(|s| s.number == number) {
@@ -297,22 +328,20 @@ fn entry_numbers(
         }
         numbers
     } else if entry.contains(',') {
-        // 7. A comma list: each part on its own; its exclusions apply to it alone.
+        // 7. A comma list: its parts read as a sequence of their own, so an `!` part
+        // excludes from the whole list (`0404-0409,!0405`), not from the lists beside it.
         let mut numbers = Vec::new();
+        let mut out = BTreeSet::new();
         for part in entry.split(',') {
-            let part = if part.starts_with(char::is_whitespace) && !part.trim().is_empty() {
+            let part = if part != part.trim() && !part.trim().is_empty() {
                 notes.push(Note::SpaceInList(part.to_owned()));
                 part.trim()
             } else {
                 part
             };
-            if part.starts_with('!') {
-                notes.push(Note::ExclusionInList(part.to_owned()));
-            }
-            let (mut taken, mut out) = (Vec::new(), BTreeSet::new());
-            entry_numbers(part, scripts, &mut taken, &mut out, notes);
-            numbers.extend(taken.into_iter().filter(|n| !out.contains(n)));
+            entry_numbers(part, scripts, &mut numbers, &mut out, notes);
         }
+        numbers.retain(|n| !out.contains(n));
         numbers
     } else {
         // 8. Anything else the old engine dropped without a word.
@@ -450,10 +479,25 @@ mod tests {
             run(&["!0404-0407", "4*"]).numbers,
             [400, 402, 408, 409, 499]
         );
-        // Inside a comma list, an exclusion applies to its own part only: to nothing.
-        let inside = run(&["0404-0408,!0405"]);
-        assert_eq!(inside.numbers, [404, 405, 407, 408]);
-        assert_eq!(inside.notes, [(0, Note::ExclusionInList("!0405".into()))]);
+        // Inside a comma list, an exclusion applies to the list, wherever in it; not to
+        // the entries beside the list.
+        assert_eq!(run(&["0404-0408,!0405"]).numbers, [404, 407, 408]);
+        // A list that starts with `!` is all exclusion (rule 1 comes first).
+        assert!(run(&["!0405,0404-0408"]).numbers.is_empty());
+        assert!(run(&["0404-0408,!0405"]).notes.is_empty());
+        assert_eq!(run(&["0402,!0405", "0405"]).numbers, [402, 405]);
+        // Another stage's `!` entries, given as `elsewhere`: noted at the entry.
+        let elsewhere = exclusions(&["0510", "!0407-0408"], &scripts());
+        assert_eq!(elsewhere.iter().copied().collect::<Vec<_>>(), [407, 408]);
+        let other = resolve_excluding(&["0404-0409"], &scripts(), Order::Declared, &elsewhere);
+        assert_eq!(other.numbers, [404, 405, 409]);
+        assert_eq!(
+            other.notes,
+            [
+                (0, Note::ExcludedElsewhere(407)),
+                (0, Note::ExcludedElsewhere(408))
+            ]
+        );
         // Notes name their entry: the second's number without a script, the third's
         // range that selects nothing.
         let noted = run(&["0404", "0401", "0600-0699"]);
@@ -482,6 +526,9 @@ mod tests {
         let list = run(&["0402, 0404"]);
         assert_eq!(list.numbers, [402, 404], "read trimmed");
         assert_eq!(list.notes, [(0, Note::SpaceInList(" 0404".into()))]);
+        let trailing = run(&["0402 ,0404"]);
+        assert_eq!(trailing.numbers, [402, 404]);
+        assert_eq!(trailing.notes, [(0, Note::SpaceInList("0402 ".into()))]);
         for dropped in ["402", "0402_Run-UnitTests.ps1", "0400 - 0499", ""] {
             assert_eq!(
                 run(&[dropped]).notes,
