@@ -659,7 +659,7 @@ impl Importer<'_> {
                 lookup(&fields, "variables").is_some_and(|v| matches!(v.value, Value::Map(_)));
             for (number, at) in self.resolve(&tokens) {
                 let globals = !(own_variables && names_literally(&tokens, number));
-                let args = self.args_from_variables(number, &variables, globals);
+                let args = self.args_from_variables(number, &variables, (globals, &[]));
                 let job = JobOut {
                     description: lookup(&fields, "description").and_then(text),
                     args,
@@ -773,7 +773,7 @@ impl Importer<'_> {
                     if self.folder.scripts.iter().any(|s| s.number == number) {
                         // As a stage's variables: instead of the playbook's (above).
                         let globals = !(own_env && names_literally(&tokens, number));
-                        let args = self.args_from_variables(number, &env, globals);
+                        let args = self.args_from_variables(number, &env, (globals, &[]));
                         steps.push((number, args, name.clone()));
                     }
                 }
@@ -1048,13 +1048,19 @@ impl Importer<'_> {
                     );
                 }
             }
-            let mut args = self.args_from_parameters(
-                ["Parameters", "Params"]
-                    .iter()
-                    .find_map(|k| lookup(&fields, k)),
-            );
+            let parameters = ["Parameters", "Params"]
+                .iter()
+                .find_map(|k| lookup(&fields, k));
+            let from_parameters = self.args_from_parameters(parameters);
+            let named: Vec<String> = parameters
+                .and_then(entries)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
             for (number, at) in numbers {
-                args.extend(self.args_from_variables(number, &[], true));
+                let mut args = from_parameters.clone();
+                args.extend(self.args_from_variables(number, &[], (true, &named)));
                 let previous = (!parallel)
                     .then(|| jobs.last().map(|j| j.id.clone()))
                     .flatten();
@@ -1063,7 +1069,7 @@ impl Importer<'_> {
                     &mut jobs,
                     JobOut {
                         description: description.clone(),
-                        args: args.clone(),
+                        args,
                         timeout_secs: timeout,
                         retries,
                         continue_on_error: ["ContinueOnError", "continue_on_error"]
@@ -1127,7 +1133,7 @@ impl Importer<'_> {
         for (number, at) in self.resolve(&tokens) {
             let job = JobOut {
                 description: lookup(fields, "Description").and_then(text),
-                args: self.args_from_variables(number, &[], true),
+                args: self.args_from_variables(number, &[], (true, &[])),
                 timeout_secs: timeout,
                 continue_on_error: optional,
                 after: frontier.clone(),
@@ -1406,7 +1412,7 @@ impl Importer<'_> {
                 ..JobOut::new(number, format!("parallel group \"{name}\""))
             };
             if let [only] = legs.as_slice() {
-                job.args = self.args_from_variables(number, only, true);
+                job.args = self.args_from_variables(number, only, (true, &[]));
             } else {
                 // Each leg's variables as matrix values, every leg with every key.
                 let mut keys: Vec<String> = Vec::new();
@@ -1431,7 +1437,7 @@ impl Importer<'_> {
                     .collect();
                 let refs: Vec<(String, &Node)> =
                     as_matrix.iter().map(|(k, n)| (k.clone(), n)).collect();
-                job.args = self.args_from_variables(number, &refs, true);
+                job.args = self.args_from_variables(number, &refs, (true, &[]));
                 for leg in &legs {
                     let values = keys
                         .iter()
@@ -1520,12 +1526,13 @@ impl Importer<'_> {
     }
 
     /// Variables reach a script only as the parameters it declares (§4.4): `variables`,
-    /// then, with `globals`, the playbook's.
+    /// then, with `globals`, the playbook's; none a name `taken` already has (an item's
+    /// `Parameters` win over variables of the same name).
     fn args_from_variables(
         &mut self,
         number: u16,
         variables: &[(String, &Node)],
-        globals: bool,
+        (globals, taken): (bool, &[String]),
     ) -> Vec<String> {
         let declared = self.folder.params.get(&number).cloned().unwrap_or_default();
         // Whether the script declares `name`, and whether as a switch.
@@ -1536,8 +1543,11 @@ impl Importer<'_> {
                 .map(|d| d.starts_with('-'))
         };
         let mut args = Vec::new();
-        let mut given: Vec<String> = Vec::new();
+        let mut given: Vec<String> = taken.iter().map(|t| t.to_ascii_lowercase()).collect();
         for (name, value) in variables {
+            if given.contains(&name.to_ascii_lowercase()) {
+                continue;
+            }
             if let Some(switch) = declares(name) {
                 given.push(name.to_ascii_lowercase());
                 if switch {
@@ -1566,11 +1576,21 @@ impl Importer<'_> {
             }
         }
         // Then the playbook's vars, as `${{ vars.NAME }}` so `--var` reaches them; a
-        // switch cannot take a var's text through `-File`.
+        // switch as `-Name:$true` or `-Name:$false` (pwsh's `-File` form), on for the
+        // texts true/1/yes as the old engine read them.
         for name in self.globals.iter().filter(|_| globals) {
-            if declares(name) == Some(false) && !given.contains(&name.to_ascii_lowercase()) {
-                args.push(format!("-{name}"));
-                args.push(format!("${{{{ vars.{name} }}}}"));
+            if given.contains(&name.to_ascii_lowercase()) {
+                continue;
+            }
+            match declares(name) {
+                Some(false) => {
+                    args.push(format!("-{name}"));
+                    args.push(format!("${{{{ vars.{name} }}}}"));
+                }
+                Some(true) => args.push(format!(
+                    "-{name}:${{{{ (vars.{name} == 'true' || vars.{name} == '1' || vars.{name} == 'yes') && '$true' || '$false' }}}}"
+                )),
+                None => {}
             }
         }
         args
@@ -2409,6 +2429,22 @@ mod tests {
         );
         assert!(switch("true").contains("args: [\"-Fast\"]"));
         assert!(!switch("\"no\"").contains("-Fast"), "{}", switch("\"no\""));
+    }
+
+    #[test]
+    fn an_items_parameters_win_over_vars_and_vars_reach_switches() {
+        // 0402 declares `-Fast` (a switch) and `Level`.
+        let imported = import_text(
+            "p.psd1",
+            "@{ Variables = @{ Level = 2; Fast = $true }\n  Sequence = @( @{ Script = '0402'; Parameters = @{ Level = 5 } } ) }",
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(
+            y.contains("args: [\"-Level\", \"5\", \"-Fast:${{ (vars.Fast == 'true' || vars.Fast == '1' || vars.Fast == 'yes') && '$true' || '$false' }}\"]"),
+            "{y}"
+        );
+        assert_eq!(y.matches("-Level").count(), 1, "{y}");
     }
 
     #[test]
