@@ -48,9 +48,9 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE|-", conflicts_with = "dry_run")]
     events: Option<PathBuf>,
     /// Exit as AitherZero's engine did, for scripts that read its statuses: 10 for a
-    /// partial success (failures its jobs allow, or a run that went on past its failures
-    /// to every node, as `StopOnError = $false` does), and a node that timed out recorded
-    /// with exit code 124
+    /// partial success (a success with failures it allows, or, without a `success:` gate,
+    /// a run that went on past its failures to every node, as `StopOnError = $false`
+    /// does), and a node that timed out recorded with exit code 124
     #[arg(long)]
     aitherzero_exit_codes: bool,
 }
@@ -207,13 +207,17 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         );
     }
     let results = || outcome.results.iter().flatten();
-    let allowed_failures = results().any(|r| r.allowed_failure);
-    // The old engine's 10: some scripts failed and the run went on to all the others.
-    let went_on_past_failures = results().any(|r| r.status == NodeStatus::Failure)
+    // The old engine's 10, a partial success: the run succeeded with failures it allows
+    // (continue-on-error, a `success:` gate's allowed failures), or, without a gate to
+    // decide, some scripts failed and the run went on to all the others.
+    let some_failed = results().any(|r| r.status == NodeStatus::Failure);
+    let gated = graph.playbook.success.is_some();
+    let went_on_past_failures = !gated
+        && some_failed
         && results().any(|r| r.status == NodeStatus::Success)
         && results().all(|r| matches!(r.status, NodeStatus::Success | NodeStatus::Failure));
     let code = match outcome.status {
-        RunStatus::Success if args.aitherzero_exit_codes && allowed_failures => 10,
+        RunStatus::Success if args.aitherzero_exit_codes && some_failed => 10,
         RunStatus::Failure if args.aitherzero_exit_codes && went_on_past_failures => 10,
         RunStatus::Success => 0,
         RunStatus::Failure => 1,

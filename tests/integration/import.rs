@@ -416,6 +416,13 @@ fn the_old_engines_exit_statuses_under_a_flag() {
     assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 10);
     let ws = Ws::new(&went_on.replace("    if: ${{ !cancelled() }}\n", ""));
     assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 1);
+    // A `success:` gate decides: a critical script's failure fails the run (1); a
+    // failure it allows is a partial success (10).
+    let ws = Ws::new(&format!("{went_on}success:\n  critical: [a]\n"));
+    assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 1);
+    let ws = Ws::new(&format!("{went_on}success:\n  allowed-failures: [a]\n"));
+    assert_eq!(code(&ws.run(&["run"])), 0);
+    assert_eq!(code(&ws.run(&["run", "--aitherzero-exit-codes"])), 10);
     let ws = Ws::new("jobs:\n  slow:\n    timeout: 1s\n    run: sleep 5\n");
     let out = ws.run(&["run", "--aitherzero-exit-codes"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
