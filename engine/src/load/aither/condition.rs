@@ -90,27 +90,60 @@ fn placeholder(inside: &str) -> Option<(String, Expr)> {
 /// A variable's text with each `{{name}}` as `${{ vars.name }}` (`{{name:=d}}` as
 /// `${{ vars.name || 'd' }}`), and the vars it reads; `None` when it has none.
 pub fn expand(text: &str) -> Option<(String, Vec<String>)> {
-    let mut out = String::new();
     let mut names = Vec::new();
+    let out = replace_placeholders(text, &mut |inside| {
+        let (name, value) = placeholder(inside)?;
+        names.push(name);
+        Some(format!("${{{{ {value} }}}}"))
+    })?;
+    Some((out, names))
+}
+
+/// A variable's text with each `{{name}}` replaced as the old engine expanded it, from
+/// `values` (`{{name:=d}}`: `d` when the name has none; an unknown name: nothing).
+pub fn substitute(text: &str, values: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    replace_placeholders(text, &mut |inside| {
+        placeholder(inside)?;
+        let (name, default) = match inside.split_once(":=") {
+            Some((name, default)) => (name.trim(), Some(default)),
+            None => (inside.trim(), None),
+        };
+        Some(
+            values(name)
+                .or_else(|| default.map(str::to_owned))
+                .unwrap_or_default(),
+        )
+    })
+}
+
+/// `text` with each `{{…}}` that `replace` takes replaced; `None` when none was.
+fn replace_placeholders(
+    text: &str,
+    replace: &mut dyn FnMut(&str) -> Option<String>,
+) -> Option<String> {
+    let mut out = String::new();
+    let mut replaced = false;
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
         let after = &rest[open + 2..];
-        let Some((name, value)) = after
-            .split_once("}}")
-            .and_then(|(inside, _)| placeholder(inside))
-        else {
-            out.push_str(&rest[..open + 2]);
-            rest = after;
-            continue;
+        let Some((inside, tail)) = after.split_once("}}") else {
+            break;
         };
-        let close = after.find("}}").unwrap_or(0);
-        out.push_str(&rest[..open]);
-        out.push_str(&format!("${{{{ {value} }}}}"));
-        names.push(name);
-        rest = &after[close + 2..];
+        match replace(inside) {
+            Some(with) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&with);
+                replaced = true;
+                rest = tail;
+            }
+            None => {
+                out.push_str(&rest[..open + 2]);
+                rest = after;
+            }
+        }
     }
     out.push_str(rest);
-    (!names.is_empty()).then_some((out, names))
+    replaced.then_some(out)
 }
 
 #[cfg(test)]
@@ -158,6 +191,12 @@ mod tests {
         );
         assert_eq!(expand("no {{ placeholder here"), None);
         assert_eq!(expand("{{not one}}"), None);
+        let values = |name: &str| (name == "mode").then(|| "full".to_owned());
+        assert_eq!(
+            substitute("{{mode}}-{{depth:=2}}-{{gone}}.", &values),
+            Some("full-2-.".to_owned())
+        );
+        assert_eq!(substitute("plain", &values), None);
     }
 
     #[test]

@@ -421,6 +421,25 @@ pub fn import(
         in_ascending_order(&mut jobs);
     }
     let mut vars = importer.vars(vars);
+    // `{{name}}` in a var's value: the old engine expanded the merged vars once, as it
+    // loaded the playbook; orch's vars are plain text, so it is expanded here.
+    let written = vars.clone();
+    let value_of = |name: &str| {
+        written
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    for (name, value) in &mut vars {
+        if let Some(expanded) = condition::substitute(value, &value_of) {
+            let span = vars_node
+                .and_then(entries)
+                .and_then(|e| lookup(&e, name).map(|n| n.span))
+                .unwrap_or(root.span);
+            importer.warn(span, format!("var `{name}`: `{value}` is expanded at import to `{expanded}`, from the playbook's vars (the old engine expanded it with the caller's too: a `--var` does not change it)"));
+            *value = expanded;
+        }
+    }
     // orch refuses a var it does not know: a profile-only name, or one only a stage's
     // condition reads, is declared empty, as the old engine read an unset one.
     let unset = profiles
@@ -603,10 +622,7 @@ impl Importer<'_> {
                 }
             };
             let continue_on_error = lookup(&fields, "continueOnError").is_some_and(truthy);
-            let timeout = lookup(&fields, "timeout").and_then(|t| match t.value {
-                Value::Int(i) if i > 0 => Some(i),
-                _ => None,
-            });
+            let timeout = self.positive(lookup(&fields, "timeout"), "`timeout`");
             let variables = lookup(&fields, "variables")
                 .and_then(entries)
                 .unwrap_or_default();
@@ -649,10 +665,7 @@ impl Importer<'_> {
                     );
                 }
             }
-            let retries = lookup(&fields, "retries").and_then(|r| match r.value {
-                Value::Int(i) if i > 0 => Some(i),
-                _ => None,
-            });
+            let retries = self.positive(lookup(&fields, "retries"), "`retries`");
             // The old engine gave a script its stage's variables *instead of* the
             // playbook's when the stage has them (even `{}`) and names it by number.
             let own_variables =
@@ -696,12 +709,6 @@ impl Importer<'_> {
             )
         })?;
         let defaults = defaults.and_then(entries).unwrap_or_default();
-        let seconds = |node: Option<&Node>| {
-            node.and_then(|t| match t.value {
-                Value::Int(i) if i > 0 => Some(i),
-                _ => None,
-            })
-        };
         let mut jobs = Vec::new();
         for (id, job) in &listed {
             if !crate::load::decode::is_job_id(id) {
@@ -806,10 +813,12 @@ impl Importer<'_> {
                 description: lookup(&fields, "name")
                     .or_else(|| lookup(&fields, "description"))
                     .and_then(text),
-                timeout_secs: seconds(lookup(&fields, "timeout"))
-                    .or_else(|| seconds(lookup(&defaults, "timeout"))),
-                retries: seconds(lookup(&fields, "retries"))
-                    .or_else(|| seconds(lookup(&defaults, "retries"))),
+                timeout_secs: self
+                    .positive(lookup(&fields, "timeout"), "`timeout`")
+                    .or_else(|| self.positive(lookup(&defaults, "timeout"), "`timeout`")),
+                retries: self
+                    .positive(lookup(&fields, "retries"), "`retries`")
+                    .or_else(|| self.positive(lookup(&defaults, "retries"), "`retries`")),
                 continue_on_error,
                 steps,
                 needs,
@@ -823,10 +832,50 @@ impl Importer<'_> {
         }
         // A need names a job of the file: one that was not imported (said above) is dropped.
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        let mut unknown = Vec::new();
         for job in &mut jobs {
+            for need in job
+                .needs
+                .iter()
+                .filter(|n| !listed.iter().any(|(id, _)| id == *n))
+            {
+                unknown.push(format!("job `{}`: `needs` names `{need}`, which is not a job of this playbook; dropped", job.id));
+            }
             job.needs.retain(|need| ids.contains(need));
         }
+        for message in unknown {
+            self.warn(node.span, message);
+        }
         Ok(jobs)
+    }
+
+    /// A count (seconds of a timeout, retries) the playbook gives: a whole number above
+    /// zero, or its digits as text. Anything else is said and not imported (a timeout of
+    /// zero or less was the old engine's default, 3600 s: here no limit).
+    fn positive(&mut self, node: Option<&Node>, what: &str) -> Option<i64> {
+        let node = node?;
+        let read = match &node.value {
+            Value::Int(i) => Some(*i),
+            Value::Str(text) => text.trim().parse::<i64>().ok(),
+            Value::Null => return None,
+            _ => None,
+        };
+        match read {
+            Some(n) if n > 0 => Some(n),
+            Some(_) if what.eq_ignore_ascii_case("`timeout`") => {
+                self.warn(node.span, format!("{what} of zero or less: the old engine used its default (3600 s); not imported, the job has no time limit"));
+                None
+            }
+            Some(_) => None,
+            None => {
+                let written = node.scalar_text().unwrap_or_default();
+                self.warn(
+                    node.span,
+                    format!("{what} `{written}` is not a whole number; not imported"),
+                );
+                None
+            }
+        }
     }
 
     /// A v3 job's `if` (which the old engine ignored) as orch's, when it is an
@@ -1004,17 +1053,16 @@ impl Importer<'_> {
                 ));
             };
             let numbers = self.resolve(&[(token, script.span)]);
-            let timeout = ["Timeout", "TimeoutSeconds"]
-                .iter()
-                .find_map(|k| lookup(&fields, k))
-                .and_then(|t| match t.value {
-                    Value::Int(i) if i > 0 => Some(i.min(7200)),
-                    _ => None,
-                });
-            let retries = lookup(&fields, "RetryCount").and_then(|r| match r.value {
-                Value::Int(i) if i > 0 => Some(i),
-                _ => None,
-            });
+            // The old engine capped a timeout at its `MaxTimeout`, 7200 s.
+            let timeout = self
+                .positive(
+                    ["Timeout", "TimeoutSeconds"]
+                        .iter()
+                        .find_map(|k| lookup(&fields, k)),
+                    "`Timeout`",
+                )
+                .map(|t| t.min(7200));
+            let retries = self.positive(lookup(&fields, "RetryCount"), "`RetryCount`");
             if retries.is_some() {
                 self.warn(
                     item.span,
@@ -1118,10 +1166,9 @@ impl Importer<'_> {
                 .into_iter()
                 .collect(),
         };
-        let timeout = lookup(fields, "Timeout").and_then(|t| match t.value {
-            Value::Int(i) if i > 0 => Some(i.min(7200)),
-            _ => None,
-        });
+        let timeout = self
+            .positive(lookup(fields, "Timeout"), "`Timeout`")
+            .map(|t| t.min(7200));
         let optional = lookup(fields, "Required").is_some_and(|r| !truthy(r));
         if let Some(value) = lookup(fields, "SkipIfExists") {
             self.warn(
@@ -1377,10 +1424,7 @@ impl Importer<'_> {
             }
         }
         let continue_on_error = lookup(fields, "continueOnError").is_some_and(truthy);
-        let timeout = lookup(fields, "timeout").and_then(|t| match t.value {
-            Value::Int(i) if i > 0 => Some(i),
-            _ => None,
-        });
+        let timeout = self.positive(lookup(fields, "timeout"), "`timeout`");
         let max_parallel = lookup(fields, "maxConcurrency").and_then(|t| match t.value {
             Value::Int(i) if i > 0 => Some(i),
             _ => None,
@@ -1975,6 +2019,10 @@ mod tests {
             w.message
                 .contains("job `test`: matrix `bad` is not a name with a list of values")
         }));
+        // `gone` is no job of the file at all (`empty` is one, which imports nothing).
+        assert!(imported.warnings.iter().any(|w| w.message.contains(
+            "job `test`: `needs` names `gone`, which is not a job of this playbook; dropped"
+        )));
         let refused = import_text(
             "v3.json",
             "{ \"orchestration\": { \"jobs\": { \"a\": { \"steps\": [\n { \"uses\": \"actions/checkout@v4\" } ] } } } }",
@@ -2337,7 +2385,7 @@ mod tests {
     fn placeholders_in_stage_variables_read_the_vars() {
         let imported = import_text(
             "p.json",
-            "{\"variables\": {\"mode\": \"full\"}, \"consolidation\": {},\n \"stages\": [{\"name\": \"a\", \"sequence\": [\"0402\"],\n \"variables\": {\"Level\": \"{{depth:=2}}-{{mode}}\"}}]}",
+            "{\"variables\": {\"mode\": \"full\", \"out\": \"{{mode}}/{{kind:=x}}\"}, \"consolidation\": {},\n \"stages\": [{\"name\": \"a\", \"sequence\": [\"0402\"],\n \"variables\": {\"Level\": \"{{depth:=2}}-{{mode}}\"}}]}",
         )
         .unwrap();
         let y = &imported.yaml;
@@ -2349,13 +2397,18 @@ mod tests {
             y.contains("  \"depth\": \"\"\n"),
             "an unset one is declared: {y}"
         );
+        // A var's own placeholders are expanded at import, as the old engine did at load.
+        assert!(y.contains("  \"out\": \"full/x\"\n"), "{y}");
         let said = said(&imported);
         assert!(
             said.iter().any(|w| w.starts_with("p.json:3:")
                 && w.contains("`{{depth}}` names a var the playbook does not set")),
             "{said:?}"
         );
-        assert!(!said.iter().any(|w| w.contains("{{mode}}")), "{said:?}");
+        assert!(
+            !said.iter().any(|w| w.contains("`{{mode}}` names")),
+            "{said:?}"
+        );
         assert!(
             said.iter().any(|w| w.starts_with("p.json:1:") && w.contains("`consolidation` was never read")),
             "{said:?}"
@@ -2445,6 +2498,29 @@ mod tests {
             "{y}"
         );
         assert_eq!(y.matches("-Level").count(), 1, "{y}");
+    }
+
+    #[test]
+    fn counts_that_are_not_whole_numbers_are_said() {
+        let imported = import_text(
+            "p.psd1",
+            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = '30' },\n @{ Script = '0404'; Timeout = 1.5 },\n @{ Script = '0407'; Timeout = 0 }\n) }",
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        assert!(y.contains("timeout: 30s"), "digits as text are read: {y}");
+        assert_eq!(y.matches("timeout:").count(), 1, "{y}");
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("p.psd1:3:")
+                && w.contains("`Timeout` `1.5` is not a whole number")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:4:") && w.contains("of zero or less")),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -208,7 +208,8 @@ pub fn resolve_excluding(
     let mut seen = BTreeSet::new();
     for (number, index) in selected {
         if !seen.insert(number) {
-            if !notes.iter().any(|(_, n)| *n == Note::Duplicate(number)) {
+            let runs = !excluded.contains(&number) && !elsewhere.contains(&number);
+            if runs && !notes.iter().any(|(_, n)| *n == Note::Duplicate(number)) {
                 notes.push((index, Note::Duplicate(number)));
             }
             continue;
@@ -508,6 +509,8 @@ mod tests {
                 (1, Note::NoScript(401))
             ]
         );
+        // An excluded number is no duplicate either: it does not run at all.
+        assert!(run(&["0404", "0404", "!0404"]).notes.is_empty());
         // An excluded number without a script is not noted: it was not asked for.
         assert!(run(&["0401", "!0401"]).notes.is_empty());
         assert_eq!(
