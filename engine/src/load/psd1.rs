@@ -31,6 +31,16 @@ pub enum OpaqueKind {
     Expanding,
 }
 
+/// PowerShell's single quotes: the ASCII one and the typographic ones it also takes.
+fn is_single_quote(c: char) -> bool {
+    matches!(c, '\'' | '‘' | '’' | '‚' | '‛')
+}
+
+/// PowerShell's double quotes, likewise.
+fn is_double_quote(c: char) -> bool {
+    matches!(c, '"' | '“' | '”' | '„')
+}
+
 pub fn parse(source: &SourceFile) -> Result<Psd1, Problem> {
     let mut p = Parser {
         source,
@@ -155,11 +165,11 @@ impl Parser<'_> {
         }
         match rest.chars().next() {
             None => Err(self.error(start, "a value is missing here")),
-            Some('\'') => {
+            Some(c) if is_single_quote(c) => {
                 let text = self.single_quoted()?;
                 Ok(node(Value::Str(text), self.at))
             }
-            Some('"') => {
+            Some(c) if is_double_quote(c) => {
                 let (text, expands) = self.double_quoted()?;
                 if expands {
                     self.note(start, OpaqueKind::Expanding);
@@ -285,17 +295,17 @@ impl Parser<'_> {
 
     fn single_quoted(&mut self) -> Result<String, Problem> {
         let start = self.at;
-        self.at += 1;
+        self.at += self.peek().map_or(1, char::len_utf8);
         let mut out = String::new();
         loop {
             let Some(c) = self.peek() else {
                 return Err(self.error(start, "this string is not closed"));
             };
             self.at += c.len_utf8();
-            if c == '\'' || c == '‘' || c == '’' {
-                if self.peek() == Some('\'') {
-                    self.at += 1;
-                    out.push('\'');
+            if is_single_quote(c) {
+                if let Some(next) = self.peek().filter(|n| is_single_quote(*n)) {
+                    self.at += next.len_utf8();
+                    out.push(next);
                     continue;
                 }
                 return Ok(out);
@@ -307,7 +317,7 @@ impl Parser<'_> {
     /// A `"…"` string with its backtick escapes; whether it expands a variable.
     fn double_quoted(&mut self) -> Result<(String, bool), Problem> {
         let start = self.at;
-        self.at += 1;
+        self.at += self.peek().map_or(1, char::len_utf8);
         let mut out = String::new();
         let mut expands = false;
         loop {
@@ -316,11 +326,12 @@ impl Parser<'_> {
             };
             self.at += c.len_utf8();
             match c {
-                '"' if self.peek() == Some('"') => {
-                    self.at += 1;
-                    out.push('"');
+                q if is_double_quote(q) && self.peek().is_some_and(is_double_quote) => {
+                    let next = self.peek().unwrap_or('"');
+                    self.at += next.len_utf8();
+                    out.push(next);
                 }
-                '"' => return Ok((out, expands)),
+                q if is_double_quote(q) => return Ok((out, expands)),
                 '`' => {
                     let Some(escaped) = self.peek() else {
                         return Err(self.error(start, "this string is not closed"));
@@ -390,11 +401,11 @@ impl Parser<'_> {
         let mut depth = 0usize;
         while let Some(c) = self.peek() {
             match c {
-                '\'' => {
+                q if is_single_quote(q) => {
                     self.single_quoted()?;
                     continue;
                 }
-                '"' => {
+                q if is_double_quote(q) => {
                     self.double_quoted()?;
                     continue;
                 }
@@ -439,8 +450,8 @@ impl Parser<'_> {
             }
             let key_start = self.at;
             let key = match self.peek() {
-                Some('\'') => self.single_quoted()?,
-                Some('"') => self.double_quoted()?.0,
+                Some(q) if is_single_quote(q) => self.single_quoted()?,
+                Some(q) if is_double_quote(q) => self.double_quoted()?.0,
                 _ => {
                     let word = self.word(0).to_owned();
                     if word.is_empty() {
@@ -553,6 +564,10 @@ mod tests {
             let psd1 = parse_text(&format!("@{{ Size = {written} }}")).unwrap();
             assert_eq!(get(&psd1.root, "Size").value, read, "{written}");
         }
+        // Typographic quotes are PowerShell's quotes too (`’’` is one quote inside).
+        let curly = parse_text("@{ A = ‘it’’s’; B = “x””y” }").unwrap();
+        assert_eq!(get(&curly.root, "A").value, Value::Str("it’s".into()));
+        assert_eq!(get(&curly.root, "B").value, Value::Str("x”y".into()));
         let too_big = parse_text("@{ Size = 9223372036854775807KB }").map(|_| ());
         assert!(too_big.is_err_and(|e| e.message.contains("is not a number")));
         assert_eq!(get(root, "On").value, Value::Bool(true));
