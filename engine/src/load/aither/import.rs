@@ -455,10 +455,10 @@ pub fn import(
     if let Some(criteria) = get("SuccessCriteria") {
         yaml.push_str(&importer.success(criteria, &jobs));
     }
-    Ok(Imported {
-        yaml,
-        warnings: importer.warnings,
-    })
+    // Said in the file's order, as a reader goes through it.
+    let mut warnings = importer.warnings;
+    warnings.sort_by_key(|w| w.span.map_or(0, |s| s.offset));
+    Ok(Imported { yaml, warnings })
 }
 
 /// `--old-order` for a playbook the old engine ran one script at a time (stages, or a
