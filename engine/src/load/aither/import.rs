@@ -998,17 +998,20 @@ impl Importer<'_> {
             .filter_map(|i| Some((text(i)?, i.span)))
             .collect();
         let strings_first = items.first().is_some_and(|i| entries(i).is_none());
-        let mut strings_done = false;
+        let resolved_strings = if strings.is_empty() {
+            Vec::new()
+        } else {
+            self.resolve(&strings)
+        };
+        let mut warned_of_a_string = false;
         for item in items {
             let Some(fields) = entries(item) else {
-                if strings_done {
-                    continue;
-                }
-                if !strings_first {
+                if !strings_first && !warned_of_a_string {
+                    warned_of_a_string = true;
                     self.warn(item.span, "a string in a `Sequence` of items: the old engine read every entry as an item (from the first) and stopped here; imported as a sequence entry");
                 }
-                strings_done = true;
-                for (number, at) in self.resolve(&strings) {
+                // Where it is written: the numbers this entry selected.
+                for &(number, at) in resolved_strings.iter().filter(|(_, at)| *at == item.span) {
                     let previous = (!parallel)
                         .then(|| jobs.last().map(|j| j.id.clone()))
                         .flatten();
@@ -2547,9 +2550,16 @@ mod tests {
     fn a_sequence_of_mixed_forms_is_read_by_each_entry_and_said() {
         let imported = import_text(
             "p.psd1",
-            "@{ Sequence = @(\n '0402',\n @{ Script = '0407' }\n) }",
+            "@{ Options = @{ Parallel = $false }; Sequence = @(\n '0402',\n @{ Script = '0407' },\n '0404'\n) }",
         )
         .unwrap();
+        // In the order written.
+        let y = &imported.yaml;
+        let at = |id: &str| y.find(&format!("  {id}:\n")).unwrap_or(usize::MAX);
+        assert!(
+            at("s0402") < at("s0407") && at("s0407") < at("s0404"),
+            "{y}"
+        );
         assert!(imported.yaml.contains("s0402") && imported.yaml.contains("s0407"));
         let said = said(&imported);
         assert!(
