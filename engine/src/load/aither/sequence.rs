@@ -139,7 +139,7 @@ impl std::fmt::Display for Note {
             Note::NoScript(n) => write!(f, "no script has the number {n:04}"),
             Note::SpaceInList(entry) => write!(
                 f,
-                "`{entry}` has a space after a comma (the old engine dropped it; read as `{}`)",
+                "`{entry}` has a space beside a comma (the old engine dropped it; read as `{}`)",
                 entry.trim()
             ),
             Note::Duplicate(n) => write!(f, "{n:04} is selected more than once; it runs once"),
