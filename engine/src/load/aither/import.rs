@@ -2258,7 +2258,7 @@ mod tests {
             .map(|w| w.message.clone())
             .collect();
         assert!(
-            said.iter().any(|w| w.contains("space after a comma")),
+            said.iter().any(|w| w.contains("space beside a comma")),
             "{said:?}"
         );
         assert!(
