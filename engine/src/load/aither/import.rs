@@ -866,7 +866,14 @@ impl Importer<'_> {
                 self.warn(node.span, format!("{what} of zero or less: the old engine used its default (3600 s); not imported, the job has no time limit"));
                 None
             }
-            Some(_) => None,
+            Some(0) => None,
+            Some(n) => {
+                self.warn(
+                    node.span,
+                    format!("{what} of {n}: below zero; not imported"),
+                );
+                None
+            }
             None => {
                 let written = node.scalar_text().unwrap_or_default();
                 self.warn(
@@ -876,6 +883,19 @@ impl Importer<'_> {
                 None
             }
         }
+    }
+
+    /// A PSD1 item's or group's `Timeout`, capped at the old engine's `MaxTimeout`
+    /// (7200 s) as it did, said when it is.
+    fn capped_timeout(&mut self, node: Option<&Node>) -> Option<i64> {
+        const MAX_TIMEOUT: i64 = 7200;
+        let timeout = self.positive(node, "`Timeout`")?;
+        if timeout > MAX_TIMEOUT
+            && let Some(node) = node
+        {
+            self.warn(node.span, format!("`Timeout` of {timeout} s: capped at {MAX_TIMEOUT} s, as the old engine capped it"));
+        }
+        Some(timeout.min(MAX_TIMEOUT))
     }
 
     /// A v3 job's `if` (which the old engine ignored) as orch's, when it is an
@@ -1056,15 +1076,11 @@ impl Importer<'_> {
                 ));
             };
             let numbers = self.resolve(&[(token, script.span)]);
-            // The old engine capped a timeout at its `MaxTimeout`, 7200 s.
-            let timeout = self
-                .positive(
-                    ["Timeout", "TimeoutSeconds"]
-                        .iter()
-                        .find_map(|k| lookup(&fields, k)),
-                    "`Timeout`",
-                )
-                .map(|t| t.min(7200));
+            let timeout = self.capped_timeout(
+                ["Timeout", "TimeoutSeconds"]
+                    .iter()
+                    .find_map(|k| lookup(&fields, k)),
+            );
             let retries = self.positive(lookup(&fields, "RetryCount"), "`RetryCount`");
             if retries.is_some() {
                 self.warn(
@@ -1169,9 +1185,7 @@ impl Importer<'_> {
                 .into_iter()
                 .collect(),
         };
-        let timeout = self
-            .positive(lookup(fields, "Timeout"), "`Timeout`")
-            .map(|t| t.min(7200));
+        let timeout = self.capped_timeout(lookup(fields, "Timeout"));
         let optional = lookup(fields, "Required").is_some_and(|r| !truthy(r));
         if let Some(value) = lookup(fields, "SkipIfExists") {
             self.warn(
@@ -2507,21 +2521,32 @@ mod tests {
     fn counts_that_are_not_whole_numbers_are_said() {
         let imported = import_text(
             "p.psd1",
-            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = '30' },\n @{ Script = '0404'; Timeout = 1.5 },\n @{ Script = '0407'; Timeout = 0 }\n) }",
+            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = '30' },\n @{ Script = '0404'; Timeout = 99999 },\n @{ Script = '0407'; Timeout = 0; RetryCount = -1 },\n @{ Script = '0409'; Timeout = 1.5 }\n) }",
         )
         .unwrap();
         let y = &imported.yaml;
         assert!(y.contains("timeout: 30s"), "digits as text are read: {y}");
-        assert_eq!(y.matches("timeout:").count(), 1, "{y}");
+        assert_eq!(y.matches("timeout:").count(), 2, "{y}");
+        assert!(y.contains("timeout: 7200s"), "{y}");
         let said = said(&imported);
         assert!(
-            said.iter().any(|w| w.starts_with("p.psd1:3:")
+            said.iter().any(|w| w.starts_with("p.psd1:5:")
                 && w.contains("`Timeout` `1.5` is not a whole number")),
             "{said:?}"
         );
         assert!(
             said.iter()
                 .any(|w| w.starts_with("p.psd1:4:") && w.contains("of zero or less")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|w| w.starts_with("p.psd1:4:")
+                && w.contains("`RetryCount` of -1: below zero")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:3:") && w.contains("capped at 7200 s")),
             "{said:?}"
         );
     }
