@@ -933,10 +933,11 @@ impl Importer<'_> {
             self.warn(node.span, format!("job `{id}`: `if` reads `{root}`, which an orch playbook has not; not imported, the job always runs (as in the old engine)"));
             return None;
         }
-        unset.dedup();
         for name in unset {
-            self.warn(node.span, format!("job `{id}`: `if` reads `vars.{name}`, which the playbook does not set; declared empty"));
-            self.condition_vars.push(name);
+            let said = format!(
+                "job `{id}`: `if` reads `vars.{name}`, which the playbook does not set; declared empty"
+            );
+            self.declare_read_var(&name, node.span, said);
         }
         self.warn(
             node.span,
@@ -1626,7 +1627,10 @@ impl Importer<'_> {
                         args.push(format!("-{name}"));
                         args.push(expanded);
                         for var in read {
-                            self.declare_read_var(&var, value.span);
+                            let said = format!(
+                                "`{{{{{var}}}}}` names a var the playbook does not set; declared empty"
+                            );
+                            self.declare_read_var(&var, value.span, said);
                         }
                     }
                     _ => {
@@ -1659,13 +1663,10 @@ impl Importer<'_> {
 
     /// A var a placeholder reads that the playbook does not set: declared empty (the old
     /// engine expanded an unknown name to nothing), said.
-    fn declare_read_var(&mut self, name: &str, span: Span) {
+    fn declare_read_var(&mut self, name: &str, span: Span, said: String) {
         let known = self.globals.iter().chain(&self.condition_vars);
         if !known.into_iter().any(|g| g.eq_ignore_ascii_case(name)) {
-            self.warn(
-                span,
-                format!("`{{{{{name}}}}}` names a var the playbook does not set; declared empty"),
-            );
+            self.warn(span, said);
             self.condition_vars.push(name.to_owned());
         }
     }
