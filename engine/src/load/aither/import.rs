@@ -1661,7 +1661,7 @@ impl Importer<'_> {
         args
     }
 
-    /// A var a placeholder reads that the playbook does not set: declared empty (the old
+    /// A var a placeholder or an `if` reads that the playbook lacks: declared empty (the old
     /// engine expanded an unknown name to nothing), said.
     fn declare_read_var(&mut self, name: &str, span: Span, said: String) {
         let known = self.globals.iter().chain(&self.condition_vars);
