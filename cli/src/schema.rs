@@ -14,6 +14,19 @@ fn scalar() -> Value {
     json!({ "type": ["string", "number", "boolean", "null"] })
 }
 
+/// `args`: words, or `{ option, value }` pairs left out when the value renders empty.
+fn args() -> Value {
+    json!({ "type": "array", "items": { "anyOf": [scalar(), {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["option", "value"],
+        "properties": {
+            "option": { "type": "string", "description": "literal, such as -Name or --level" },
+            "value": { "type": ["string", "number", "boolean"], "description": "when it renders empty, neither word is passed" }
+        }
+    }] } })
+}
+
 /// A matrix value: a scalar, or a map or list of them (`matrix.target.os`).
 fn matrix_value() -> Value {
     json!({ "type": ["string", "number", "boolean", "null", "object", "array"] })
@@ -44,7 +57,7 @@ pub(crate) fn schema() -> Value {
             "name": { "type": "string" },
             "run": { "type": "string" },
             "script": { "type": "string" },
-            "args": { "type": "array", "items": scalar() },
+            "args": args(),
             "env": env(),
             "if": { "type": ["string", "boolean"] },
             "continue-on-error": { "type": "boolean" },
@@ -62,7 +75,7 @@ pub(crate) fn schema() -> Value {
             "description": { "type": "string" },
             "run": { "type": "string", "description": "an inline script, run by `shell`" },
             "script": { "type": "string", "description": "a script file, relative to the playbook" },
-            "args": { "type": "array", "items": scalar() },
+            "args": args(),
             "steps": { "type": "array", "items": step },
             "uses": { "type": "string", "description": "a reusable playbook, relative to this one" },
             "with": env(),

@@ -298,7 +298,7 @@ fn profiles_import_and_choose_vars() {
     assert_eq!(
         ws.read("ran.txt"),
         "0402_Run-UnitTests.ps1 -Mode quick -Depth shallow\n\
-         0402_Run-UnitTests.ps1 -Mode standard -Depth \n\
+         0402_Run-UnitTests.ps1 -Mode standard\n\
          0402_Run-UnitTests.ps1 -Mode mine -Depth shallow\n"
     );
 }

@@ -154,6 +154,46 @@ jobs:
 }
 
 #[test]
+fn an_option_with_an_empty_value_is_left_out_with_its_name() {
+    let ws = Ws::new(
+        "vars: { level: '', mode: fast }
+jobs:
+  scripted:
+    script: s.sh
+    args: [first, { option: --level, value: '${{ vars.level }}' }, { option: --mode, value: '${{ vars.mode }}' }]
+  stepped:
+    steps:
+      - { id: probe, run: 'echo \"seen=\" >> \"$ORCH_OUTPUT\"' }
+      - { script: s2.sh, args: [{ option: --seen, value: '${{ steps.probe.outputs.seen }}' }, last] }
+",
+    );
+    ws.write("s.sh", "printf '%s|' \"$@\" > args.txt\n");
+    ws.write("s2.sh", "printf '%s|' \"$@\" > args2.txt\n");
+    let out = ws.run(&["run"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(ws.read("args.txt"), "first|--mode|fast|");
+    assert_eq!(ws.read("args2.txt"), "last|");
+    // A value that is set now passes both words, and is a new key.
+    let out = ws.run(&["run", "--var", "level=3"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ws.read("args.txt"), "first|--level|3|--mode|fast|");
+}
+
+#[test]
+fn an_option_without_its_value_is_a_located_error() {
+    let ws = Ws::new("jobs:\n  a: { script: s.sh, args: [{ option: --x }] }\n");
+    ws.write("s.sh", "true\n");
+    let out = ws.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("needs both `option` and `value`")
+            && stderr(&out).contains("orch.yml:2:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn bash_is_strict_by_default() {
     let ws = Ws::new("jobs:\n  a: { run: 'false | true; echo should-not-print' }\n");
     let out = ws.run(&["run"]);

@@ -431,7 +431,10 @@ impl<'p> Compiler<'p> {
                     path: in_workspace.display().to_string(),
                     args: args
                         .iter()
-                        .filter_map(|a| self.template(a, allowed))
+                        .filter_map(|a| {
+                            let value = self.template(&a.value, allowed)?;
+                            Some(a.map(|_| value))
+                        })
                         .collect(),
                 }
             }

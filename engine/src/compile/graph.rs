@@ -12,7 +12,7 @@ use crate::compile::expr::{Expr, Template};
 use crate::load::diag::{LoadError, Problem};
 use indexmap::IndexMap;
 
-use crate::load::model::{Combination, InputDecl, Playbook, Scalar, Shell};
+use crate::load::model::{Arg, Combination, InputDecl, Playbook, Scalar, Shell};
 
 impl Overrides {
     /// Whether `--matrix` applies to the job `id`: every job without targets, else the
@@ -124,7 +124,7 @@ impl CompiledStep {
     pub fn templates(&self) -> impl Iterator<Item = &Template> {
         let body: Vec<&Template> = match &self.body {
             Body::Run(t) => vec![t],
-            Body::Script { args, .. } => args.iter().collect(),
+            Body::Script { args, .. } => args.iter().map(|a| &a.value).collect(),
             Body::Action(action) => action.with.iter().map(|(_, t)| t).collect(),
             Body::Steps(_) | Body::Uses(_) => Vec::new(),
         };
@@ -143,7 +143,7 @@ pub enum Body {
     Run(Template),
     Script {
         path: String,
-        args: Vec<Template>,
+        args: Vec<Arg<Template>>,
     },
     Steps(Vec<CompiledStep>),
     /// A reusable playbook: the job has no nodes and ends when its members end.
@@ -295,7 +295,7 @@ impl Graph {
         fn body<'a>(body: &'a Body, templates: &mut Vec<&'a Template>) {
             match body {
                 Body::Run(t) => templates.push(t),
-                Body::Script { args, .. } => templates.extend(args),
+                Body::Script { args, .. } => templates.extend(args.iter().map(|a| &a.value)),
                 Body::Uses(uses) => templates.extend(uses.with.iter().map(|(_, t)| t)),
                 Body::Action(action) => templates.extend(action.with.iter().map(|(_, t)| t)),
                 Body::Steps(_) => {}

@@ -182,13 +182,19 @@ impl State<'_> {
                         .file(path)
                         .digest(&self.db)
                         .map_or_else(|| "unreadable".to_owned(), |d| d.to_hex());
-                    let args: Vec<String> = match late.as_ref().map(|l| &l.body) {
+                    match late.as_ref().map(|l| &l.body) {
+                        // Templates, each with the option it may be dropped with.
                         Some(crate::compile::graph::Body::Script { args, .. }) => {
-                            args.iter().map(source).collect()
+                            let args: Vec<(&Option<String>, String)> =
+                                args.iter().map(|a| (&a.option, source(&a.value))).collect();
+                            let args = serde_json::to_string(&args).unwrap_or_default();
+                            format!("script when it runs{condition}:{path}:{digest}:{args}")
                         }
-                        _ => args.iter().map(|a| self.key_text(a)).collect(),
-                    };
-                    format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
+                        _ => {
+                            let args: Vec<String> = args.iter().map(|a| self.key_text(a)).collect();
+                            format!("script{condition}:{path}:{digest}:{}", args.join("\0"))
+                        }
+                    }
                 }
             };
             command.push(format!(

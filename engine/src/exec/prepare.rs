@@ -37,7 +37,18 @@ pub(super) fn command(body: &Body, render: &mut impl FnMut(&Template) -> String)
         Body::Run(t) => StepCommand::Inline(render(t)),
         Body::Script { path, args } => StepCommand::Script {
             path: path.clone(),
-            args: args.iter().map(render).collect(),
+            args: args
+                .iter()
+                .flat_map(|arg| {
+                    let value = render(&arg.value);
+                    match &arg.option {
+                        None => vec![value],
+                        // `{ option, value }`: both words, or neither for an empty value.
+                        Some(_) if value.is_empty() => Vec::new(),
+                        Some(option) => vec![option.clone(), value],
+                    }
+                })
+                .collect(),
         },
         Body::Action(action) => StepCommand::Action {
             reference: action.reference.clone(),

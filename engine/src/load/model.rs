@@ -407,13 +407,39 @@ pub enum Command {
     Run(Sp<String>),
     Script {
         path: Sp<String>,
-        args: Vec<Sp<String>>,
+        args: Vec<Arg<Sp<String>>>,
     },
     Steps(Vec<Step>),
     Uses {
         path: Sp<String>,
         with: Vec<(String, Sp<String>)>,
     },
+}
+
+/// One `args` entry: a word, or `{ option: -Name, value: … }`, the option and its value
+/// as two words, or neither when the value renders empty (so the script's default holds).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Arg<T> {
+    pub option: Option<String>,
+    pub value: T,
+}
+
+impl<T> Arg<T> {
+    pub fn word(value: T) -> Self {
+        Arg {
+            option: None,
+            value,
+        }
+    }
+
+    /// The same entry with its value mapped (decoded text to a template, a template to
+    /// its rendering).
+    pub fn map<U>(&self, f: impl FnOnce(&T) -> U) -> Arg<U> {
+        Arg {
+            option: self.option.clone(),
+            value: f(&self.value),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::condition;
 use super::sequence::{self, Order, Script};
 use crate::load::diag::{LoadError, Problem, SourceFile, Span};
+use crate::load::model::Arg;
 use crate::load::tree::{Node, Value};
 
 /// The numbered scripts a playbook's sequences are resolved against.
@@ -148,7 +149,7 @@ struct JobOut {
     /// Where it came from (`stage "Syntax Validation": 0407`).
     from: String,
     description: Option<String>,
-    args: Vec<String>,
+    args: Vec<Arg<String>>,
     timeout_secs: Option<i64>,
     retries: Option<i64>,
     continue_on_error: bool,
@@ -164,7 +165,7 @@ struct JobOut {
     max_parallel: Option<i64>,
     fail_fast: bool,
     /// A v3 job: its steps (script number, args, name), in place of the one script.
-    steps: Vec<(u16, Vec<String>, Option<String>)>,
+    steps: Vec<(u16, Vec<Arg<String>>, Option<String>)>,
     /// A v3 job's `needs` (data, not only order) and `if`.
     needs: Vec<String>,
     condition: Option<String>,
@@ -552,6 +553,18 @@ fn importable_var(value: &Node, powershell: &[Span]) -> bool {
 
 fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// An `args` entry: a word, or `{ option, value }` (both left out when the value is empty).
+fn yaml_arg(arg: &Arg<String>) -> String {
+    match &arg.option {
+        None => yaml_string(&arg.value),
+        Some(option) => format!(
+            "{{ option: {}, value: {} }}",
+            yaml_string(option),
+            yaml_string(&arg.value)
+        ),
+    }
 }
 
 impl Importer<'_> {
@@ -1569,18 +1582,18 @@ impl Importer<'_> {
     }
 
     /// `Parameters = @{ Name = value }` as pwsh `-File` arguments.
-    fn args_from_parameters(&mut self, parameters: Option<&Node>) -> Vec<String> {
+    fn args_from_parameters(&mut self, parameters: Option<&Node>) -> Vec<Arg<String>> {
         let mut args = Vec::new();
         for (name, value) in parameters.and_then(entries).unwrap_or_default() {
             match &value.value {
-                Value::Bool(true) => args.push(format!("-{name}")),
-                Value::Bool(false) => args.push(format!("-{name}:$false")),
+                Value::Bool(true) => args.push(Arg::word(format!("-{name}"))),
+                Value::Bool(false) => args.push(Arg::word(format!("-{name}:$false"))),
                 Value::Seq(_) | Value::Map(_) => self.warn(value.span, format!("parameter `{name}`: a list or table cannot pass through `pwsh -File`; not imported")),
                 Value::Null => {}
                 Value::Str(s) if self.powershell.contains(&value.span) => self.warn(value.span, format!("parameter `{name}`: `{s}` is PowerShell, evaluated when the old engine loaded the file; not imported (the script's default applies)")),
                 _ => {
-                    args.push(format!("-{name}"));
-                    args.push(value.scalar_text().unwrap_or_default());
+                    args.push(Arg::word(format!("-{name}")));
+                    args.push(Arg::word(value.scalar_text().unwrap_or_default()));
                 }
             }
         }
@@ -1595,7 +1608,7 @@ impl Importer<'_> {
         number: u16,
         variables: &[(String, &Node)],
         (globals, taken): (bool, &[String]),
-    ) -> Vec<String> {
+    ) -> Vec<Arg<String>> {
         let declared = self.folder.params.get(&number).cloned().unwrap_or_default();
         // Whether the script declares `name`, and whether as a switch.
         let declares = |name: &str| {
@@ -1615,17 +1628,22 @@ impl Importer<'_> {
                 if switch {
                     // A switch is on for true, or the texts true/1/yes (§4.4), else off.
                     if truthy(value) {
-                        args.push(format!("-{name}"));
+                        args.push(Arg::word(format!("-{name}")));
                     }
                     continue;
                 }
+                // An empty value is not passed (§4.4): the script's default holds.
                 match &value.value {
-                    Value::Bool(true) => args.push(format!("-{name}")),
+                    Value::Bool(true) => args.push(Arg::word(format!("-{name}"))),
                     Value::Bool(false) | Value::Null => {}
-                    // `{{var}}`, which the old engine expanded: orch's `${{ vars.var }}`.
+                    Value::Str(text) if text.is_empty() => {}
+                    // `{{var}}`, which the old engine expanded: orch's `${{ vars.var }}`,
+                    // dropped with its name when it renders empty.
                     Value::Str(text) if let Some((expanded, read)) = condition::expand(text) => {
-                        args.push(format!("-{name}"));
-                        args.push(expanded);
+                        args.push(Arg {
+                            option: Some(format!("-{name}")),
+                            value: expanded,
+                        });
                         for var in read {
                             let said = format!(
                                 "`{{{{{var}}}}}` names a var the playbook does not set; declared empty"
@@ -1633,28 +1651,33 @@ impl Importer<'_> {
                             self.declare_read_var(&var, value.span, said);
                         }
                     }
+                    // A matrix value may be empty in one leg.
+                    Value::Str(text) if text.contains("${{") => args.push(Arg {
+                        option: Some(format!("-{name}")),
+                        value: text.clone(),
+                    }),
                     _ => {
-                        args.push(format!("-{name}"));
-                        args.push(value.scalar_text().unwrap_or_default());
+                        args.push(Arg::word(format!("-{name}")));
+                        args.push(Arg::word(value.scalar_text().unwrap_or_default()));
                     }
                 }
             }
         }
-        // Then the playbook's vars, as `${{ vars.NAME }}` so `--var` reaches them; a
-        // switch as `-Name:$true` or `-Name:$false` (pwsh's `-File` form), on for the
-        // texts true/1/yes as the old engine read them.
+        // Then the playbook's vars, as `${{ vars.NAME }}` so `--var` reaches them, left
+        // out when empty; a switch as `-Name:$true` or `-Name:$false` (pwsh's `-File`
+        // form), on for the texts true/1/yes as the old engine read them.
         for name in self.globals.iter().filter(|_| globals) {
             if given.contains(&name.to_ascii_lowercase()) {
                 continue;
             }
             match declares(name) {
-                Some(false) => {
-                    args.push(format!("-{name}"));
-                    args.push(format!("${{{{ vars.{name} }}}}"));
-                }
-                Some(true) => args.push(format!(
+                Some(false) => args.push(Arg {
+                    option: Some(format!("-{name}")),
+                    value: format!("${{{{ vars.{name} }}}}"),
+                }),
+                Some(true) => args.push(Arg::word(format!(
                     "-{name}:${{{{ (vars.{name} == 'true' || vars.{name} == '1' || vars.{name} == 'yes') && '$true' || '$false' }}}}"
-                )),
+                ))),
                 None => {}
             }
         }
@@ -1779,7 +1802,7 @@ impl Importer<'_> {
             let path = self.folder.path.join(&script.file);
             let _ = writeln!(y, "    script: {}", yaml_string(&path.to_string_lossy()));
             if !job.args.is_empty() {
-                let args: Vec<String> = job.args.iter().map(|a| yaml_string(a)).collect();
+                let args: Vec<String> = job.args.iter().map(yaml_arg).collect();
                 let _ = writeln!(y, "    args: [{}]", args.join(", "));
             }
             if !job.after.is_empty() {
@@ -1928,7 +1951,7 @@ impl Importer<'_> {
                 }
             }
             if !args.is_empty() {
-                let args: Vec<String> = args.iter().map(|a| yaml_string(a)).collect();
+                let args: Vec<String> = args.iter().map(yaml_arg).collect();
                 let _ = writeln!(y, "        args: [{}]", args.join(", "));
             }
         }
@@ -2021,7 +2044,7 @@ mod tests {
             // A need on a job that imports nothing is dropped; the condition is an expression.
             // The matrix, its values the scripts' parameters over `env`.
             "    needs: [lint]\n    matrix:\n      Level: [\"unit\", \"deep\"]\n      os: [\"a\"]\n    strategy: { max-parallel: 2, fail-fast: false }\n    if: \"${{ vars.full }}\"\n    timeout: 30s\n",
-            "      - script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n        args: [\"-Level\", \"${{ matrix.Level }}\"]\n      - script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n",
+            "      - script: \"automation-scripts/0402_Run-UnitTests.ps1\"\n        args: [{ option: \"-Level\", value: \"${{ matrix.Level }}\" }]\n      - script: \"automation-scripts/0404_Run-PSScriptAnalyzer.ps1\"\n",
         ];
         for part in expected {
             assert!(y.contains(part), "{part}\n---\n{y}");
@@ -2074,7 +2097,7 @@ mod tests {
         let y = imported.map(|i| i.yaml).unwrap_or_else(|e| e.message);
         let expected = [
             "  s0402:\n",
-            "    args: [\"-Level\", \"${{ matrix.Level }}\"]\n    after: [s0407]\n",
+            "    args: [{ option: \"-Level\", value: \"${{ matrix.Level }}\" }]\n    after: [s0407]\n",
             "        - { \"Level\": \"one\" }\n        - { \"Level\": \"two\" }\n",
             "    strategy: { max-parallel: 3, fail-fast: false }\n",
             "  s0404:\n",
@@ -2226,7 +2249,7 @@ mod tests {
         assert!(y.contains("\"Level\": \"2\""), "{y}");
         // A var reaches the script that declares it, through `${{ vars }}`.
         assert!(
-            y.contains("args: [\"-Level\", \"${{ vars.Level }}\"]"),
+            y.contains("args: [{ option: \"-Level\", value: \"${{ vars.Level }}\" }]"),
             "{y}"
         );
         let said: Vec<String> = imported
@@ -2408,7 +2431,7 @@ mod tests {
         .unwrap();
         let y = &imported.yaml;
         assert!(
-            y.contains("args: [\"-Level\", \"${{ (vars.depth || '2') }}-${{ vars.mode }}\"]"),
+            y.contains("args: [{ option: \"-Level\", value: \"${{ (vars.depth || '2') }}-${{ vars.mode }}\" }]"),
             "{y}"
         );
         assert!(
@@ -2478,7 +2501,7 @@ mod tests {
             .unwrap()
             .yaml
         };
-        let playbooks = "args: [\"-All\", \"${{ vars.All }}\"]";
+        let playbooks = "args: [{ option: \"-All\", value: \"${{ vars.All }}\" }]";
         // Named by number in a stage with variables (even none): only the stage's.
         assert!(!with("0407", ", \"variables\": {}").contains(playbooks));
         // Through a range, or in a stage without variables: the playbook's too.

@@ -3,7 +3,7 @@
 
 use super::{Decoder, NamedTexts};
 use crate::load::diag::{Problem, Sp, Span, did_you_mean};
-use crate::load::model::{ArtifactDecl, Combination, Command, Job, Matrix, Step, Strategy};
+use crate::load::model::{Arg, ArtifactDecl, Combination, Command, Job, Matrix, Step, Strategy};
 use crate::load::tree::{Node, Value};
 
 pub const JOB_KEYS: &[&str] = &[
@@ -77,7 +77,7 @@ impl Decoder<'_> {
         let entries = self.map(node, &what, Some(JOB_KEYS))?;
         let mut job = Job::new(Sp::new(id.value.to_owned(), id.span), node.span);
         let mut commands: Vec<(Sp<&str>, Command)> = Vec::new();
-        let mut args: Option<(Span, Vec<Sp<String>>)> = None;
+        let mut args: Option<(Span, Vec<Arg<Sp<String>>>)> = None;
         let mut with: Option<(Span, NamedTexts)> = None;
         for (key, value) in entries {
             let field = format!("{}.{}", id.value, key.value);
@@ -210,12 +210,46 @@ impl Decoder<'_> {
             .collect()
     }
 
-    pub(super) fn args(&mut self, node: &Node, what: &str) -> Option<Vec<Sp<String>>> {
+    pub(super) fn args(&mut self, node: &Node, what: &str) -> Option<Vec<Arg<Sp<String>>>> {
         let Value::Seq(items) = &node.value else {
             self.type_error(node, what, "a list");
             return None;
         };
-        Some(items.iter().filter_map(|i| self.text(i, what)).collect())
+        let mut args = Vec::with_capacity(items.len());
+        for item in items {
+            if !matches!(item.value, Value::Map(_)) {
+                args.extend(self.text(item, what).map(Arg::word));
+                continue;
+            }
+            let Some(entries) = self.map(item, what, Some(&["option", "value"])) else {
+                continue;
+            };
+            let field = |key: &str| entries.iter().find(|(k, _)| k.value == key).map(|e| e.1);
+            let (Some(option), Some(value)) = (field("option"), field("value")) else {
+                self.error(
+                    item.span,
+                    format!("an option in {what} needs both `option` and `value`"),
+                );
+                continue;
+            };
+            let Some(option) = self.string(option, &format!("{what} option")) else {
+                continue;
+            };
+            if option.value.contains("${{") {
+                self.error(
+                    option.span,
+                    format!(
+                        "an option name in {what} is literal text; put the expression in `value`"
+                    ),
+                );
+                continue;
+            }
+            args.extend(self.text(value, &format!("{what} value")).map(|value| Arg {
+                option: Some(option.value),
+                value,
+            }));
+        }
+        Some(args)
     }
 
     pub(super) fn steps(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {

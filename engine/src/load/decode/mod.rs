@@ -162,7 +162,9 @@ mod tests {
             panic!("not a script")
         };
         assert_eq!(
-            args.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(),
+            args.iter()
+                .map(|a| a.value.value.as_str())
+                .collect::<Vec<_>>(),
             ["--fix", "3"]
         );
     }
