@@ -555,6 +555,15 @@ fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
+/// The first four digits in a row of `written`: the script an item's `Script` names.
+fn first_four_digits(written: &str) -> Option<String> {
+    written
+        .as_bytes()
+        .windows(4)
+        .position(|w| w.iter().all(u8::is_ascii_digit))
+        .map(|at| written[at..at + 4].to_owned())
+}
+
 /// An `args` entry: a word, or `{ option, value }` (both left out when the value is empty).
 fn yaml_arg(arg: &Arg<String>) -> String {
     match &arg.option {
@@ -1037,12 +1046,17 @@ impl Importer<'_> {
         } else {
             self.resolve(&strings)
         };
-        let mut warned_of_a_string = false;
         for item in items {
             let Some(fields) = entries(item) else {
-                if !strings_first && !warned_of_a_string {
-                    warned_of_a_string = true;
-                    self.warn(item.span, "a string in a `Sequence` of items: the old engine read every entry as an item (from the first) and stopped here; imported as a sequence entry");
+                // The old engine read it as an item's `Script`: by its first four digits.
+                let written = text(item).unwrap_or_default();
+                if !strings_first && first_four_digits(&written).as_deref() != Some(written.trim())
+                {
+                    let old = first_four_digits(&written).map_or_else(
+                        || "nothing (it has no four digits)".to_owned(),
+                        |n| format!("only {n}"),
+                    );
+                    self.warn(item.span, format!("`{written}` in a `Sequence` of items: the old engine read it as an item's `Script` and ran {old}; imported as a sequence entry"));
                 }
                 // Where it is written: the numbers this entry selected.
                 for &(number, at) in resolved_strings.iter().filter(|(_, at)| *at == item.span) {
@@ -1077,12 +1091,7 @@ impl Importer<'_> {
                 ));
             };
             let written = text(script).unwrap_or_default();
-            let digits: Option<String> = written
-                .as_bytes()
-                .windows(4)
-                .position(|w| w.iter().all(u8::is_ascii_digit))
-                .map(|at| written[at..at + 4].to_owned());
-            let Some(token) = digits else {
+            let Some(token) = first_four_digits(&written) else {
                 return Err(Problem::at(
                     self.source,
                     script.span,
@@ -2616,6 +2625,29 @@ mod tests {
                 && w.contains("read every entry as a string (from the first)")),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn a_string_after_an_item_is_said_as_the_old_engine_read_it() {
+        let imported = import_text(
+            "p.psd1",
+            "@{ Sequence = @(\n @{ Script = '0407' },\n '0404',\n '0400-0403',\n 'x'\n) }",
+        )
+        .unwrap();
+        let said = said(&imported);
+        // A plain number reads the same either way: nothing to say.
+        assert!(!said.iter().any(|w| w.starts_with("p.psd1:3:")), "{said:?}");
+        assert!(
+            said.iter().any(|w| w.starts_with("p.psd1:4:")
+                && w.contains("read it as an item's `Script` and ran only 0400")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:5:") && w.contains("ran nothing")),
+            "{said:?}"
+        );
+        assert!(imported.yaml.contains("  s0402:\n"), "{}", imported.yaml);
     }
 
     #[test]
