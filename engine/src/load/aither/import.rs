@@ -297,7 +297,7 @@ pub fn import(
         Some(orch) => lookup(orch, "profiles"),
         None => get("profiles").or_else(|| get("Profiles")),
     };
-    let profiles = importer.profiles(profiles_node);
+    let mut profiles = importer.profiles(profiles_node);
     for (_, vars) in &profiles {
         for (name, _) in vars {
             if !importer
@@ -437,8 +437,33 @@ pub fn import(
                 .and_then(entries)
                 .and_then(|e| lookup(&e, name).map(|n| n.span))
                 .unwrap_or(root.span);
-            importer.warn(span, format!("var `{name}`: `{value}` is expanded at import to `{expanded}`, from the playbook's vars (the old engine expanded it with the caller's too: a `--var` does not change it)"));
+            importer.warn(span, format!("var `{name}`: `{value}` is expanded at import to `{expanded}`, from the playbook's vars, and in each profile from its own (the old engine expanded it with the caller's too: a `--var` does not change it)"));
             *value = expanded;
+        }
+    }
+    // With a profile, the old engine expanded after merging it: each profile sets the
+    // values its own vars give the placeholders (its own values expanded too).
+    for (_, profile_vars) in &mut profiles {
+        let mut merged = written.clone();
+        merged.retain(|(n, _)| !profile_vars.iter().any(|(p, _)| p.eq_ignore_ascii_case(n)));
+        merged.extend(profile_vars.iter().cloned());
+        let value_in_profile = |name: &str| {
+            merged
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        for (name, value) in &merged {
+            let Some(expanded) = condition::substitute(value, &value_in_profile) else {
+                continue;
+            };
+            match profile_vars.iter_mut().find(|(n, _)| n == name) {
+                Some((_, own)) => *own = expanded,
+                None if vars.iter().any(|(n, v)| n == name && *v != expanded) => {
+                    profile_vars.push((name.clone(), expanded));
+                }
+                None => {}
+            }
         }
     }
     // orch refuses a var it does not know: a profile-only name, or one only a stage's
@@ -2648,6 +2673,35 @@ mod tests {
             "{said:?}"
         );
         assert!(imported.yaml.contains("  s0402:\n"), "{}", imported.yaml);
+    }
+
+    #[test]
+    fn a_placeholder_in_a_var_is_expanded_in_each_profile_from_its_own_vars() {
+        let imported = import_text(
+            "p.json",
+            r#"{"metadata": {"name": "p"}, "orchestration": {
+  "defaultVariables": {"results": "out", "report": "{{results}}/r.xml", "Level": "{{mode:=2}}"},
+  "profiles": {"ci": {"variables": {"results": "ci", "mode": "5"}}, "same": {"variables": {"other": "x"}}},
+  "stages": [{"name": "t", "sequences": ["0402"]}]}}"#,
+        )
+        .unwrap();
+        let y = &imported.yaml;
+        let section = |from: &str, to: &str| {
+            let start = y.find(from).unwrap_or(0);
+            let end = y[start..].find(to).map_or(y.len(), |e| start + e);
+            y[start..end].to_owned()
+        };
+        assert!(
+            section("vars:", "profiles:").contains("\"report\": \"out/r.xml\""),
+            "{y}"
+        );
+        let ci = section("  \"ci\":", "  \"same\":");
+        assert!(
+            ci.contains("\"report\": \"ci/r.xml\"") && ci.contains("\"Level\": \"5\""),
+            "{y}"
+        );
+        // A profile that changes no placeholder's value gets no copies.
+        assert!(!section("  \"same\":", "jobs:").contains("report"), "{y}");
     }
 
     #[test]
