@@ -160,8 +160,10 @@ impl Parser<'_> {
             self.at += 2;
             return self.array(start, ')');
         }
-        if rest.starts_with("@'") || rest.starts_with("@\"") {
-            return self.here_string(start);
+        if let Some(quote) = rest.strip_prefix('@').and_then(|r| r.chars().next())
+            && (is_single_quote(quote) || is_double_quote(quote))
+        {
+            return self.here_string(start, is_single_quote(quote));
         }
         match rest.chars().next() {
             None => Err(self.error(start, "a value is missing here")),
@@ -362,31 +364,40 @@ impl Parser<'_> {
         }
     }
 
-    /// `@'` … `'@` (literal) or `@"` … `"@` (escapes read); the body is the lines between.
-    fn here_string(&mut self, start: usize) -> Result<Node, Problem> {
-        let quote = if self.rest().starts_with("@'") {
-            '\''
+    /// `@'` … `'@` (literal) or `@"` … `"@` (escapes read), either with any of the quotes
+    /// PowerShell takes for its kind (`@‘` … `’@`); the body is the lines between.
+    fn here_string(&mut self, start: usize, literal: bool) -> Result<Node, Problem> {
+        let of_kind = if literal {
+            is_single_quote
         } else {
-            '"'
+            is_double_quote
         };
         let open_end = self.rest().find('\n').map(|e| self.at + e + 1);
         let Some(body_start) = open_end else {
             return Err(self.error(start, "a here-string starts a line of its own"));
         };
-        let closing = format!("\n{quote}@");
-        let Some(close) = self.text[body_start - 1..].find(&closing) else {
+        // The first line that starts with a quote of its kind and `@`.
+        let closing = self.text[body_start - 1..]
+            .match_indices('\n')
+            .find_map(|(at, _)| {
+                let mut line = self.text[body_start + at..].chars();
+                let quote = line.next().filter(|&c| of_kind(c))?;
+                (line.next() == Some('@'))
+                    .then_some((body_start - 1 + at, 1 + quote.len_utf8() + 1))
+            });
+        let Some((body_end, closing_len)) = closing else {
+            let quote = if literal { '\'' } else { '"' };
             return Err(self.error(
                 start,
                 format!("this here-string has no closing `{quote}@` at a line's start"),
             ));
         };
-        let body_end = body_start - 1 + close;
         let mut body = self.text[body_start..body_end.max(body_start)].to_owned();
         if body.ends_with('\r') {
             body.pop();
         }
-        self.at = body_end + closing.len();
-        if quote == '"' && body.contains('$') {
+        self.at = body_end + closing_len;
+        if !literal && body.contains('$') {
             self.note(start, OpaqueKind::Expanding);
         }
         Ok(Node {
@@ -568,6 +579,12 @@ mod tests {
         let curly = parse_text("@{ A = ‘it’’s’; B = “x””y” }").unwrap();
         assert_eq!(get(&curly.root, "A").value, Value::Str("it’s".into()));
         assert_eq!(get(&curly.root, "B").value, Value::Str("x”y".into()));
+        // And they open and close here-strings of their kind.
+        let here = parse_text("@{ A = @‘\nit’s\n’@; B = @“\nx\n”@ }").unwrap();
+        assert_eq!(get(&here.root, "A").value, Value::Str("it’s".into()));
+        assert_eq!(get(&here.root, "B").value, Value::Str("x".into()));
+        let mixed = parse_text("@{ A = @‘\nx\n\"@\n }").map(|_| ());
+        assert!(mixed.is_err_and(|e| e.message.contains("no closing")));
         let too_big = parse_text("@{ Size = 9223372036854775807KB }").map(|_| ());
         assert!(too_big.is_err_and(|e| e.message.contains("is not a number")));
         assert_eq!(get(root, "On").value, Value::Bool(true));
