@@ -901,9 +901,23 @@ impl Importer<'_> {
     /// zero or less was the old engine's default, 3600 s: here no limit).
     fn positive(&mut self, node: Option<&Node>, what: &str) -> Option<i64> {
         let node = node?;
+        // As PowerShell's `[int]` cast read it: a fraction rounds half to even.
+        let whole = |f: f64| {
+            let rounded = f.round_ties_even();
+            (rounded.abs() < i64::MAX as f64).then_some(rounded as i64)
+        };
         let read = match &node.value {
             Value::Int(i) => Some(*i),
-            Value::Str(text) => text.trim().parse::<i64>().ok(),
+            Value::Float(f) => whole(*f),
+            Value::Str(text) => {
+                let text = text.trim();
+                text.parse::<i64>().ok().or_else(|| {
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .and_then(whole)
+                })
+            }
             Value::Null => return None,
             _ => None,
         };
@@ -925,7 +939,7 @@ impl Importer<'_> {
                 let written = node.scalar_text().unwrap_or_default();
                 self.warn(
                     node.span,
-                    format!("{what} `{written}` is not a whole number; not imported"),
+                    format!("{what} `{written}` is not a number; not imported"),
                 );
                 None
             }
@@ -2579,7 +2593,7 @@ mod tests {
     fn counts_that_are_not_whole_numbers_are_said() {
         let imported = import_text(
             "p.psd1",
-            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = '30' },\n @{ Script = '0404'; Timeout = 99999 },\n @{ Script = '0407'; Timeout = 0; RetryCount = -1 },\n @{ Script = '0409'; Timeout = 1.5 }\n) }",
+            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = '30' },\n @{ Script = '0404'; Timeout = 99999 },\n @{ Script = '0407'; Timeout = 0; RetryCount = -1 },\n @{ Script = '0409'; Timeout = 'soon' }\n) }",
         )
         .unwrap();
         let y = &imported.yaml;
@@ -2588,9 +2602,21 @@ mod tests {
         assert!(y.contains("timeout: 7200s"), "{y}");
         let said = said(&imported);
         assert!(
-            said.iter().any(|w| w.starts_with("p.psd1:5:")
-                && w.contains("`Timeout` `1.5` is not a whole number")),
+            said.iter()
+                .any(|w| w.starts_with("p.psd1:5:")
+                    && w.contains("`Timeout` `soon` is not a number")),
             "{said:?}"
+        );
+        // A fraction is rounded as PowerShell's `[int]` rounded it: half to even.
+        let rounded = import_text(
+            "p.psd1",
+            "@{ Sequence = @(\n @{ Script = '0402'; Timeout = 12.5 },\n @{ Script = '0404'; Timeout = '12.7' }\n) }",
+        )
+        .unwrap();
+        assert!(
+            rounded.yaml.contains("timeout: 12s") && rounded.yaml.contains("timeout: 13s"),
+            "{}",
+            rounded.yaml
         );
         assert!(
             said.iter()
