@@ -339,7 +339,7 @@ pub(crate) mod tests {
     use crate::load::model::Scalar;
     use crate::load::{decode, tree};
 
-    fn compile_text(text: &str) -> Result<Graph, LoadError> {
+    pub(crate) fn compile_text(text: &str) -> Result<Graph, LoadError> {
         let source = SourceFile {
             path: "orch.yml".into(),
             text: text.into(),

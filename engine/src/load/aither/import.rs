@@ -580,6 +580,24 @@ fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
+/// Whether job `from` needs the job `id`, directly or through others.
+fn needs_transitively(jobs: &[JobOut], from: usize, id: &str) -> bool {
+    let mut seen = vec![false; jobs.len()];
+    let mut stack = vec![from];
+    while let Some(at) = stack.pop() {
+        if std::mem::replace(&mut seen[at], true) {
+            continue;
+        }
+        for need in &jobs[at].needs {
+            if need == id {
+                return true;
+            }
+            stack.extend(jobs.iter().position(|j| j.id == *need));
+        }
+    }
+    false
+}
+
 /// The first four digits in a row of `written`: the script an item's `Script` names.
 fn first_four_digits(written: &str) -> Option<String> {
     written
@@ -757,6 +775,8 @@ impl Importer<'_> {
         })?;
         let defaults = defaults.and_then(entries).unwrap_or_default();
         let mut jobs = Vec::new();
+        // Each job's needs as written (its index, the name, where): checked once all are read.
+        let mut needs_written: Vec<(usize, String, Span)> = Vec::new();
         for (id, job) in &listed {
             if !crate::load::decode::is_job_id(id) {
                 return Err(Problem::at(
@@ -844,14 +864,17 @@ impl Importer<'_> {
                     ),
                 );
             }
-            let needs = match lookup(&fields, "needs").map(|n| &n.value) {
-                Some(Value::Seq(items)) => items.iter().filter_map(text).collect(),
-                Some(_) => lookup(&fields, "needs")
-                    .and_then(text)
-                    .into_iter()
-                    .collect(),
+            let needs_node = lookup(&fields, "needs");
+            let written: Vec<&Node> = match needs_node.map(|n| &n.value) {
+                Some(Value::Seq(items)) => items.iter().collect(),
+                Some(_) => needs_node.into_iter().collect(),
                 None => Vec::new(),
             };
+            for need in written {
+                if let Some(name) = text(need) {
+                    needs_written.push((jobs.len(), name, need.span));
+                }
+            }
             let continue_on_error = lookup(&fields, "continueOnError")
                 .or_else(|| lookup(&defaults, "continueOnError"))
                 .is_some_and(truthy);
@@ -868,7 +891,6 @@ impl Importer<'_> {
                     .or_else(|| self.positive(lookup(&defaults, "retries"), "`retries`")),
                 continue_on_error,
                 steps,
-                needs,
                 axes,
                 max_parallel,
                 fail_fast,
@@ -877,21 +899,25 @@ impl Importer<'_> {
                 ..JobOut::new(0, format!("job \"{id}\""))
             });
         }
-        // A need names a job of the file: one that was not imported (said above) is dropped.
-        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-        let mut unknown = Vec::new();
-        for job in &mut jobs {
-            for need in job
-                .needs
-                .iter()
-                .filter(|n| !listed.iter().any(|(id, _)| id == *n))
-            {
-                unknown.push(format!("job `{}`: `needs` names `{need}`, which is not a job of this playbook; dropped", job.id));
+        // A need names another job of the file, and closes no cycle (the old engine ran
+        // the jobs one after another whatever they needed); one on a job that was not
+        // imported (said above) is dropped.
+        for (index, need, span) in needs_written {
+            let id = jobs[index].id.clone();
+            let Some(needed) = jobs.iter().position(|j| j.id == need) else {
+                if !listed.iter().any(|(listed, _)| *listed == need) {
+                    self.warn(span, format!("job `{id}`: `needs` names `{need}`, which is not a job of this playbook; dropped"));
+                }
+                continue;
+            };
+            if jobs[index].needs.contains(&need) {
+                continue;
             }
-            job.needs.retain(|need| ids.contains(need));
-        }
-        for message in unknown {
-            self.warn(node.span, message);
+            if needed == index || needs_transitively(&jobs, needed, &id) {
+                self.warn(span, format!("job `{id}`: needing `{need}` closes a cycle (the old engine ignored `needs`); dropped"));
+                continue;
+            }
+            jobs[index].needs.push(need);
         }
         Ok(jobs)
     }
@@ -2086,7 +2112,7 @@ mod tests {
                 .iter()
                 .any(|w| w.message.contains("job `pr`: `if` reads `github`"))
         );
-        let y = imported.yaml;
+        let y = imported.yaml.clone();
         let expected = [
             "  lint:\n    # from job \"lint\"\n    # no effect in the old engine, honoured here: timeout, continue-on-error\n    description: \"Lint\"\n    timeout: 90s\n    continue-on-error: true\n    steps:\n      - name: \"Syntax\"\n        script: \"automation-scripts/0407_Validate-Syntax.ps1\"\n",
             // A need on a job that imports nothing is dropped; the condition is an expression.
@@ -2108,10 +2134,16 @@ mod tests {
             w.message
                 .contains("job `test`: matrix `bad` is not a name with a list of values")
         }));
-        // `gone` is no job of the file at all (`empty` is one, which imports nothing).
-        assert!(imported.warnings.iter().any(|w| w.message.contains(
-            "job `test`: `needs` names `gone`, which is not a job of this playbook; dropped"
-        )));
+        // `gone` is no job of the file at all (`empty` is one, which imports nothing),
+        // said where it is written.
+        let said = said(&imported);
+        assert!(
+            said.iter().any(|w| w.starts_with("v3.json:5:")
+                && w.contains(
+                    "job `test`: `needs` names `gone`, which is not a job of this playbook; dropped"
+                )),
+            "{said:?}"
+        );
         let refused = import_text(
             "v3.json",
             "{ \"orchestration\": { \"jobs\": { \"a\": { \"steps\": [\n { \"uses\": \"actions/checkout@v4\" } ] } } } }",
@@ -2728,6 +2760,35 @@ mod tests {
         );
         // A profile that changes no placeholder's value gets no copies.
         assert!(!section("  \"same\":", "jobs:").contains("report"), "{y}");
+    }
+
+    #[test]
+    fn v3_needs_that_close_a_cycle_are_dropped_and_said() {
+        let text = r#"{ "orchestration": { "jobs": {
+  "a": { "needs": ["a", "b"], "steps": [ { "run": "0402" } ] },
+  "b": { "needs": "c", "steps": [ { "run": "0404" } ] },
+  "c": { "needs": ["a"], "steps": [ { "run": "0407" } ] } } } }"#;
+        let imported = import_text("v3.json", text).expect("imports");
+        let said = said(&imported);
+        assert!(
+            said.iter()
+                .any(|w| w.starts_with("v3.json:2:") && w.contains("needing `a` closes a cycle")),
+            "{said:?}"
+        );
+        // a needs b needs c; c's need on a would close the loop.
+        assert!(
+            said.iter().any(|w| w.starts_with("v3.json:4:")
+                && w.contains("job `c`: needing `a` closes a cycle")),
+            "{said:?}"
+        );
+        // What is written compiles: no cycle is left.
+        let compiled = crate::compile::build::tests::compile_text(&imported.yaml);
+        assert!(compiled.is_ok(), "{}", imported.yaml);
+        assert!(
+            imported.yaml.contains("needs: [b]") && imported.yaml.contains("needs: [c]"),
+            "{}",
+            imported.yaml
+        );
     }
 
     #[test]
