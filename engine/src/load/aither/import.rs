@@ -481,6 +481,21 @@ pub fn import(
     if let Some(criteria) = get("SuccessCriteria") {
         yaml.push_str(&importer.success(criteria, &jobs));
     }
+    // A playbook var no job reads (no script declares it, no condition reads it) and no
+    // other var's `{{name}}` names: the old engine dropped it silently (§4.4).
+    let jobs_text = yaml.find("\njobs:\n").map_or("", |at| &yaml[at..]);
+    for (name, node) in vars_node.and_then(entries).unwrap_or_default() {
+        let placeholder = format!("{{{{{}", name.to_ascii_lowercase());
+        let in_placeholder = written.iter().any(|(_, value)| {
+            names(
+                &value.to_ascii_lowercase().replace("{{ ", "{{"),
+                &placeholder,
+            )
+        });
+        if !names(jobs_text, &format!("vars.{name}")) && !in_placeholder {
+            importer.warn(node.span, format!("var `{name}`: no script of this playbook declares `-{name}` and nothing reads it; the old engine dropped it, and orch passes it to none"));
+        }
+    }
     // Said in the file's order, as a reader goes through it.
     let mut warnings = importer.warnings;
     warnings.sort_by_key(|w| w.span.map_or(0, |s| s.offset));
@@ -578,6 +593,14 @@ fn importable_var(value: &Node, powershell: &[Span]) -> bool {
 
 fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// Whether `text` has `word` not followed by more of a name.
+fn names(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        !text[at + word.len()..]
+            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
 }
 
 /// Whether job `from` needs the job `id`, directly or through others.
@@ -2789,6 +2812,34 @@ mod tests {
             "{}",
             imported.yaml
         );
+    }
+
+    #[test]
+    fn a_var_nothing_reads_is_said() {
+        let imported = import_text(
+            "p.json",
+            r#"{"name": "p", "variables": {
+  "Level": "1",
+  "Unused": "x",
+  "Base": "b",
+  "Derived": "{{ base }}/d"},
+  "stages": [{"name": "t", "sequence": ["0402"]}]}"#,
+        )
+        .unwrap();
+        let said = said(&imported);
+        let about = |name: &str| {
+            said.iter()
+                .filter(|w| w.contains(&format!("var `{name}`: no script")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert!(about("Unused")[0].starts_with("p.json:3:"), "{said:?}");
+        // 0402 declares Level; Base is read by Derived's placeholder.
+        assert!(
+            about("Level").is_empty() && about("Base").is_empty(),
+            "{said:?}"
+        );
+        assert_eq!(about("Derived").len(), 1, "{said:?}");
     }
 
     #[test]
