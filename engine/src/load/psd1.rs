@@ -41,6 +41,54 @@ fn is_double_quote(c: char) -> bool {
     matches!(c, '"' | '“' | '”' | '„')
 }
 
+/// A literal as PowerShell's cast to `type_name` gives it, where that is plain data.
+fn converted(type_name: &str, value: Value) -> Option<Value> {
+    // `[int]` rounds half to even, as .NET's conversion does.
+    let whole = |f: f64| {
+        let rounded = f.round_ties_even();
+        (rounded.is_finite() && rounded.abs() < i64::MAX as f64)
+            .then_some(Value::Int(rounded as i64))
+    };
+    match (type_name, value) {
+        ("int" | "int32" | "long" | "int64" | "byte" | "uint32", value) => match value {
+            Value::Int(i) => Some(Value::Int(i)),
+            Value::Float(f) => whole(f),
+            Value::Bool(b) => Some(Value::Int(i64::from(b))),
+            Value::Str(s) => match s.trim().parse::<i64>() {
+                Ok(i) => Some(Value::Int(i)),
+                Err(_) => s.trim().parse::<f64>().ok().and_then(whole),
+            },
+            _ => None,
+        },
+        ("double" | "float" | "single" | "decimal", value) => match value {
+            Value::Int(i) => Some(Value::Float(i as f64)),
+            Value::Float(f) => Some(Value::Float(f)),
+            Value::Str(s) => s.trim().parse::<f64>().ok().map(Value::Float),
+            _ => None,
+        },
+        ("string", value) => match value {
+            Value::Str(s) => Some(Value::Str(s)),
+            Value::Int(i) => Some(Value::Str(i.to_string())),
+            Value::Float(f) => Some(Value::Str(f.to_string())),
+            Value::Bool(b) => Some(Value::Str(if b { "True" } else { "False" }.into())),
+            Value::Null => Some(Value::Str(String::new())),
+            _ => None,
+        },
+        ("bool" | "boolean" | "switch", value) => match value {
+            Value::Bool(b) => Some(Value::Bool(b)),
+            Value::Int(i) => Some(Value::Bool(i != 0)),
+            Value::Float(f) => Some(Value::Bool(f != 0.0)),
+            Value::Str(s) => Some(Value::Bool(!s.is_empty())),
+            Value::Null => Some(Value::Bool(false)),
+            _ => None,
+        },
+        // What holds data as it is.
+        ("hashtable" | "ordered" | "pscustomobject", value @ Value::Map(_)) => Some(value),
+        ("array" | "object[]" | "string[]" | "int[]", value @ Value::Seq(_)) => Some(value),
+        _ => None,
+    }
+}
+
 pub fn parse(source: &SourceFile) -> Result<Psd1, Problem> {
     let mut p = Parser {
         source,
@@ -209,6 +257,7 @@ impl Parser<'_> {
                 Ok(node(value, self.at))
             }
             Some(c) if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => self.number(start),
+            Some('[') => self.cast(start),
             Some(_) => {
                 let word = self.word(0);
                 if word.is_empty() {
@@ -226,6 +275,57 @@ impl Parser<'_> {
                 ))
             }
         }
+    }
+
+    /// `[int]5`, `[string]3`, `[bool]1`: a cast of a literal, read as PowerShell converts
+    /// it. A cast of code, to a type this reader does not convert, or a static member
+    /// (`[Environment]::GetEnvironmentVariable('X')`) is kept as text and noted.
+    fn cast(&mut self, start: usize) -> Result<Node, Problem> {
+        let mut depth = 0;
+        let close = self.rest().char_indices().find_map(|(at, c)| {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                '\n' => return Some(None),
+                _ => {}
+            }
+            (depth == 0).then_some(Some(at))
+        });
+        let Some(Some(close)) = close else {
+            return Err(self.error(start, "this type `[` is not closed on its line"));
+        };
+        let type_name = self.rest()[1..close].trim().to_ascii_lowercase();
+        self.at += close + 1;
+        let kept_as_text = |parser: &mut Self| {
+            parser.note(start, OpaqueKind::Expression);
+            Ok(Node {
+                value: Value::Str(parser.text[start..parser.at].to_owned()),
+                span: Span::new(start, parser.at - start),
+            })
+        };
+        if self.rest().starts_with("::") {
+            self.at += 2;
+            self.at += self.word(0).len();
+            if self.peek() == Some('(') {
+                self.balanced('(', ')')?;
+            }
+            return kept_as_text(self);
+        }
+        self.skip(false);
+        let notes_before = self.opaque.len();
+        let inner = self.single()?;
+        if self.opaque.len() > notes_before {
+            self.opaque.truncate(notes_before);
+            return kept_as_text(self);
+        }
+        let type_name = type_name.strip_prefix("system.").unwrap_or(&type_name);
+        let Some(value) = converted(type_name, inner.value) else {
+            return kept_as_text(self);
+        };
+        Ok(Node {
+            value,
+            span: Span::new(start, self.at - start),
+        })
     }
 
     fn note(&mut self, start: usize, kind: OpaqueKind) {
@@ -629,6 +729,37 @@ mod tests {
                 OpaqueKind::Expression
             ]
         );
+    }
+
+    #[test]
+    fn casts_of_literals_are_read_and_casts_of_code_kept() {
+        let psd1 = parse_text(
+            "@{ A = [int]'5'; B = [int] 12.5; C = [string]3; D = [bool]0; E = [ordered]@{ X = 1 }\n F = [int]$env:N; G = [Environment]::GetEnvironmentVariable('X'); H = [datetime]'2020-01-01' }",
+        )
+        .unwrap();
+        let root = &psd1.root;
+        assert_eq!(get(root, "A").value, Value::Int(5));
+        assert_eq!(get(root, "B").value, Value::Int(12));
+        assert_eq!(get(root, "C").value, Value::Str("3".into()));
+        assert_eq!(get(root, "D").value, Value::Bool(false));
+        assert!(matches!(get(root, "E").value, Value::Map(_)));
+        assert_eq!(get(root, "F").value, Value::Str("[int]$env:N".into()));
+        assert_eq!(
+            get(root, "G").value,
+            Value::Str("[Environment]::GetEnvironmentVariable('X')".into())
+        );
+        // Each kept cast is noted by its whole span, which is the value's.
+        let spans: Vec<Span> = psd1.opaque.iter().map(|o| o.span).collect();
+        assert_eq!(
+            spans,
+            [
+                get(root, "F").span,
+                get(root, "G").span,
+                get(root, "H").span
+            ]
+        );
+        let open = parse_text("@{ A = [int 5 }").map(|_| ());
+        assert!(open.is_err_and(|e| e.message.contains("type `[` is not closed")));
     }
 
     #[test]
