@@ -12,11 +12,13 @@ use std::collections::BTreeSet;
 pub struct Script {
     pub number: u16,
     pub file: String,
-    /// Its `# Stage:` header (first 10 lines), as the `stage:` rule reads it.
+    /// Its `# Stage: ` header (first 10 lines), as the `stage:` rule's regex reads it:
+    /// the text after `# Stage: `, written so, anywhere in the line.
     pub stage: Option<String>,
-    /// A `Stage:` it gives only under `.NOTES`, which the `stage:` rule never read.
-    pub stage_in_notes: Option<String>,
-    /// Its `# Tags:` header (first 20 lines).
+    /// A `Stage:` the `stage:` rule did not see, and why (under `.NOTES`, after line 10,
+    /// or not written `# Stage: `).
+    pub stage_unseen: Option<(String, &'static str)>,
+    /// Its `# Tags:` header (first 20 lines), the text after `# Tags:`.
     pub tags: Option<String>,
     /// Its `Dependencies:` header (first 30 lines, `#` or `.NOTES` form): the numbers
     /// it names; names that are not numbers are in `named_dependencies`.
@@ -76,12 +78,26 @@ impl Script {
                 "false" | "no" | "0" | "$false" => Some(false),
                 _ => None,
             });
+        // The old rules' regexes (`# Stage: NAME`, `# Tags:.*`), any case, unanchored.
+        let as_the_old_rule = |limit: usize, written: &str| {
+            text.lines().take(limit).find_map(|line| {
+                let at = line.to_ascii_lowercase().find(written)?;
+                Some(line[at + written.len()..].trim_end().to_owned())
+            })
+        };
+        let stage = as_the_old_rule(10, "# stage: ");
+        let stage_unseen = match (&stage, header(10, "Stage"), header(30, "Stage")) {
+            (Some(_), _, _) => None,
+            (None, Some(seen), _) => Some((seen, "is not written `# Stage: NAME`")),
+            (None, None, Some(seen)) => Some((seen, "is after line 10")),
+            (None, None, None) => either("Stage").map(|seen| (seen, "is under `.NOTES`")),
+        };
         Some(Script {
             number,
             file: file.to_owned(),
-            stage: header(10, "Stage"),
-            stage_in_notes: header(10, "Stage").map_or_else(|| either("Stage"), |_| None),
-            tags: header(20, "Tags"),
+            stage,
+            stage_unseen,
+            tags: as_the_old_rule(20, "# tags:"),
             dependencies,
             named_dependencies,
             allow_parallel,
@@ -125,7 +141,7 @@ pub enum Note {
     ExcludedElsewhere(u16),
     /// A `stage:` entry that does not take this script, whose `Stage:` (under `.NOTES`,
     /// which the old engine did not read) it names: kept out, as the old engine did.
-    StageOnlyInNotes(String, u16),
+    StageUnseen(String, u16, &'static str),
 }
 
 impl std::fmt::Display for Note {
@@ -147,9 +163,9 @@ impl std::fmt::Display for Note {
                 f,
                 "{n:04} is excluded by an `!` entry of another stage (the old engine resolved all stages as one sequence): it does not run"
             ),
-            Note::StageOnlyInNotes(entry, n) => write!(
+            Note::StageUnseen(entry, n, why) => write!(
                 f,
-                "`{entry}` does not select {n:04}: its `Stage:` is under `.NOTES`, which the old engine did not read (name {n:04} to run it)"
+                "`{entry}` does not select {n:04}: its `Stage:` {why}, which the old engine did not read (name {n:04} to run it)"
             ),
         }
     }
@@ -307,18 +323,24 @@ fn entry_numbers(
         // 5. `# Stage: NAME`, any case, unanchored at its end: the name starts the
         // header's value (`stage:Dev` takes Development, `stage:ing` not Testing).
         let name = name.to_lowercase();
-        let names = |stage: &Option<String>| {
-            stage
-                .as_ref()
-                .is_some_and(|st| st.to_lowercase().starts_with(&name))
-        };
-        let numbers = existing(&|s| names(&s.stage));
-        let in_notes: Vec<u16> = existing(&|s| names(&s.stage_in_notes));
-        if numbers.is_empty() && in_notes.is_empty() {
+        let names =
+            |stage: Option<&String>| stage.is_some_and(|st| st.to_lowercase().starts_with(&name));
+        let numbers = existing(&|s| names(s.stage.as_ref()));
+        let unseen: std::collections::BTreeMap<u16, &'static str> = scripts
+            .iter()
+            .filter_map(|s| {
+                s.stage_unseen
+                    .as_ref()
+                    .map(|(stage, why)| (s.number, stage, *why))
+            })
+            .filter(|(_, stage, _)| names(Some(stage)))
+            .map(|(n, _, why)| (n, why))
+            .collect();
+        if numbers.is_empty() && unseen.is_empty() {
             notes.push(Note::MatchesNothing(entry.to_owned()));
         }
-        for n in in_notes {
-            notes.push(Note::StageOnlyInNotes(entry.to_owned(), n));
+        for (n, why) in unseen {
+            notes.push(Note::StageUnseen(entry.to_owned(), n, why));
         }
         numbers
     } else if let Some(name) = entry.strip_prefix("tag:") {
@@ -434,7 +456,10 @@ mod tests {
         assert_eq!(testing.numbers, [400]);
         assert_eq!(
             testing.notes,
-            [(0, Note::StageOnlyInNotes("stage:testing".into(), 402))]
+            [(
+                0,
+                Note::StageUnseen("stage:testing".into(), 402, "is under `.NOTES`")
+            )]
         );
         assert_eq!(run(&["stage:Dev"]).numbers, [404]);
         // A tag is a whole word (`\b` as the old regex): `quality` is in `quality-gate`.
@@ -452,6 +477,30 @@ mod tests {
             run(&["stage:ing"]).notes,
             [(0, Note::MatchesNothing("stage:ing".into()))]
         );
+    }
+
+    #[test]
+    fn the_stage_header_is_read_as_the_old_regex_wrote_it() {
+        let stage = |text: &str| Script::from_file("0401_X.ps1", text).and_then(|s| s.stage);
+        let unseen =
+            |text: &str| Script::from_file("0401_X.ps1", text).and_then(|s| s.stage_unseen);
+        // `# Stage: ` as written, anywhere in a line, any case.
+        assert_eq!(stage("## STAGE: Testing"), Some("Testing".into()));
+        assert_eq!(stage("x # stage: Testing  "), Some("Testing".into()));
+        for missed in ["#Stage: Testing", "# Stage:Testing", "#  Stage: Testing"] {
+            assert_eq!(stage(missed), None, "{missed}");
+            assert_eq!(
+                unseen(missed),
+                Some(("Testing".into(), "is not written `# Stage: NAME`")),
+                "{missed}"
+            );
+        }
+        let late = format!("{}# Stage: Testing", "#\n".repeat(12));
+        assert_eq!(unseen(&late), Some(("Testing".into(), "is after line 10")));
+        // `# Tags:` needs its one space after `#`.
+        let tags = |text: &str| Script::from_file("0401_X.ps1", text).and_then(|s| s.tags);
+        assert_eq!(tags("# Tags: a, b"), Some(" a, b".into()));
+        assert_eq!(tags("#Tags: a"), None);
     }
 
     #[test]
